@@ -1,0 +1,1 @@
+"""The KTN chat protocol: wire vocabulary, pure core, router, server and client."""

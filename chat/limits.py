@@ -1,0 +1,73 @@
+"""Every limit the server enforces, as a named default, plus the token bucket.
+
+Each constant here is also a command-line option of ``chat.server`` and a
+line in the README. The values follow what serious servers do (Redis client
+output buffer limits, ergo's max-sendq, InspIRCd's flood control).
+"""
+
+#: Largest request, in bytes, before it completes (PROTOCOL.md: 64 KiB).
+#: Past it the client gets an ``error`` and is closed: the stream cannot be
+#: trusted after a runaway payload.
+MAX_REQUEST_SIZE = 64 * 1024
+
+#: Longest ``msg`` content, in characters. Longer ones get an ``error``.
+MAX_MESSAGE_LENGTH = 4096
+
+#: Messages kept for the ``history`` sent at login.
+HISTORY_LIMIT = 1000
+
+#: Hard cap on a client's unsent output, in bytes. A client that lets more
+#: pile up (it does not read) is disconnected. Never applied below the size
+#: of one full ``history`` response, which a client must be able to receive.
+MAX_OUTPUT = 4 * 1024 * 1024
+
+#: Above this much unsent output, stop reading the client's own requests
+#: until its output drains below a quarter of it.
+PAUSE_READING_OUTPUT = 256 * 1024
+
+#: Flood control per connection: a token bucket of BURST requests, refilled
+#: at RATE per second. Over the rate the server stops reading the client
+#: until the next token, so nothing is dropped. RATE 0 turns it off.
+RATE = 5.0
+BURST = 10
+
+#: Seconds a connection may take to log in, counted from accept and not
+#: reset by traffic (slowloris).
+LOGIN_TIMEOUT = 60.0
+
+#: Seconds a logged-in client may stay silent; 0 turns it off.
+IDLE_TIMEOUT = 0.0
+
+#: Connections at once; beyond it a newcomer gets "server full" and is closed.
+MAX_CLIENTS = 10000
+
+#: Connections at once from one address (loopback exempt); 0 turns it off.
+MAX_PER_IP = 16
+
+#: Gap between payloads to a client in paced mode (PROTOCOL.md section 3).
+PACE_MS = 20.0
+
+#: Seconds a graceful shutdown waits for output to drain.
+SHUTDOWN_GRACE = 2.0
+
+
+class TokenBucket:
+    """``burst`` tokens, refilled at ``rate`` per second."""
+
+    __slots__ = ("rate", "burst", "tokens", "stamp")
+
+    def __init__(self, rate, burst, now):
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.stamp = now
+
+    def take(self, now):
+        """Take one token: return 0.0, or the seconds to wait for one."""
+        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if tokens >= 1.0:
+            self.tokens = tokens - 1.0
+            return 0.0
+        self.tokens = tokens
+        return (1.0 - tokens) / self.rate

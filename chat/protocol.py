@@ -1,0 +1,108 @@
+"""The wire vocabulary of the KTN protocol (PROTOCOL.md sections 1 and 3).
+
+What a request and a response look like, how a response is encoded, and
+how a decoded JSON value is checked into a ``Request`` or rejected with a
+``RequestError`` naming what is wrong. No sockets, no state.
+
+Encoding follows "be conservative": ``json.dumps`` with the default
+``ensure_ascii=True`` (pure ASCII, safe for Python 2 peers), keys in the
+standard's order, one ``\\n`` after each payload.
+"""
+
+import datetime
+import json
+import time
+
+SERVER_SENDER = "server"
+
+# Response types (section 1).
+ERROR = "error"
+INFO = "info"
+MESSAGE = "message"
+HISTORY = "history"
+
+#: What peers put in ``content`` to mean "no argument" (section 2).
+NO_ARGUMENT = (None, "", "None")
+
+_encode = json.JSONEncoder().encode
+
+
+class RequestError(Exception):
+    """A request the peer got wrong; the text is sent back as an ``error``."""
+
+
+class Request:
+    """A checked request: a lower-case name and its content (or None)."""
+
+    __slots__ = ("name", "content")
+
+    def __init__(self, name, content):
+        self.name = name
+        self.content = content
+
+    def __repr__(self):
+        return "Request(%r, %r)" % (self.name, self.content)
+
+
+def parse_request(value):
+    """Check a decoded JSON value; return a ``Request`` or raise ``RequestError``.
+
+    Extra keys are ignored; a missing ``content`` means no argument. The
+    request name is matched without regard to case or surrounding spaces.
+    """
+    if not isinstance(value, dict):
+        raise RequestError("a request must be a JSON object with 'request' and "
+                           "'content' keys, not %s" % describe_type(value))
+    if "request" not in value:
+        raise RequestError("the request has no 'request' key")
+    name = value["request"]
+    if not isinstance(name, str):
+        raise RequestError("'request' must be a string, not %s" % describe_type(name))
+    return Request(name.strip().lower(), value.get("content"))
+
+
+def describe_type(value):
+    """A short JSON type name for error texts: ``a number``, ``null`` ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def encode_payload(obj):
+    """One payload on the wire: ASCII JSON and a newline."""
+    return _encode(obj).encode("ascii") + b"\n"
+
+
+def encode_response(timestamp, sender, response, content):
+    """Encode one response with the standard's four keys, in order."""
+    return encode_payload({"timestamp": timestamp, "sender": sender,
+                           "response": response, "content": content})
+
+
+class Clock:
+    """ISO 8601 local timestamps with offset, seconds precision.
+
+    Formatting a datetime costs microseconds; a chat server stamps every
+    response, so the string is cached for the current second.
+    """
+
+    def __init__(self, now=time.time):
+        self._now = now
+        self._second = None
+        self._text = None
+
+    def timestamp(self):
+        second = int(self._now())
+        if second != self._second:
+            self._second = second
+            self._text = datetime.datetime.fromtimestamp(second).astimezone().isoformat(
+                timespec="seconds")
+        return self._text

@@ -1,0 +1,494 @@
+"""The chat server: the reactor, the framing and the core wired together.
+
+Theory of operation
+-------------------
+Per connection a ``ClientConnection`` (the transport's protocol object)
+turns bytes into decoded values with a ``JsonStreamDecoder``, queues them,
+and hands them one at a time to the pure ``ChatCore``; the effects that
+come back are carried out by ``ChatServer.execute``: bytes written to one
+connection or, for a broadcast, the same bytes object to every logged-in
+connection. Transports flush at the end of each loop pass, so everything a
+connection was given during a pass leaves in one ``send``.
+
+Between the queue and the core sit the limits (see ``chat/limits.py``):
+
+* flood control: a token bucket per connection; without a token the
+  connection stops reading until one is due, so nothing is dropped;
+* output: above a mark, stop reading the client's requests until its
+  output drains; past the hard cap, disconnect it (a slow consumer);
+* the login deadline from accept, the optional idle timeout, the caps on
+  connections overall and per address.
+
+Pacing (PROTOCOL.md section 3): a connection starts *paced*, each payload
+in its own ``send`` with a gap before the next, because most peer clients
+do ``json.loads(recv(4096))``. Once the client ends a request with a
+newline it reads streams, and the connection switches to stream mode.
+"""
+
+import argparse
+import collections
+import ipaddress
+import logging
+import signal
+import sys
+
+from reactor.framing import FramingError, JsonStreamDecoder
+from reactor.loop import EventLoop
+from reactor.tcp import listen
+
+from . import limits
+from .core import Broadcast, ChatCore, Close, Send
+from .protocol import Clock
+
+log = logging.getLogger("chat.server")
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9998
+
+#: Room above one full history response before a client counts as slow.
+HISTORY_OUTPUT_MARGIN = 64 * 1024
+
+#: Coalesced presence notices go out at most this often (seconds).
+PRESENCE_INTERVAL = 1.0
+
+
+class ServerConfig:
+    """The server's options; defaults from ``chat.limits``."""
+
+    def __init__(self, host=DEFAULT_HOST, port=DEFAULT_PORT, **options):
+        self.host = host
+        self.port = port
+        self.history_limit = limits.HISTORY_LIMIT
+        self.max_message_length = limits.MAX_MESSAGE_LENGTH
+        self.max_request_size = limits.MAX_REQUEST_SIZE
+        self.max_output = limits.MAX_OUTPUT
+        self.pause_output = limits.PAUSE_READING_OUTPUT
+        self.rate = limits.RATE
+        self.burst = limits.BURST
+        self.login_timeout = limits.LOGIN_TIMEOUT
+        self.idle_timeout = limits.IDLE_TIMEOUT
+        self.max_clients = limits.MAX_CLIENTS
+        self.max_per_ip = limits.MAX_PER_IP
+        self.pace_ms = limits.PACE_MS
+        self.shutdown_grace = limits.SHUTDOWN_GRACE
+        for name, value in options.items():
+            if not hasattr(self, name):
+                raise TypeError("unknown server option %r" % name)
+            setattr(self, name, value)
+
+
+class ClientConnection:
+    """One client: framing, request queue, limits, pacing, output."""
+
+    def __init__(self, server):
+        self.server = server
+        self.loop = server.loop
+        self.transport = None
+        self.session = None
+        self.host = None
+        config = server.config
+        self.decoder = JsonStreamDecoder(max_size=config.max_request_size)
+        self._pending = collections.deque()   # decoded values not yet handled
+        self._bucket = None
+        self._wake_timer = None               # waiting for a token
+        self._login_timer = None
+        self._pace_gap = config.pace_ms / 1000.0
+        self._paced = collections.deque() if self._pace_gap > 0 else None
+        self._paced_bytes = 0
+        self._pace_timer = None
+        self._pace_ready_at = 0.0
+        self._max_output = config.max_output
+        self._output_paused = False
+        self._eof = False
+        self._closing = False
+        self.last_activity = 0.0
+
+    # -- transport callbacks ------------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
+        server = self.server
+        config = server.config
+        peer = transport.peername
+        self.host = peer[0] if peer else "?"
+        self.session = server.core.open_session("%s:%s" % peer[:2] if peer else "?")
+        self.session.conn = self
+        transport.set_write_buffer_limits(config.pause_output)
+        self.last_activity = self.loop.time()
+        refusal = server.admit(self)
+        if refusal:
+            log.info("%s refused: %s", self.session.peer, refusal)
+            self.send_now(server.core.error(self.session, refusal).data)
+            self.close()
+            return
+        log.debug("%s connected", self.session.peer)
+        if config.rate > 0:
+            self._bucket = limits.TokenBucket(config.rate, config.burst, self.loop.time())
+        if config.login_timeout > 0:
+            self._login_timer = self.loop.call_later(config.login_timeout, self._login_expired)
+
+    def data_received(self, data):
+        self.last_activity = self.loop.time()
+        items = self.decoder.feed(data)
+        if self._paced is not None and self.decoder.saw_newline:
+            self._stream_mode()
+        if items:
+            self._pending.extend(items)
+            self._process()
+
+    def eof_received(self):
+        self._eof = True
+        self._process()
+        return True  # we close once the queued requests are handled
+
+    def connection_lost(self, exc):
+        for timer in (self._wake_timer, self._login_timer, self._pace_timer):
+            if timer is not None:
+                timer.cancel()
+        self._closing = True
+        self._pending.clear()
+        self._paced = None
+        self.server.forget(self)
+        if exc is not None:
+            log.info("%s disconnected: %s", self.session.peer, exc)
+        else:
+            log.debug("%s closed", self.session.peer)
+
+    def pause_writing(self):
+        self._output_paused = True
+        self.transport.pause_reading()
+
+    def resume_writing(self):
+        self._output_paused = False
+        self._process()
+
+    # -- requests -------------------------------------------------------------
+
+    def _process(self):
+        """Handle queued requests while the limits allow; then (un)pause reading."""
+        pending = self._pending
+        core = self.server.core
+        while pending and not self._closing and not self._output_paused:
+            if self._bucket is not None:
+                wait = self._bucket.take(self.loop.time())
+                if wait:
+                    if self._wake_timer is None:
+                        self._wake_timer = self.loop.call_later(wait, self._token_due)
+                    break
+            item = pending.popleft()
+            if isinstance(item, FramingError):
+                log.debug("%s sent bad input: %s", self.session.peer, item.message)
+                effects = [core.error(self.session, item.message)]
+                if item.fatal:
+                    effects.append(Close(self.session, item.message))
+            else:
+                effects = core.handle(self.session, item)
+            name = self.session.name
+            self.server.execute(effects)
+            if name != self.session.name and self.session.name:
+                log.info("%s logged in as %s", self.session.peer, self.session.name)
+            if self._login_timer is not None and self.session.logged_in:
+                self._login_timer.cancel()
+                self._login_timer = None
+        if self._closing or self.transport.closed:
+            return
+        if pending or self._output_paused:
+            self.transport.pause_reading()
+        elif self._eof:
+            self.close("end of input")
+        else:
+            self.transport.resume_reading()
+
+    def _token_due(self):
+        self._wake_timer = None
+        self._process()
+
+    def _login_expired(self):
+        self._login_timer = None
+        if not self.session.logged_in and not self._closing:
+            text = "login timeout: no login within %g seconds" % self.server.config.login_timeout
+            self.send(self.server.core.error(self.session, text).data)
+            self.close("login timeout")
+
+    # -- output ----------------------------------------------------------------
+
+    def send(self, data):
+        """Queue one payload for this client, paced or streamed."""
+        if self._paced is not None:
+            self._paced.append(data)
+            self._paced_bytes += len(data)
+            if self._pace_timer is None:
+                self._pace_out()
+        else:
+            transport = self.transport
+            transport.write(data)
+            if transport.buffered <= self._max_output:
+                return
+        if self.output_size > self._max_output:
+            self._check_overflow()
+
+    def send_now(self, data):
+        """Write bypassing pacing (refusals, shutdown notices)."""
+        self.transport.write(data)
+
+    @property
+    def output_size(self):
+        return self.transport.buffered + self._paced_bytes
+
+    def _check_overflow(self):
+        cap = max(self._max_output, self.server.core.history_bytes + HISTORY_OUTPUT_MARGIN)
+        if self.output_size > cap and not self.transport.closed:
+            log.warning("%s disconnected: slow consumer, %d bytes of output unsent (cap %d)",
+                        self.session.peer, self.output_size, cap)
+            self.transport.abort()
+
+    def _pace_out(self):
+        """Send the next paced payload alone, then wait the gap."""
+        self._pace_timer = None
+        paced = self._paced
+        if not paced or self.transport.closed:
+            return
+        now = self.loop.time()
+        if now < self._pace_ready_at:
+            self._pace_timer = self.loop.call_at(self._pace_ready_at, self._pace_out)
+            return
+        data = paced.popleft()
+        self._paced_bytes -= len(data)
+        self.transport.write(data)
+        self._pace_ready_at = now + self._pace_gap
+        if paced:
+            self._pace_timer = self.loop.call_at(self._pace_ready_at, self._pace_out)
+        elif self._closing:
+            self.transport.close()
+        elif self._pending:
+            self._process()
+
+    def _stream_mode(self):
+        """The client reads streams: send everything queued, batch from now on."""
+        paced, self._paced = self._paced, None
+        self._paced_bytes = 0
+        if self._pace_timer is not None:
+            self._pace_timer.cancel()
+            self._pace_timer = None
+        for data in paced:
+            self.transport.write(data)
+
+    def close(self, reason=None):
+        """Stop handling requests; close once the queued output is sent."""
+        if self._closing:
+            return
+        self._closing = True
+        self._pending.clear()
+        if reason:
+            log.info("%s closing (%s): %s", self.session.peer,
+                     self.session.name or "not logged in", reason)
+        self.server.core.disconnect(self.session)
+        self.server.presence_changed()
+        if not self._paced:
+            self.transport.close()
+        # else: _pace_out closes the transport after the last paced payload
+
+    def flush_for_shutdown(self, notice):
+        if self._paced is not None:
+            self._stream_mode()
+        self.send_now(notice)
+        self.close()
+
+
+class ChatServer:
+    """Owns the listener, the core and every connection."""
+
+    def __init__(self, loop, config):
+        self.loop = loop
+        self.config = config
+        self.core = ChatCore(Clock(), history_limit=config.history_limit,
+                             max_message_length=config.max_message_length)
+        self.connections = set()
+        self._per_host = collections.Counter()
+        self.listener = None
+        self._presence_timer = None
+        self._last_presence = -PRESENCE_INTERVAL
+        self._idle_timer = None
+        self._stopping = False
+
+    def start(self):
+        self.listener = listen(self.loop, self.config.host, self.config.port,
+                               lambda: ClientConnection(self))
+        if self.config.idle_timeout > 0:
+            self._idle_timer = self.loop.call_later(self._idle_period(), self._idle_sweep)
+        host, port = self.listener.address[:2]
+        log.info("listening on %s:%d", host, port)
+        return self.listener.address
+
+    # -- connections ------------------------------------------------------------
+
+    def admit(self, conn):
+        """Register a new connection; return a refusal text, or None."""
+        if self._stopping:
+            return "server is shutting down"
+        if len(self.connections) >= self.config.max_clients:
+            return "server full: %d connections, try again later" % self.config.max_clients
+        limit = self.config.max_per_ip
+        if limit and self._per_host[conn.host] >= limit and not _is_loopback(conn.host):
+            return "too many connections from your address (limit %d)" % limit
+        self.connections.add(conn)
+        self._per_host[conn.host] += 1
+        return None
+
+    def forget(self, conn):
+        """A connection is gone: free its name and its slot."""
+        self.core.disconnect(conn.session)
+        self.presence_changed()
+        if conn in self.connections:
+            self.connections.discard(conn)
+            self._per_host[conn.host] -= 1
+            if not self._per_host[conn.host]:
+                del self._per_host[conn.host]
+        if self._stopping and not self.connections:
+            self.loop.stop()
+
+    # -- effects ---------------------------------------------------------------
+
+    def execute(self, effects):
+        """Carry out the core's effects, in order."""
+        for effect in effects:
+            kind = type(effect)
+            if kind is Broadcast:
+                data, exclude = effect
+                for session in list(self.core.users.values()):
+                    if session not in exclude:
+                        session.conn.send(data)
+            elif kind is Send:
+                effect.session.conn.send(effect.data)
+            elif kind is Close:
+                effect.session.conn.close(effect.reason)
+        self.presence_changed()
+
+    def presence_changed(self):
+        """Arm the presence timer if a notice is owed and none is armed."""
+        if self._presence_timer is None and self.core.presence_pending and not self._stopping:
+            when = max(self.loop.time(), self._last_presence + PRESENCE_INTERVAL)
+            self._presence_timer = self.loop.call_at(when, self._flush_presence)
+
+    def _flush_presence(self):
+        self._presence_timer = None
+        self._last_presence = self.loop.time()
+        self.execute(self.core.flush_presence())
+
+    # -- idle sweep and shutdown ----------------------------------------------
+
+    def _idle_period(self):
+        return max(0.5, self.config.idle_timeout / 4)
+
+    def _idle_sweep(self):
+        deadline = self.loop.time() - self.config.idle_timeout
+        for conn in list(self.connections):
+            if conn.session.logged_in and conn.last_activity < deadline:
+                conn.send(self.core.error(conn.session, "idle timeout: no request for %g seconds"
+                                          % self.config.idle_timeout).data)
+                conn.close("idle timeout")
+        self._idle_timer = self.loop.call_later(self._idle_period(), self._idle_sweep)
+
+    def shutdown(self):
+        """Tell everyone, flush (bounded by the grace period), stop the loop."""
+        if self._stopping:
+            return
+        self._stopping = True
+        log.info("shutting down: %d connections", len(self.connections))
+        if self.listener:
+            self.listener.close()
+        for timer in (self._presence_timer, self._idle_timer):
+            if timer is not None:
+                timer.cancel()
+        notice = self.core.info_to_all("Server is shutting down").data
+        for conn in list(self.connections):
+            conn.flush_for_shutdown(notice)
+        if not self.connections:
+            self.loop.stop()
+        else:
+            self.loop.call_later(self.config.shutdown_grace, self._shutdown_deadline)
+
+    def _shutdown_deadline(self):
+        for conn in list(self.connections):
+            log.info("%s dropped at shutdown with %d bytes unsent",
+                     conn.session.peer, conn.output_size)
+            conn.transport.abort()
+        self.loop.stop()
+
+
+def _is_loopback(host):
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        prog="python3 -m chat.server",
+        description="KTN chat server (JSON over TCP, one thread, one event loop).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (0: any free port)")
+    p.add_argument("--history-limit", type=int, default=limits.HISTORY_LIMIT,
+                   help="messages kept and replayed at login")
+    p.add_argument("--max-message-length", type=int, default=limits.MAX_MESSAGE_LENGTH,
+                   help="longest msg content, in characters")
+    p.add_argument("--max-request-size", type=int, default=limits.MAX_REQUEST_SIZE,
+                   help="largest request in bytes; past it: error and close")
+    p.add_argument("--max-output", type=int, default=limits.MAX_OUTPUT,
+                   help="unsent output in bytes past which a client is disconnected "
+                        "(never below one full history response)")
+    p.add_argument("--pause-output", type=int, default=limits.PAUSE_READING_OUTPUT,
+                   help="unsent output in bytes above which a client's requests wait")
+    p.add_argument("--rate", type=float, default=limits.RATE,
+                   help="requests per second per client after the burst (0: no flood control)")
+    p.add_argument("--burst", type=int, default=limits.BURST,
+                   help="requests a client may send at once before the rate applies")
+    p.add_argument("--login-timeout", type=float, default=limits.LOGIN_TIMEOUT,
+                   help="seconds from accept to log in (0: no deadline)")
+    p.add_argument("--idle-timeout", type=float, default=limits.IDLE_TIMEOUT,
+                   help="seconds a logged-in client may stay silent (0: off)")
+    p.add_argument("--max-clients", type=int, default=limits.MAX_CLIENTS,
+                   help="connections at once; beyond: 'server full'")
+    p.add_argument("--max-per-ip", type=int, default=limits.MAX_PER_IP,
+                   help="connections at once per address, loopback exempt (0: off)")
+    p.add_argument("--pace-ms", type=float, default=limits.PACE_MS,
+                   help="gap between payloads to clients not yet in stream mode (0: off)")
+    p.add_argument("--log-level", default="info",
+                   choices=["debug", "info", "warning", "error"], help="stderr log level")
+    args = p.parse_args(argv)
+    for name in ("history_limit", "max_message_length", "max_request_size", "max_output",
+                 "pause_output", "burst", "max_clients", "max_per_ip"):
+        if getattr(args, name) < 0:
+            p.error("--%s must not be negative" % name.replace("_", "-"))
+    if args.rate > 0 and args.burst < 1:
+        p.error("--burst must be at least 1 when --rate is on")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    options = {k: v for k, v in vars(args).items() if k not in ("host", "port", "log_level")}
+    config = ServerConfig(args.host, args.port, **options)
+    loop = EventLoop()
+    server = ChatServer(loop, config)
+    try:
+        server.start()
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", args.host, args.port, exc.strerror or exc)
+        return 1
+    loop.add_signal_handler(signal.SIGINT, server.shutdown)
+    loop.add_signal_handler(signal.SIGTERM, server.shutdown)
+    try:
+        loop.run()
+    finally:
+        loop.close()
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

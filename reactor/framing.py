@@ -1,0 +1,274 @@
+"""Incremental JSON stream decoder (sans-I/O).
+
+Theory of operation
+-------------------
+Peers send JSON values back to back (``{..}{..}``), separated by any JSON
+whitespace, split at any byte (even inside a UTF-8 character) and many per
+read. ``JsonStreamDecoder.feed(data)`` takes whatever bytes arrived and
+returns the complete values found so far, in order, interleaved with
+``FramingError`` objects for the bad input it skipped.
+
+Finding where a value ends is the only part done here; parsing it is left
+to the C ``json`` module once the value is complete. The boundary scanner
+keeps its state between feeds (scan offset, nesting depth, inside-string
+flag), so every byte is examined once: an object of n bytes arriving in k
+pieces costs O(n + k). The scanner jumps with compiled regular expressions
+(to the next bracket or quote, to the end of a string body), never with a
+Python loop over characters.
+
+Bad input and what follows it:
+
+* a syntax error inside a complete value: one error, then resume at the
+  next ``{`` after the offending byte;
+* bytes that cannot start a value (NUL floods, stray text): one error for
+  the whole run, then resume at the next ``{``;
+* invalid UTF-8: one error for that value;
+* nesting deeper than ``max_depth``: one error, the value is discarded
+  (without being buffered) until its brackets balance;
+* a value larger than ``max_size`` before it completes: a fatal error; the
+  stream cannot be trusted after it, and the decoder discards all further
+  input. The caller is expected to close the connection.
+
+The decoder never raises: every problem is returned as a ``FramingError``.
+"""
+
+import json
+import re
+
+#: Default cap on one value's size in bytes (PROTOCOL.md: 64 KiB per request).
+DEFAULT_MAX_SIZE = 64 * 1024
+
+#: Default cap on bracket nesting. Chat payloads are flat; the cap keeps the
+#: C json parser far away from RecursionError on hostile input.
+DEFAULT_MAX_DEPTH = 64
+
+_WHITESPACE = re.compile(rb"[ \t\r\n]*")
+# Outside strings only brackets and quotes matter.
+_STRUCTURAL = re.compile(rb'[{}\[\]"]')
+# A string body: anything but quote and backslash, or complete escapes. It
+# always matches; what follows the match is the closing quote, a lone
+# trailing backslash, or the end of the data received so far.
+_STRING_BODY = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
+# A bare scalar (number, true, false, null) ends at whitespace or structure.
+_SCALAR = re.compile(rb"[A-Za-z0-9+\-.]*")
+_SCALAR_START = frozenset(b"-0123456789tfn")
+
+_OPEN = frozenset(b"{[")
+_CLOSE = {ord("}"): ord("{"), ord("]"): ord("[")}
+_LBRACE = ord("{")
+_QUOTE = ord('"')
+_BACKSLASH = ord("\\")
+
+_decode_json = json.JSONDecoder().decode
+
+
+class FramingError(Exception):
+    """Bad input from the peer. Returned by ``feed``, never raised by it.
+
+    ``fatal`` errors mean the stream cannot be resynchronised (the size
+    limit): the connection should be closed after reporting it.
+    """
+
+    def __init__(self, message, fatal=False):
+        super().__init__(message)
+        self.message = message
+        self.fatal = fatal
+
+
+class JsonStreamDecoder:
+    """Split a byte stream into JSON values. See the module docstring."""
+
+    def __init__(self, max_size=DEFAULT_MAX_SIZE, max_depth=DEFAULT_MAX_DEPTH):
+        self.max_size = max_size
+        self.max_depth = max_depth
+        self._buf = bytearray()
+        self._pos = 0            # scan position in _buf
+        self._depth = 0          # bracket depth of the value being scanned
+        self._stack = bytearray()  # open brackets, to catch "{]" early
+        self._in_value = False   # a value has started at _buf[0]
+        self._in_string = False
+        self._skipping = False   # discarding garbage until the next "{"
+        self._too_deep = False   # discarding an over-nested value
+        self._discarded = 0      # bytes of the current value already dropped
+        self._broken = False     # after a fatal error: ignore everything
+        #: True once whitespace containing a newline followed a value: the
+        #: peer delimits its payloads with newlines (it reads streams too).
+        self.saw_newline = False
+        self._after_value = False
+
+    @property
+    def buffered(self):
+        """Bytes held for an incomplete value (bounded by ``max_size``)."""
+        return len(self._buf)
+
+    def feed(self, data):
+        """Consume ``data``; return the complete values and errors, in order."""
+        if self._broken or not data:
+            return []
+        self._buf += data
+        out = []
+        while self._step(out):
+            pass
+        if self._in_value and self._discarded + len(self._buf) > self.max_size:
+            self._fail(out)
+        return out
+
+    # The scanner. Each _step consumes input and returns True if it made
+    # progress that may allow another step, False when it needs more data.
+
+    def _step(self, out):
+        buf = self._buf
+        if self._skipping:
+            at = buf.find(b"{", self._pos)
+            if at < 0:
+                del buf[:]
+                self._pos = 0
+                return False
+            self._skipping = False
+            del buf[:at]
+            self._pos = 0
+            return True
+        if not self._in_value:
+            return self._start_value(out)
+        if self._in_string:
+            return self._scan_string(out)
+        return self._scan_structure(out)
+
+    def _start_value(self, out):
+        buf = self._buf
+        end = _WHITESPACE.match(buf, self._pos).end()
+        if self._after_value and end > self._pos and b"\n" in buf[self._pos:end]:
+            self.saw_newline = True
+        if end == len(buf):
+            del buf[:]
+            self._pos = 0
+            return False
+        del buf[:end]
+        self._pos = 0
+        first = buf[0]
+        self._after_value = False
+        if first in _OPEN:
+            self._in_value = True
+            self._depth = 1
+            self._stack = bytearray((first,))
+            self._pos = 1
+            return True
+        if first == _QUOTE:
+            self._in_value = True
+            self._depth = 0
+            self._in_string = True
+            self._pos = 1
+            return True
+        if first in _SCALAR_START:
+            end = _SCALAR.match(buf).end()
+            if end == len(buf):
+                if end > self.max_size:
+                    self._fail(out)
+                return False  # the scalar may continue in the next read
+            self._emit(end, out)
+            return True
+        out.append(FramingError(
+            "invalid JSON: unexpected byte 0x%02x where a value should start" % first))
+        self._skipping = True
+        self._pos = 1
+        return True
+
+    def _scan_string(self, out):
+        buf = self._buf
+        end = _STRING_BODY.match(buf, self._pos).end()
+        if end < len(buf) and buf[end] == _QUOTE:
+            self._in_string = False
+            self._pos = end + 1
+            if self._depth == 0:  # a top-level string ends at its quote
+                self._emit(self._pos, out)
+            return True
+        self._pos = end  # stops before a trailing backslash, if any
+        return False
+
+    def _scan_structure(self, out):
+        buf = self._buf
+        m = _STRUCTURAL.search(buf, self._pos)
+        if m is None:
+            self._pos = len(buf)
+            return False
+        at = m.start()
+        char = buf[at]
+        self._pos = at + 1
+        if char == _QUOTE:
+            self._in_string = True
+            return True
+        if char in _OPEN:
+            self._depth += 1
+            if self._depth > self.max_depth and not self._too_deep:
+                self._too_deep = True
+                out.append(FramingError(
+                    "invalid request: JSON nested deeper than %d levels" % self.max_depth))
+            if not self._too_deep:
+                self._stack.append(char)
+            elif self._pos > 4096:  # keep memory flat while discarding
+                self._discarded += self._pos
+                del buf[:self._pos]
+                self._pos = 0
+            return True
+        # a closing bracket
+        self._depth -= 1
+        if self._too_deep:
+            if self._depth == 0:
+                self._reset_after_value(at + 1)
+            return True
+        if self._stack.pop() != _CLOSE[char]:
+            out.append(FramingError(
+                "invalid JSON: mismatched '%s' at byte %d" % (chr(char), at)))
+            self._resync(at + 1)
+            return True
+        if self._depth == 0:
+            self._emit(at + 1, out)
+        return True
+
+    def _emit(self, end, out):
+        """Parse buf[:end] as one JSON value and drop it from the buffer."""
+        raw = bytes(self._buf[:end])
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            out.append(FramingError("invalid UTF-8 at byte %d of the request" % exc.start))
+            self._reset_after_value(end)
+            return
+        try:
+            value = _decode_json(text)
+        except ValueError as exc:
+            # RecursionError cannot happen: depth is capped by the scanner.
+            out.append(FramingError("invalid JSON: %s" % _json_reason(exc)))
+            offset = len(text[:getattr(exc, "pos", 0)].encode("utf-8"))
+            self._resync(offset + 1)
+            return
+        out.append(value)
+        self._reset_after_value(end)
+        self._after_value = True
+
+    def _resync(self, after):
+        """After a syntax error: drop input up to the next '{' after ``after``."""
+        self._reset_after_value(min(after, len(self._buf)))
+        self._skipping = True
+
+    def _reset_after_value(self, end):
+        del self._buf[:end]
+        self._pos = 0
+        self._depth = 0
+        self._stack = bytearray()
+        self._in_value = False
+        self._in_string = False
+        self._too_deep = False
+        self._discarded = 0
+
+    def _fail(self, out):
+        out.append(FramingError(
+            "request too large: over %d bytes" % self.max_size, fatal=True))
+        self._broken = True
+        self._buf = bytearray()
+        self._pos = 0
+
+
+def _json_reason(exc):
+    """The json module's message without its line/column suffix."""
+    return getattr(exc, "msg", None) or str(exc)

@@ -1,0 +1,229 @@
+"""The event loop: one selector, a timer heap, a ready queue, signals.
+
+Theory of operation
+-------------------
+Each pass of ``run()`` does, in order:
+
+1. wait in ``select()`` no longer than the next timer's deadline (not at
+   all when callbacks are ready);
+2. dispatch the ready file objects to their reader/writer callbacks;
+3. run the timers that are due, then the callbacks queued with
+   ``call_soon`` before this pass started;
+4. run the end-of-pass hooks (``at_end_of_pass``): the transports use this
+   to flush, so every payload queued for one connection during the pass
+   leaves in one ``send``.
+
+Timers live on a heap and are cancelled lazily: ``cancel()`` marks the
+handle, and the loop drops it when it reaches the top. Signals reach the
+loop through ``signal.set_wakeup_fd`` on a nonblocking socket pair, so a
+SIGTERM arriving during ``select()`` wakes it at once; the Python-level
+handler only queues the user's callback.
+
+A callback that raises is logged and the loop goes on: callers that own a
+resource (a transport) catch their own errors and close just that resource.
+"""
+
+import collections
+import heapq
+import itertools
+import logging
+import selectors
+import signal
+import socket
+import time
+
+log = logging.getLogger("reactor")
+
+
+class TimerHandle:
+    """A scheduled call. ``cancel()`` is cheap and idempotent."""
+
+    __slots__ = ("when", "callback", "args", "cancelled", "_seq")
+
+    def __init__(self, when, seq, callback, args):
+        self.when = when
+        self._seq = seq
+        self.callback = callback
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self):
+        self.cancelled = True
+        self.callback = None
+        self.args = None
+
+    def __lt__(self, other):
+        return (self.when, self._seq) < (other.when, other._seq)
+
+
+class EventLoop:
+    """A single-threaded reactor on ``selectors.DefaultSelector``."""
+
+    def __init__(self, clock=time.monotonic):
+        self.time = clock
+        self._selector = selectors.DefaultSelector()
+        self._timers = []
+        self._seq = itertools.count()
+        self._ready = collections.deque()
+        self._end_of_pass = []
+        self._running = False
+        self._stopping = False
+        self._signal_socks = None
+        self._old_signal_handlers = {}
+
+    # -- callbacks and timers -------------------------------------------
+
+    def call_soon(self, callback, *args):
+        """Run ``callback(*args)`` in the next pass."""
+        self._ready.append((callback, args))
+
+    def call_later(self, delay, callback, *args):
+        """Run ``callback(*args)`` after ``delay`` seconds; returns a handle."""
+        return self.call_at(self.time() + delay, callback, *args)
+
+    def call_at(self, when, callback, *args):
+        handle = TimerHandle(when, next(self._seq), callback, args)
+        heapq.heappush(self._timers, handle)
+        return handle
+
+    def at_end_of_pass(self, callback):
+        """Run ``callback()`` once, after the I/O and timers of this pass."""
+        self._end_of_pass.append(callback)
+
+    # -- file objects ---------------------------------------------------
+
+    def add_reader(self, fileobj, callback):
+        self._update(fileobj, selectors.EVENT_READ, callback)
+
+    def remove_reader(self, fileobj):
+        self._update(fileobj, selectors.EVENT_READ, None)
+
+    def add_writer(self, fileobj, callback):
+        self._update(fileobj, selectors.EVENT_WRITE, callback)
+
+    def remove_writer(self, fileobj):
+        self._update(fileobj, selectors.EVENT_WRITE, None)
+
+    def _update(self, fileobj, event, callback):
+        """Set or clear the callback for one event; (un)register as needed."""
+        try:
+            key = self._selector.get_key(fileobj)
+        except KeyError:
+            key = None
+        reader, writer = key.data if key else (None, None)
+        if event == selectors.EVENT_READ:
+            reader = callback
+        else:
+            writer = callback
+        mask = (selectors.EVENT_READ if reader else 0) | (selectors.EVENT_WRITE if writer else 0)
+        if key is None:
+            if mask:
+                self._selector.register(fileobj, mask, (reader, writer))
+        elif not mask:
+            self._selector.unregister(fileobj)
+        else:
+            self._selector.modify(fileobj, mask, (reader, writer))
+
+    # -- signals --------------------------------------------------------
+
+    def add_signal_handler(self, signum, callback):
+        """Call ``callback()`` from the loop when ``signum`` arrives."""
+        if self._signal_socks is None:
+            rsock, wsock = socket.socketpair()
+            rsock.setblocking(False)
+            wsock.setblocking(False)
+            self._signal_socks = (rsock, wsock)
+            self.add_reader(rsock, self._drain_wakeup)
+            signal.set_wakeup_fd(wsock.fileno(), warn_on_full_buffer=False)
+        previous = signal.signal(signum, lambda _sig, _frame: self.call_soon(callback))
+        self._old_signal_handlers.setdefault(signum, previous)
+
+    def _drain_wakeup(self):
+        try:
+            while self._signal_socks[0].recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def _restore_signals(self):
+        for signum, previous in self._old_signal_handlers.items():
+            signal.signal(signum, previous)
+        self._old_signal_handlers.clear()
+        if self._signal_socks is not None:
+            signal.set_wakeup_fd(-1)
+            self.remove_reader(self._signal_socks[0])
+            for sock in self._signal_socks:
+                sock.close()
+            self._signal_socks = None
+
+    # -- running --------------------------------------------------------
+
+    def run(self):
+        """Run passes until ``stop()`` is called."""
+        self._running = True
+        self._stopping = False
+        try:
+            while not self._stopping:
+                self.run_once()
+        finally:
+            self._running = False
+            self._restore_signals()
+
+    def stop(self):
+        """Stop after the current pass."""
+        self._stopping = True
+
+    def run_once(self):
+        timeout = self._select_timeout()
+        for key, mask in self._selector.select(timeout):
+            reader, writer = key.data
+            if mask & selectors.EVENT_READ and reader is not None:
+                self._invoke(reader, ())
+            if mask & selectors.EVENT_WRITE and writer is not None:
+                # The reader may have closed the file: re-check.
+                if self._still_writer(key.fileobj, writer):
+                    self._invoke(writer, ())
+        self._run_timers()
+        for _ in range(len(self._ready)):
+            callback, args = self._ready.popleft()
+            self._invoke(callback, args)
+        while self._end_of_pass:
+            hooks, self._end_of_pass = self._end_of_pass, []
+            for hook in hooks:
+                self._invoke(hook, ())
+
+    def _select_timeout(self):
+        if self._ready or self._stopping:
+            return 0
+        while self._timers and self._timers[0].cancelled:
+            heapq.heappop(self._timers)
+        if not self._timers:
+            return None
+        return max(0.0, self._timers[0].when - self.time())
+
+    def _still_writer(self, fileobj, writer):
+        try:
+            return self._selector.get_key(fileobj).data[1] is writer
+        except (KeyError, ValueError):
+            return False
+
+    def _run_timers(self):
+        now = self.time()
+        timers = self._timers
+        while timers and (timers[0].cancelled or timers[0].when <= now):
+            handle = heapq.heappop(timers)
+            if not handle.cancelled:
+                callback, args = handle.callback, handle.args
+                handle.cancel()
+                self._invoke(callback, args)
+
+    def _invoke(self, callback, args):
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("unhandled error in callback %r", callback)
+
+    def close(self):
+        """Release the selector. The loop must not be running."""
+        self._restore_signals()
+        self._selector.close()

@@ -1,0 +1,404 @@
+"""TCP transports, a listener and a nonblocking connect.
+
+Theory of operation
+-------------------
+A ``Transport`` owns one connected nonblocking socket and talks to a
+*protocol* object, the asyncio/Twisted shape::
+
+    connection_made(transport)   once, before any data
+    data_received(data)          bytes as they arrive, any split
+    eof_received()               the peer shut its side (optional method)
+    connection_lost(exc)         once, after the socket is closed
+    pause_writing() / resume_writing()   (optional) output above/below marks
+
+Writes never block. ``write()`` appends to a list of chunks and asks the
+loop for an end-of-pass flush, so everything queued for a connection during
+one loop pass leaves in one ``sendmsg`` (scatter/gather, no joining of
+buffers). Whatever the kernel does not take stays queued, and only then is
+the socket watched for writability; it is unwatched as soon as the queue is
+empty. ``close()`` stops reading, flushes, then closes; ``abort()`` closes
+at once and drops the queue. Both are idempotent.
+
+Every callback into the protocol is guarded: an exception there is logged
+and aborts this connection only.
+"""
+
+import errno
+import logging
+import socket
+
+log = logging.getLogger("reactor.tcp")
+
+#: Bytes asked of the kernel per read: large, so a burst costs few calls.
+RECV_SIZE = 256 * 1024
+
+#: Chunks handed to one sendmsg call (Linux IOV_MAX is 1024).
+MAX_IOV = 512
+
+#: Default high/low water marks for pause_writing/resume_writing.
+DEFAULT_HIGH_WATER = 256 * 1024
+DEFAULT_LOW_WATER = 64 * 1024
+
+# accept() errors meaning "out of file descriptors or buffers": back off.
+_RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+# accept() errors that concern only the connection being accepted.
+_TRANSIENT_ACCEPT_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
+
+#: How long the listener waits before accepting again after EMFILE & co.
+ACCEPT_BACKOFF = 0.1
+
+_sendmsg = socket.socket.sendmsg
+_recv = socket.socket.recv
+
+
+class Transport:
+    """A connected nonblocking TCP socket driven by an ``EventLoop``."""
+
+    def __init__(self, loop, sock, protocol):
+        self.loop = loop
+        self.sock = sock
+        self.protocol = protocol
+        self._chunks = []            # queued output, oldest first
+        self.buffered = 0            # bytes in _chunks
+        self._flush_scheduled = False
+        self._watching_write = False
+        self._reading = False
+        self._closing = False        # close() called: flush, then close
+        self.closed = False
+        self._high_water = DEFAULT_HIGH_WATER
+        self._low_water = DEFAULT_LOW_WATER
+        self._writing_paused = False
+        try:
+            self.peername = sock.getpeername()
+        except OSError:
+            self.peername = None
+        sock.setblocking(False)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    def start(self):
+        """Tell the protocol, then begin reading."""
+        self._guard(self.protocol.connection_made, self)
+        self.resume_reading()
+
+    # -- reading --------------------------------------------------------
+
+    def pause_reading(self):
+        if self._reading and not self.closed:
+            self._reading = False
+            self.loop.remove_reader(self.sock)
+
+    def resume_reading(self):
+        if not self._reading and not self._closing and not self.closed:
+            self._reading = True
+            self.loop.add_reader(self.sock, self._on_readable)
+
+    @property
+    def is_reading(self):
+        return self._reading
+
+    def _on_readable(self):
+        if self.closed or not self._reading:
+            return
+        try:
+            data = _recv(self.sock, RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._force_close(exc)
+            return
+        if data:
+            self._guard(self.protocol.data_received, data)
+            return
+        # End of file: the peer will send nothing more.
+        self.pause_reading()
+        eof_received = getattr(self.protocol, "eof_received", None)
+        keep_open = eof_received is not None and self._guard(eof_received) is True
+        if not keep_open:
+            self.close()
+
+    # -- writing --------------------------------------------------------
+
+    def write(self, data):
+        """Queue ``data``; it leaves at the end of this loop pass."""
+        if self.closed or self._closing or not data:
+            return
+        self._chunks.append(data)
+        self.buffered += len(data)
+        if not self._flush_scheduled and not self._watching_write:
+            self._flush_scheduled = True
+            self.loop.at_end_of_pass(self._flush)
+        if self.buffered > self._high_water and not self._writing_paused:
+            self._writing_paused = True
+            pause = getattr(self.protocol, "pause_writing", None)
+            if pause:
+                self._guard(pause)
+
+    def set_write_buffer_limits(self, high, low=None):
+        self._high_water = high
+        self._low_water = high // 4 if low is None else low
+
+    def _flush(self):
+        self._flush_scheduled = False
+        if self.closed:
+            return
+        chunks = self._chunks
+        try:
+            while chunks:
+                if len(chunks) > MAX_IOV:
+                    batch = chunks[:MAX_IOV]
+                    wanted = sum(map(len, batch))
+                else:
+                    batch, wanted = chunks, self.buffered
+                sent = _sendmsg(self.sock, batch)
+                self.buffered -= sent
+                self._consume(sent)
+                if sent < wanted:
+                    break  # the kernel's buffer is full
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:
+            self._force_close(exc)
+            return
+        if chunks:
+            if not self._watching_write:
+                self._watching_write = True
+                self.loop.add_writer(self.sock, self._on_writable)
+        else:
+            if self._watching_write:
+                self._watching_write = False
+                self.loop.remove_writer(self.sock)
+            if self._closing:
+                self._force_close(None)
+                return
+        if self._writing_paused and self.buffered <= self._low_water:
+            self._writing_paused = False
+            resume = getattr(self.protocol, "resume_writing", None)
+            if resume:
+                self._guard(resume)
+
+    def _on_writable(self):
+        if not self.closed:
+            self._flush()
+
+    def _consume(self, sent):
+        """Drop ``sent`` bytes from the front of the queue."""
+        chunks = self._chunks
+        done = 0
+        while sent and done < len(chunks):
+            size = len(chunks[done])
+            if sent >= size:
+                sent -= size
+                done += 1
+            else:
+                chunks[done] = memoryview(chunks[done])[sent:]
+                sent = 0
+        if done == len(chunks):
+            chunks.clear()
+        elif done:
+            del chunks[:done]
+
+    # -- closing --------------------------------------------------------
+
+    @property
+    def is_closing(self):
+        return self._closing or self.closed
+
+    def close(self):
+        """Stop reading, send what is queued, then close. Idempotent."""
+        if self._closing or self.closed:
+            return
+        self._closing = True
+        self.pause_reading()
+        if not self._chunks:
+            self._force_close(None)
+        elif not self._flush_scheduled and not self._watching_write:
+            self._flush_scheduled = True
+            self.loop.at_end_of_pass(self._flush)
+
+    def abort(self):
+        """Close now and drop queued output. Idempotent."""
+        self._force_close(None)
+
+    def _force_close(self, exc):
+        if self.closed:
+            return
+        self.closed = True
+        self._closing = True
+        self._chunks = []
+        self.buffered = 0
+        try:
+            # Unregister before closing: the fd number may be reused at once.
+            self.loop.remove_reader(self.sock)
+            self.loop.remove_writer(self.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        self._reading = False
+        self._watching_write = False
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        try:
+            self.protocol.connection_lost(exc)
+        except Exception:
+            log.exception("error in connection_lost for %s", self.peername)
+
+    def _guard(self, method, *args):
+        """Call into the protocol; on a bug there, abort this connection only."""
+        try:
+            return method(*args)
+        except Exception:
+            log.exception("error in %s for %s; closing the connection",
+                          getattr(method, "__name__", method), self.peername)
+            self._force_close(None)
+            return None
+
+
+class Listener:
+    """Accepts connections and hands each to a new protocol object.
+
+    Accepts until EAGAIN on every readiness event. When the process runs out
+    of file descriptors (EMFILE/ENFILE) it stops watching the socket for
+    ``ACCEPT_BACKOFF`` seconds instead of spinning on a listener that stays
+    readable.
+    """
+
+    def __init__(self, loop, sock, protocol_factory, backlog=1024):
+        self.loop = loop
+        self.sock = sock
+        self.protocol_factory = protocol_factory
+        sock.setblocking(False)
+        sock.listen(backlog)
+        self._retry = None
+        self.closed = False
+        self.accept_failures = 0
+        loop.add_reader(sock, self._on_readable)
+
+    @property
+    def address(self):
+        return self.sock.getsockname()
+
+    def _on_readable(self):
+        for _ in range(1000):  # bounded, so one listener cannot starve the loop
+            try:
+                conn, _addr = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                if exc.errno in _TRANSIENT_ACCEPT_ERRNOS:
+                    continue
+                self.accept_failures += 1
+                if exc.errno in _RESOURCE_ERRNOS:
+                    log.warning("accept failed (%s); pausing accepts for %.1fs",
+                                exc.strerror, ACCEPT_BACKOFF)
+                else:
+                    log.error("accept failed: %s", exc)
+                self._back_off()
+                return
+            try:
+                protocol = self.protocol_factory()
+                Transport(self.loop, conn, protocol).start()
+            except Exception:
+                log.exception("could not set up an accepted connection")
+                conn.close()
+
+    def _back_off(self):
+        self.loop.remove_reader(self.sock)
+        self._retry = self.loop.call_later(ACCEPT_BACKOFF, self._resume)
+
+    def _resume(self):
+        self._retry = None
+        if not self.closed:
+            self.loop.add_reader(self.sock, self._on_readable)
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        if self._retry:
+            self._retry.cancel()
+        try:
+            self.loop.remove_reader(self.sock)
+        except (KeyError, ValueError):
+            pass
+        self.sock.close()
+
+
+def listen(loop, host, port, protocol_factory, backlog=1024):
+    """Bind a TCP listener on (host, port) and start accepting."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, socktype, proto, _canon, addr = infos[0]
+    sock = socket.socket(family, socktype, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError:
+        sock.close()
+        raise
+    return Listener(loop, sock, protocol_factory, backlog)
+
+
+class Connector:
+    """A nonblocking outgoing connect; becomes a ``Transport`` on success.
+
+    ``on_error(exc)`` is called if the connection cannot be made within
+    ``timeout`` seconds (refused, unreachable, timed out). Name resolution
+    is done up front with ``getaddrinfo`` (blocking, but local or cached for
+    the hosts we use); pass a numeric address to avoid it.
+    """
+
+    def __init__(self, loop, host, port, protocol, on_error, timeout=10.0):
+        self.loop = loop
+        self.protocol = protocol
+        self.on_error = on_error
+        self.transport = None
+        self._done = False
+        try:
+            family, socktype, proto, _c, addr = socket.getaddrinfo(
+                host, port, type=socket.SOCK_STREAM)[0]
+        except (OSError, UnicodeError) as exc:
+            loop.call_soon(self._fail, exc)
+            self.sock = None
+            return
+        self.sock = socket.socket(family, socktype, proto)
+        self.sock.setblocking(False)
+        err = self.sock.connect_ex(addr)
+        if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+            loop.call_soon(self._fail, OSError(err, "connect to %s:%s failed: %s"
+                                               % (host, port, errno.errorcode.get(err, err))))
+            return
+        self._timer = loop.call_later(timeout, self._fail, TimeoutError(
+            "connect to %s:%s timed out after %gs" % (host, port, timeout)))
+        loop.add_writer(self.sock, self._on_writable)
+
+    def _on_writable(self):
+        self.loop.remove_writer(self.sock)
+        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            self._fail(OSError(err, "connect failed: %s" % errno.errorcode.get(err, err)))
+            return
+        self._done = True
+        self._timer.cancel()
+        self.transport = Transport(self.loop, self.sock, self.protocol)
+        self.transport.start()
+
+    def _fail(self, exc):
+        if self._done:
+            return
+        self._done = True
+        timer = getattr(self, "_timer", None)
+        if timer is not None:
+            timer.cancel()
+        if self.sock is not None:
+            try:
+                self.loop.remove_writer(self.sock)
+            except (KeyError, ValueError):
+                pass
+            self.sock.close()
+        self.on_error(exc)
+
+    def cancel(self):
+        self._fail(ConnectionAbortedError("connect cancelled"))

@@ -154,7 +154,7 @@ class ChatCore:
         name = session.name
         self._forget(session)
         return [self.info(session, "Logged out. Bye, %s!" % name),
-                Close(session, "logged out")]
+                Close(session, "logged out as %s" % name)]
 
     def _msg(self, session, text):
         if not text.strip():

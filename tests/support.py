@@ -1,0 +1,136 @@
+"""Shared test helpers: a server subprocess and a line-reading test client.
+
+Everything waits for an event with a deadline; nothing sleeps to
+synchronise.
+"""
+
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMEOUT = 5.0
+
+
+class ServerProcess:
+    """``python3 -m chat.server`` on a free port, logging to a pipe."""
+
+    def __init__(self, *args, python=sys.executable, module="chat.server"):
+        cmd = [python, "-u", "-m", module, "--host", "127.0.0.1", "--port", "0", *args]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.log_lines = []
+        line = self.wait_for_log(r"listening on [^:]+:(\d+)")
+        self.port = int(re.search(r"listening on [^:]+:(\d+)", line).group(1))
+
+    def wait_for_log(self, pattern, timeout=TIMEOUT):
+        """Read stderr until a line matches ``pattern``; return that line."""
+        for line in self.log_lines:
+            if re.search(pattern, line):
+                return line
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stderr], [], [], deadline - time.monotonic())
+            if not ready:
+                break
+            line = self.proc.stderr.readline().decode("utf-8", "replace")
+            if not line:
+                break
+            self.log_lines.append(line)
+            if re.search(pattern, line):
+                return line
+        raise AssertionError("server never logged %r; log so far:\n%s"
+                             % (pattern, "".join(self.log_lines)))
+
+    def read_log(self):
+        """Everything the server logged so far (after it has exited)."""
+        rest = self.proc.stderr.read().decode("utf-8", "replace") if self.proc.poll() is not None else ""
+        return "".join(self.log_lines) + rest
+
+    def stop(self, sig=signal.SIGTERM, timeout=TIMEOUT):
+        """Send ``sig`` and return the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("server did not exit within %ss of signal %s" % (timeout, sig))
+
+    def connect(self, **kwargs):
+        return Client(self.port, **kwargs)
+
+
+class Client:
+    """A test client that reads newline-delimited payloads with timeouts."""
+
+    def __init__(self, port, host="127.0.0.1", newline=True):
+        self.sock = socket.create_connection((host, port), timeout=TIMEOUT)
+        self.newline = newline
+        self.buffer = b""
+        self.closed = False
+
+    def send(self, request, content=None, **extra):
+        payload = {"request": request, "content": content}
+        payload.update(extra)
+        self.send_raw(json.dumps(payload).encode() + (b"\n" if self.newline else b""))
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def recv(self, timeout=TIMEOUT):
+        """The next payload (a dict); AssertionError if none arrives in time."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("no payload within %ss; buffered %r" % (timeout, self.buffer[:200]))
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not data:
+                self.closed = True
+                raise AssertionError("connection closed; buffered %r" % self.buffer[:200])
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+    def expect(self, response, timeout=TIMEOUT, skip=("info",)):
+        """Next payload of type ``response``, skipping presence ``info`` notices."""
+        deadline = time.monotonic() + timeout
+        while True:
+            payload = self.recv(max(0.01, deadline - time.monotonic()))
+            if payload["response"] == response:
+                return payload
+            if payload["response"] not in skip:
+                raise AssertionError("expected %s, got %r" % (response, payload))
+
+    def login(self, name):
+        self.send("login", name)
+        info = self.expect("info")
+        assert info["content"] == "Login successful", info
+        return self.expect("history")
+
+    def wait_closed(self, timeout=TIMEOUT):
+        """Read until EOF; return the payloads that came before it."""
+        payloads = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                payloads.append(self.recv(max(0.01, deadline - time.monotonic())))
+            except AssertionError:
+                if self.closed:
+                    return payloads
+                raise
+
+    def close(self):
+        self.sock.close()

@@ -467,10 +467,28 @@ def parse_args(argv=None):
     return args
 
 
+def raise_fd_limit(wanted):
+    """Lift the soft limit on open files toward ``wanted`` (up to the hard limit)."""
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if soft != resource.RLIM_INFINITY and soft < target:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        return soft
+    except (ImportError, ValueError, OSError):
+        return None
+
+
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fd_limit = raise_fd_limit(args.max_clients + 64)
+    if fd_limit is not None and fd_limit < args.max_clients + 64:
+        log.warning("open-file limit %d is below --max-clients %d: accepts will back off "
+                    "when descriptors run out", fd_limit, args.max_clients)
     options = {k: v for k, v in vars(args).items() if k not in ("host", "port", "log_level")}
     config = ServerConfig(args.host, args.port, **options)
     loop = EventLoop()

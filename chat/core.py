@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 The core never touches a socket or reads a clock it was not given. The
-server glue opens a ``Session`` per connection and feeds it decoded JSON
+server glue has a ``Session`` per connection and feeds it decoded JSON
 values with ``handle()``; what comes back is a list of effects, in order:
 
 * ``Send(session, data)``: bytes for one session;
@@ -42,23 +42,21 @@ Close = collections.namedtuple("Close", "session reason")
 
 
 class Session:
-    """One client connection as the core sees it."""
+    """One client as the core sees it. The glue subclasses it (its
+    connection object *is* the session), so there is one object per client."""
 
-    __slots__ = ("id", "peer", "name", "key", "conn")
+    __slots__ = ("name", "key")
 
-    def __init__(self, session_id, peer):
-        self.id = session_id
-        self.peer = peer    # for log lines
+    def __init__(self):
         self.name = None    # as spelled at login
         self.key = None     # case-folded name, the key in ChatCore.users
-        self.conn = None    # owned by the glue
 
     @property
     def logged_in(self):
         return self.name is not None
 
     def __repr__(self):
-        return "Session(%d, %s)" % (self.id, self.name or self.peer)
+        return "<%s %s>" % (type(self).__name__, self.name)
 
 
 def check_username(name):
@@ -87,7 +85,6 @@ class ChatCore:
         self._history = collections.deque()  # encoded messages, no newline
         self.history_bytes = 0
         self._history_cache = None          # (timestamp, bytes)
-        self._next_id = 0
         self._joined = {}                   # key -> Session, since last flush
         self._left = {}                     # key -> name, since last flush
         self.router = Router([
@@ -104,9 +101,9 @@ class ChatCore:
 
     # -- sessions -------------------------------------------------------
 
-    def open_session(self, peer="?"):
-        self._next_id += 1
-        return Session(self._next_id, peer)
+    def open_session(self):
+        """A new session; glue code may pass instances of a subclass instead."""
+        return Session()
 
     def handle(self, session, value):
         """Handle one decoded JSON value from ``session``; return effects."""
@@ -138,6 +135,8 @@ class ChatCore:
             raise RequestError("already logged in as %s; log out first" % session.name)
         name = check_username(content)
         key = name.lower()
+        if key == name:
+            key = name  # share the string: one per user, not two
         if key in self.users:
             raise RequestError("Username taken: %s is already logged in" % self.users[key].name)
         session.name = name

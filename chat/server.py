@@ -37,7 +37,8 @@ from reactor.loop import EventLoop
 from reactor.tcp import listen
 
 from . import limits
-from .core import Broadcast, ChatCore, Close, Send
+from .core import Broadcast, ChatCore, Close, Send, Session
+from .pacing import Pacer
 from .protocol import Clock
 
 log = logging.getLogger("chat.server")
@@ -77,27 +78,30 @@ class ServerConfig:
             setattr(self, name, value)
 
 
-class ClientConnection:
-    """One client: framing, request queue, limits, pacing, output."""
+class ClientConnection(Session):
+    """One client: the core's session, plus framing, request queue, limits,
+    pacing and output.
+
+    Thousands of these live at once, so the class has ``__slots__`` and
+    allocates its queues only when something has to wait in them.
+    """
+
+    __slots__ = ("server", "transport", "host", "port", "decoder", "_pending",
+                 "_next", "_bucket", "_wake_timer", "_pacer", "_output_paused", "_eof",
+                 "_closing", "last_activity")
 
     def __init__(self, server):
+        super().__init__()
         self.server = server
-        self.loop = server.loop
         self.transport = None
-        self.session = None
         self.host = None
-        config = server.config
-        self.decoder = JsonStreamDecoder(max_size=config.max_request_size)
-        self._pending = collections.deque()   # decoded values not yet handled
+        self.port = None
+        self.decoder = None        # held only while a request is partly received
+        self._pending = None       # decoded values waiting: a list, from _next on
+        self._next = 0
         self._bucket = None
-        self._wake_timer = None               # waiting for a token
-        self._login_timer = None
-        self._pace_gap = config.pace_ms / 1000.0
-        self._paced = collections.deque() if self._pace_gap > 0 else None
-        self._paced_bytes = 0
-        self._pace_timer = None
-        self._pace_ready_at = 0.0
-        self._max_output = config.max_output
+        self._wake_timer = None    # waiting for a token
+        self._pacer = None         # a Pacer until the client shows it reads streams
         self._output_paused = False
         self._eof = False
         self._closing = False
@@ -109,31 +113,49 @@ class ClientConnection:
         self.transport = transport
         server = self.server
         config = server.config
-        peer = transport.peername
-        self.host = peer[0] if peer else "?"
-        self.session = server.core.open_session("%s:%s" % peer[:2] if peer else "?")
-        self.session.conn = self
-        transport.set_write_buffer_limits(config.pause_output)
-        self.last_activity = self.loop.time()
+        peer = transport.peername or ("?", 0)
+        self.host = sys.intern(peer[0])  # one string per address, not per connection
+        self.port = peer[1]
+        transport.set_write_buffer_limits(config.pause_output, server.resume_output)
+        if config.pace_ms > 0:
+            self._pacer = Pacer(self.server.loop, transport, config.pace_ms / 1000.0,
+                                self._pacer_drained)
+        if server.tracks_idle:
+            self.last_activity = self.server.loop.time()
         refusal = server.admit(self)
         if refusal:
-            log.info("%s refused: %s", self.session.peer, refusal)
-            self.send_now(server.core.error(self.session, refusal).data)
+            log.info("%s refused: %s", self.peer, refusal)
+            self.send_now(server.core.error(self, refusal).data)
             self.close()
             return
-        log.debug("%s connected", self.session.peer)
+        log.debug("%s connected", self.peer)
         if config.rate > 0:
-            self._bucket = limits.TokenBucket(config.rate, config.burst, self.loop.time())
-        if config.login_timeout > 0:
-            self._login_timer = self.loop.call_later(config.login_timeout, self._login_expired)
+            self._bucket = limits.TokenBucket(config.rate, config.burst, self.server.loop.time())
+        server.expect_login(self)
+
+    @property
+    def peer(self):
+        """host:port for log lines."""
+        return "%s:%s" % (self.host, self.port)
 
     def data_received(self, data):
-        self.last_activity = self.loop.time()
-        items = self.decoder.feed(data)
-        if self._paced is not None and self.decoder.saw_newline:
+        if self.server.tracks_idle:
+            self.last_activity = self.server.loop.time()
+        decoder = self.decoder
+        if decoder is None:
+            decoder = JsonStreamDecoder(self.server.config.max_request_size)
+        items = decoder.feed(data)
+        if self._pacer is not None and decoder.saw_newline:
             self._stream_mode()
+        # Between requests a fresh decoder would do the same, so streaming
+        # connections drop theirs: thousands of idle clients, no idle decoders.
+        self.decoder = None if self._pacer is None and decoder.at_boundary else decoder
         if items:
-            self._pending.extend(items)
+            if self._pending is None:
+                self._pending, self._next = items, 0
+            else:
+                self._pending = self._pending[self._next:] + items
+                self._next = 0
             self._process()
 
     def eof_received(self):
@@ -142,17 +164,17 @@ class ClientConnection:
         return True  # we close once the queued requests are handled
 
     def connection_lost(self, exc):
-        for timer in (self._wake_timer, self._login_timer, self._pace_timer):
-            if timer is not None:
-                timer.cancel()
+        if self._wake_timer is not None:
+            self._wake_timer.cancel()
+        if self._pacer is not None:
+            self._pacer.cancel()
         self._closing = True
-        self._pending.clear()
-        self._paced = None
+        self._pending = self._pacer = None
         self.server.forget(self)
         if exc is not None:
-            log.info("%s disconnected: %s", self.session.peer, exc)
+            log.info("%s disconnected: %s", self.peer, exc)
         else:
-            log.debug("%s closed", self.session.peer)
+            log.debug("%s closed", self.peer)
 
     def pause_writing(self):
         self._output_paused = True
@@ -168,31 +190,33 @@ class ClientConnection:
         """Handle queued requests while the limits allow; then (un)pause reading."""
         pending = self._pending
         core = self.server.core
-        while pending and not self._closing and not self._output_paused:
+        while pending is not None and not self._closing and not self._output_paused:
+            if self._next >= len(pending):
+                pending = self._pending = None
+                break
             if self._bucket is not None:
-                wait = self._bucket.take(self.loop.time())
+                wait = self._bucket.take(self.server.loop.time())
                 if wait:
                     if self._wake_timer is None:
-                        self._wake_timer = self.loop.call_later(wait, self._token_due)
+                        self._wake_timer = self.server.loop.call_later(wait, self._token_due)
                     break
-            item = pending.popleft()
+            item = pending[self._next]
+            self._next += 1
             if isinstance(item, FramingError):
-                log.debug("%s sent bad input: %s", self.session.peer, item.message)
-                effects = [core.error(self.session, item.message)]
+                log.debug("%s sent bad input: %s", self.peer, item.message)
+                effects = [core.error(self, item.message)]
                 if item.fatal:
-                    effects.append(Close(self.session, item.message))
+                    effects.append(Close(self, item.message))
             else:
-                effects = core.handle(self.session, item)
-            name = self.session.name
+                effects = core.handle(self, item)
+            name = self.name
             self.server.execute(effects)
-            if name != self.session.name and self.session.name:
-                log.info("%s logged in as %s", self.session.peer, self.session.name)
-            if self._login_timer is not None and self.session.logged_in:
-                self._login_timer.cancel()
-                self._login_timer = None
+            if name != self.name and self.name:
+                log.info("%s logged in as %s", self.peer, self.name)
+                self.server.login_done(self)
         if self._closing or self.transport.closed:
             return
-        if pending or self._output_paused:
+        if pending is not None or self._output_paused:
             self.transport.pause_reading()
         elif self._eof:
             self.close("end of input")
@@ -203,29 +227,26 @@ class ClientConnection:
         self._wake_timer = None
         self._process()
 
-    def _login_expired(self):
-        self._login_timer = None
-        if not self.session.logged_in and not self._closing:
+    def login_expired(self):
+        if not self.logged_in and not self._closing:
             text = "login timeout: no login within %g seconds" % self.server.config.login_timeout
-            self.send(self.server.core.error(self.session, text).data)
+            self.send(self.server.core.error(self, text).data)
             self.close("login timeout")
 
     # -- output ----------------------------------------------------------------
 
     def send(self, data):
         """Queue one payload for this client, paced or streamed."""
-        if self._paced is not None:
-            self._paced.append(data)
-            self._paced_bytes += len(data)
-            if self._pace_timer is None:
-                self._pace_out()
-        else:
-            transport = self.transport
+        transport = self.transport
+        pacer = self._pacer
+        if pacer is None:
             transport.write(data)
-            if transport.buffered <= self._max_output:
-                return
-        if self.output_size > self._max_output:
-            self._check_overflow()
+            if transport.buffered > self.server.max_output:
+                self._check_overflow()
+        else:
+            pacer.push(data)
+            if pacer.bytes + transport.buffered > self.server.max_output:
+                self._check_overflow()
 
     def send_now(self, data):
         """Write bypassing pacing (refusals, shutdown notices)."""
@@ -233,63 +254,42 @@ class ClientConnection:
 
     @property
     def output_size(self):
-        return self.transport.buffered + self._paced_bytes
+        paced = self._pacer.bytes if self._pacer is not None else 0
+        return self.transport.buffered + paced
 
     def _check_overflow(self):
-        cap = max(self._max_output, self.server.core.history_bytes + HISTORY_OUTPUT_MARGIN)
+        """Past the cap (never below one full history): a slow consumer."""
+        cap = max(self.server.max_output, self.server.core.history_bytes + HISTORY_OUTPUT_MARGIN)
         if self.output_size > cap and not self.transport.closed:
             log.warning("%s disconnected: slow consumer, %d bytes of output unsent (cap %d)",
-                        self.session.peer, self.output_size, cap)
+                        self.peer, self.output_size, cap)
             self.transport.abort()
 
-    def _pace_out(self):
-        """Send the next paced payload alone, then wait the gap."""
-        self._pace_timer = None
-        paced = self._paced
-        if not paced or self.transport.closed:
-            return
-        now = self.loop.time()
-        if now < self._pace_ready_at:
-            self._pace_timer = self.loop.call_at(self._pace_ready_at, self._pace_out)
-            return
-        data = paced.popleft()
-        self._paced_bytes -= len(data)
-        self.transport.write(data)
-        self._pace_ready_at = now + self._pace_gap
-        if paced:
-            self._pace_timer = self.loop.call_at(self._pace_ready_at, self._pace_out)
-        elif self._closing:
+    def _pacer_drained(self):
+        if self._closing:
             self.transport.close()
-        elif self._pending:
-            self._process()
 
     def _stream_mode(self):
         """The client reads streams: send everything queued, batch from now on."""
-        paced, self._paced = self._paced, None
-        self._paced_bytes = 0
-        if self._pace_timer is not None:
-            self._pace_timer.cancel()
-            self._pace_timer = None
-        for data in paced:
-            self.transport.write(data)
+        pacer, self._pacer = self._pacer, None
+        pacer.release()
 
     def close(self, reason=None):
         """Stop handling requests; close once the queued output is sent."""
         if self._closing:
             return
         self._closing = True
-        self._pending.clear()
+        self._pending = None
         if reason:
-            log.info("%s closing (%s): %s", self.session.peer,
-                     self.session.name or "not logged in", reason)
-        self.server.core.disconnect(self.session)
+            log.info("%s closing (%s): %s", self.peer, self.name or "not logged in", reason)
+        self.server.core.disconnect(self)
         self.server.presence_changed()
-        if not self._paced:
+        if self._pacer is None or not self._pacer.queue:
             self.transport.close()
-        # else: _pace_out closes the transport after the last paced payload
+        # else: _pacer_drained closes the transport after the last payload
 
     def flush_for_shutdown(self, notice):
-        if self._paced is not None:
+        if self._pacer is not None:
             self._stream_mode()
         self.send_now(notice)
         self.close()
@@ -303,12 +303,17 @@ class ChatServer:
         self.config = config
         self.core = ChatCore(Clock(), history_limit=config.history_limit,
                              max_message_length=config.max_message_length)
+        self.max_output = config.max_output
+        self.resume_output = config.pause_output // 4  # one int for all transports
         self.connections = set()
         self._per_host = collections.Counter()
         self.listener = None
         self._presence_timer = None
         self._last_presence = -PRESENCE_INTERVAL
         self._idle_timer = None
+        self._awaiting_login = {}   # connection -> login deadline, in accept order
+        self._login_timer = None
+        self.tracks_idle = config.idle_timeout > 0
         self._stopping = False
 
     def start(self):
@@ -335,9 +340,39 @@ class ChatServer:
         self._per_host[conn.host] += 1
         return None
 
+    def expect_login(self, conn):
+        """Start the login deadline of a new connection (from accept)."""
+        if self.config.login_timeout > 0:
+            self._awaiting_login[conn] = self.loop.time() + self.config.login_timeout
+            if self._login_timer is None:
+                self._arm_login_timer()
+
+    def login_done(self, conn):
+        self._awaiting_login.pop(conn, None)
+        if not self._awaiting_login:
+            self._awaiting_login = {}  # let a login storm's table go
+
+    def _arm_login_timer(self):
+        # One timer for every connection: deadlines come in accept order,
+        # so the earliest is always the first entry.
+        first_deadline = next(iter(self._awaiting_login.values()))
+        self._login_timer = self.loop.call_at(first_deadline, self._login_sweep)
+
+    def _login_sweep(self):
+        self._login_timer = None
+        now = self.loop.time()
+        while self._awaiting_login:
+            conn, deadline = next(iter(self._awaiting_login.items()))
+            if deadline > now:
+                self._arm_login_timer()
+                return
+            del self._awaiting_login[conn]
+            conn.login_expired()
+
     def forget(self, conn):
         """A connection is gone: free its name and its slot."""
-        self.core.disconnect(conn.session)
+        self._awaiting_login.pop(conn, None)
+        self.core.disconnect(conn)
         self.presence_changed()
         if conn in self.connections:
             self.connections.discard(conn)
@@ -357,11 +392,11 @@ class ChatServer:
                 data, exclude = effect
                 for session in list(self.core.users.values()):
                     if session not in exclude:
-                        session.conn.send(data)
+                        session.send(data)
             elif kind is Send:
-                effect.session.conn.send(effect.data)
+                effect.session.send(effect.data)
             elif kind is Close:
-                effect.session.conn.close(effect.reason)
+                effect.session.close(effect.reason)
         self.presence_changed()
 
     def presence_changed(self):
@@ -383,8 +418,8 @@ class ChatServer:
     def _idle_sweep(self):
         deadline = self.loop.time() - self.config.idle_timeout
         for conn in list(self.connections):
-            if conn.session.logged_in and conn.last_activity < deadline:
-                conn.send(self.core.error(conn.session, "idle timeout: no request for %g seconds"
+            if conn.logged_in and conn.last_activity < deadline:
+                conn.send(self.core.error(conn, "idle timeout: no request for %g seconds"
                                           % self.config.idle_timeout).data)
                 conn.close("idle timeout")
         self._idle_timer = self.loop.call_later(self._idle_period(), self._idle_sweep)
@@ -397,7 +432,7 @@ class ChatServer:
         log.info("shutting down: %d connections", len(self.connections))
         if self.listener:
             self.listener.close()
-        for timer in (self._presence_timer, self._idle_timer):
+        for timer in (self._presence_timer, self._idle_timer, self._login_timer):
             if timer is not None:
                 timer.cancel()
         notice = self.core.info_to_all("Server is shutting down").data
@@ -411,7 +446,7 @@ class ChatServer:
     def _shutdown_deadline(self):
         for conn in list(self.connections):
             log.info("%s dropped at shutdown with %d bytes unsent",
-                     conn.session.peer, conn.output_size)
+                     conn.peer, conn.output_size)
             conn.transport.abort()
         self.loop.stop()
 

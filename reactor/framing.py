@@ -54,10 +54,8 @@ _SCALAR = re.compile(rb"[A-Za-z0-9+\-.]*")
 _SCALAR_START = frozenset(b"-0123456789tfn")
 
 _OPEN = frozenset(b"{[")
-_CLOSE = {ord("}"): ord("{"), ord("]"): ord("[")}
-_LBRACE = ord("{")
 _QUOTE = ord('"')
-_BACKSLASH = ord("\\")
+_EMPTY = b""
 
 _decode_json = json.JSONDecoder().decode
 
@@ -78,13 +76,16 @@ class FramingError(Exception):
 class JsonStreamDecoder:
     """Split a byte stream into JSON values. See the module docstring."""
 
+    __slots__ = ("max_size", "max_depth", "_buf", "_pos", "_depth", "_in_value",
+                 "_in_string", "_skipping", "_too_deep", "_discarded", "_broken",
+                 "saw_newline", "_after_value")
+
     def __init__(self, max_size=DEFAULT_MAX_SIZE, max_depth=DEFAULT_MAX_DEPTH):
         self.max_size = max_size
         self.max_depth = max_depth
-        self._buf = bytearray()
+        self._buf = _EMPTY       # a bytearray while anything is held
         self._pos = 0            # scan position in _buf
         self._depth = 0          # bracket depth of the value being scanned
-        self._stack = bytearray()  # open brackets, to catch "{]" early
         self._in_value = False   # a value has started at _buf[0]
         self._in_string = False
         self._skipping = False   # discarding garbage until the next "{"
@@ -101,16 +102,27 @@ class JsonStreamDecoder:
         """Bytes held for an incomplete value (bounded by ``max_size``)."""
         return len(self._buf)
 
+    @property
+    def at_boundary(self):
+        """True between values: nothing partial is held, no error is pending,
+        so a fresh decoder would carry on identically (``saw_newline`` aside)."""
+        return not (self._buf or self._in_value or self._skipping or self._broken)
+
     def feed(self, data):
         """Consume ``data``; return the complete values and errors, in order."""
         if self._broken or not data:
             return []
-        self._buf += data
+        if self._buf:
+            self._buf += data
+        else:
+            self._buf = bytearray(data)
         out = []
         while self._step(out):
             pass
         if self._in_value and self._discarded + len(self._buf) > self.max_size:
             self._fail(out)
+        if not self._buf:
+            self._buf = _EMPTY  # idle connections hold no buffer of their own
         return out
 
     # The scanner. Each _step consumes input and returns True if it made
@@ -150,7 +162,6 @@ class JsonStreamDecoder:
         if first in _OPEN:
             self._in_value = True
             self._depth = 1
-            self._stack = bytearray((first,))
             self._pos = 1
             return True
         if first == _QUOTE:
@@ -203,26 +214,19 @@ class JsonStreamDecoder:
                 self._too_deep = True
                 out.append(FramingError(
                     "invalid request: JSON nested deeper than %d levels" % self.max_depth))
-            if not self._too_deep:
-                self._stack.append(char)
-            elif self._pos > 4096:  # keep memory flat while discarding
+            if self._too_deep and self._pos > 4096:  # keep memory flat while discarding
                 self._discarded += self._pos
                 del buf[:self._pos]
                 self._pos = 0
             return True
         # a closing bracket
         self._depth -= 1
-        if self._too_deep:
-            if self._depth == 0:
-                self._reset_after_value(at + 1)
-            return True
-        if self._stack.pop() != _CLOSE[char]:
-            out.append(FramingError(
-                "invalid JSON: mismatched '%s' at byte %d" % (chr(char), at)))
-            self._resync(at + 1)
-            return True
         if self._depth == 0:
-            self._emit(at + 1, out)
+            if self._too_deep:
+                self._reset_after_value(at + 1)
+            else:
+                # A mismatched pair ("{]") is caught by the parser here.
+                self._emit(at + 1, out)
         return True
 
     def _emit(self, end, out):
@@ -255,7 +259,6 @@ class JsonStreamDecoder:
         del self._buf[:end]
         self._pos = 0
         self._depth = 0
-        self._stack = bytearray()
         self._in_value = False
         self._in_string = False
         self._too_deep = False
@@ -265,7 +268,7 @@ class JsonStreamDecoder:
         out.append(FramingError(
             "request too large: over %d bytes" % self.max_size, fatal=True))
         self._broken = True
-        self._buf = bytearray()
+        self._buf = _EMPTY
         self._pos = 0
 
 

@@ -6,7 +6,8 @@ Each pass of ``run()`` does, in order:
 
 1. wait in ``select()`` no longer than the next timer's deadline (not at
    all when callbacks are ready);
-2. dispatch the ready file objects to their reader/writer callbacks;
+2. dispatch the ready file objects to their handlers (a transport, or
+   the reader/writer callbacks given to ``add_reader``/``add_writer``);
 3. run the timers that are due, then the callbacks queued with
    ``call_soon`` before this pass started;
 4. run the end-of-pass hooks (``at_end_of_pass``): the transports use this
@@ -38,9 +39,10 @@ log = logging.getLogger("reactor")
 class TimerHandle:
     """A scheduled call. ``cancel()`` is cheap and idempotent."""
 
-    __slots__ = ("when", "callback", "args", "cancelled", "_seq")
+    __slots__ = ("when", "callback", "args", "cancelled", "_seq", "_loop")
 
-    def __init__(self, when, seq, callback, args):
+    def __init__(self, loop, when, seq, callback, args):
+        self._loop = loop
         self.when = when
         self._seq = seq
         self.callback = callback
@@ -48,12 +50,36 @@ class TimerHandle:
         self.cancelled = False
 
     def cancel(self):
-        self.cancelled = True
-        self.callback = None
-        self.args = None
+        if not self.cancelled:
+            self.cancelled = True
+            self.callback = self.args = None
+            if self._loop is not None:
+                self._loop._timer_cancelled()
 
     def __lt__(self, other):
         return (self.when, self._seq) < (other.when, other._seq)
+
+
+_READ = selectors.EVENT_READ
+_WRITE = selectors.EVENT_WRITE
+
+
+class _Callbacks:
+    """Adapts plain reader/writer callbacks to the handler interface."""
+
+    __slots__ = ("reader", "writer")
+
+    def __init__(self):
+        self.reader = None
+        self.writer = None
+
+    def on_readable(self):
+        if self.reader is not None:
+            self.reader()
+
+    def on_writable(self):
+        if self.writer is not None:
+            self.writer()
 
 
 class EventLoop:
@@ -63,6 +89,7 @@ class EventLoop:
         self.time = clock
         self._selector = selectors.DefaultSelector()
         self._timers = []
+        self._cancelled = 0      # cancelled handles still on the heap
         self._seq = itertools.count()
         self._ready = collections.deque()
         self._end_of_pass = []
@@ -82,9 +109,17 @@ class EventLoop:
         return self.call_at(self.time() + delay, callback, *args)
 
     def call_at(self, when, callback, *args):
-        handle = TimerHandle(when, next(self._seq), callback, args)
+        handle = TimerHandle(self, when, next(self._seq), callback, args)
         heapq.heappush(self._timers, handle)
         return handle
+
+    def _timer_cancelled(self):
+        """Rebuild the heap when most of it is cancelled timers."""
+        self._cancelled += 1
+        if self._cancelled > 256 and self._cancelled * 2 > len(self._timers):
+            self._timers = [h for h in self._timers if not h.cancelled]
+            heapq.heapify(self._timers)
+            self._cancelled = 0
 
     def at_end_of_pass(self, callback):
         """Run ``callback()`` once, after the I/O and timers of this pass."""
@@ -92,37 +127,48 @@ class EventLoop:
 
     # -- file objects ---------------------------------------------------
 
+    def watch(self, fileobj, handler, read, write):
+        """Watch ``fileobj`` for the given events; ``handler`` receives them.
+
+        ``handler.on_readable()`` / ``handler.on_writable()`` are called when
+        the file is ready. Transports are their own handlers, which keeps
+        per-connection memory down (no callback tuples, no bound methods).
+        Watching for nothing unregisters the file.
+        """
+        mask = (_READ if read else 0) | (_WRITE if write else 0)
+        selector = self._selector
+        try:
+            key = selector.get_key(fileobj)
+        except KeyError:
+            if mask:
+                selector.register(fileobj, mask, handler)
+            return
+        if not mask:
+            selector.unregister(fileobj)
+        elif key.events != mask or key.data is not handler:
+            selector.modify(fileobj, mask, handler)
+
     def add_reader(self, fileobj, callback):
-        self._update(fileobj, selectors.EVENT_READ, callback)
+        """Call ``callback()`` whenever ``fileobj`` is readable."""
+        self._set_callback(fileobj, "reader", callback)
 
     def remove_reader(self, fileobj):
-        self._update(fileobj, selectors.EVENT_READ, None)
+        self._set_callback(fileobj, "reader", None)
 
     def add_writer(self, fileobj, callback):
-        self._update(fileobj, selectors.EVENT_WRITE, callback)
+        """Call ``callback()`` whenever ``fileobj`` is writable."""
+        self._set_callback(fileobj, "writer", callback)
 
     def remove_writer(self, fileobj):
-        self._update(fileobj, selectors.EVENT_WRITE, None)
+        self._set_callback(fileobj, "writer", None)
 
-    def _update(self, fileobj, event, callback):
-        """Set or clear the callback for one event; (un)register as needed."""
+    def _set_callback(self, fileobj, which, callback):
         try:
-            key = self._selector.get_key(fileobj)
+            handler = self._selector.get_key(fileobj).data
         except KeyError:
-            key = None
-        reader, writer = key.data if key else (None, None)
-        if event == selectors.EVENT_READ:
-            reader = callback
-        else:
-            writer = callback
-        mask = (selectors.EVENT_READ if reader else 0) | (selectors.EVENT_WRITE if writer else 0)
-        if key is None:
-            if mask:
-                self._selector.register(fileobj, mask, (reader, writer))
-        elif not mask:
-            self._selector.unregister(fileobj)
-        else:
-            self._selector.modify(fileobj, mask, (reader, writer))
+            handler = _Callbacks()
+        setattr(handler, which, callback)
+        self.watch(fileobj, handler, handler.reader is not None, handler.writer is not None)
 
     # -- signals --------------------------------------------------------
 
@@ -176,13 +222,15 @@ class EventLoop:
     def run_once(self):
         timeout = self._select_timeout()
         for key, mask in self._selector.select(timeout):
-            reader, writer = key.data
-            if mask & selectors.EVENT_READ and reader is not None:
-                self._invoke(reader, ())
-            if mask & selectors.EVENT_WRITE and writer is not None:
-                # The reader may have closed the file: re-check.
-                if self._still_writer(key.fileobj, writer):
-                    self._invoke(writer, ())
+            handler = key.data
+            try:
+                if mask & _READ:
+                    handler.on_readable()
+                # on_readable may have closed the file: handlers re-check.
+                if mask & _WRITE:
+                    handler.on_writable()
+            except Exception:
+                log.exception("unhandled error in I/O handler %r", handler)
         self._run_timers()
         for _ in range(len(self._ready)):
             callback, args = self._ready.popleft()
@@ -196,26 +244,24 @@ class EventLoop:
         if self._ready or self._stopping:
             return 0
         while self._timers and self._timers[0].cancelled:
-            heapq.heappop(self._timers)
+            heapq.heappop(self._timers)._loop = None
+            self._cancelled -= 1
         if not self._timers:
             return None
         return max(0.0, self._timers[0].when - self.time())
 
-    def _still_writer(self, fileobj, writer):
-        try:
-            return self._selector.get_key(fileobj).data[1] is writer
-        except (KeyError, ValueError):
-            return False
-
     def _run_timers(self):
         now = self.time()
-        timers = self._timers
-        while timers and (timers[0].cancelled or timers[0].when <= now):
-            handle = heapq.heappop(timers)
-            if not handle.cancelled:
-                callback, args = handle.callback, handle.args
-                handle.cancel()
-                self._invoke(callback, args)
+        # self._timers, not a local: a callback may compact the heap.
+        while self._timers and (self._timers[0].cancelled or self._timers[0].when <= now):
+            handle = heapq.heappop(self._timers)
+            if handle.cancelled:
+                self._cancelled -= 1
+                continue
+            handle._loop = None  # off the heap: a late cancel() counts nothing
+            callback, args = handle.callback, handle.args
+            handle.cancel()
+            self._invoke(callback, args)
 
     def _invoke(self, callback, args):
         try:

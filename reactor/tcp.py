@@ -47,6 +47,9 @@ _TRANSIENT_ACCEPT_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
 #: How long the listener waits before accepting again after EMFILE & co.
 ACCEPT_BACKOFF = 0.1
 
+# Shared "nothing queued" value: an idle connection holds no list of its own.
+_NO_CHUNKS = ()
+
 _sendmsg = socket.socket.sendmsg
 _recv = socket.socket.recv
 
@@ -54,11 +57,15 @@ _recv = socket.socket.recv
 class Transport:
     """A connected nonblocking TCP socket driven by an ``EventLoop``."""
 
+    __slots__ = ("loop", "sock", "protocol", "_chunks", "buffered", "_flush_scheduled",
+                 "_watching_write", "_reading", "_closing", "closed", "_high_water",
+                 "_low_water", "_writing_paused")
+
     def __init__(self, loop, sock, protocol):
         self.loop = loop
         self.sock = sock
         self.protocol = protocol
-        self._chunks = []            # queued output, oldest first
+        self._chunks = _NO_CHUNKS    # queued output, oldest first (a list)
         self.buffered = 0            # bytes in _chunks
         self._flush_scheduled = False
         self._watching_write = False
@@ -68,15 +75,22 @@ class Transport:
         self._high_water = DEFAULT_HIGH_WATER
         self._low_water = DEFAULT_LOW_WATER
         self._writing_paused = False
-        try:
-            self.peername = sock.getpeername()
-        except OSError:
-            self.peername = None
         sock.setblocking(False)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError:
             pass
+
+    @property
+    def peername(self):
+        """The peer's address, or None once closed."""
+        try:
+            return self.sock.getpeername()
+        except OSError:
+            return None
+
+    def _watch(self):
+        self.loop.watch(self.sock, self, self._reading, self._watching_write)
 
     def start(self):
         """Tell the protocol, then begin reading."""
@@ -88,18 +102,18 @@ class Transport:
     def pause_reading(self):
         if self._reading and not self.closed:
             self._reading = False
-            self.loop.remove_reader(self.sock)
+            self._watch()
 
     def resume_reading(self):
         if not self._reading and not self._closing and not self.closed:
             self._reading = True
-            self.loop.add_reader(self.sock, self._on_readable)
+            self._watch()
 
     @property
     def is_reading(self):
         return self._reading
 
-    def _on_readable(self):
+    def on_readable(self):
         if self.closed or not self._reading:
             return
         try:
@@ -125,7 +139,10 @@ class Transport:
         """Queue ``data``; it leaves at the end of this loop pass."""
         if self.closed or self._closing or not data:
             return
-        self._chunks.append(data)
+        if self._chunks is _NO_CHUNKS:
+            self._chunks = [data]
+        else:
+            self._chunks.append(data)
         self.buffered += len(data)
         if not self._flush_scheduled and not self._watching_write:
             self._flush_scheduled = True
@@ -165,11 +182,12 @@ class Transport:
         if chunks:
             if not self._watching_write:
                 self._watching_write = True
-                self.loop.add_writer(self.sock, self._on_writable)
+                self._watch()
         else:
+            self._chunks = _NO_CHUNKS
             if self._watching_write:
                 self._watching_write = False
-                self.loop.remove_writer(self.sock)
+                self._watch()
             if self._closing:
                 self._force_close(None)
                 return
@@ -179,8 +197,8 @@ class Transport:
             if resume:
                 self._guard(resume)
 
-    def _on_writable(self):
-        if not self.closed:
+    def on_writable(self):
+        if self._watching_write and not self.closed:
             self._flush()
 
     def _consume(self, sent):
@@ -196,7 +214,7 @@ class Transport:
                 chunks[done] = memoryview(chunks[done])[sent:]
                 sent = 0
         if done == len(chunks):
-            chunks.clear()
+            del chunks[:]
         elif done:
             del chunks[:done]
 
@@ -227,16 +245,15 @@ class Transport:
             return
         self.closed = True
         self._closing = True
-        self._chunks = []
+        self._chunks = _NO_CHUNKS
         self.buffered = 0
-        try:
-            # Unregister before closing: the fd number may be reused at once.
-            self.loop.remove_reader(self.sock)
-            self.loop.remove_writer(self.sock)
-        except (KeyError, ValueError, OSError):
-            pass
         self._reading = False
         self._watching_write = False
+        try:
+            # Unregister before closing: the fd number may be reused at once.
+            self._watch()
+        except (KeyError, ValueError, OSError):
+            pass
         try:
             self.sock.close()
         except OSError:

@@ -466,12 +466,13 @@ def test_use_color_empty_no_color_is_unset(monkeypatch):
 
 # --- properties of render -----------------------------------------------------
 
-json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), nasty_text)
+short_text = st.text(alphabet=st.one_of(any_char, dangerous_chars), max_size=20)
+json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), short_text)
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.one_of(st.lists(children, max_size=5),
-                               st.dictionaries(nasty_text, children, max_size=5)),
-    max_leaves=30,
+    lambda children: st.one_of(st.lists(children, max_size=4),
+                               st.dictionaries(st.text(max_size=8), children, max_size=4)),
+    max_leaves=12,
 )
 response_types = st.one_of(st.sampled_from(["message", "msg", "info", "error", "history",
                                             "names", "Message", "whisper"]), json_values)
@@ -481,7 +482,7 @@ timestamps = st.one_of(st.sampled_from(["14:03", "14:03:11", "2017-03-20 14:03:1
                        st.floats(), st.integers(), json_values)
 shaped = st.fixed_dictionaries(
     {"response": response_types, "content": json_values},
-    optional={"timestamp": timestamps, "sender": st.one_of(nasty_text, json_values)},
+    optional={"timestamp": timestamps, "sender": st.one_of(short_text, json_values)},
 )
 payloads = st.one_of(
     json_values,
@@ -498,12 +499,6 @@ def test_render_never_raises_and_outputs_no_control_chars(payload):
     assert lines and all(isinstance(line, str) for line in lines)
     for line in lines:
         assert not any(is_dangerous(c) for c in line), repr(line)
-
-
-@settings(max_examples=300)
-@given(payloads)
-def test_render_with_color_only_adds_ansi_codes(payload):
-    lines = render(payload, color=True)
-    assert [ANSI.sub("", line) for line in lines] == render(payload)
-    for line in lines:
-        assert not any(is_dangerous(c) for c in ANSI.sub("", line))
+    # with colour, only our ANSI codes are added
+    colored = render(payload, color=True)
+    assert [ANSI.sub("", line) for line in colored] == lines

@@ -202,6 +202,7 @@ class ClientConnection(Session):
                     break
             item = pending[self._next]
             self._next += 1
+            was_logged_in = self.name is not None
             if isinstance(item, FramingError):
                 log.debug("%s sent bad input: %s", self.peer, item.message)
                 effects = [core.error(self, item.message)]
@@ -209,9 +210,8 @@ class ClientConnection(Session):
                     effects.append(Close(self, item.message))
             else:
                 effects = core.handle(self, item)
-            name = self.name
             self.server.execute(effects)
-            if name != self.name and self.name:
+            if not was_logged_in and self.name is not None:
                 log.info("%s logged in as %s", self.peer, self.name)
                 self.server.login_done(self)
         if self._closing or self.transport.closed:

@@ -129,6 +129,8 @@ class JsonStreamDecoder:
     # progress that may allow another step, False when it needs more data.
 
     def _step(self, out):
+        if self._broken:
+            return False
         buf = self._buf
         if self._skipping:
             at = buf.find(b"{", self._pos)
@@ -231,6 +233,9 @@ class JsonStreamDecoder:
 
     def _emit(self, end, out):
         """Parse buf[:end] as one JSON value and drop it from the buffer."""
+        if end > self.max_size:  # complete, but arrived whole in one read
+            self._fail(out)
+            return
         raw = bytes(self._buf[:end])
         try:
             text = raw.decode("utf-8")
@@ -268,6 +273,7 @@ class JsonStreamDecoder:
         out.append(FramingError(
             "request too large: over %d bytes" % self.max_size, fatal=True))
         self._broken = True
+        self._in_value = False
         self._buf = _EMPTY
         self._pos = 0
 

@@ -73,6 +73,9 @@ class _Callbacks:
         self.reader = None
         self.writer = None
 
+    def events(self):
+        return (_READ if self.reader else 0) | (_WRITE if self.writer else 0)
+
     def on_readable(self):
         if self.reader is not None:
             self.reader()
@@ -127,26 +130,21 @@ class EventLoop:
 
     # -- file objects ---------------------------------------------------
 
-    def watch(self, fileobj, handler, read, write):
-        """Watch ``fileobj`` for the given events; ``handler`` receives them.
+    def register(self, fileobj, events, handler):
+        """Watch ``fileobj`` for ``events`` (``selectors.EVENT_READ|WRITE``).
 
         ``handler.on_readable()`` / ``handler.on_writable()`` are called when
-        the file is ready. Transports are their own handlers, which keeps
-        per-connection memory down (no callback tuples, no bound methods).
-        Watching for nothing unregisters the file.
+        it is ready. Transports are their own handlers and remember what they
+        registered, which keeps per-connection memory down (no callback
+        tuples, no bound methods) and avoids lookups.
         """
-        mask = (_READ if read else 0) | (_WRITE if write else 0)
-        selector = self._selector
-        try:
-            key = selector.get_key(fileobj)
-        except KeyError:
-            if mask:
-                selector.register(fileobj, mask, handler)
-            return
-        if not mask:
-            selector.unregister(fileobj)
-        elif key.events != mask or key.data is not handler:
-            selector.modify(fileobj, mask, handler)
+        self._selector.register(fileobj, events, handler)
+
+    def modify(self, fileobj, events, handler):
+        self._selector.modify(fileobj, events, handler)
+
+    def unregister(self, fileobj):
+        self._selector.unregister(fileobj)
 
     def add_reader(self, fileobj, callback):
         """Call ``callback()`` whenever ``fileobj`` is readable."""
@@ -166,9 +164,19 @@ class EventLoop:
         try:
             handler = self._selector.get_key(fileobj).data
         except KeyError:
+            handler = None
+        if handler is None:
+            if callback is None:
+                return
             handler = _Callbacks()
+            setattr(handler, which, callback)
+            self._selector.register(fileobj, handler.events(), handler)
+            return
         setattr(handler, which, callback)
-        self.watch(fileobj, handler, handler.reader is not None, handler.writer is not None)
+        if handler.events():
+            self._selector.modify(fileobj, handler.events(), handler)
+        else:
+            self._selector.unregister(fileobj)
 
     # -- signals --------------------------------------------------------
 

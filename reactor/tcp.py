@@ -25,6 +25,7 @@ and aborts this connection only.
 
 import errno
 import logging
+import selectors
 import socket
 
 log = logging.getLogger("reactor.tcp")
@@ -50,6 +51,9 @@ ACCEPT_BACKOFF = 0.1
 # Shared "nothing queued" value: an idle connection holds no list of its own.
 _NO_CHUNKS = ()
 
+_READ = selectors.EVENT_READ
+_WRITE = selectors.EVENT_WRITE
+
 _sendmsg = socket.socket.sendmsg
 _recv = socket.socket.recv
 
@@ -57,9 +61,9 @@ _recv = socket.socket.recv
 class Transport:
     """A connected nonblocking TCP socket driven by an ``EventLoop``."""
 
-    __slots__ = ("loop", "sock", "protocol", "_chunks", "buffered", "_flush_scheduled",
-                 "_watching_write", "_reading", "_closing", "closed", "_high_water",
-                 "_low_water", "_writing_paused")
+    __slots__ = ("loop", "sock", "protocol", "_chunks", "buffered", "_reading",
+                 "_writing", "_closing", "closed", "_high_water", "_low_water",
+                 "_writing_paused")
 
     def __init__(self, loop, sock, protocol):
         self.loop = loop
@@ -67,9 +71,8 @@ class Transport:
         self.protocol = protocol
         self._chunks = _NO_CHUNKS    # queued output, oldest first (a list)
         self.buffered = 0            # bytes in _chunks
-        self._flush_scheduled = False
-        self._watching_write = False
-        self._reading = False
+        self._reading = False        # registered for EVENT_READ
+        self._writing = False        # registered for EVENT_WRITE (kernel buffer full)
         self._closing = False        # close() called: flush, then close
         self.closed = False
         self._high_water = DEFAULT_HIGH_WATER
@@ -89,32 +92,42 @@ class Transport:
         except OSError:
             return None
 
-    def _watch(self):
-        self.loop.watch(self.sock, self, self._reading, self._watching_write)
-
     def start(self):
         """Tell the protocol, then begin reading."""
         self._guard(self.protocol.connection_made, self)
         self.resume_reading()
 
+    def _set_interest(self, reading, writing):
+        """Tell the selector what we wait for; the transport is the handler."""
+        old = (_READ if self._reading else 0) | (_WRITE if self._writing else 0)
+        new = (_READ if reading else 0) | (_WRITE if writing else 0)
+        self._reading = reading
+        self._writing = writing
+        if new == old:
+            return
+        if not old:
+            self.loop.register(self.sock, new, self)
+        elif not new:
+            self.loop.unregister(self.sock)
+        else:
+            self.loop.modify(self.sock, new, self)
+
     # -- reading --------------------------------------------------------
 
     def pause_reading(self):
         if self._reading and not self.closed:
-            self._reading = False
-            self._watch()
+            self._set_interest(False, self._writing)
 
     def resume_reading(self):
-        if not self._reading and not self._closing and not self.closed:
-            self._reading = True
-            self._watch()
+        if not self._reading and not self._closing:
+            self._set_interest(True, self._writing)
 
     @property
     def is_reading(self):
         return self._reading
 
     def on_readable(self):
-        if self.closed or not self._reading:
+        if not self._reading:  # paused or closed earlier in this pass
             return
         try:
             data = _recv(self.sock, RECV_SIZE)
@@ -137,16 +150,17 @@ class Transport:
 
     def write(self, data):
         """Queue ``data``; it leaves at the end of this loop pass."""
-        if self.closed or self._closing or not data:
+        if self._closing:
             return
         if self._chunks is _NO_CHUNKS:
+            # First chunk since the last flush: flush at the end of the pass
+            # (unless the kernel is full and on_writable will do it).
             self._chunks = [data]
+            if not self._writing:
+                self.loop.at_end_of_pass(self._flush)
         else:
             self._chunks.append(data)
         self.buffered += len(data)
-        if not self._flush_scheduled and not self._watching_write:
-            self._flush_scheduled = True
-            self.loop.at_end_of_pass(self._flush)
         if self.buffered > self._high_water and not self._writing_paused:
             self._writing_paused = True
             pause = getattr(self.protocol, "pause_writing", None)
@@ -158,7 +172,7 @@ class Transport:
         self._low_water = high // 4 if low is None else low
 
     def _flush(self):
-        self._flush_scheduled = False
+        """Send what the kernel takes, in as few calls as possible."""
         if self.closed:
             return
         chunks = self._chunks
@@ -171,6 +185,9 @@ class Transport:
                     batch, wanted = chunks, self.buffered
                 sent = _sendmsg(self.sock, batch)
                 self.buffered -= sent
+                if sent == wanted and batch is chunks:
+                    chunks = _NO_CHUNKS  # all of it: the common case
+                    break
                 self._consume(sent)
                 if sent < wanted:
                     break  # the kernel's buffer is full
@@ -180,14 +197,13 @@ class Transport:
             self._force_close(exc)
             return
         if chunks:
-            if not self._watching_write:
-                self._watching_write = True
-                self._watch()
+            self._chunks = chunks
+            if not self._writing:
+                self._set_interest(self._reading, True)
         else:
             self._chunks = _NO_CHUNKS
-            if self._watching_write:
-                self._watching_write = False
-                self._watch()
+            if self._writing:
+                self._set_interest(self._reading, False)
             if self._closing:
                 self._force_close(None)
                 return
@@ -198,7 +214,7 @@ class Transport:
                 self._guard(resume)
 
     def on_writable(self):
-        if self._watching_write and not self.closed:
+        if self._writing and not self.closed:
             self._flush()
 
     def _consume(self, sent):
@@ -213,28 +229,23 @@ class Transport:
             else:
                 chunks[done] = memoryview(chunks[done])[sent:]
                 sent = 0
-        if done == len(chunks):
-            del chunks[:]
-        elif done:
-            del chunks[:done]
+        del chunks[:done]
 
     # -- closing --------------------------------------------------------
 
     @property
     def is_closing(self):
-        return self._closing or self.closed
+        return self._closing
 
     def close(self):
         """Stop reading, send what is queued, then close. Idempotent."""
-        if self._closing or self.closed:
+        if self._closing:
             return
         self._closing = True
         self.pause_reading()
         if not self._chunks:
             self._force_close(None)
-        elif not self._flush_scheduled and not self._watching_write:
-            self._flush_scheduled = True
-            self.loop.at_end_of_pass(self._flush)
+        # else: the pending flush (end of pass or on_writable) closes it.
 
     def abort(self):
         """Close now and drop queued output. Idempotent."""
@@ -247,11 +258,9 @@ class Transport:
         self._closing = True
         self._chunks = _NO_CHUNKS
         self.buffered = 0
-        self._reading = False
-        self._watching_write = False
         try:
             # Unregister before closing: the fd number may be reused at once.
-            self._watch()
+            self._set_interest(False, False)
         except (KeyError, ValueError, OSError):
             pass
         try:
@@ -261,7 +270,7 @@ class Transport:
         try:
             self.protocol.connection_lost(exc)
         except Exception:
-            log.exception("error in connection_lost for %s", self.peername)
+            log.exception("error in connection_lost")
 
     def _guard(self, method, *args):
         """Call into the protocol; on a bug there, abort this connection only."""

@@ -53,7 +53,18 @@ _STRING_BODY = re.compile(rb'[^"\\]*(?:\\.[^"\\]*)*', re.DOTALL)
 _SCALAR = re.compile(rb"[A-Za-z0-9+\-.]*")
 _SCALAR_START = frozenset(b"-0123456789tfn")
 
+# Fast path: a complete flat object (string keys; string, number, literal
+# values), which is what requests are. One C-speed match finds its end; the
+# scanner below handles everything else. Every alternative is unambiguous,
+# so a failed match costs one pass over the bytes, not backtracking.
+_STR = rb'"[^"\\]*(?:\\.[^"\\]*)*"'
+_SCALAR_VALUE = rb'(?:' + _STR + rb'|-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|null|true|false)'
+_MEMBER = rb'[ \t\r\n]*' + _STR + rb'[ \t\r\n]*:[ \t\r\n]*' + _SCALAR_VALUE + rb'[ \t\r\n]*'
+_FLAT_OBJECT = re.compile(rb'\{(?:' + _MEMBER + rb'(?:,' + _MEMBER + rb')*|[ \t\r\n]*)\}', re.DOTALL)
+
 _OPEN = frozenset(b"{[")
+_MATCHING_OPEN = {ord("}"): ord("{"), ord("]"): ord("[")}
+_LBRACE = ord("{")
 _QUOTE = ord('"')
 _EMPTY = b""
 
@@ -76,7 +87,7 @@ class FramingError(Exception):
 class JsonStreamDecoder:
     """Split a byte stream into JSON values. See the module docstring."""
 
-    __slots__ = ("max_size", "max_depth", "_buf", "_pos", "_depth", "_in_value",
+    __slots__ = ("max_size", "max_depth", "_buf", "_start", "_pos", "_stack", "_in_value",
                  "_in_string", "_skipping", "_too_deep", "_discarded", "_broken",
                  "saw_newline", "_after_value")
 
@@ -84,9 +95,10 @@ class JsonStreamDecoder:
         self.max_size = max_size
         self.max_depth = max_depth
         self._buf = _EMPTY       # a bytearray while anything is held
-        self._pos = 0            # scan position in _buf
-        self._depth = 0          # bracket depth of the value being scanned
-        self._in_value = False   # a value has started at _buf[0]
+        self._start = 0          # where unconsumed input (or the current value) starts
+        self._pos = 0            # scan position, >= _start
+        self._stack = None       # open brackets of the value being scanned
+        self._in_value = False   # a value started at _start and is incomplete
         self._in_string = False
         self._skipping = False   # discarding garbage until the next "{"
         self._too_deep = False   # discarding an over-nested value
@@ -119,8 +131,14 @@ class JsonStreamDecoder:
         out = []
         while self._step(out):
             pass
-        if self._in_value and self._discarded + len(self._buf) > self.max_size:
+        if self._in_value and self._discarded + len(self._buf) - self._start > self.max_size:
             self._fail(out)
+        # Consume by offset during the feed, compact once at its end: many
+        # values per read cost one memmove, not one each.
+        if self._start:
+            del self._buf[:self._start]
+            self._pos -= self._start
+            self._start = 0
         if not self._buf:
             self._buf = _EMPTY  # idle connections hold no buffer of their own
         return out
@@ -131,59 +149,61 @@ class JsonStreamDecoder:
     def _step(self, out):
         if self._broken:
             return False
-        buf = self._buf
         if self._skipping:
-            at = buf.find(b"{", self._pos)
-            if at < 0:
-                del buf[:]
-                self._pos = 0
-                return False
-            self._skipping = False
-            del buf[:at]
-            self._pos = 0
-            return True
+            return self._skip_garbage()
         if not self._in_value:
             return self._start_value(out)
         if self._in_string:
             return self._scan_string(out)
         return self._scan_structure(out)
 
+    def _skip_garbage(self):
+        at = self._buf.find(b"{", self._pos)
+        if at < 0:
+            self._start = self._pos = len(self._buf)
+            return False
+        self._skipping = False
+        self._start = self._pos = at
+        return True
+
     def _start_value(self, out):
         buf = self._buf
-        end = _WHITESPACE.match(buf, self._pos).end()
-        if self._after_value and end > self._pos and b"\n" in buf[self._pos:end]:
+        pos = self._pos
+        end = _WHITESPACE.match(buf, pos).end()
+        if self._after_value and end > pos and buf.find(b"\n", pos, end) >= 0:
             self.saw_newline = True
+        self._start = self._pos = end
         if end == len(buf):
-            del buf[:]
-            self._pos = 0
             return False
-        del buf[:end]
-        self._pos = 0
-        first = buf[0]
+        first = buf[end]
         self._after_value = False
+        if first == _LBRACE:
+            flat = _FLAT_OBJECT.match(buf, end)
+            if flat is not None:
+                self._emit(flat.end(), out)
+                return True
         if first in _OPEN:
             self._in_value = True
-            self._depth = 1
-            self._pos = 1
+            self._stack = bytearray((first,))
+            self._pos = end + 1
             return True
         if first == _QUOTE:
             self._in_value = True
-            self._depth = 0
             self._in_string = True
-            self._pos = 1
+            self._pos = end + 1
             return True
         if first in _SCALAR_START:
-            end = _SCALAR.match(buf).end()
-            if end == len(buf):
-                if end > self.max_size:
+            stop = _SCALAR.match(buf, end).end()
+            if stop == len(buf):
+                if stop - end > self.max_size:
                     self._fail(out)
                 return False  # the scalar may continue in the next read
-            self._emit(end, out)
+            self._emit(stop, out)
             return True
         out.append(FramingError(
             "invalid JSON: unexpected byte 0x%02x where a value should start" % first))
         self._skipping = True
-        self._pos = 1
+        self._pos = end + 1
         return True
 
     def _scan_string(self, out):
@@ -192,7 +212,7 @@ class JsonStreamDecoder:
         if end < len(buf) and buf[end] == _QUOTE:
             self._in_string = False
             self._pos = end + 1
-            if self._depth == 0:  # a top-level string ends at its quote
+            if self._stack is None:  # a top-level string ends at its quote
                 self._emit(self._pos, out)
             return True
         self._pos = end  # stops before a trailing backslash, if any
@@ -203,6 +223,8 @@ class JsonStreamDecoder:
         m = _STRUCTURAL.search(buf, self._pos)
         if m is None:
             self._pos = len(buf)
+            if self._too_deep:
+                self._drop_scanned()
             return False
         at = m.start()
         char = buf[at]
@@ -210,33 +232,39 @@ class JsonStreamDecoder:
         if char == _QUOTE:
             self._in_string = True
             return True
+        stack = self._stack
         if char in _OPEN:
-            self._depth += 1
-            if self._depth > self.max_depth and not self._too_deep:
+            stack.append(char)
+            if len(stack) > self.max_depth and not self._too_deep:
                 self._too_deep = True
                 out.append(FramingError(
                     "invalid request: JSON nested deeper than %d levels" % self.max_depth))
-            if self._too_deep and self._pos > 4096:  # keep memory flat while discarding
-                self._discarded += self._pos
-                del buf[:self._pos]
-                self._pos = 0
             return True
-        # a closing bracket
-        self._depth -= 1
-        if self._depth == 0:
+        # A closing bracket. The stack catches "{]" when it arrives, rather
+        # than waiting for a "}" that may never come.
+        opened = stack.pop()
+        if opened != _MATCHING_OPEN[char] and not self._too_deep:
+            out.append(FramingError("invalid JSON: '%c' does not close '%c'" % (char, opened)))
+            self._resync(at + 1)
+            return True
+        if not stack:
             if self._too_deep:
                 self._reset_after_value(at + 1)
             else:
-                # A mismatched pair ("{]") is caught by the parser here.
                 self._emit(at + 1, out)
         return True
 
+    def _drop_scanned(self):
+        """While discarding an over-nested value, keep none of it in memory."""
+        self._discarded += self._pos - self._start
+        self._start = self._pos
+
     def _emit(self, end, out):
-        """Parse buf[:end] as one JSON value and drop it from the buffer."""
-        if end > self.max_size:  # complete, but arrived whole in one read
+        """Parse buf[_start:end] as one JSON value and consume it."""
+        if end - self._start > self.max_size:  # complete, but arrived whole
             self._fail(out)
             return
-        raw = bytes(self._buf[:end])
+        raw = bytes(self._buf[self._start:end])
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -249,7 +277,7 @@ class JsonStreamDecoder:
             # RecursionError cannot happen: depth is capped by the scanner.
             out.append(FramingError("invalid JSON: %s" % _json_reason(exc)))
             offset = len(text[:getattr(exc, "pos", 0)].encode("utf-8"))
-            self._resync(offset + 1)
+            self._resync(self._start + offset + 1)
             return
         out.append(value)
         self._reset_after_value(end)
@@ -261,9 +289,8 @@ class JsonStreamDecoder:
         self._skipping = True
 
     def _reset_after_value(self, end):
-        del self._buf[:end]
-        self._pos = 0
-        self._depth = 0
+        self._start = self._pos = end
+        self._stack = None
         self._in_value = False
         self._in_string = False
         self._too_deep = False
@@ -275,7 +302,7 @@ class JsonStreamDecoder:
         self._broken = True
         self._in_value = False
         self._buf = _EMPTY
-        self._pos = 0
+        self._start = self._pos = 0
 
 
 def _json_reason(exc):

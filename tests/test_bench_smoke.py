@@ -1,0 +1,52 @@
+"""The benchmark harness runs end to end on a tiny configuration.
+
+One short broadcast-100 run against our server (and the asyncio baseline
+when it exists), into a temporary directory: the JSON has the documented
+shape and real deliveries, the chart is well-formed XML.
+"""
+
+import glob
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ASYNCIO_BASELINE = os.path.join(ROOT, "bench", "baselines", "asyncio_server.py")
+
+
+def test_bench_smoke(tmp_path):
+    servers = ["ours"] + (["asyncio"] if os.path.exists(ASYNCIO_BASELINE) else [])
+    cmd = [sys.executable, "-m", "bench", "--scenario", "broadcast-100", "--runs", "1",
+           "--duration", "0.5", "--warmup", "0.2", "--out", str(tmp_path)]
+    for name in servers:
+        cmd += ["--server", name]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+    assert "deliveries/s" in proc.stdout
+    assert len(glob.glob(str(tmp_path / "bench-*.json"))) == 1
+    with open(tmp_path / "latest.json") as f:
+        result = json.load(f)
+    assert [s["name"] for s in result["servers"]] == servers
+    assert result["baseline"] == "asyncio"
+    assert {"started", "finished", "elapsed_s", "machine", "suite"} <= set(result)
+    [scenario] = result["scenarios"]
+    assert scenario["name"] == "broadcast-100"
+    assert scenario["params"]["clients"] == 100
+    assert {m["key"] for m in scenario["metrics"]} >= {"deliveries_per_s", "p99_ms"}
+    for name in servers:
+        entry = scenario["results"][name]
+        assert entry["status"] == "ok", entry.get("error")
+        assert entry["runs"] == entry["runs_ok"] == 1
+        median = entry["median"]
+        assert median["deliveries_per_s"] > 0
+        assert median["accepted_per_s"] > 0
+        assert median["p50_ms"] <= median["p99_ms"] <= median["max_ms"]
+        assert median["all_received"] is True
+        assert median["min_received"] == median["sent"] > 0
+
+    root = ET.parse(tmp_path / "latest.svg").getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert len(root.findall("{http://www.w3.org/2000/svg}circle")) == 2 * len(servers)

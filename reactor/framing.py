@@ -88,7 +88,7 @@ class JsonStreamDecoder:
     """Split a byte stream into JSON values. See the module docstring."""
 
     __slots__ = ("max_size", "max_depth", "_buf", "_start", "_pos", "_stack", "_in_value",
-                 "_in_string", "_skipping", "_too_deep", "_discarded", "_broken",
+                 "_in_string", "_in_scalar", "_skipping", "_too_deep", "_discarded", "_broken",
                  "saw_newline", "_after_value")
 
     def __init__(self, max_size=DEFAULT_MAX_SIZE, max_depth=DEFAULT_MAX_DEPTH):
@@ -100,6 +100,7 @@ class JsonStreamDecoder:
         self._stack = None       # open brackets of the value being scanned
         self._in_value = False   # a value started at _start and is incomplete
         self._in_string = False
+        self._in_scalar = False  # a top-level number/literal may continue
         self._skipping = False   # discarding garbage until the next "{"
         self._too_deep = False   # discarding an over-nested value
         self._discarded = 0      # bytes of the current value already dropped
@@ -151,6 +152,8 @@ class JsonStreamDecoder:
             return False
         if self._skipping:
             return self._skip_garbage()
+        if self._in_scalar:
+            return self._scan_scalar(out)
         if not self._in_value:
             return self._start_value(out)
         if self._in_string:
@@ -193,17 +196,25 @@ class JsonStreamDecoder:
             self._pos = end + 1
             return True
         if first in _SCALAR_START:
-            stop = _SCALAR.match(buf, end).end()
-            if stop == len(buf):
-                if stop - end > self.max_size:
-                    self._fail(out)
-                return False  # the scalar may continue in the next read
-            self._emit(stop, out)
-            return True
+            self._in_scalar = True
+            self._pos = end
+            return self._scan_scalar(out)
         out.append(FramingError(
             "invalid JSON: unexpected byte 0x%02x where a value should start" % first))
         self._skipping = True
         self._pos = end + 1
+        return True
+
+    def _scan_scalar(self, out):
+        """A bare number or literal: resume where the last read stopped."""
+        stop = _SCALAR.match(self._buf, self._pos).end()
+        if stop == len(self._buf):
+            self._pos = stop
+            if stop - self._start > self.max_size:
+                self._fail(out)
+            return False  # the scalar may continue in the next read
+        self._in_scalar = False
+        self._emit(stop, out)
         return True
 
     def _scan_string(self, out):
@@ -293,6 +304,7 @@ class JsonStreamDecoder:
         self._stack = None
         self._in_value = False
         self._in_string = False
+        self._in_scalar = False
         self._too_deep = False
         self._discarded = 0
 

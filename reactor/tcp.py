@@ -25,6 +25,7 @@ and aborts this connection only.
 
 import errno
 import logging
+import os
 import selectors
 import socket
 
@@ -370,10 +371,11 @@ def listen(loop, host, port, protocol_factory, backlog=1024):
 class Connector:
     """A nonblocking outgoing connect; becomes a ``Transport`` on success.
 
-    ``on_error(exc)`` is called if the connection cannot be made within
-    ``timeout`` seconds (refused, unreachable, timed out). Name resolution
-    is done up front with ``getaddrinfo`` (blocking, but local or cached for
-    the hosts we use); pass a numeric address to avoid it.
+    Every address the name resolves to is tried in turn (``localhost`` may
+    be ``::1`` first while the server listens on 127.0.0.1). ``on_error(exc)``
+    is called once if none connects within ``timeout`` seconds in all
+    (refused, unreachable, timed out). Name resolution itself is a blocking
+    ``getaddrinfo``, done up front: pass a numeric address to avoid it.
     """
 
     def __init__(self, loop, host, port, protocol, on_error, timeout=10.0):
@@ -381,50 +383,60 @@ class Connector:
         self.protocol = protocol
         self.on_error = on_error
         self.transport = None
+        self.sock = None
         self._done = False
+        self._timer = None
+        self._label = "%s:%s" % (host, port)
         try:
-            family, socktype, proto, _c, addr = socket.getaddrinfo(
-                host, port, type=socket.SOCK_STREAM)[0]
+            self._addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as exc:
             loop.call_soon(self._fail, exc)
-            self.sock = None
-            return
-        self.sock = socket.socket(family, socktype, proto)
-        self.sock.setblocking(False)
-        err = self.sock.connect_ex(addr)
-        if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
-            loop.call_soon(self._fail, OSError(err, "connect to %s:%s failed: %s"
-                                               % (host, port, errno.errorcode.get(err, err))))
             return
         self._timer = loop.call_later(timeout, self._fail, TimeoutError(
-            "connect to %s:%s timed out after %gs" % (host, port, timeout)))
-        loop.add_writer(self.sock, self._on_writable)
+            errno.ETIMEDOUT, "no answer within %g seconds" % timeout))
+        self._last_error = None
+        self._try_next()
+
+    def _try_next(self):
+        """Start connecting to the next address, or fail with the last error."""
+        while self._addresses:
+            family, socktype, proto, _canon, addr = self._addresses.pop(0)
+            sock = socket.socket(family, socktype, proto)
+            sock.setblocking(False)
+            err = sock.connect_ex(addr)
+            if err in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
+                self.sock = sock
+                self.loop.add_writer(sock, self._on_writable)
+                return
+            sock.close()
+            self._last_error = OSError(err, os.strerror(err))
+        self.loop.call_soon(self._fail, self._last_error or OSError("no address to connect to"))
 
     def _on_writable(self):
-        self.loop.remove_writer(self.sock)
-        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        sock, self.sock = self.sock, None
+        self.loop.remove_writer(sock)
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
-            self._fail(OSError(err, "connect failed: %s" % errno.errorcode.get(err, err)))
+            sock.close()
+            self._last_error = OSError(err, os.strerror(err))
+            self._try_next()
             return
         self._done = True
         self._timer.cancel()
-        self.transport = Transport(self.loop, self.sock, self.protocol)
+        self.transport = Transport(self.loop, sock, self.protocol)
         self.transport.start()
 
     def _fail(self, exc):
         if self._done:
             return
         self._done = True
-        timer = getattr(self, "_timer", None)
-        if timer is not None:
-            timer.cancel()
+        if self._timer is not None:
+            self._timer.cancel()
         if self.sock is not None:
-            try:
-                self.loop.remove_writer(self.sock)
-            except (KeyError, ValueError):
-                pass
+            self.loop.remove_writer(self.sock)
             self.sock.close()
+            self.sock = None
         self.on_error(exc)
 
     def cancel(self):
-        self._fail(ConnectionAbortedError("connect cancelled"))
+        self._fail(ConnectionAbortedError(errno.ECONNABORTED, "connect cancelled"))

@@ -1,0 +1,656 @@
+"""The command-line chat client: the keyboard and the socket on one loop.
+
+Theory of operation
+-------------------
+One thread, one ``EventLoop``. The loop watches two things:
+
+* **stdin**, read with ``os.read`` on the file descriptor (made nonblocking,
+  except a terminal, see ``_start_stdin``; a regular file, which epoll
+  cannot watch, is read from ``call_soon`` instead) and split into lines here, so a partial line waits for its end and a last
+  line without a newline still counts at end of input. Each line goes on
+  the *send queue* as it is; it is parsed (``chat.client_input``) only when
+  it reaches the head of the queue, so that "am I logged in?" is decided
+  with the server's latest answers, not with what we knew when the line was
+  read (piped input arrives all at once).
+* **the socket**, a ``reactor.tcp.Transport`` whose protocol object is the
+  ``ChatClient``: bytes go through a ``JsonStreamDecoder`` (no delimiter
+  needed, any split, any batching), every decoded value is rendered
+  (``chat.render``) to stdout, then updates the client's state.
+
+Pacing (PROTOCOL.md section 3): each request leaves in its own write as
+``json.dumps(payload)`` (pure ASCII) plus ``\\n``. After a request is sent
+the next one waits until a response arrives or the pace gap (100 ms by
+default) has passed, so a peer server that does ``json.loads(recv())``
+reads one request per read. Responses are not tagged, so "a response"
+is judged with care:
+
+* only a response read after the request was written can answer it (one
+  read holding several responses releases at most one request);
+* after a ``login``, an ``info`` is not enough: its ``history`` may follow
+  as a separate payload, so we wait for the history, an error, or the gap;
+* even when answered, the next request leaves no sooner than a fifth of
+  the gap after the last one, a margin for servers that answer one request
+  in several payloads or answer before they read on.
+
+Life cycle, with the exit status:
+
+* the connection cannot be made (refused, unknown host, timeout): one line
+  on stderr, status 1;
+* ``logout`` is sent: we are *leaving*. The next ``info`` or ``error``
+  confirms it, as does the server closing the connection; without either
+  the client leaves after ``--exit-wait`` seconds. Status 0;
+* end of input (Ctrl-D, or the end of a pipe or file): the queued lines
+  are sent (paced) first; then a logout if logged in (as above), otherwise
+  the client waits for the answer to its last request (at most
+  ``--exit-wait`` seconds) and leaves. Status 0;
+* Ctrl-C or SIGTERM: queued lines are dropped, a logout is sent if logged
+  in (as above), otherwise the client leaves at once. Status 0. A second
+  Ctrl-C, or a Ctrl-C while still connecting, leaves at once: status 130;
+* the server closes the connection, or it breaks: a line on stderr (none
+  after a logout), status 1, or 0 when we were leaving anyway. A payload
+  beyond the size limit makes the stream untrustworthy: the client says so
+  and leaves, status 1.
+
+"Logged in" is a belief built from the server's answers, liberally: after
+a ``login`` request, an ``info`` means success and an ``error`` failure; a
+``history`` means success whenever it comes; a ``message`` while the login
+is pending means success too (some servers replay the history as messages
+and send no ``info``).
+
+Output layout: stdout carries only what the server said, rendered; stderr
+carries what the client itself says (status lines starting with ``-- ``,
+local hints, the connection error). Scripts can read stdout alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import errno
+import json
+import os
+import signal
+import socket
+import sys
+
+from reactor.framing import FramingError, JsonStreamDecoder
+from reactor.loop import EventLoop
+from reactor.tcp import Connector
+
+from .client_input import HELP_TEXT, NOT_LOGGED_IN_HINT, LocalHint, SendRequest, parse_input
+from .render import render, sanitize, use_color
+
+__all__ = ["ChatClient", "ClientConfig", "main", "parse_args"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9998
+
+#: Gap between two queued requests when no response arrives first (ms).
+DEFAULT_PACE_MS = 100.0
+#: Seconds to wait for the server after logout or at end of input.
+DEFAULT_EXIT_WAIT = 2.0
+#: Seconds allowed for the TCP connect.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+#: Largest payload accepted from a server: a ``history`` can be large.
+MAX_PAYLOAD = 64 * 1024 * 1024
+#: Bytes read from stdin per call.
+READ_SIZE = 64 * 1024
+#: Cap on one input line; a longer line is dropped (with a hint), so a
+#: stream without newlines cannot grow the buffer without bound.
+MAX_INPUT_LINE = 1024 * 1024
+#: Lines queued before we stop reading stdin until the queue drains; keeps
+#: a huge piped file from being read into memory ahead of the pacing.
+MAX_QUEUED_LINES = 1000
+RESUME_QUEUED_LINES = MAX_QUEUED_LINES // 2
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+_END_OF_INPUT = object()   # queue marker: stdin ended after the lines before it
+
+
+class ClientConfig:
+    """The client's options (see ``parse_args`` for their meaning)."""
+
+    def __init__(self, host=DEFAULT_HOST, port=DEFAULT_PORT, pace_ms=DEFAULT_PACE_MS,
+                 exit_wait=DEFAULT_EXIT_WAIT, connect_timeout=DEFAULT_CONNECT_TIMEOUT,
+                 color=None):
+        self.host = host
+        self.port = port
+        self.pace_ms = pace_ms
+        self.exit_wait = exit_wait
+        self.connect_timeout = connect_timeout
+        self.color = color          # None: decide from stdout (use_color)
+
+
+class ChatClient:
+    """The client's state machine, the transport's protocol and the stdin reader."""
+
+    def __init__(self, loop, config, stdin_fd=0, out=None, err=None):
+        self.loop = loop
+        self.config = config
+        self.out = out if out is not None else sys.stdout
+        self.err = err if err is not None else sys.stderr
+        self.color = use_color(self.out) if config.color is None else config.color
+        self.status = None              # exit status once finished
+        self.transport = None
+        self.connector = None
+        self.decoder = JsonStreamDecoder(max_size=MAX_PAYLOAD)
+        # stdin
+        self.stdin_fd = stdin_fd
+        self.interactive = _isatty(stdin_fd)
+        self._stdin_mode = None         # "select", "poll" (regular files) or None
+        self._stdin_was_blocking = None
+        self._stdin_buf = bytearray()
+        self._discarding_line = False
+        self._input_ended = False
+        # sending
+        self.queue = collections.deque()   # input lines (str) and _END_OF_INPUT
+        self._awaiting = False             # a request went out; next one waits
+        self._awaiting_login = False       # ... and it was a login
+        self._gap_timer = None
+        self._last_send = 0.0              # loop time of the last request
+        self.min_gap = config.pace_ms / 1000.0 / 5
+        self._last_answered = True         # a response came after the last request
+        self._sent = 0                     # requests written so far
+        self._sent_before_read = 0         # ... before the read being handled
+        # life cycle
+        self.logged_in = False
+        self.login_pending = False
+        self._login_timer = None
+        self.leaving = False               # a server close is now expected
+        self.logout_sent = False
+        self._settling = False             # end of input reached the queue head
+        self._exit_timer = None
+        self._interrupted = False
+
+    # -- start and finish -------------------------------------------------
+
+    def start(self):
+        """Start reading stdin and connecting; the loop does the rest."""
+        self._start_stdin()
+        self.connector = Connector(self.loop, self.config.host, self.config.port, self,
+                                   self._connect_failed, timeout=self.config.connect_timeout)
+
+    def finish(self, status):
+        """Leave: close the connection (flushing), stop reading, stop the loop."""
+        if self.status is not None:
+            return
+        self.status = status
+        for timer in (self._gap_timer, self._login_timer, self._exit_timer):
+            if timer is not None:
+                timer.cancel()
+        self._stop_stdin()
+        self.restore_stdin()
+        if self.transport is not None:
+            transport, self.transport = self.transport, None
+            transport.close()
+        elif self.connector is not None and self.connector.transport is None:
+            self.connector.cancel()
+        self.loop.stop()
+
+    @property
+    def finished(self):
+        return self.status is not None
+
+    # -- the transport's protocol ----------------------------------------------
+
+    def connection_made(self, transport):
+        if self.finished:
+            transport.abort()
+            return
+        self.transport = transport
+        if self.interactive:
+            self.notice("connected to %s:%s" % (self.config.host, self.config.port))
+            self.notice("'login <name>' to start, 'help' for the server's requests, "
+                        "'logout' or Ctrl-D to quit")
+        self._pump()
+
+    def data_received(self, data):
+        # A response can only answer requests written before this read.
+        self._sent_before_read = self._sent
+        for item in self.decoder.feed(data):
+            if self.finished:
+                return
+            if isinstance(item, FramingError):
+                self.notice("bad data from the server: %s" % item.message)
+                if item.fatal:
+                    self.finish(EXIT_FAILURE)
+                    return
+                continue
+            self._on_payload(item)
+
+    def eof_received(self):
+        return False  # let the transport close; connection_lost decides
+
+    def connection_lost(self, exc):
+        self.transport = None
+        if self.finished:
+            return
+        if not self.logout_sent:  # after a logout, a close is the normal answer
+            if exc is None:
+                self.notice("the server closed the connection")
+            else:
+                self.notice("connection lost: %s" % _describe(exc))
+        self.finish(EXIT_OK if self.leaving else EXIT_FAILURE)
+
+    def _connect_failed(self, exc):
+        if self.finished:
+            return
+        if isinstance(exc, TimeoutError) and not exc.errno:
+            reason = "no answer within %g seconds" % self.config.connect_timeout
+        else:
+            reason = _describe(exc)
+        self.error_line("cannot connect to %s:%s: %s"
+                        % (self.config.host, self.config.port, reason))
+        self.finish(EXIT_FAILURE)
+
+    # -- responses ---------------------------------------------------------------
+
+    def _on_payload(self, payload):
+        self.show(render(payload, color=self.color))
+        kind = _response_kind(payload)
+        if kind == "history":
+            self._logged_in()
+        elif self.login_pending and kind in ("info", "message", "msg"):
+            self._logged_in()
+        elif self.login_pending and kind == "error":
+            self._login_resolved()
+        if self._sent != self._sent_before_read:
+            return  # we wrote during this read: this cannot answer that request
+        if self.logout_sent:
+            if kind in ("info", "error"):
+                self.logged_in = False
+                self.finish(EXIT_OK)
+            return
+        self._last_answered = True
+        if self._awaiting:
+            if self._awaiting_login and kind in ("info", "message", "msg"):
+                return  # its history may follow: keep waiting (the gap bounds it)
+            self._release()
+        elif self._settling:
+            self._settle()
+
+    def _logged_in(self):
+        self.logged_in = True
+        self._login_resolved()
+
+    def _login_resolved(self):
+        self.login_pending = False
+        if self._login_timer is not None:
+            self._login_timer.cancel()
+            self._login_timer = None
+
+    def _login_wait_over(self):
+        """No answer to a login within the exit wait: stop holding lines back."""
+        self._login_timer = None
+        self.login_pending = False
+        self._pump()
+
+    # -- sending, paced ------------------------------------------------------------
+
+    def _pump(self):
+        """Send from the head of the queue while pacing allows."""
+        while (self.queue and self.transport is not None and not self._awaiting
+               and not self.finished and not self.logout_sent):
+            item = self.queue[0]
+            if item is _END_OF_INPUT:
+                self.queue.popleft()
+                self.leaving = True
+                self._settling = True
+                self._settle()
+                return
+            action = parse_input(item, self.logged_in)
+            if (self.login_pending and isinstance(action, LocalHint)
+                    and action.text == NOT_LOGGED_IN_HINT):
+                return  # a plain line right after a login: wait for its answer
+            self.queue.popleft()
+            if isinstance(action, SendRequest):
+                self._send(action)
+            elif isinstance(action, LocalHint):
+                self.hint(action.text)
+        self._maybe_resume_stdin()
+
+    def _send(self, action):
+        """Write one request; the next waits for a response or the gap."""
+        self.transport.write(json.dumps(action.payload()).encode("ascii") + b"\n")
+        self._sent += 1
+        self._last_send = self.loop.time()
+        self._awaiting = True
+        self._awaiting_login = action.request == "login"
+        self._last_answered = False
+        self._gap_timer = self.loop.call_later(self.config.pace_ms / 1000.0, self._gap_over)
+        if action.request == "login":
+            self.login_pending = True
+            if self._login_timer is not None:
+                self._login_timer.cancel()
+            self._login_timer = self.loop.call_later(self.config.exit_wait,
+                                                     self._login_wait_over)
+        elif action.request == "logout":
+            self._logout_sent()
+
+    def _gap_over(self):
+        self._gap_timer = None
+        self._awaiting = False
+        self._pump()
+
+    def _release(self):
+        """A response arrived: the next request may go, but not sooner than
+        ``min_gap`` after the last one (a margin for servers whose answer
+        comes in several payloads, or that answer before reading on)."""
+        if self._gap_timer is not None:
+            self._gap_timer.cancel()
+            self._gap_timer = None
+        wait = self._last_send + self.min_gap - self.loop.time()
+        if wait > 0:
+            self._gap_timer = self.loop.call_later(wait, self._gap_over)
+            return
+        self._awaiting = False
+        self._pump()
+
+    # -- leaving ---------------------------------------------------------------------
+
+    def _logout_sent(self):
+        self.logout_sent = True
+        self.leaving = True
+        self.queue.clear()
+        self._stop_stdin()
+        self._arm_exit_timer()
+
+    def _arm_exit_timer(self):
+        if self._exit_timer is None:
+            self._exit_timer = self.loop.call_later(self.config.exit_wait, self._exit_wait_over)
+
+    def _exit_wait_over(self):
+        self._exit_timer = None
+        if self.finished:
+            return
+        if self.logout_sent:
+            self.notice("no answer to logout from the server; leaving")
+            self.finish(EXIT_OK)
+        elif self.logged_in:
+            self._queue_logout()
+        else:
+            self.finish(EXIT_OK)
+
+    def _settle(self):
+        """End of input reached the head of the queue: log out, or wait and go."""
+        if self.finished or self.logout_sent:
+            return
+        if self.logged_in:
+            self._queue_logout()
+        elif self.login_pending or not self._last_answered:
+            self._arm_exit_timer()  # wait (bounded) for the last answer
+        else:
+            self.finish(EXIT_OK)
+
+    def _queue_logout(self):
+        self.queue.clear()
+        self.queue.append("logout")
+        if self._exit_timer is not None:
+            self._exit_timer.cancel()
+            self._exit_timer = None
+        self._pump()
+
+    def interrupt(self):
+        """Ctrl-C or SIGTERM: log out if logged in, else leave; twice: leave now."""
+        if self.finished:
+            return
+        if self._interrupted or self.logout_sent or self.transport is None:
+            self.finish(EXIT_INTERRUPTED)
+            return
+        self._interrupted = True
+        self.leaving = True
+        self._stop_stdin()
+        if self.logged_in or self.login_pending:
+            self._queue_logout()
+        else:
+            self.finish(EXIT_OK)
+
+    # -- stdin ------------------------------------------------------------------------
+
+    def _start_stdin(self):
+        fd = self.stdin_fd
+        try:
+            blocking = os.get_blocking(fd)
+            # A terminal usually shares its open file (and so the O_NONBLOCK
+            # flag) with stdout: making it nonblocking would make our writes
+            # to a slow terminal fail. A terminal read after select() says
+            # readable returns the line typed without blocking anyway.
+            if not self.interactive:
+                os.set_blocking(fd, False)
+                self._stdin_was_blocking = blocking
+        except OSError:
+            # No usable stdin (closed): nothing will ever be typed.
+            self._end_of_input()
+            return
+        self._resume_stdin()
+
+    def _resume_stdin(self):
+        if self._input_ended or self.finished or self._stdin_mode is not None:
+            return
+        try:
+            self.loop.add_reader(self.stdin_fd, self._read_stdin)
+            self._stdin_mode = "select"
+        except (PermissionError, ValueError, OSError):
+            # epoll refuses regular files and /dev/null; they never block,
+            # so read them from call_soon instead.
+            self._stdin_mode = "poll"
+            self.loop.call_soon(self._poll_stdin)
+
+    def _stop_stdin(self):
+        if self._stdin_mode == "select":
+            try:
+                self.loop.remove_reader(self.stdin_fd)
+            except (KeyError, ValueError, OSError):
+                pass
+        self._stdin_mode = None
+
+    def restore_stdin(self):
+        """Give stdin back as we found it (blocking mode is shared with the shell)."""
+        if self._stdin_was_blocking is not None:
+            try:
+                os.set_blocking(self.stdin_fd, self._stdin_was_blocking)
+            except OSError:
+                pass
+            self._stdin_was_blocking = None
+
+    def _poll_stdin(self):
+        if self._stdin_mode != "poll":
+            return
+        self._read_stdin()
+        if self._stdin_mode == "poll":
+            self.loop.call_soon(self._poll_stdin)
+
+    def _read_stdin(self):
+        try:
+            data = os.read(self.stdin_fd, READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            if exc.errno != errno.EIO:  # EIO: the terminal went away
+                self.notice("cannot read input: %s" % _describe(exc))
+            data = b""
+        if data:
+            self._take_input(data)
+            if len(self.queue) >= MAX_QUEUED_LINES:
+                self._stop_stdin()
+        else:
+            self._end_of_input()
+        self._pump()
+
+    def _take_input(self, data):
+        """Split ``data`` into lines; keep a partial line for later."""
+        buf = self._stdin_buf
+        buf += data
+        start = 0
+        while True:
+            end = buf.find(b"\n", start)
+            if end < 0:
+                break
+            if self._discarding_line:
+                self._discarding_line = False
+            else:
+                self._add_line(bytes(buf[start:end]))
+            start = end + 1
+        del buf[:start]
+        if len(buf) > MAX_INPUT_LINE:
+            if not self._discarding_line:
+                self.hint("input line longer than %d bytes: ignored" % MAX_INPUT_LINE)
+            self._discarding_line = True
+            del buf[:]
+
+    def _add_line(self, raw):
+        line = raw.decode("utf-8", "replace")
+        if line.strip():
+            self.queue.append(line)
+
+    def _end_of_input(self):
+        if self._input_ended:
+            return
+        self._stop_stdin()
+        self._input_ended = True
+        if self._stdin_buf and not self._discarding_line:
+            self._add_line(bytes(self._stdin_buf))  # a last line without newline
+        self._stdin_buf = bytearray()
+        self.queue.append(_END_OF_INPUT)
+
+    def _maybe_resume_stdin(self):
+        if (self._stdin_mode is None and not self._input_ended and not self.leaving
+                and not self.finished and len(self.queue) <= RESUME_QUEUED_LINES):
+            self._resume_stdin()
+
+    # -- output --------------------------------------------------------------------
+
+    def show(self, lines):
+        """Rendered lines from the server: stdout, flushed at once."""
+        self._write(self.out, lines)
+
+    def notice(self, text):
+        """A status line of the client's own: stderr, after ``-- ``."""
+        self._write(self.err, ["-- " + sanitize(text)])
+
+    def hint(self, text):
+        """A local hint in answer to a line typed: stderr."""
+        self._write(self.err, [sanitize(line) for line in text.splitlines()])
+
+    def error_line(self, text):
+        self._write(self.err, ["chat.client: " + sanitize(text)])
+
+    def _write(self, stream, lines):
+        try:
+            stream.write("".join(line + "\n" for line in lines))
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            # Nobody reads our output any more: leave (cleanly if we can).
+            if stream is self.out and not self.finished:
+                self.out = self.err = open(os.devnull, "w")
+                self.loop.call_soon(self.interrupt)
+        except OSError:
+            pass
+
+
+def _response_kind(payload):
+    if not isinstance(payload, dict):
+        return None
+    response = payload.get("response")
+    return response.strip().lower() if isinstance(response, str) else None
+
+
+def _describe(exc):
+    """A short human reason for a connection error."""
+    if isinstance(exc, socket.gaierror):
+        return exc.strerror or str(exc)
+    if isinstance(exc, OSError) and exc.errno and exc.errno > 0:
+        return os.strerror(exc.errno)
+    return str(exc) or type(exc).__name__
+
+
+def _isatty(fd):
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+def _non_negative(kind):
+    def convert(text):
+        value = kind(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError("must not be negative: %s" % text)
+        return value
+    return convert
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        prog="python3 -m chat.client",
+        description="KTN chat client: type lines, read the chat.\n"
+                    "What the server says goes to stdout; the client's own status lines\n"
+                    "and hints go to stderr. Input may be a terminal, a pipe or a file.",
+        epilog="input lines:\n" + "\n".join("  " + line for line in HELP_TEXT.splitlines())
+               + "\n\nexit status:\n"
+                 "  0    after logout, Ctrl-C or end of input\n"
+                 "  1    the server cannot be reached, or closes the connection unasked\n"
+                 "  130  a second Ctrl-C, or Ctrl-C while connecting",
+        formatter_class=_HelpFormatter)
+    p.add_argument("--host", default=DEFAULT_HOST, help="server address or name")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="server TCP port")
+    p.add_argument("--pace-ms", type=_non_negative(float), default=DEFAULT_PACE_MS,
+                   metavar="MS",
+                   help="after sending a request, wait for a response or this many "
+                        "milliseconds before sending the next queued one (pasted or piped "
+                        "input), for servers that cannot read two requests at once; even "
+                        "after a response, queued requests are at least a fifth of this "
+                        "apart (0: no pacing)")
+    p.add_argument("--exit-wait", type=_non_negative(float), default=DEFAULT_EXIT_WAIT,
+                   metavar="SECONDS",
+                   help="after logout, or at end of input, wait at most this long for the "
+                        "server to answer or close before leaving (also the longest a plain "
+                        "line waits for the answer to a login)")
+    p.add_argument("--connect-timeout", type=_non_negative(float),
+                   default=DEFAULT_CONNECT_TIMEOUT, metavar="SECONDS",
+                   help="give up connecting after this long")
+    p.add_argument("--no-color", action="store_true",
+                   help="never colour the output (by default colour is used when stdout is a "
+                        "terminal and NO_COLOR is not set)")
+    return p.parse_args(argv)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="replace")
+        except (AttributeError, ValueError):
+            pass
+    config = ClientConfig(args.host, args.port, pace_ms=args.pace_ms,
+                          exit_wait=args.exit_wait, connect_timeout=args.connect_timeout,
+                          color=False if args.no_color else None)
+    loop = EventLoop()
+    client = ChatClient(loop, config)
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, client.interrupt)
+        client.start()
+        loop.run()
+    except KeyboardInterrupt:  # before the handlers were in place
+        client.status = EXIT_INTERRUPTED
+    finally:
+        client.restore_stdin()
+        loop.close()
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    return EXIT_FAILURE if client.status is None else client.status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

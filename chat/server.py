@@ -124,18 +124,17 @@ class ClientConnection(Session):
             self.last_activity = self.server.loop.time()
         refusal = server.admit(self)
         if refusal:
-            log.info("%s refused: %s", self.peer, refusal)
+            log.info("%s refused: %s", self, refusal)
             self.send_now(server.core.error(self, refusal).data)
             self.close()
             return
-        log.debug("%s connected", self.peer)
+        log.debug("%s connected", self)
         if config.rate > 0:
             self._bucket = limits.TokenBucket(config.rate, config.burst, self.server.loop.time())
         server.expect_login(self)
 
-    @property
-    def peer(self):
-        """host:port for log lines."""
+    def __str__(self):
+        """host:port, for log lines (formatted only if the line is emitted)."""
         return "%s:%s" % (self.host, self.port)
 
     def data_received(self, data):
@@ -172,9 +171,9 @@ class ClientConnection(Session):
         self._pending = self._pacer = None
         self.server.forget(self)
         if exc is not None:
-            log.info("%s disconnected: %s", self.peer, exc)
+            log.info("%s disconnected: %s", self, exc)
         else:
-            log.debug("%s closed", self.peer)
+            log.debug("%s closed", self)
 
     def pause_writing(self):
         self._output_paused = True
@@ -204,7 +203,7 @@ class ClientConnection(Session):
             self._next += 1
             was_logged_in = self.name is not None
             if isinstance(item, FramingError):
-                log.debug("%s sent bad input: %s", self.peer, item.message)
+                log.debug("%s sent bad input: %s", self, item.message)
                 effects = [core.error(self, item.message)]
                 if item.fatal:
                     effects.append(Close(self, item.message))
@@ -212,7 +211,7 @@ class ClientConnection(Session):
                 effects = core.handle(self, item)
             self.server.execute(effects)
             if not was_logged_in and self.name is not None:
-                log.info("%s logged in as %s", self.peer, self.name)
+                log.info("%s logged in as %s", self, self.name)
                 self.server.login_done(self)
         if self._closing or self.transport.closed:
             return
@@ -262,7 +261,7 @@ class ClientConnection(Session):
         cap = max(self.server.max_output, self.server.core.history_bytes + HISTORY_OUTPUT_MARGIN)
         if self.output_size > cap and not self.transport.closed:
             log.warning("%s disconnected: slow consumer, %d bytes of output unsent (cap %d)",
-                        self.peer, self.output_size, cap)
+                        self, self.output_size, cap)
             self.transport.abort()
 
     def _pacer_drained(self):
@@ -281,7 +280,7 @@ class ClientConnection(Session):
         self._closing = True
         self._pending = None
         if reason:
-            log.info("%s closing (%s): %s", self.peer, self.name or "not logged in", reason)
+            log.info("%s closing (%s): %s", self, self.name, reason)
         self.server.core.disconnect(self)
         self.server.presence_changed()
         if self._pacer is None or not self._pacer.queue:
@@ -446,7 +445,7 @@ class ChatServer:
     def _shutdown_deadline(self):
         for conn in list(self.connections):
             log.info("%s dropped at shutdown with %d bytes unsent",
-                     conn.peer, conn.output_size)
+                     conn, conn.output_size)
             conn.transport.abort()
         self.loop.stop()
 

@@ -93,8 +93,10 @@ class AsyncioChatServer:
 async def serve(host, port, history_limit=1000, ready=None):
     chat_server = AsyncioChatServer(history_limit)
     loop = asyncio.get_running_loop()
+    # The listen backlog matches our server's (1024), so a login storm
+    # measures how each server handles logins, not SYN retransmits.
     server = await loop.create_server(lambda: ChatProtocol(chat_server),
-                                      host, port, reuse_address=True)
+                                      host, port, reuse_address=True, backlog=1024)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)

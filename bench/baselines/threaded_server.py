@@ -72,7 +72,7 @@ class ClientHandler(socketserver.BaseRequestHandler):
 class ThreadedChatServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
-    request_queue_size = 128
+    request_queue_size = 1024  # the listen backlog, as our server's
 
     def __init__(self, address, history_limit=1000):
         super().__init__(address, ClientHandler)

@@ -13,9 +13,9 @@ class Pacer:
     """A queue that feeds one transport one payload per gap."""
 
     __slots__ = ("loop", "transport", "gap", "queue", "bytes", "timer", "ready_at",
-                 "on_drained")
+                 "on_sent")
 
-    def __init__(self, loop, transport, gap, on_drained):
+    def __init__(self, loop, transport, gap, on_sent):
         self.loop = loop
         self.transport = transport
         self.gap = gap
@@ -23,7 +23,7 @@ class Pacer:
         self.bytes = 0               # bytes waiting in the queue
         self.timer = None
         self.ready_at = 0.0          # when the next payload may leave
-        self.on_drained = on_drained  # called when the queue empties
+        self.on_sent = on_sent       # called after each payload leaves
 
     def push(self, data):
         self.queue.append(data)
@@ -45,8 +45,7 @@ class Pacer:
         self.ready_at = now + self.gap
         if self.queue:
             self.timer = self.loop.call_at(self.ready_at, self._send_next)
-        else:
-            self.on_drained()
+        self.on_sent()
 
     def release(self):
         """Stop pacing: hand everything queued to the transport at once."""

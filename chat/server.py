@@ -114,12 +114,15 @@ class ClientConnection(Session):
         server = self.server
         config = server.config
         peer = transport.peername or ("?", 0)
-        self.host = sys.intern(peer[0])  # one string per address, not per connection
+        host = peer[0]
+        if host.startswith("::ffff:"):  # IPv4-mapped (dual-stack listener)
+            host = host[7:]
+        self.host = sys.intern(host)  # one string per address, not per connection
         self.port = peer[1]
         transport.set_write_buffer_limits(config.pause_output, server.resume_output)
         if config.pace_ms > 0:
             self._pacer = Pacer(self.server.loop, transport, config.pace_ms / 1000.0,
-                                self._pacer_drained)
+                                self._paced_payload_sent)
         if server.tracks_idle:
             self.last_activity = self.server.loop.time()
         refusal = server.admit(self)
@@ -201,6 +204,8 @@ class ClientConnection(Session):
                     break
             item = pending[self._next]
             self._next += 1
+            if self.server.tracks_idle:
+                self.last_activity = self.server.loop.time()
             was_logged_in = self.name is not None
             if isinstance(item, FramingError):
                 log.debug("%s sent bad input: %s", self, item.message)
@@ -244,8 +249,11 @@ class ClientConnection(Session):
                 self._check_overflow()
         else:
             pacer.push(data)
-            if pacer.bytes + transport.buffered > self.server.max_output:
+            size = pacer.bytes + transport.buffered
+            if size > self.server.max_output:
                 self._check_overflow()
+            elif size > self.server.config.pause_output and not self._output_paused:
+                self.pause_writing()  # the paced backlog counts like any other
 
     def send_now(self, data):
         """Write bypassing pacing (refusals, shutdown notices)."""
@@ -264,14 +272,19 @@ class ClientConnection(Session):
                         self, self.output_size, cap)
             self.transport.abort()
 
-    def _pacer_drained(self):
+    def _paced_payload_sent(self):
         if self._closing:
-            self.transport.close()
+            if not self._pacer.queue:
+                self.transport.close()
+        elif self._output_paused and self.output_size <= self.server.resume_output:
+            self.resume_writing()
 
     def _stream_mode(self):
         """The client reads streams: send everything queued, batch from now on."""
         pacer, self._pacer = self._pacer, None
         pacer.release()
+        if self._closing:  # the pacer would have closed it after its last payload
+            self.transport.close()
 
     def close(self, reason=None):
         """Stop handling requests; close once the queued output is sent."""
@@ -285,7 +298,7 @@ class ClientConnection(Session):
         self.server.presence_changed()
         if self._pacer is None or not self._pacer.queue:
             self.transport.close()
-        # else: _pacer_drained closes the transport after the last payload
+        # else: _paced_payload_sent closes the transport after the last payload
 
     def flush_for_shutdown(self, notice):
         if self._pacer is not None:
@@ -417,7 +430,8 @@ class ChatServer:
     def _idle_sweep(self):
         deadline = self.loop.time() - self.config.idle_timeout
         for conn in list(self.connections):
-            if conn.logged_in and conn.last_activity < deadline:
+            # A client whose requests wait (flood control) is not idle.
+            if conn.logged_in and conn.last_activity < deadline and conn._pending is None:
                 conn.send(self.core.error(conn, "idle timeout: no request for %g seconds"
                                           % self.config.idle_timeout).data)
                 conn.close("idle timeout")
@@ -452,9 +466,10 @@ class ChatServer:
 
 def _is_loopback(host):
     try:
-        return ipaddress.ip_address(host).is_loopback
+        address = ipaddress.ip_address(host)
     except ValueError:
         return False
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
 
 
 def parse_args(argv=None):

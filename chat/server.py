@@ -542,13 +542,16 @@ def main(argv=None):
     config = ServerConfig(args.host, args.port, **options)
     loop = EventLoop()
     server = ChatServer(loop, config)
+    # Handlers first: a signal that arrives as soon as we listen is queued
+    # and handled by the loop's first pass, never a crash.
+    loop.add_signal_handler(signal.SIGINT, server.shutdown)
+    loop.add_signal_handler(signal.SIGTERM, server.shutdown)
     try:
         server.start()
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", args.host, args.port, exc.strerror or exc)
+        loop.close()
         return 1
-    loop.add_signal_handler(signal.SIGINT, server.shutdown)
-    loop.add_signal_handler(signal.SIGTERM, server.shutdown)
     try:
         loop.run()
     finally:

@@ -26,32 +26,45 @@ class ServerProcess:
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.log_lines = []
+        self._partial = b""
         line = self.wait_for_log(r"listening on [^:]+:(\d+)")
         self.port = int(re.search(r"listening on [^:]+:(\d+)", line).group(1))
 
     def wait_for_log(self, pattern, timeout=TIMEOUT):
-        """Read stderr until a line matches ``pattern``; return that line."""
+        """Read stderr until a line matches ``pattern``; return that line.
+
+        Reads the pipe's file descriptor directly: a buffered reader could
+        hold a second line that ``select`` then never reports.
+        """
         for line in self.log_lines:
             if re.search(pattern, line):
                 return line
         deadline = time.monotonic() + timeout
+        fd = self.proc.stderr.fileno()
         while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stderr], [], [], deadline - time.monotonic())
+            ready, _, _ = select.select([fd], [], [], deadline - time.monotonic())
             if not ready:
                 break
-            line = self.proc.stderr.readline().decode("utf-8", "replace")
-            if not line:
+            data = os.read(fd, 65536)
+            if not data:
                 break
-            self.log_lines.append(line)
-            if re.search(pattern, line):
-                return line
+            self._partial += data
+            *lines, self._partial = self._partial.split(b"\n")
+            for raw in lines:
+                line = raw.decode("utf-8", "replace") + "\n"
+                self.log_lines.append(line)
+                if re.search(pattern, line):
+                    return line
         raise AssertionError("server never logged %r; log so far:\n%s"
                              % (pattern, "".join(self.log_lines)))
 
     def read_log(self):
         """Everything the server logged so far (after it has exited)."""
-        rest = self.proc.stderr.read().decode("utf-8", "replace") if self.proc.poll() is not None else ""
-        return "".join(self.log_lines) + rest
+        rest = b""
+        if self.proc.poll() is not None:
+            rest = self._partial + self.proc.stderr.read()
+            self._partial = b""
+        return "".join(self.log_lines) + rest.decode("utf-8", "replace")
 
     def stop(self, sig=signal.SIGTERM, timeout=TIMEOUT):
         """Send ``sig`` and return the exit status."""

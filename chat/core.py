@@ -85,6 +85,7 @@ class ChatCore:
         self._history = collections.deque()  # encoded messages, no newline
         self.history_bytes = 0
         self._history_cache = None          # (timestamp, bytes)
+        self._login_ok = None               # (timestamp, bytes)
         self._joined = {}                   # key -> Session, since last flush
         self._left = {}                     # key -> name, since last flush
         self.router = Router([
@@ -146,8 +147,15 @@ class ChatCore:
             del self._left[key]   # left and came back within one notice period
         else:
             self._joined[key] = session
-        return [self.info(session, "Login successful"),
+        return [Send(session, self._login_successful()),
                 Send(session, self.history_response())]
+
+    def _login_successful(self):
+        """The same bytes for every login within a second (login storms)."""
+        timestamp = self.clock.timestamp()
+        if self._login_ok is None or self._login_ok[0] != timestamp:
+            self._login_ok = (timestamp, self._server_response(protocol.INFO, "Login successful"))
+        return self._login_ok[1]
 
     def _logout(self, session, _content):
         name = session.name

@@ -90,12 +90,15 @@ class ClientConnection(Session):
                  "_next", "_bucket", "_wake_timer", "_pacer", "_output_paused", "_eof",
                  "_closing", "last_activity")
 
-    def __init__(self, server):
+    def __init__(self, server, address):
         super().__init__()
         self.server = server
         self.transport = None
-        self.host = None
-        self.port = None
+        host = address[0] if address else "?"
+        if host.startswith("::ffff:"):  # IPv4-mapped (dual-stack listener)
+            host = host[7:]
+        self.host = sys.intern(host)  # one string per address, not per connection
+        self.port = address[1] if address else 0
         self.decoder = None        # held only while a request is partly received
         self._pending = None       # decoded values waiting: a list, from _next on
         self._next = 0
@@ -113,12 +116,6 @@ class ClientConnection(Session):
         self.transport = transport
         server = self.server
         config = server.config
-        peer = transport.peername or ("?", 0)
-        host = peer[0]
-        if host.startswith("::ffff:"):  # IPv4-mapped (dual-stack listener)
-            host = host[7:]
-        self.host = sys.intern(host)  # one string per address, not per connection
-        self.port = peer[1]
         transport.set_write_buffer_limits(config.pause_output, server.resume_output)
         if config.pace_ms > 0:
             self._pacer = Pacer(self.server.loop, transport, config.pace_ms / 1000.0,
@@ -330,7 +327,7 @@ class ChatServer:
 
     def start(self):
         self.listener = listen(self.loop, self.config.host, self.config.port,
-                               lambda: ClientConnection(self))
+                               lambda address: ClientConnection(self, address))
         if self.config.idle_timeout > 0:
             self._idle_timer = self.loop.call_later(self._idle_period(), self._idle_sweep)
         host, port = self.listener.address[:2]

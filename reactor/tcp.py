@@ -285,7 +285,9 @@ class Transport:
 
 
 class Listener:
-    """Accepts connections and hands each to a new protocol object.
+    """Accepts connections and hands each to a new protocol object, made by
+    ``protocol_factory(peer_address)`` (as Twisted's ``buildProtocol(addr)``:
+    the address from ``accept`` costs no ``getpeername`` call).
 
     Accepts until EAGAIN on every readiness event. When the process runs out
     of file descriptors (EMFILE/ENFILE) it stops watching the socket for
@@ -311,7 +313,7 @@ class Listener:
     def _on_readable(self):
         for _ in range(1000):  # bounded, so one listener cannot starve the loop
             try:
-                conn, _addr = self.sock.accept()
+                conn, address = self.sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:
@@ -326,7 +328,7 @@ class Listener:
                 self._back_off()
                 return
             try:
-                protocol = self.protocol_factory()
+                protocol = self.protocol_factory(address)
                 Transport(self.loop, conn, protocol).start()
             except Exception:
                 log.exception("could not set up an accepted connection")

@@ -117,11 +117,6 @@ class ClientConnection(Session):
         server = self.server
         config = server.config
         transport.set_write_buffer_limits(config.pause_output, server.resume_output)
-        if config.pace_ms > 0:
-            self._pacer = Pacer(self.server.loop, transport, config.pace_ms / 1000.0,
-                                self._paced_payload_sent)
-        if server.tracks_idle:
-            self.last_activity = self.server.loop.time()
         refusal = server.admit(self)
         if refusal:
             log.info("%s refused: %s", self, refusal)
@@ -129,8 +124,14 @@ class ClientConnection(Session):
             self.close()
             return
         log.debug("%s connected", self)
+        now = server.loop.time()
+        if config.pace_ms > 0:
+            self._pacer = Pacer(server.loop, transport, config.pace_ms / 1000.0,
+                                self._paced_payload_sent)
+        if server.tracks_idle:
+            self.last_activity = now
         if config.rate > 0:
-            self._bucket = limits.TokenBucket(config.rate, config.burst, self.server.loop.time())
+            self._bucket = limits.TokenBucket(config.rate, config.burst, now)
         server.expect_login(self)
 
     def __str__(self):

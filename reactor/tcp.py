@@ -123,10 +123,6 @@ class Transport:
         if not self._reading and not self._closing:
             self._set_interest(True, self._writing)
 
-    @property
-    def is_reading(self):
-        return self._reading
-
     def on_readable(self):
         if not self._reading:  # paused or closed earlier in this pass
             return

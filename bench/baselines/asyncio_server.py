@@ -16,13 +16,13 @@ error it drops the whole buffer instead of resuming at the next ``{``.
     python3 -m bench.baselines.asyncio_server --host 127.0.0.1 --port 9998
 """
 
-import argparse
 import asyncio
 import logging
 import signal
 import sys
 
 from .common import Chat, RequestBuffer, server_response
+from .common import parse_args as shared_parse_args
 
 log = logging.getLogger("baseline.asyncio")
 
@@ -111,17 +111,7 @@ async def serve(host, port, history_limit=1000, ready=None):
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Baseline KTN chat server (asyncio Protocol API)")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9998)
-    parser.add_argument("--history-limit", type=int, default=1000,
-                        help="messages kept for the history (default 1000)")
-    parser.add_argument("--rate", type=float, default=None,
-                        help="accepted for CLI compatibility and ignored: "
-                             "baselines have no flood control")
-    parser.add_argument("--log-level", default="WARNING")
-    return parser.parse_args(argv)
+    return shared_parse_args("asyncio Protocol API", argv)
 
 
 def main(argv=None):

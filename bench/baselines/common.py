@@ -10,6 +10,7 @@ no output limit: a send function is called once per payload.
 ``Chat`` is not thread-safe; the threaded baseline calls it under one lock.
 """
 
+import argparse
 import codecs
 import collections
 import datetime
@@ -224,3 +225,17 @@ class Chat:
         for conn in list(self.users.values()):
             if conn not in only:
                 self.send(conn, data)
+
+
+def parse_args(kind, argv=None):
+    """The command line both baselines share (the harness's interface)."""
+    parser = argparse.ArgumentParser(description="Baseline KTN chat server (%s)" % kind)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9998)
+    parser.add_argument("--history-limit", type=int, default=1000,
+                        help="messages kept for the history (default 1000)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="accepted for CLI compatibility and ignored: "
+                             "baselines have no flood control")
+    parser.add_argument("--log-level", default="WARNING")
+    return parser.parse_args(argv)

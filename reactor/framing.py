@@ -9,23 +9,27 @@ returns the complete values found so far, in order, interleaved with
 ``FramingError`` objects for the bad input it skipped.
 
 Finding where a value ends is the only part done here; parsing it is left
-to the C ``json`` module once the value is complete. The boundary scanner
-keeps its state between feeds (scan offset, nesting depth, inside-string
+to the C ``json`` module once the value is complete. A request is usually a
+complete flat object, which one compiled regular expression recognises in
+a single C-speed match. Anything else goes to the boundary scanner, which
+keeps its state between feeds (scan offset, open brackets, inside-string
 flag), so every byte is examined once: an object of n bytes arriving in k
-pieces costs O(n + k). The scanner jumps with compiled regular expressions
-(to the next bracket or quote, to the end of a string body), never with a
-Python loop over characters.
+pieces costs O(n + k). It jumps with compiled regular expressions (to the
+next bracket or quote, to the end of a string body), never with a Python
+loop over characters. Input is consumed by offset and the buffer compacted
+once per feed, so many values in one read cost one memmove.
 
 Bad input and what follows it:
 
-* a syntax error inside a complete value: one error, then resume at the
-  next ``{`` after the offending byte;
+* a syntax error inside a complete value, or a bracket closing the wrong
+  kind (``{"a": [1}``, caught when it arrives): one error, then resume at
+  the next ``{`` after the offending byte;
 * bytes that cannot start a value (NUL floods, stray text): one error for
   the whole run, then resume at the next ``{``;
 * invalid UTF-8: one error for that value;
 * nesting deeper than ``max_depth``: one error, the value is discarded
   (without being buffered) until its brackets balance;
-* a value larger than ``max_size`` before it completes: a fatal error; the
+* a value larger than ``max_size``, complete or not: a fatal error; the
   stream cannot be trusted after it, and the decoder discards all further
   input. The caller is expected to close the connection.
 

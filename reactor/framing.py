@@ -136,6 +136,8 @@ class JsonStreamDecoder:
         out = []
         while self._step(out):
             pass
+        if self._too_deep:
+            self._drop_scanned()  # however the input was split
         if self._in_value and self._discarded + len(self._buf) - self._start > self.max_size:
             self._fail(out)
         # Consume by offset during the feed, compact once at its end: many
@@ -238,8 +240,6 @@ class JsonStreamDecoder:
         m = _STRUCTURAL.search(buf, self._pos)
         if m is None:
             self._pos = len(buf)
-            if self._too_deep:
-                self._drop_scanned()
             return False
         at = m.start()
         char = buf[at]

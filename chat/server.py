@@ -291,7 +291,7 @@ class ClientConnection(Session):
         self._closing = True
         self._pending = None
         if reason:
-            log.info("%s closing (%s): %s", self, self.name or "not logged in", reason)
+            log.info("%s closing%s: %s", self, " (%s)" % self.name if self.name else "", reason)
         self.server.core.disconnect(self)
         self.server.presence_changed()
         if self._pacer is None or not self._pacer.queue:

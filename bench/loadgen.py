@@ -319,28 +319,35 @@ class LoadGen:
 
     # -- roles after login --------------------------------------------------------
 
+    def _read(self, client):
+        """One read into the shared buffer, counted; 0 if nothing (or lost)."""
+        try:
+            n = client.sock.recv_into(self.buf)
+        except BlockingIOError:
+            return 0
+        except OSError:
+            n = 0
+        if not n:
+            self._lose(client.fd)
+            return 0
+        self.count[client.fd] += self.buf.count(TILDE, 0, n)
+        return n
+
     def make_sender(self, client, tag):
         """Pace ``client`` on its own echoes: each one back lets one more go."""
         client.tag = tag
         marker = TILDE + tag
         tag_byte = tag[0]
         buf = self.buf
-        counts = self.count
 
         def on_event(fd, events):
             if events & _OUT:
                 self._flush(client)
             if not events & ~_OUT:
                 return
-            try:
-                n = client.sock.recv_into(buf)
-            except BlockingIOError:
-                return
-            except OSError:
-                n = 0
+            n = self._read(client)
             if not n:
-                return self._lose(fd)
-            counts[fd] += buf.count(TILDE, 0, n)
+                return
             own = buf.count(marker, 0, n)
             if client.last_tilde and buf[0] == tag_byte:
                 own += 1   # the marker was split across two reads
@@ -365,21 +372,14 @@ class LoadGen:
         """Decode the send time of every message this client receives."""
         client.carry = bytearray()
         buf = self.buf
-        counts = self.count
         latencies = self.latencies
         findall = _SEND_TIME.findall
 
         def on_event(fd, events):
-            try:
-                n = client.sock.recv_into(buf)
-            except BlockingIOError:
-                return
-            except OSError:
-                n = 0
+            n = self._read(client)
             if not n:
-                return self._lose(fd)
+                return
             now = clock()
-            counts[fd] += buf.count(TILDE, 0, n)
             carry = client.carry
             carry += buf[:n]
             cut = carry.rfind(b"\n") + 1

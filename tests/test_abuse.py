@@ -79,13 +79,12 @@ class Server(ServerProcess):
         """Wait until ``count`` lines match ``pattern``; return the last of them."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
-        seen, found, last = 0, 0, None
+        seen, found = 0, 0
         with self.cond:
             while True:
                 for line in self.log_lines[seen:]:
                     if line and regex.search(line):
                         found += 1
-                        last = line
                         if found >= count:
                             return line
                 seen = len(self.log_lines)

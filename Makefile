@@ -23,7 +23,7 @@ run-client:
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
-	$(VPY) -m pip install --quiet "pytest>=7" "hypothesis>=6"
+	$(VPY) -m pip install --quiet $$($(PYTHON) tests/extra_requirements.py)
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -7,8 +7,8 @@ server glue has a ``Session`` per connection and feeds it decoded JSON
 values with ``handle()``; what comes back is a list of effects, in order:
 
 * ``Send(session, data)``: bytes for one session;
-* ``Broadcast(data, exclude)``: the same bytes for every logged-in session
-  (encoded once, whatever the number of recipients);
+* ``Broadcast(data, recipients)``: the same bytes for each session in
+  ``recipients`` (encoded once, whatever the number of recipients);
 * ``Close(session, reason)``: close that session once its output is sent.
 
 State: ``users`` maps the case-folded name to the logged-in ``Session``
@@ -37,7 +37,7 @@ DEFAULT_MAX_MESSAGE_LENGTH = 4096
 _USERNAME = re.compile(r"[A-Za-z0-9]+")
 
 Send = collections.namedtuple("Send", "session data")
-Broadcast = collections.namedtuple("Broadcast", "data exclude")
+Broadcast = collections.namedtuple("Broadcast", "data recipients")
 Close = collections.namedtuple("Close", "session reason")
 
 
@@ -45,11 +45,12 @@ class Session:
     """One client as the core sees it. The glue subclasses it (its
     connection object *is* the session), so there is one object per client."""
 
-    __slots__ = ("name", "key")
+    __slots__ = ("name", "key", "host")
 
-    def __init__(self):
+    def __init__(self, host=None):
         self.name = None    # as spelled at login
         self.key = None     # case-folded name, the key in ChatCore.users
+        self.host = host    # the peer's address (a str), when the glue knows it
 
     @property
     def logged_in(self):
@@ -127,7 +128,7 @@ class ChatCore:
         return Send(session, self._server_response(protocol.INFO, text))
 
     def info_to_all(self, text):
-        return Broadcast(self._server_response(protocol.INFO, text), ())
+        return Broadcast(self._server_response(protocol.INFO, text), list(self.users.values()))
 
     # -- request handlers ------------------------------------------------
 
@@ -172,7 +173,7 @@ class ChatCore:
         payload = protocol.encode_response(self.clock.timestamp(), session.name,
                                            protocol.MESSAGE, text)
         self._remember(payload)
-        return [Broadcast(payload, ())]
+        return [Broadcast(payload, list(self.users.values()))]
 
     def _names(self, session, _content):
         names = sorted((s.name for s in self.users.values()), key=lambda n: (n.lower(), n))
@@ -234,7 +235,7 @@ class ChatCore:
         self._joined = {}
         self._left = {}
         data = self._server_response(protocol.INFO, "; ".join(parts))
-        return [Broadcast(data, exclude)]
+        return [Broadcast(data, [s for s in self.users.values() if s not in exclude])]
 
     def _server_response(self, response, content):
         return protocol.encode_response(self.clock.timestamp(), protocol.SERVER_SENDER,

@@ -86,7 +86,7 @@ class ClientConnection(Session):
     allocates its queues only when something has to wait in them.
     """
 
-    __slots__ = ("server", "transport", "host", "port", "decoder", "_pending",
+    __slots__ = ("server", "transport", "port", "decoder", "_pending",
                  "_next", "_bucket", "_wake_timer", "_pacer", "_output_paused", "_eof",
                  "_closing", "last_activity")
 
@@ -399,10 +399,9 @@ class ChatServer:
         for effect in effects:
             kind = type(effect)
             if kind is Broadcast:
-                data, exclude = effect
-                for session in list(self.core.users.values()):
-                    if session not in exclude:
-                        session.send(data)
+                data = effect.data
+                for session in effect.recipients:
+                    session.send(data)
             elif kind is Send:
                 effect.session.send(effect.data)
             elif kind is Close:

@@ -101,9 +101,8 @@ class Harness:
             if isinstance(effect, Send):
                 inbox.setdefault(effect.session, []).append(decode(effect.data))
             elif isinstance(effect, Broadcast):
-                for session in list(self.core.users.values()):
-                    if session not in effect.exclude:
-                        inbox.setdefault(session, []).append(decode(effect.data))
+                for session in effect.recipients:
+                    inbox.setdefault(session, []).append(decode(effect.data))
         return inbox
 
 
@@ -421,7 +420,7 @@ def test_msg_is_broadcast_to_everyone_including_the_sender(h):
     stranger = h.session()
     effects = h.handle(alice, "msg", "hello all")
     assert len(effects) == 1 and isinstance(effects[0], Broadcast)
-    assert not effects[0].exclude
+    assert set(effects[0].recipients) == {alice, bob, carol}
     inbox = h.deliver(effects)
     assert set(inbox) == {alice, bob, carol}
     assert stranger not in inbox
@@ -793,7 +792,7 @@ def test_n_logins_give_one_coalesced_notice(h, n, text):
     notice = decode(effects[0].data)
     assert notice["response"] == "info" and notice["sender"] == "server"
     assert notice["content"] == text
-    assert set(effects[0].exclude) == set(joiners)
+    assert set(effects[0].recipients) == {watcher}
     inbox = h.deliver(effects)
     assert set(inbox) == {watcher}
     assert h.core.flush_presence() == []
@@ -802,7 +801,7 @@ def test_n_logins_give_one_coalesced_notice(h, n, text):
 def test_joiners_are_not_told_about_themselves(h):
     alice, bob = h.login("alice"), h.login("bob")
     effects = h.core.flush_presence()
-    assert set(effects[0].exclude) == {alice, bob}
+    assert not effects[0].recipients
     assert h.deliver(effects) == {}
 
 

@@ -27,6 +27,8 @@ Bad input and what follows it:
 * bytes that cannot start a value (NUL floods, stray text): one error for
   the whole run, then resume at the next ``{``;
 * invalid UTF-8: one error for that value;
+* errors with no valid value between them collapse into the first one
+  (``{]{]{]...``: one error, however long the run);
 * nesting deeper than ``max_depth``: one error, the value is discarded
   (without being buffered) until its brackets balance;
 * a value larger than ``max_size``, complete or not: a fatal error; the
@@ -93,7 +95,7 @@ class JsonStreamDecoder:
 
     __slots__ = ("max_size", "max_depth", "_buf", "_start", "_pos", "_stack", "_in_value",
                  "_in_string", "_in_scalar", "_skipping", "_too_deep", "_discarded", "_broken",
-                 "saw_newline", "_after_value")
+                 "saw_newline", "_after_value", "_in_error_run", "backlog")
 
     def __init__(self, max_size=DEFAULT_MAX_SIZE, max_depth=DEFAULT_MAX_DEPTH):
         self.max_size = max_size
@@ -113,6 +115,10 @@ class JsonStreamDecoder:
         #: peer delimits its payloads with newlines (it reads streams too).
         self.saw_newline = False
         self._after_value = False
+        self._in_error_run = False  # the last thing reported was a syntax error
+        #: True when ``feed`` stopped at its ``max_values``/``max_bytes``
+        #: with input left to scan: call ``feed(b"")`` for the rest.
+        self.backlog = False
 
     @property
     def buffered(self):
@@ -123,32 +129,61 @@ class JsonStreamDecoder:
     def at_boundary(self):
         """True between values: nothing partial is held, no error is pending,
         so a fresh decoder would carry on identically (``saw_newline`` aside)."""
-        return not (self._buf or self._in_value or self._skipping or self._broken)
+        return not (self._buf or self._in_value or self._skipping or self._broken
+                    or self._in_error_run)
 
-    def feed(self, data):
-        """Consume ``data``; return the complete values and errors, in order."""
-        if self._broken or not data:
+    def feed(self, data, max_values=None, max_bytes=None):
+        """Consume ``data``; return the complete values and errors, in order.
+
+        With ``max_values`` or ``max_bytes``, stop once that many items (or
+        bytes of input) are out and keep the rest unscanned: ``backlog`` is
+        then True and ``feed(b"")`` goes on. A caller that queues requests
+        thus holds a bounded batch, however many values one read carries.
+        """
+        if self._broken:
             return []
-        if self._buf:
-            self._buf += data
-        else:
-            self._buf = bytearray(data)
+        if data:
+            if self._buf:
+                self._buf += data
+            else:
+                self._buf = bytearray(data)
+        elif not self.backlog:
+            return []
         out = []
-        while self._step(out):
-            pass
+        stopped = False
+        if max_values is None and max_bytes is None:
+            while self._step(out):
+                pass
+        else:
+            max_values = max_values or len(self._buf) + 1
+            limit = self._start + (max_bytes or len(self._buf) + 1)
+            while self._step(out):
+                if len(out) >= max_values or self._start >= limit:
+                    stopped = self._pos < len(self._buf)
+                    break
+        self.backlog = stopped
         if self._too_deep:
             self._drop_scanned()  # however the input was split
-        if self._in_value and self._discarded + len(self._buf) - self._start > self.max_size:
+        if (not stopped and self._in_value
+                and self._discarded + len(self._buf) - self._start > self.max_size):
             self._fail(out)
         # Consume by offset during the feed, compact once at its end: many
-        # values per read cost one memmove, not one each.
-        if self._start:
+        # values per read cost one memmove, not one each (nor one per batch
+        # while most of the buffer is still waiting).
+        if self._start and (not stopped or self._start * 2 >= len(self._buf)):
             del self._buf[:self._start]
             self._pos -= self._start
             self._start = 0
         if not self._buf:
             self._buf = _EMPTY  # idle connections hold no buffer of their own
         return out
+
+    def _syntax_error(self, out, message):
+        """Report a syntax error, unless it only continues a run of them:
+        ``{]{]{]...`` is one mistake to answer, not one per two bytes."""
+        if not self._in_error_run:
+            self._in_error_run = True
+            out.append(FramingError(message))
 
     # The scanner. Each _step consumes input and returns True if it made
     # progress that may allow another step, False when it needs more data.
@@ -205,8 +240,8 @@ class JsonStreamDecoder:
             self._in_scalar = True
             self._pos = end
             return self._scan_scalar(out)
-        out.append(FramingError(
-            "invalid JSON: unexpected byte 0x%02x where a value should start" % first))
+        self._syntax_error(
+            out, "invalid JSON: unexpected byte 0x%02x where a value should start" % first)
         self._skipping = True
         self._pos = end + 1
         return True
@@ -252,14 +287,14 @@ class JsonStreamDecoder:
             stack.append(char)
             if len(stack) > self.max_depth and not self._too_deep:
                 self._too_deep = True
-                out.append(FramingError(
-                    "invalid request: JSON nested deeper than %d levels" % self.max_depth))
+                self._syntax_error(
+                    out, "invalid request: JSON nested deeper than %d levels" % self.max_depth)
             return True
         # A closing bracket. The stack catches "{]" when it arrives, rather
         # than waiting for a "}" that may never come.
         opened = stack.pop()
         if opened != _MATCHING_OPEN[char] and not self._too_deep:
-            out.append(FramingError("invalid JSON: '%c' does not close '%c'" % (char, opened)))
+            self._syntax_error(out, "invalid JSON: '%c' does not close '%c'" % (char, opened))
             self._resync(at + 1)
             return True
         if not stack:
@@ -283,20 +318,21 @@ class JsonStreamDecoder:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            out.append(FramingError("invalid UTF-8 at byte %d of the request" % exc.start))
+            self._syntax_error(out, "invalid UTF-8 at byte %d of the request" % exc.start)
             self._reset_after_value(end)
             return
         try:
             value = _decode_json(text)
         except ValueError as exc:
             # RecursionError cannot happen: depth is capped by the scanner.
-            out.append(FramingError("invalid JSON: %s" % _json_reason(exc)))
+            self._syntax_error(out, "invalid JSON: %s" % _json_reason(exc))
             offset = len(text[:getattr(exc, "pos", 0)].encode("utf-8"))
             self._resync(self._start + offset + 1)
             return
         out.append(value)
         self._reset_after_value(end)
         self._after_value = True
+        self._in_error_run = False
 
     def _resync(self, after):
         """After a syntax error: drop input up to the next '{' after ``after``."""

@@ -8,7 +8,7 @@ A ``Transport`` owns one connected nonblocking socket and talks to a
     connection_made(transport)   once, before any data
     data_received(data)          bytes as they arrive, any split
     eof_received()               the peer shut its side (optional method)
-    connection_lost(exc)         once, after the socket is closed
+    connection_lost(exc)         once, in the loop pass after the socket is closed
     pause_writing() / resume_writing()   (optional) output above/below marks
 
 Writes never block. ``write()`` appends to a list of chunks and asks the
@@ -20,7 +20,8 @@ empty. ``close()`` stops reading, flushes, then closes; ``abort()`` closes
 at once and drops the queue. Both are idempotent.
 
 Every callback into the protocol is guarded: an exception there is logged
-and aborts this connection only.
+and aborts this connection only. An optional ``OutputMeter`` shared by many
+transports counts their queued bytes together, for a cap on the total.
 """
 
 import errno
@@ -64,7 +65,7 @@ class Transport:
 
     __slots__ = ("loop", "sock", "protocol", "_chunks", "buffered", "_reading",
                  "_writing", "_closing", "closed", "_high_water", "_low_water",
-                 "_writing_paused")
+                 "_writing_paused", "read_size", "meter")
 
     def __init__(self, loop, sock, protocol):
         self.loop = loop
@@ -79,6 +80,8 @@ class Transport:
         self._high_water = DEFAULT_HIGH_WATER
         self._low_water = DEFAULT_LOW_WATER
         self._writing_paused = False
+        self.read_size = RECV_SIZE   # bytes asked of the kernel per read
+        self.meter = None            # an OutputMeter shared by many transports
         sock.setblocking(False)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -94,9 +97,17 @@ class Transport:
             return None
 
     def start(self):
-        """Tell the protocol, then begin reading."""
-        self._guard(self.protocol.connection_made, self)
+        """Begin reading, then tell the protocol (which may pause or close)."""
         self.resume_reading()
+        self._guard(self.protocol.connection_made, self)
+
+    def set_send_buffer(self, size):
+        """Cap the kernel's send buffer (SO_SNDBUF): bytes a peer that does
+        not read can pin in the kernel, outside every user-space cap."""
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        except OSError:
+            pass
 
     def _set_interest(self, reading, writing):
         """Tell the selector what we wait for; the transport is the handler."""
@@ -127,7 +138,7 @@ class Transport:
         if not self._reading:  # paused or closed earlier in this pass
             return
         try:
-            data = _recv(self.sock, RECV_SIZE)
+            data = _recv(self.sock, self.read_size)
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
@@ -158,6 +169,8 @@ class Transport:
         else:
             self._chunks.append(data)
         self.buffered += len(data)
+        if self.meter is not None:
+            self.meter.bytes += len(data)
         if self.buffered > self._high_water and not self._writing_paused:
             self._writing_paused = True
             pause = getattr(self.protocol, "pause_writing", None)
@@ -182,6 +195,8 @@ class Transport:
                     batch, wanted = chunks, self.buffered
                 sent = _sendmsg(self.sock, batch)
                 self.buffered -= sent
+                if self.meter is not None:
+                    self.meter.bytes -= sent
                 if sent == wanted and batch is chunks:
                     chunks = _NO_CHUNKS  # all of it: the common case
                     break
@@ -254,6 +269,8 @@ class Transport:
         self.closed = True
         self._closing = True
         self._chunks = _NO_CHUNKS
+        if self.meter is not None:
+            self.meter.bytes -= self.buffered
         self.buffered = 0
         try:
             # Unregister before closing: the fd number may be reused at once.
@@ -264,10 +281,23 @@ class Transport:
             self.sock.close()
         except OSError:
             pass
+        # As asyncio does: never re-enter the protocol from inside whatever
+        # closed us (a broadcast loop, another callback); tell it next pass.
+        self.loop.call_soon(self._connection_lost, exc)
+
+    def _connection_lost(self, exc):
         try:
             self.protocol.connection_lost(exc)
         except Exception:
             log.exception("error in connection_lost")
+
+    def call_guarded(self, method, *args):
+        """Call ``method`` (a protocol's own timer callback, say) as the
+        transport calls the protocol: if it raises, abort this connection,
+        so a callback that fails on every pass cannot spin or leak it."""
+        if not self.closed:
+            return self._guard(method, *args)
+        return None
 
     def _guard(self, method, *args):
         """Call into the protocol; on a bug there, abort this connection only."""
@@ -278,6 +308,15 @@ class Transport:
                           getattr(method, "__name__", method), self.peername)
             self._force_close(None)
             return None
+
+
+class OutputMeter:
+    """Bytes queued in user space across many transports (a total cap)."""
+
+    __slots__ = ("bytes",)
+
+    def __init__(self):
+        self.bytes = 0
 
 
 class Listener:

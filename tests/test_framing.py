@@ -292,8 +292,10 @@ def test_invalid_utf8_inside_an_object_is_one_error_and_the_stream_continues(bad
 def test_invalid_utf8_in_a_key_and_at_top_level():
     wire = b'{"\xfe": 1}"\xff"' + OK_BYTES
     out, _ = feed_chunks([wire])
-    assert [type(x) for x in out] == [FramingError, FramingError, dict]
-    assert out[2] == OK
+    assert [type(x) for x in out] == [FramingError, dict]  # one run, one error
+    out, _ = feed_chunks([b'{"\xfe": 1}' + OK_BYTES + b'"\xff"' + OK_BYTES])
+    assert [type(x) for x in out] == [FramingError, dict, FramingError, dict]
+    assert out[1] == out[3] == OK
 
 
 # --- garbage and resynchronisation -------------------------------------------------
@@ -712,8 +714,10 @@ def _sweep_expected():
 def test_transcript_has_the_expected_shape():
     items, saw = _sweep_expected()
     kinds = [kind for kind, *_ in items]
-    assert kinds == ["VALUE", "VALUE", "VALUE", "ERROR", "ERROR", "ERROR", "VALUE", "VALUE",
-                     "VALUE", "ERROR", "ERROR", "VALUE", "VALUE"], items
+    # consecutive errors (garbage, bad JSON, bad UTF-8; too deep, bad bracket)
+    # collapse into the first of each run
+    assert kinds == ["VALUE", "VALUE", "VALUE", "ERROR", "VALUE", "VALUE",
+                     "VALUE", "ERROR", "VALUE", "VALUE"], items
     assert items[1][1]["content"] == 'h\u00e6 \U0001F600 {["\\'
     assert items[2][1]["content"] == "\U0001F600 \u00e5"
     assert items[-1][1] == {"request": "logout"}
@@ -742,7 +746,7 @@ def test_chunking_sweep_every_pair_of_split_points_of_a_short_transcript():
     wire = b'{"a": "\xc3\xa6\\""}\x00{"b" 1}[2]\n{"c": "\xf0\x9f\x98\x80"}'
     expected = normalise(JsonStreamDecoder().feed(wire))
     # resync after the syntax error skips to the next "{", so "[2]" is dropped
-    assert [k for k, *_ in expected] == ["VALUE", "ERROR", "ERROR", "VALUE"]
+    assert [k for k, *_ in expected] == ["VALUE", "ERROR", "VALUE"]
     for i in range(len(wire) + 1):
         for j in range(i, len(wire) + 1):
             out, _ = feed_chunks([wire[:i], wire[i:j], wire[j:]])
@@ -811,3 +815,50 @@ def test_at_boundary_means_a_fresh_decoder_carries_on_identically(wire):
         expected = [item for out in outputs[cut:] for item in out]
         fresh, _ = feed_chunks(byte_by_byte(wire[cut:]), max_size=10 ** 6)
         assert normalise(fresh) == expected, cut
+
+
+# --- bounded batches and error runs (hardening, defect 3) --------------------------------
+
+
+def test_a_run_of_syntax_errors_of_any_length_is_one_error_and_later_values_survive():
+    wire = b"{]" * 131072 + OK_BYTES
+    for chunks in ([wire], [wire[i:i + 65536] for i in range(0, len(wire), 65536)]):
+        out, _ = feed_chunks(chunks)
+        assert [type(x) for x in out] == [FramingError, dict]
+
+
+def test_feed_with_max_values_hands_out_bounded_batches_in_order():
+    wire = b"".join(json.dumps({"request": "msg", "content": str(i)}).encode() for i in range(1000))
+    decoder = JsonStreamDecoder()
+    batches = [decoder.feed(wire, max_values=16)]
+    while decoder.backlog:
+        batches.append(decoder.feed(b"", max_values=16))
+    assert all(len(batch) <= 16 for batch in batches)
+    assert [v["content"] for batch in batches for v in batch] == [str(i) for i in range(1000)]
+    assert decoder.buffered == 0 and decoder.at_boundary
+
+
+def test_feed_with_max_bytes_stops_after_that_much_input():
+    one = json.dumps({"request": "msg", "content": "x" * 1000}).encode()
+    decoder = JsonStreamDecoder()
+    first = decoder.feed(one * 100, max_bytes=4096)
+    assert 1 <= len(first) <= 5 and decoder.backlog
+    total = len(first)
+    while decoder.backlog:
+        total += len(decoder.feed(b"", max_bytes=4096))
+    assert total == 100
+
+
+@given(st.lists(st.sampled_from([OK_BYTES, b"{]", b"\x00", b'{"a": bad}', b" \n", b"[1]"]),
+                max_size=40),
+       st.integers(min_value=1, max_value=5), st.integers(min_value=1, max_value=7))
+def test_batched_feeding_gives_the_same_items_as_unbounded_feeding(parts, batch, size):
+    wire = b"".join(parts)
+    expected = normalise(JsonStreamDecoder().feed(wire))
+    decoder = JsonStreamDecoder()
+    out = []
+    for i in range(0, len(wire), size):
+        out += decoder.feed(wire[i:i + size], max_values=batch)
+        while decoder.backlog:
+            out += decoder.feed(b"", max_values=batch)
+    assert normalise(out) == expected

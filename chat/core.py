@@ -26,7 +26,7 @@ was not among the joiners. A login storm of n users costs O(n) notices.
 import collections
 import re
 
-from . import protocol
+from . import limits, protocol
 from .protocol import RequestError
 from .router import Route, Router
 
@@ -78,10 +78,12 @@ class ChatCore:
     """Who is logged in, what was said, and what each request produces."""
 
     def __init__(self, clock, history_limit=DEFAULT_HISTORY_LIMIT,
-                 max_message_length=DEFAULT_MAX_MESSAGE_LENGTH):
+                 max_message_length=DEFAULT_MAX_MESSAGE_LENGTH,
+                 max_message_bytes=limits.MAX_MESSAGE_BYTES):
         self.clock = clock                  # .timestamp() -> str
         self.history_limit = history_limit
         self.max_message_length = max_message_length
+        self.max_message_bytes = max_message_bytes
         self.users = {}                     # case-folded name -> Session
         self._history = collections.deque()  # encoded messages, no newline
         self.history_bytes = 0
@@ -172,6 +174,11 @@ class ChatCore:
                                % (len(text), self.max_message_length))
         payload = protocol.encode_response(self.clock.timestamp(), session.name,
                                            protocol.MESSAGE, text)
+        size = len(protocol.encode_payload(text)) - 3  # the escaped text, no quotes/newline
+        if size > self.max_message_bytes:
+            raise RequestError("message too long: %d bytes once encoded (non-ASCII characters "
+                               "take 6 bytes, emoji 12), the limit is %d"
+                               % (size, self.max_message_bytes))
         self._remember(payload)
         return [Broadcast(payload, list(self.users.values()))]
 

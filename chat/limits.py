@@ -13,17 +13,52 @@ MAX_REQUEST_SIZE = 64 * 1024
 #: Longest ``msg`` content, in characters. Longer ones get an ``error``.
 MAX_MESSAGE_LENGTH = 4096
 
+#: Longest ``msg`` content as it goes on the wire, in bytes: a JSON string
+#: with ``ensure_ascii``, so a non-ASCII character costs 6 bytes and an
+#: emoji 12. Without it 4096 emoji would be 49 KB a message. Together with
+#: HISTORY_LIMIT it bounds a history response in bytes.
+MAX_MESSAGE_BYTES = 16384
+
+#: Bytes a ``message`` payload adds around its content: the four keys, an
+#: ISO timestamp with offset, a sender of up to 32 characters, the
+#: separator in a ``history`` list (generous, so the bound is safe).
+MESSAGE_ENVELOPE_BYTES = 192
+
 #: Messages kept for the ``history`` sent at login.
 HISTORY_LIMIT = 1000
 
 #: Hard cap on a client's unsent output, in bytes. A client that lets more
-#: pile up (it does not read) is disconnected. Never applied below the size
-#: of one full ``history`` response, which a client must be able to receive.
-MAX_OUTPUT = 4 * 1024 * 1024
+#: pile up (it does not read) is disconnected. It must hold one full
+#: ``history`` response (HISTORY_LIMIT x (MAX_MESSAGE_BYTES + envelope),
+#: 16.6 MB by default): the server refuses to start otherwise.
+MAX_OUTPUT = 32 * 1024 * 1024
 
 #: Above this much unsent output, stop reading the client's own requests
-#: until its output drains below a quarter of it.
-PAUSE_READING_OUTPUT = 256 * 1024
+#: until its output drains below a quarter of it. Also the most a client
+#: may hold while all clients together are over MAX_TOTAL_OUTPUT.
+PAUSE_READING_OUTPUT = 64 * 1024
+
+#: Unsent output of all clients together, in bytes. Above it, any client
+#: holding more than PAUSE_READING_OUTPUT is disconnected as a slow
+#: consumer, so a crowd of non-readers cannot take the server to gigabytes.
+#: (History payloads are one shared bytes object, but each client's copy is
+#: counted, so the real memory is lower.)
+MAX_TOTAL_OUTPUT = 256 * 1024 * 1024
+
+#: Kernel send buffer per client socket (SO_SNDBUF; Linux doubles it): what
+#: a client that does not read can pin in kernel memory, outside every
+#: user-space cap. 0 leaves the kernel's autotuning (up to 4 MB a socket).
+SEND_BUFFER = 64 * 1024
+
+#: Bytes asked of the kernel per read of a client socket. Requests are
+#: small; a read is what may wait in user space while flood control holds
+#: a client back, so it is part of the per-connection worst case.
+READ_SIZE = 64 * 1024
+
+#: Decoded requests a connection holds at once (and the most it handles in
+#: one loop pass); the rest of a read waits undecoded in its decoder.
+QUEUED_REQUESTS = 16
+QUEUED_REQUEST_BYTES = 64 * 1024
 
 #: Flood control per connection: a token bucket of BURST requests, refilled
 #: at RATE per second. Over the rate the server stops reading the client
@@ -44,11 +79,31 @@ MAX_CLIENTS = 10000
 #: Connections at once from one address (loopback exempt); 0 turns it off.
 MAX_PER_IP = 16
 
-#: Gap between payloads to a client in paced mode (PROTOCOL.md section 3).
+#: Gap between payloads to a client in paced mode (PROTOCOL.md section 3),
+#: and the shortest it shrinks to while a long backlog waits (chat/pacing.py):
+#: a paced client receives up to 1000 payloads a second.
 PACE_MS = 20.0
+PACE_MIN_MS = 1.0
 
 #: Seconds a graceful shutdown waits for output to drain.
 SHUTDOWN_GRACE = 2.0
+
+#: Seconds a closing connection (logout, timeouts, kick) may take to receive
+#: its last output; then it is aborted and its slot is free.
+CLOSE_DEADLINE = 5.0
+
+#: Coalesced presence notices go out at most this often (seconds).
+PRESENCE_INTERVAL = 1.0
+
+
+def message_bytes_worst_case(max_message_bytes):
+    """The most one stored ``message`` payload takes, in bytes."""
+    return max_message_bytes + MESSAGE_ENVELOPE_BYTES
+
+
+def history_worst_case(history_limit, max_message_bytes):
+    """The most one ``history`` response takes, in bytes."""
+    return MESSAGE_ENVELOPE_BYTES + history_limit * message_bytes_worst_case(max_message_bytes)
 
 
 class TokenBucket:

@@ -1,28 +1,22 @@
-"""The chat server: the reactor, the framing and the core wired together.
+"""The chat server: the reactor, the connections and the core wired together.
 
 Theory of operation
 -------------------
-Per connection a ``ClientConnection`` (the transport's protocol object)
-turns bytes into decoded values with a ``JsonStreamDecoder``, queues them,
-and hands them one at a time to the pure ``ChatCore``; the effects that
-come back are carried out by ``ChatServer.execute``: bytes written to one
-connection or, for a broadcast, the same bytes object to every logged-in
-connection. Transports flush at the end of each loop pass, so everything a
+Per connection a ``ClientConnection`` (``chat/connection.py``, the
+transport's protocol object) turns bytes into requests and hands them one
+at a time to the pure ``ChatCore``; the effects that come back are carried
+out by ``ChatServer.execute``: bytes for one connection or, for a
+broadcast, the same bytes object for each recipient. Each connection's
+``Output`` (``chat/output.py``) paces, counts and caps what it owes its
+client; transports flush at the end of each loop pass, so everything a
 connection was given during a pass leaves in one ``send``.
 
-Between the queue and the core sit the limits (see ``chat/limits.py``):
-
-* flood control: a token bucket per connection; without a token the
-  connection stops reading until one is due, so nothing is dropped;
-* output: above a mark, stop reading the client's requests until its
-  output drains; past the hard cap, disconnect it (a slow consumer);
-* the login deadline from accept, the optional idle timeout, the caps on
-  connections overall and per address.
-
-Pacing (PROTOCOL.md section 3): a connection starts *paced*, each payload
-in its own ``send`` with a gap before the next, because most peer clients
-do ``json.loads(recv(4096))``. Once the client ends a request with a
-newline it reads streams, and the connection switches to stream mode.
+The server owns what is shared: the listener, the admission caps (all
+connections, per address), one login-deadline timer for every connection,
+the idle sweep, the coalesced presence timer, the total output meter, and
+a graceful shutdown bounded by its grace period. Every limit is named in
+``chat/limits.py``; ``ServerConfig.check()`` refuses combinations whose
+worst case the output caps cannot hold.
 """
 
 import argparse
@@ -32,25 +26,19 @@ import logging
 import signal
 import sys
 
-from reactor.framing import FramingError, JsonStreamDecoder
 from reactor.loop import EventLoop
-from reactor.tcp import listen
+from reactor.tcp import OutputMeter, listen
 
 from . import limits
-from .core import Broadcast, ChatCore, Close, Send, Session
-from .pacing import Pacer
+from .connection import ClientConnection
+from .core import Broadcast, ChatCore, Close, Send
+from .output import OutputLimits
 from .protocol import Clock
 
 log = logging.getLogger("chat.server")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9998
-
-#: Room above one full history response before a client counts as slow.
-HISTORY_OUTPUT_MARGIN = 64 * 1024
-
-#: Coalesced presence notices go out at most this often (seconds).
-PRESENCE_INTERVAL = 1.0
 
 
 class ServerConfig:
@@ -61,6 +49,7 @@ class ServerConfig:
         self.port = port
         self.history_limit = limits.HISTORY_LIMIT
         self.max_message_length = limits.MAX_MESSAGE_LENGTH
+        self.max_message_bytes = limits.MAX_MESSAGE_BYTES
         self.max_request_size = limits.MAX_REQUEST_SIZE
         self.max_output = limits.MAX_OUTPUT
         self.pause_output = limits.PAUSE_READING_OUTPUT
@@ -71,238 +60,37 @@ class ServerConfig:
         self.max_clients = limits.MAX_CLIENTS
         self.max_per_ip = limits.MAX_PER_IP
         self.pace_ms = limits.PACE_MS
+        self.pace_min_ms = limits.PACE_MIN_MS
         self.shutdown_grace = limits.SHUTDOWN_GRACE
+        self.close_deadline = limits.CLOSE_DEADLINE
+        self.max_total_output = limits.MAX_TOTAL_OUTPUT
+        self.send_buffer = limits.SEND_BUFFER
+        self.read_size = limits.READ_SIZE
+        self.presence_interval = limits.PRESENCE_INTERVAL
         for name, value in options.items():
             if not hasattr(self, name):
                 raise TypeError("unknown server option %r" % name)
             setattr(self, name, value)
 
+    def check(self):
+        """Return a list of problems with these options (empty when sound).
 
-class ClientConnection(Session):
-    """One client: the core's session, plus framing, request queue, limits,
-    pacing and output.
-
-    Thousands of these live at once, so the class has ``__slots__`` and
-    allocates its queues only when something has to wait in them.
-    """
-
-    __slots__ = ("server", "transport", "port", "decoder", "_pending",
-                 "_next", "_bucket", "_wake_timer", "_pacer", "_output_paused", "_eof",
-                 "_closing", "last_activity")
-
-    def __init__(self, server, address):
-        super().__init__()
-        self.server = server
-        self.transport = None
-        host = address[0] if address else "?"
-        if host.startswith("::ffff:"):  # IPv4-mapped (dual-stack listener)
-            host = host[7:]
-        self.host = sys.intern(host)  # one string per address, not per connection
-        self.port = address[1] if address else 0
-        self.decoder = None        # held only while a request is partly received
-        self._pending = None       # decoded values waiting: a list, from _next on
-        self._next = 0
-        self._bucket = None
-        self._wake_timer = None    # waiting for a token
-        self._pacer = None         # a Pacer until the client shows it reads streams
-        self._output_paused = False
-        self._eof = False
-        self._closing = False
-        self.last_activity = 0.0
-
-    # -- transport callbacks ------------------------------------------------
-
-    def connection_made(self, transport):
-        self.transport = transport
-        server = self.server
-        config = server.config
-        transport.set_write_buffer_limits(config.pause_output, server.resume_output)
-        refusal = server.admit(self)
-        if refusal:
-            log.info("%s refused: %s", self, refusal)
-            self.send_now(server.core.error(self, refusal).data)
-            self.close()
-            return
-        log.debug("%s connected", self)
-        now = server.loop.time()
-        if config.pace_ms > 0:
-            self._pacer = Pacer(server.loop, transport, config.pace_ms / 1000.0,
-                                self._paced_payload_sent)
-        if server.tracks_idle:
-            self.last_activity = now
-        if config.rate > 0:
-            self._bucket = limits.TokenBucket(config.rate, config.burst, now)
-        server.expect_login(self)
-
-    def __str__(self):
-        """host:port, for log lines (formatted only if the line is emitted)."""
-        return "%s:%s" % (self.host, self.port)
-
-    def data_received(self, data):
-        if self.server.tracks_idle:
-            self.last_activity = self.server.loop.time()
-        decoder = self.decoder
-        if decoder is None:
-            decoder = JsonStreamDecoder(self.server.config.max_request_size)
-        items = decoder.feed(data)
-        if self._pacer is not None and decoder.saw_newline:
-            self._stream_mode()
-        # Between requests a fresh decoder would do the same, so streaming
-        # connections drop theirs: thousands of idle clients, no idle decoders.
-        self.decoder = None if self._pacer is None and decoder.at_boundary else decoder
-        if items:
-            if self._pending is None:
-                self._pending, self._next = items, 0
-            else:
-                self._pending = self._pending[self._next:] + items
-                self._next = 0
-            self._process()
-
-    def eof_received(self):
-        self._eof = True
-        self._process()
-        return True  # we close once the queued requests are handled
-
-    def connection_lost(self, exc):
-        if self._wake_timer is not None:
-            self._wake_timer.cancel()
-        if self._pacer is not None:
-            self._pacer.cancel()
-        self._closing = True
-        self._pending = self._pacer = None
-        self.server.forget(self)
-        if exc is not None:
-            log.info("%s disconnected: %s", self, exc)
-        else:
-            log.debug("%s closed", self)
-
-    def pause_writing(self):
-        self._output_paused = True
-        self.transport.pause_reading()
-
-    def resume_writing(self):
-        self._output_paused = False
-        self._process()
-
-    # -- requests -------------------------------------------------------------
-
-    def _process(self):
-        """Handle queued requests while the limits allow; then (un)pause reading."""
-        pending = self._pending
-        core = self.server.core
-        while pending is not None and not self._closing and not self._output_paused:
-            if self._next >= len(pending):
-                pending = self._pending = None
-                break
-            if self._bucket is not None:
-                wait = self._bucket.take(self.server.loop.time())
-                if wait:
-                    if self._wake_timer is None:
-                        self._wake_timer = self.server.loop.call_later(wait, self._token_due)
-                    break
-            item = pending[self._next]
-            self._next += 1
-            if self.server.tracks_idle:
-                self.last_activity = self.server.loop.time()
-            was_logged_in = self.name is not None
-            if isinstance(item, FramingError):
-                log.debug("%s sent bad input: %s", self, item.message)
-                effects = [core.error(self, item.message)]
-                if item.fatal:
-                    effects.append(Close(self, item.message))
-            else:
-                effects = core.handle(self, item)
-            self.server.execute(effects)
-            if not was_logged_in and self.name is not None:
-                log.info("%s logged in as %s", self, self.name)
-                self.server.login_done(self)
-        if self._closing or self.transport.closed:
-            return
-        if pending is not None or self._output_paused:
-            self.transport.pause_reading()
-        elif self._eof:
-            self.close("end of input")
-        else:
-            self.transport.resume_reading()
-
-    def _token_due(self):
-        self._wake_timer = None
-        self._process()
-
-    def login_expired(self):
-        if not self.logged_in and not self._closing:
-            text = "login timeout: no login within %g seconds" % self.server.config.login_timeout
-            self.send(self.server.core.error(self, text).data)
-            self.close("login timeout")
-
-    # -- output ----------------------------------------------------------------
-
-    def send(self, data):
-        """Queue one payload for this client, paced or streamed."""
-        transport = self.transport
-        pacer = self._pacer
-        if pacer is None:
-            transport.write(data)
-            if transport.buffered > self.server.max_output:
-                self._check_overflow()
-        else:
-            pacer.push(data)
-            size = pacer.bytes + transport.buffered
-            if size > self.server.max_output:
-                self._check_overflow()
-            elif size > self.server.config.pause_output and not self._output_paused:
-                self.pause_writing()  # the paced backlog counts like any other
-
-    def send_now(self, data):
-        """Write bypassing pacing (refusals, shutdown notices)."""
-        self.transport.write(data)
-
-    @property
-    def output_size(self):
-        paced = self._pacer.bytes if self._pacer is not None else 0
-        return self.transport.buffered + paced
-
-    def _check_overflow(self):
-        """Past the cap (never below one full history): a slow consumer."""
-        cap = max(self.server.max_output, self.server.core.history_bytes + HISTORY_OUTPUT_MARGIN)
-        if self.output_size > cap and not self.transport.closed:
-            log.warning("%s disconnected: slow consumer, %d bytes of output unsent (cap %d)",
-                        self, self.output_size, cap)
-            self.transport.abort()
-
-    def _paced_payload_sent(self):
-        if self._closing:
-            if not self._pacer.queue:
-                self.transport.close()
-        elif self._output_paused and self.output_size <= self.server.resume_output:
-            self.resume_writing()
-
-    def _stream_mode(self):
-        """The client reads streams: send everything queued, batch from now on."""
-        pacer, self._pacer = self._pacer, None
-        pacer.release()
-        if self._closing:  # the pacer would have closed it after its last payload
-            self.transport.close()
-
-    def close(self, reason=None):
-        """Stop handling requests; close once the queued output is sent."""
-        if self._closing:
-            return
-        self._closing = True
-        self._pending = None
-        if reason:
-            log.info("%s closing%s: %s", self, " (%s)" % self.name if self.name else "", reason)
-        self.server.core.disconnect(self)
-        self.server.presence_changed()
-        if self._pacer is None or not self._pacer.queue:
-            self.transport.close()
-        # else: _paced_payload_sent closes the transport after the last payload
-
-    def flush_for_shutdown(self, notice):
-        if self._pacer is not None:
-            self._stream_mode()
-        self.send_now(notice)
-        self.close()
+        A client must be able to receive a full ``history``, so its worst
+        case must fit under the per-connection output cap.
+        """
+        problems = []
+        worst = limits.history_worst_case(self.history_limit, self.max_message_bytes)
+        if worst > self.max_output:
+            problems.append(
+                "--history-limit %d x messages of up to %d bytes on the wire make a history "
+                "response of up to %d bytes, over --max-output %d: raise --max-output or "
+                "lower --history-limit / --max-message-bytes"
+                % (self.history_limit, limits.message_bytes_worst_case(self.max_message_bytes),
+                   worst, self.max_output))
+        if self.pause_output > self.max_output:
+            problems.append("--pause-output %d is above --max-output %d"
+                            % (self.pause_output, self.max_output))
+        return problems
 
 
 class ChatServer:
@@ -312,14 +100,17 @@ class ChatServer:
         self.loop = loop
         self.config = config
         self.core = ChatCore(Clock(), history_limit=config.history_limit,
-                             max_message_length=config.max_message_length)
-        self.max_output = config.max_output
-        self.resume_output = config.pause_output // 4  # one int for all transports
+                             max_message_length=config.max_message_length,
+                             max_message_bytes=config.max_message_bytes)
+        self.meter = OutputMeter()   # bytes owed to all clients together
+        self.output_limits = OutputLimits(
+            config.pause_output, config.max_output, config.max_total_output, self.meter,
+            config.pace_ms / 1000.0, config.pace_min_ms / 1000.0, config.close_deadline)
         self.connections = set()
         self._per_host = collections.Counter()
         self.listener = None
         self._presence_timer = None
-        self._last_presence = -PRESENCE_INTERVAL
+        self._last_presence = -config.presence_interval
         self._idle_timer = None
         self._awaiting_login = {}   # connection -> login deadline, in accept order
         self._login_timer = None
@@ -411,7 +202,7 @@ class ChatServer:
     def presence_changed(self):
         """Arm the presence timer if a notice is owed and none is armed."""
         if self._presence_timer is None and self.core.presence_pending and not self._stopping:
-            when = max(self.loop.time(), self._last_presence + PRESENCE_INTERVAL)
+            when = max(self.loop.time(), self._last_presence + self.config.presence_interval)
             self._presence_timer = self.loop.call_at(when, self._flush_presence)
 
     def _flush_presence(self):
@@ -428,7 +219,7 @@ class ChatServer:
         deadline = self.loop.time() - self.config.idle_timeout
         for conn in list(self.connections):
             # A client whose requests wait (flood control) is not idle.
-            if conn.logged_in and conn.last_activity < deadline and conn._pending is None:
+            if conn.logged_in and conn.last_activity < deadline and not conn.waiting:
                 conn.send(self.core.error(conn, "idle timeout: no request for %g seconds"
                                           % self.config.idle_timeout).data)
                 conn.close("idle timeout")
@@ -445,19 +236,18 @@ class ChatServer:
         for timer in (self._presence_timer, self._idle_timer, self._login_timer):
             if timer is not None:
                 timer.cancel()
+        # The deadline first: nothing below may delay it, whatever the backlog.
+        self.loop.call_later(self.config.shutdown_grace, self._shutdown_deadline)
         notice = self.core.info_to_all("Server is shutting down").data
         for conn in list(self.connections):
             conn.flush_for_shutdown(notice)
         if not self.connections:
             self.loop.stop()
-        else:
-            self.loop.call_later(self.config.shutdown_grace, self._shutdown_deadline)
 
     def _shutdown_deadline(self):
         for conn in list(self.connections):
-            log.info("%s dropped at shutdown with %d bytes unsent",
-                     conn, conn.output_size)
-            conn.transport.abort()
+            log.info("%s dropped at shutdown with %d bytes unsent", conn, conn.output.size)
+            conn.output.abort()
         self.loop.stop()
 
 
@@ -480,6 +270,9 @@ def parse_args(argv=None):
                    help="messages kept and replayed at login")
     p.add_argument("--max-message-length", type=int, default=limits.MAX_MESSAGE_LENGTH,
                    help="longest msg content, in characters")
+    p.add_argument("--max-message-bytes", type=int, default=limits.MAX_MESSAGE_BYTES,
+                   help="longest msg content as encoded on the wire (non-ASCII is escaped: "
+                        "6 bytes a character, 12 an emoji)")
     p.add_argument("--max-request-size", type=int, default=limits.MAX_REQUEST_SIZE,
                    help="largest request in bytes; past it: error and close")
     p.add_argument("--max-output", type=int, default=limits.MAX_OUTPUT,
@@ -501,11 +294,24 @@ def parse_args(argv=None):
                    help="connections at once per address, loopback exempt (0: off)")
     p.add_argument("--pace-ms", type=float, default=limits.PACE_MS,
                    help="gap between payloads to clients not yet in stream mode (0: off)")
+    p.add_argument("--pace-min-ms", type=float, default=limits.PACE_MIN_MS,
+                   help="shortest gap, when a paced client has a long backlog")
+    p.add_argument("--close-deadline", type=float, default=limits.CLOSE_DEADLINE,
+                   help="seconds a closing connection may take to receive its last output")
+    p.add_argument("--max-total-output", type=int, default=limits.MAX_TOTAL_OUTPUT,
+                   help="unsent output of all clients together, in bytes; above it a client "
+                        "over the pause mark is disconnected")
+    p.add_argument("--send-buffer", type=int, default=limits.SEND_BUFFER,
+                   help="kernel send buffer per client socket (SO_SNDBUF) in bytes (0: the "
+                        "kernel's default, autotuned)")
+    p.add_argument("--shutdown-grace", type=float, default=limits.SHUTDOWN_GRACE,
+                   help="seconds a graceful shutdown waits for output to drain")
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warning", "error"], help="stderr log level")
     args = p.parse_args(argv)
-    for name in ("history_limit", "max_message_length", "max_request_size", "max_output",
-                 "pause_output", "burst", "max_clients", "max_per_ip"):
+    for name in ("history_limit", "max_message_length", "max_message_bytes", "max_request_size", "max_output",
+                 "pause_output", "burst", "max_clients", "max_per_ip", "max_total_output",
+                 "send_buffer"):
         if getattr(args, name) < 0:
             p.error("--%s must not be negative" % name.replace("_", "-"))
     if args.rate > 0 and args.burst < 1:
@@ -537,6 +343,11 @@ def main(argv=None):
                     "when descriptors run out", fd_limit, args.max_clients)
     options = {k: v for k, v in vars(args).items() if k not in ("host", "port", "log_level")}
     config = ServerConfig(args.host, args.port, **options)
+    problems = config.check()
+    if problems:
+        for problem in problems:
+            print("chat.server: error: %s" % problem, file=sys.stderr)
+        return 1
     loop = EventLoop()
     server = ChatServer(loop, config)
     # Handlers first: a signal that arrives as soon as we listen is queued

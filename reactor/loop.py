@@ -6,11 +6,11 @@ Each pass of ``run()`` does, in order:
 
 1. wait in ``select()`` no longer than the next timer's deadline (not at
    all when callbacks are ready);
-2. dispatch the ready file objects to their handlers (a transport, or
+2. run the callbacks queued with ``call_soon`` before this pass started;
+3. dispatch the ready file objects to their handlers (a transport, or
    the reader/writer callbacks given to ``add_reader``/``add_writer``);
-3. run the timers that are due, then the callbacks queued with
-   ``call_soon`` before this pass started;
-4. run the end-of-pass hooks (``at_end_of_pass``): the transports use this
+4. run the timers that are due;
+5. run the end-of-pass hooks (``at_end_of_pass``): the transports use this
    to flush, so every payload queued for one connection during the pass
    leaves in one ``send``.
 
@@ -229,7 +229,14 @@ class EventLoop:
 
     def run_once(self):
         timeout = self._select_timeout()
-        for key, mask in self._selector.select(timeout):
+        events = self._selector.select(timeout)
+        # Callbacks queued by the last pass (a closed transport's
+        # connection_lost, say) run before this pass's I/O: a slot freed
+        # then is free for a connection accepted now.
+        for _ in range(len(self._ready)):
+            callback, args = self._ready.popleft()
+            self._invoke(callback, args)
+        for key, mask in events:
             handler = key.data
             try:
                 if mask & _READ:
@@ -240,9 +247,6 @@ class EventLoop:
             except Exception:
                 log.exception("unhandled error in I/O handler %r", handler)
         self._run_timers()
-        for _ in range(len(self._ready)):
-            callback, args = self._ready.popleft()
-            self._invoke(callback, args)
         while self._end_of_pass:
             hooks, self._end_of_pass = self._end_of_pass, []
             for hook in hooks:

@@ -16,8 +16,8 @@ loop for an end-of-pass flush, so everything queued for a connection during
 one loop pass leaves in one ``sendmsg`` (scatter/gather, no joining of
 buffers). Whatever the kernel does not take stays queued, and only then is
 the socket watched for writability; it is unwatched as soon as the queue is
-empty. ``close()`` stops reading, flushes, then closes; ``abort()`` closes
-at once and drops the queue. Both are idempotent.
+empty. ``close()`` flushes, then closes (discarding input meanwhile);
+``abort()`` closes at once and drops the queue. Both are idempotent.
 
 Every callback into the protocol is guarded: an exception there is logged
 and aborts this connection only. An optional ``OutputMeter`` shared by many
@@ -145,10 +145,14 @@ class Transport:
             self._force_close(exc)
             return
         if data:
-            self._guard(self.protocol.data_received, data)
+            if not self._closing:
+                self._guard(self.protocol.data_received, data)
+            # else: closing discards input (see close())
             return
         # End of file: the peer will send nothing more.
         self.pause_reading()
+        if self._closing:
+            return
         eof_received = getattr(self.protocol, "eof_received", None)
         keep_open = eof_received is not None and self._guard(eof_received) is True
         if not keep_open:
@@ -176,6 +180,13 @@ class Transport:
             pause = getattr(self.protocol, "pause_writing", None)
             if pause:
                 self._guard(pause)
+
+    def report_drain(self):
+        """Call the protocol's ``resume_writing`` once the queue is at or
+        below the low-water mark, even if it never rose above the high one
+        (the protocol paused for output it holds itself, a paced backlog)."""
+        if self.buffered > self._low_water:
+            self._writing_paused = True
 
     def set_write_buffer_limits(self, high, low=None):
         self._high_water = high
@@ -250,11 +261,16 @@ class Transport:
         return self._closing
 
     def close(self):
-        """Stop reading, send what is queued, then close. Idempotent."""
+        """Send what is queued, then close. Idempotent.
+
+        Input that arrives meanwhile is read and discarded, never delivered:
+        closing a socket with unread input makes the kernel send a reset,
+        which can destroy the very output we are flushing before the peer
+        reads it (a client that wrote again after its ``logout``).
+        """
         if self._closing:
             return
         self._closing = True
-        self.pause_reading()
         if not self._chunks:
             self._force_close(None)
         # else: the pending flush (end of pass or on_writable) closes it.

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from chat import protocol
+from chat import limits
 from chat.core import (DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_MESSAGE_LENGTH, MAX_USERNAME_LENGTH,
                        Broadcast, ChatCore, Close, Send, check_username)
 from chat.protocol import RequestError
@@ -476,10 +477,25 @@ def test_msg_length_limit(h):
     assert "too long" in text and str(limit) in text
 
 
-def test_msg_limit_counts_characters_not_bytes(h):
+def test_msg_limit_counts_encoded_bytes_too(h):
+    # Hardening defect 11: 4096 emoji are 49 KB on the wire (\ud83d\ude00 each).
     alice = h.login("alice")
-    effects = h.handle(alice, "msg", "\U0001F600" * DEFAULT_MAX_MESSAGE_LENGTH)
-    assert isinstance(effects[0], Broadcast)
+    assert isinstance(h.handle(alice, "msg", "a" * DEFAULT_MAX_MESSAGE_LENGTH)[0], Broadcast)
+    fits = limits.MAX_MESSAGE_BYTES // 12
+    assert isinstance(h.handle(alice, "msg", "\U0001F600" * fits)[0], Broadcast)
+    text = h.error(alice, "msg", "\U0001F600" * (fits + 1))
+    assert "bytes" in text and str(limits.MAX_MESSAGE_BYTES) in text
+    text = h.error(alice, "msg", "\U0001F600" * DEFAULT_MAX_MESSAGE_LENGTH)
+    assert str(12 * DEFAULT_MAX_MESSAGE_LENGTH) in text
+
+
+@given(st.text(max_size=1200))
+def test_every_stored_message_is_within_the_byte_bound(text):
+    h = Harness(max_message_bytes=600)
+    alice = h.login("alice")
+    effects = h.handle(alice, "msg", text)
+    if isinstance(effects[0], Broadcast):
+        assert len(effects[0].data) <= limits.message_bytes_worst_case(600)
 
 
 def test_msg_limit_is_configurable():

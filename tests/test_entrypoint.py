@@ -203,6 +203,12 @@ def test_help_lists_every_option_with_its_default():
         "--max-clients": limits.MAX_CLIENTS,
         "--max-per-ip": limits.MAX_PER_IP,
         "--pace-ms": limits.PACE_MS,
+        "--pace-min-ms": limits.PACE_MIN_MS,
+        "--max-message-bytes": limits.MAX_MESSAGE_BYTES,
+        "--max-total-output": limits.MAX_TOTAL_OUTPUT,
+        "--send-buffer": limits.SEND_BUFFER,
+        "--close-deadline": limits.CLOSE_DEADLINE,
+        "--shutdown-grace": limits.SHUTDOWN_GRACE,
         "--log-level": "info",
     }
     # each option's own entry: from its name to the next option's entry

@@ -25,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from support import TIMEOUT, Client, ServerProcess
+from chat import limits
 
 KEYS = {"timestamp", "sender", "response", "content"}
 RESPONSES = {"error", "info", "message", "history"}
@@ -501,7 +502,7 @@ def test_max_message_length_option(make_server, connect):
 
 def test_msg_at_the_length_limit_is_accepted(server, connect):
     client = logged_in(connect, server)
-    text = "\u00e5" * 4096   # characters, not bytes
+    text = "\u00e5" * (limits.MAX_MESSAGE_BYTES // 6)   # 6 bytes each once escaped
     message = client.request("msg", text)
     assert message["response"] == "message" and message["content"] == text
 
@@ -617,6 +618,8 @@ def test_paced_logout_then_newline_still_closes(make_server):
     A regression test: ``ClientConnection._stream_mode`` used to release the
     pacer's queue without closing a connection that was closing; it then
     stayed open (holding a --max-clients slot) even after the client left.
+    Now a closing connection discards what it reads (hardening defect 2), so
+    the queued payloads keep their pace, and the close comes after them.
     """
     srv = make_server("--pace-ms", "1000")
     with _raw_socket(srv) as sock:
@@ -817,7 +820,10 @@ def test_resync_after_syntax_error_at_next_object(server, connect):
 
 def test_many_errors_in_one_write_each_get_one_error(server, connect):
     client = logged_in(connect, server)
-    bad = [b"[1]", b'{"request": 1}', b'{"request": "x"}', b"{bad}", b'{"request": "msg", "content": "\xff"}']
+    # syntax errors separated by values (a run of syntax errors is one error)
+    # ("{bad}" resumes at the next "{": a non-object right after it is skipped)
+    bad = [b"[1]", b"{bad}", b'{"request": 1}', b'{"request": "msg", "content": "\xff"}',
+           b'{"request": "x"}']
     client.send_raw(b"\n".join(bad) + b"\n")
     before = client.help_sentinel()
     assert [p["response"] for p in before] == ["error"] * len(bad), before

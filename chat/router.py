@@ -9,9 +9,35 @@ content type) and calls the handler with the cleaned argument; anything
 that fails a check becomes a ``RequestError`` whose text goes back to the
 client. ``help_text()`` is generated from the same table, so a request
 cannot be added without being listed.
+
+``TABLE`` is the server's table: the core supplies one handler per name
+(``build_router``), and a name without a handler is a start-up error.
 """
 
 from .protocol import NO_ARGUMENT, RequestError, describe_type
+
+
+#: Every request the server supports, in the order ``help`` lists them:
+#: (name, argument or None, needs login, one line of help). ``{...}`` in the
+#: help text is filled from the core's limits.
+TABLE = [
+    ("login", "<username>", False,
+     "log in under that name (1-{max_username_length} letters A-Z, a-z or digits)"),
+    ("logout", None, True, "log out and disconnect"),
+    ("msg", "<message>", True,
+     "send a message to everyone (at most {max_message_length} characters)"),
+    ("names", None, True, "list the users logged in"),
+    ("help", None, False, "show this help"),
+]
+
+
+def build_router(handlers, **values):
+    """The router for ``TABLE`` with ``handlers`` (name -> callable)."""
+    missing = [row[0] for row in TABLE if row[0] not in handlers]
+    if missing:
+        raise ValueError("no handler for %s" % ", ".join(missing))
+    return Router([Route(name, handlers[name], argument, needs_login, summary.format(**values))
+                   for name, argument, needs_login, summary in TABLE])
 
 
 class Route:

@@ -13,8 +13,26 @@ MAX_REQUEST_SIZE = 64 * 1024
 #: Longest ``msg`` content, in characters. Longer ones get an ``error``.
 MAX_MESSAGE_LENGTH = 4096
 
-#: Messages kept for the ``history`` sent at login.
+#: Largest ``msg`` or ``pm`` content once encoded for the wire, in bytes
+#: (``ensure_ascii`` escapes included: a non-ASCII character costs 6 bytes,
+#: an emoji 12). Bounds a room's history in bytes, see
+#: ``chat.core.history.worst_case_response_bytes``.
+MAX_MESSAGE_BYTES = 16 * 1024
+
+#: Messages kept per room for the ``history`` sent at login and ``join``.
 HISTORY_LIMIT = 1000
+
+#: Rooms at once besides ``#lobby`` (PROTOCOL.md section 4).
+MAX_ROOMS = 1000
+
+#: Registered accounts at most (each costs ~200 bytes of salt and hash).
+MAX_ACCOUNTS = 100000
+
+#: Failed password logins (and ``oper``/``password`` attempts) per address
+#: within FAILED_LOGIN_WINDOW seconds before further attempts are refused
+#: until the window has passed (loopback included).
+FAILED_LOGIN_LIMIT = 5
+FAILED_LOGIN_WINDOW = 60.0
 
 #: Hard cap on a client's unsent output, in bytes. A client that lets more
 #: pile up (it does not read) is disconnected. Never applied below the size

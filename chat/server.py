@@ -29,6 +29,7 @@ import argparse
 import collections
 import ipaddress
 import logging
+import os
 import signal
 import sys
 
@@ -45,6 +46,9 @@ log = logging.getLogger("chat.server")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9998
+
+#: The environment variable that may hold the operator password.
+OPER_PASSWORD_ENV = "KTN_OPER_PASSWORD"
 
 #: Room above one full history response before a client counts as slow.
 HISTORY_OUTPUT_MARGIN = 64 * 1024
@@ -72,6 +76,13 @@ class ServerConfig:
         self.max_per_ip = limits.MAX_PER_IP
         self.pace_ms = limits.PACE_MS
         self.shutdown_grace = limits.SHUTDOWN_GRACE
+        # PROTOCOL.md section 4 (rooms, accounts, moderation)
+        self.max_message_bytes = limits.MAX_MESSAGE_BYTES
+        self.max_rooms = limits.MAX_ROOMS
+        self.max_accounts = limits.MAX_ACCOUNTS
+        self.failed_login_limit = limits.FAILED_LOGIN_LIMIT
+        self.failed_login_window = limits.FAILED_LOGIN_WINDOW
+        self.oper_password = None   # the secret itself: never logged
         for name, value in options.items():
             if not hasattr(self, name):
                 raise TypeError("unknown server option %r" % name)
@@ -312,7 +323,12 @@ class ChatServer:
         self.loop = loop
         self.config = config
         self.core = ChatCore(Clock(), history_limit=config.history_limit,
-                             max_message_length=config.max_message_length)
+                             max_message_length=config.max_message_length,
+                             max_message_bytes=config.max_message_bytes,
+                             max_rooms=config.max_rooms, max_accounts=config.max_accounts,
+                             oper_password=config.oper_password,
+                             failed_login_limit=config.failed_login_limit,
+                             failed_login_window=config.failed_login_window, now=loop.time)
         self.max_output = config.max_output
         self.resume_output = config.pause_output // 4  # one int for all transports
         self.connections = set()
@@ -501,16 +517,51 @@ def parse_args(argv=None):
                    help="connections at once per address, loopback exempt (0: off)")
     p.add_argument("--pace-ms", type=float, default=limits.PACE_MS,
                    help="gap between payloads to clients not yet in stream mode (0: off)")
+    p.add_argument("--max-message-bytes", type=int, default=limits.MAX_MESSAGE_BYTES,
+                   help="largest msg/pm content once encoded for the wire (escapes included)")
+    p.add_argument("--max-rooms", type=int, default=limits.MAX_ROOMS,
+                   help="rooms at once besides #lobby")
+    p.add_argument("--max-accounts", type=int, default=limits.MAX_ACCOUNTS,
+                   help="registered names at most")
+    p.add_argument("--failed-login-limit", type=int, default=limits.FAILED_LOGIN_LIMIT,
+                   help="failed password attempts per address within the window before "
+                        "further ones are refused (0: no limit)")
+    p.add_argument("--failed-login-window", type=float, default=limits.FAILED_LOGIN_WINDOW,
+                   help="seconds the failed-login limit looks back")
+    p.add_argument("--oper-password-file", metavar="FILE",
+                   help="file holding the operator password (first line); else the "
+                        "environment variable %s; neither: no operators" % OPER_PASSWORD_ENV)
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warning", "error"], help="stderr log level")
     args = p.parse_args(argv)
     for name in ("history_limit", "max_message_length", "max_request_size", "max_output",
-                 "pause_output", "burst", "max_clients", "max_per_ip"):
+                 "pause_output", "burst", "max_clients", "max_per_ip", "max_message_bytes",
+                 "max_rooms", "max_accounts", "failed_login_limit"):
         if getattr(args, name) < 0:
             p.error("--%s must not be negative" % name.replace("_", "-"))
     if args.rate > 0 and args.burst < 1:
         p.error("--burst must be at least 1 when --rate is on")
+    if args.failed_login_window <= 0:
+        p.error("--failed-login-window must be positive")
+    try:
+        args.oper_password = read_oper_password(args.oper_password_file, os.environ)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        p.error("--oper-password-file %s: %s" % (args.oper_password_file,
+                                                  getattr(exc, "strerror", None) or exc))
+    del args.oper_password_file
     return args
+
+
+def read_oper_password(path, environ):
+    """The operator password from the file's first line, else from the
+    environment; None if neither is set. An empty one is a mistake."""
+    if path is not None:
+        with open(path, encoding="utf-8") as f:
+            password = f.readline().rstrip("\r\n")
+        if not password:
+            raise ValueError("the first line is empty")
+        return password
+    return environ.get(OPER_PASSWORD_ENV) or None
 
 
 def raise_fd_limit(wanted):
@@ -537,6 +588,8 @@ def main(argv=None):
                     "when descriptors run out", fd_limit, args.max_clients)
     options = {k: v for k, v in vars(args).items() if k not in ("host", "port", "log_level")}
     config = ServerConfig(args.host, args.port, **options)
+    log.info("operators: %s", "enabled (password configured)" if config.oper_password
+             else "disabled (no operator password configured)")
     loop = EventLoop()
     server = ChatServer(loop, config)
     # Handlers first: a signal that arrives as soon as we listen is queued

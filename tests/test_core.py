@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from chat import protocol
-from chat.core import (DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_MESSAGE_LENGTH, MAX_USERNAME_LENGTH,
-                       Broadcast, ChatCore, Close, Send, check_username)
+from chat.core import (DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_MESSAGE_BYTES,
+                       DEFAULT_MAX_MESSAGE_LENGTH, MAX_USERNAME_LENGTH, Broadcast, ChatCore, Close,
+                       Send, check_username, worst_case_response_bytes)
 from chat.protocol import RequestError
 from chat.router import Route, Router
 
@@ -123,10 +124,10 @@ def test_every_response_has_the_four_keys_in_order_and_a_string_timestamp(h):
     effects += h.handle(alice, "msg", "hello")
     effects += h.handle(alice, "names")
     effects += h.handle(alice, "bogus")
-    effects += h.core.flush_presence()
+    effects += h.core.flush_presence()   # nothing: "alice joined" is no news to alice
     effects += h.handle(alice, "logout")
     data = [e.data for e in effects if not isinstance(e, Close)]
-    assert len(data) == 9
+    assert len(data) == 8
     responses = [decode(d) for d in data]
     assert {r["response"] for r in responses} == {"error", "info", "message", "history"}
     assert all(r["timestamp"] == TS for r in responses)
@@ -153,6 +154,7 @@ def test_server_responses_have_sender_server_and_messages_the_username(h):
     assert decode(h.handle(alice, "names")[0].data)["sender"] == "server"
     message = decode(h.handle(alice, "msg", "hi")[0].data)
     assert message["sender"] == "Alice" and message["response"] == "message"
+    h.login("bob")
     assert decode(h.core.flush_presence()[0].data)["sender"] == "server"
     assert decode(h.handle(alice, "logout")[0].data)["sender"] == "server"
 
@@ -476,10 +478,41 @@ def test_msg_length_limit(h):
     assert "too long" in text and str(limit) in text
 
 
-def test_msg_limit_counts_characters_not_bytes(h):
+def test_msg_character_limit_counts_characters_not_bytes():
+    h = Harness(max_message_bytes=10 ** 6)
     alice = h.login("alice")
     effects = h.handle(alice, "msg", "\U0001F600" * DEFAULT_MAX_MESSAGE_LENGTH)
     assert isinstance(effects[0], Broadcast)
+
+
+def test_msg_is_also_bounded_in_encoded_bytes(h):
+    """Issue 8, defect 11: 4096 emoji are 49 KB on the wire (12 bytes each
+    once escaped); the byte limit (default 16 KiB) refuses them, so the
+    history limit times the byte limit bounds a history in bytes."""
+    assert DEFAULT_MAX_MESSAGE_BYTES == 16 * 1024
+    alice = h.login("alice")
+    text = h.error(alice, "msg", "\U0001F600" * DEFAULT_MAX_MESSAGE_LENGTH)
+    assert "too large" in text and "49152 bytes" in text and "16384" in text, text
+    assert decode(h.core.history_response())["content"] == []
+    # the exact edge: content escapes to 16 KiB is accepted, one byte more is not
+    fits = "\u00e5" * (16 * 1024 // 6) + "x" * (16 * 1024 % 6)   # 2734 characters
+    assert protocol.encoded_length(fits) == 16 * 1024
+    assert isinstance(h.handle(alice, "msg", fits)[0], Broadcast)
+    assert "too large" in h.error(alice, "msg", fits + "x")
+    assert "too large" in h.error(alice, "msg", "\x01" * 4096)   # ASCII, 6 bytes each: \\u0001
+
+
+def test_worst_case_history_response_is_a_true_bound():
+    """The bound the server checks against its output cap at start-up."""
+    h = Harness(history_limit=3, max_message_bytes=120, max_message_length=1000)
+    assert h.core.max_history_response_bytes == worst_case_response_bytes(3, 120)
+    h.clock.now = "2026-11-23T19:59:04+05:30"
+    sender = h.login("u" * 32)
+    for _ in range(5):
+        text = "\U0001F600" * 10            # exactly 120 bytes once escaped
+        assert isinstance(h.handle(sender, "msg", text)[0], Broadcast)
+    size = len(h.core.history_response())
+    assert size <= h.core.max_history_response_bytes < size + 3 * 16
 
 
 def test_msg_limit_is_configurable():
@@ -566,18 +599,30 @@ def test_history_limit_zero_keeps_nothing():
 
 
 def test_history_is_up_to_date_within_one_clock_second(h):
-    # The history response may be cached per timestamp; a new message must
-    # still show up for the next login in the same second.
+    # A new message must show up for the next login in the same second.
     alice = h.login("alice")
     first = decode(h.handle(h.session(), "login", "bob")[1].data)
     h.handle(alice, "msg", "new")
     second = decode(h.handle(h.session(), "login", "carol")[1].data)
     assert first["content"] == []
     assert [m["content"] for m in second["content"]] == ["new"]
-    h.clock.now = "2026-11-23T20:00:00+01:00"
-    third = decode(h.handle(h.session(), "login", "dave")[1].data)
-    assert third["timestamp"] == "2026-11-23T20:00:00+01:00"
-    assert third["content"] == second["content"]
+
+
+def test_history_response_is_one_bytes_object_per_history_version(h):
+    """Issue 8, defect 5: the history is built once per version and shared by
+    every session (not re-encoded each second), until the history changes."""
+    alice = h.login("alice")
+    h.handle(alice, "msg", "one")
+    first = h.handle(h.session(), "login", "bob")[1].data
+    h.clock.now = "2026-11-23T21:00:00+01:00"
+    later = h.handle(h.session(), "login", "carol")[1].data
+    assert later is first                       # the same object, an hour later
+    assert h.core.history_response() is first
+    h.handle(alice, "msg", "two")               # a new version
+    third = h.handle(h.session(), "login", "dave")[1].data
+    assert third is not first
+    assert decode(third)["timestamp"] == "2026-11-23T21:00:00+01:00"
+    assert [m["content"] for m in decode(third)["content"]] == ["one", "two"]
 
 
 def test_errors_and_rejected_messages_are_not_in_history(h):
@@ -792,17 +837,35 @@ def test_n_logins_give_one_coalesced_notice(h, n, text):
     notice = decode(effects[0].data)
     assert notice["response"] == "info" and notice["sender"] == "server"
     assert notice["content"] == text
-    assert set(effects[0].recipients) == {watcher}
-    inbox = h.deliver(effects)
-    assert set(inbox) == {watcher}
+    # the joiners hear of each other, unless one joined alone (issue 8, defect 7)
+    told = {watcher} | (set(joiners) if n > 1 else set())
+    assert set(effects[0].recipients) == told
+    assert set(h.deliver(effects)) == told
     assert h.core.flush_presence() == []
 
 
-def test_joiners_are_not_told_about_themselves(h):
+def test_a_lone_joiner_is_not_told_about_itself(h):
+    h.login("alice")
+    assert h.core.flush_presence() == []
+
+
+def test_users_who_join_in_the_same_second_hear_of_each_other(h):
+    """Issue 8, defect 7: "alice and bob joined" reached neither alice nor bob."""
     alice, bob = h.login("alice"), h.login("bob")
     effects = h.core.flush_presence()
-    assert not effects[0].recipients
-    assert h.deliver(effects) == {}
+    inbox = h.deliver(effects)
+    assert set(inbox) == {alice, bob}
+    assert [p["content"] for p in inbox[alice]] == ["alice and bob joined"]
+    assert [p["content"] for p in inbox[bob]] == ["alice and bob joined"]
+
+
+def test_a_joiner_hears_a_notice_that_names_someone_else(h):
+    carol = h.login("carol")
+    h.core.flush_presence()
+    alice = h.login("alice")
+    h.core.disconnect(carol)
+    inbox = h.deliver(h.core.flush_presence())
+    assert [p["content"] for p in inbox[alice]] == ["alice joined; carol left"]
 
 
 def test_leaves_are_coalesced(h):
@@ -829,7 +892,7 @@ def test_joins_and_leaves_in_one_notice(h):
     assert len(effects) == 1
     assert decode(effects[0].data)["content"] == "alice and bob joined; carol left"
     inbox = h.deliver(effects)
-    assert set(inbox) == {watcher}
+    assert set(inbox) == {watcher, alice, bob}
 
 
 def test_join_then_leave_within_one_period_cancels_out(h):

@@ -6,7 +6,12 @@ Logins and logouts accumulate here; the glue asks for a notice at most
 once a second, and one ``info`` text ("alice, bob and 12 others joined;
 carol left") covers the whole period. Joining and leaving within one
 period cancel out, and so do leaving and coming back. A login storm of n
-users therefore costs O(n) notices, not O(n^2).
+users therefore costs O(n) notices, not O(n^2). With rooms, each room has
+its own ``Presence`` and its notice goes to that room.
+
+Who hears a notice: everyone in the room, joiners included, except a
+joiner when the notice names nobody but itself ("alice joined" is not
+news to alice; "alice and bob joined" is news to both).
 """
 
 
@@ -32,17 +37,25 @@ class Presence:
         else:
             self.left[session.key] = session.name
 
+    def forget(self, session):
+        """Drop ``session`` from the period without a notice (kicked, banned)."""
+        self.joined.pop(session.key, None)
+
     def take(self):
-        """(notice text, joined sessions) for the period, and start a new one."""
+        """(notice text, the session not to tell) for the period, and start a
+        new one. The second is the sole joiner of a notice that names nobody
+        else, or None."""
         parts = []
         if self.joined:
             parts.append("%s joined" % list_names([s.name for s in self.joined.values()]))
         if self.left:
             parts.append("%s left" % list_names(list(self.left.values())))
-        joined = list(self.joined.values())
+        alone = None
+        if len(self.joined) == 1 and not self.left:
+            alone = next(iter(self.joined.values()))
         self.joined = {}
         self.left = {}
-        return "; ".join(parts), joined
+        return "; ".join(parts), alone
 
 
 def list_names(names, shown=3):

@@ -31,12 +31,14 @@ class Session:
     """One client as the core sees it. The glue subclasses it (its
     connection object *is* the session), so there is one object per client."""
 
-    __slots__ = ("name", "key", "host")
+    __slots__ = ("name", "key", "host", "room", "operator")
 
     def __init__(self, host=None):
         self.name = None    # as spelled at login
         self.key = None     # case-folded name, the key in ChatCore.users
         self.host = host    # the peer's address (a str), when the glue knows it
+        self.room = None    # the Room it is in, while logged in
+        self.operator = False
 
     @property
     def logged_in(self):
@@ -44,6 +46,12 @@ class Session:
 
     def __repr__(self):
         return "<%s %s>" % (type(self).__name__, self.name)
+
+
+def is_username(name):
+    """Whether ``name`` (already stripped) could be someone's username."""
+    return (len(name) <= MAX_USERNAME_LENGTH and _USERNAME.fullmatch(name) is not None
+            and name.lower() != protocol.SERVER_SENDER)
 
 
 def check_username(name):

@@ -346,3 +346,12 @@ def test_rooms_stay_consistent_under_any_sequence(ops, history_limit):
             assert room is core.lobby or not room.abandoned
             assert len(room.history) <= history_limit
         assert len(core.rooms) - 1 <= 2
+
+
+def test_rooms_listing_is_shared_until_membership_changes(h):
+    alice, bob = h.login("alice"), h.login("bob")
+    first = h.handle(alice, "rooms")[0].data
+    assert h.handle(bob, "rooms")[0].data is first
+    join(h, bob, "dev")
+    assert decode(h.handle(alice, "rooms")[0].data)["content"] == \
+        "Rooms (2): #dev (1), #lobby (1)"

@@ -58,6 +58,8 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         self.lobby = Room(LOBBY, history_limit)
         self.rooms = {LOBBY: self.lobby}    # case-folded name -> Room
         self._presence_rooms = {}           # Room -> None: rooms with news, in order
+        self._membership_version = 0        # +1 whenever anyone enters or leaves a room
+        self._rooms_response = None         # ((version, timestamp), bytes)
         self.accounts = Accounts(max_accounts)
         self.failed_logins = FailedLogins(failed_login_limit, failed_login_window, now)
         self.bans = Bans()

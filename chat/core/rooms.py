@@ -16,7 +16,8 @@ rooms leaves nothing behind. Rooms besides the lobby are capped
 Two answers are cached per room until its membership changes, because
 they are asked for far more often than members come and go: the tuple of
 recipients for a broadcast, and the sorted ``names`` text (issue 8, defect
-8: no sort per request).
+8: no sort per request). The ``rooms`` listing is cached likewise until
+any membership changes.
 """
 
 import re
@@ -129,11 +130,16 @@ class RoomRequests:
         return self._move(session, self.lobby)
 
     def _on_rooms(self, session, _content):
-        shown = [room for room in self.rooms.values()
-                 if room.members or room is session.room]
-        shown.sort(key=lambda room: (-len(room.members), room.key))
-        listing = ", ".join("%s (%d)" % (room.label, len(room.members)) for room in shown)
-        return [self.info(session, "Rooms (%d): %s" % (len(shown), listing))]
+        # The asker is in its room, so every asker gets the same listing:
+        # built once per change of membership anywhere and clock second.
+        key = (self._membership_version, self.clock.timestamp())
+        if self._rooms_response is None or self._rooms_response[0] != key:
+            shown = [room for room in self.rooms.values() if room.members]
+            shown.sort(key=lambda room: (-len(room.members), room.key))
+            listing = ", ".join("%s (%d)" % (room.label, len(room.members)) for room in shown)
+            text = "Rooms (%d): %s" % (len(shown), listing)
+            self._rooms_response = (key, self._server_response(protocol.INFO, text))
+        return [Send(session, self._rooms_response[1])]
 
     def _move(self, session, room):
         """Leave the current room for ``room``; answer as a login does."""
@@ -145,6 +151,7 @@ class RoomRequests:
                 Send(session, self.history_response(room))]
 
     def _enter_room(self, session, room):
+        self._membership_version += 1
         session.room = room
         room.add(session)
         room.presence.join(session)
@@ -156,6 +163,7 @@ class RoomRequests:
         room = session.room
         session.room = None
         room.remove(session)
+        self._membership_version += 1
         if notice:
             room.presence.leave(session)
             self._presence_rooms[room] = None

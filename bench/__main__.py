@@ -113,6 +113,12 @@ def run_scenario(scenario, servers, runs, server_cpu):
             results.append(scenario.run_once(None, None))
             progress("%s %d/%d: %s" % (scenario.name, rep + 1, runs, _headline(scenario, results[-1])))
         return {"in-process": summarise_runs(scenario, results, runs)}
+    if scenario.servers is not None:
+        skipped = [name for name, _ in servers if name not in scenario.servers]
+        if skipped:
+            progress("%s: not for %s (it needs PROTOCOL.md section 4 rooms)"
+                     % (scenario.name, ", ".join(skipped)))
+        servers = [(name, t) for name, t in servers if name in scenario.servers]
     results = {name: [] for name, _ in servers}
     for rep in range(runs):
         for name, template in servers:

@@ -19,8 +19,13 @@ Only a few clients look closer:
   themselves on their own echoes, counted by the two-byte marker ``~<tag>``
   (with one byte of carry for a marker split across reads);
 * sample receivers (``make_sampler``) split their stream into lines and
-  decode the send times to measure latency;
-* clients in the middle of connecting and logging in.
+  decode the send times to measure latency; a sampling sender
+  (``make_sampling_sender``) does both, for scenarios where everyone sends;
+* clients in the middle of connecting and logging in, or joining a room
+  (``join_rooms``, for servers with PROTOCOL.md section 4 rooms).
+
+In a room, a sender's tag needs to be unique only among that room's
+members: nobody else receives its messages.
 
 Clients are logged in with unique names and end every request with ``\\n``,
 so servers that pace naive readers switch them to stream mode at once.
@@ -61,6 +66,7 @@ _RESET_ON_CLOSE = struct.pack("ii", 1, 0)   # SO_LINGER on, 0 s: RST, no TIME_WA
 _IN = select.EPOLLIN
 _OUT = select.EPOLLOUT
 _HEAD = 512   # bytes of a login reply kept to explain a refusal
+_JOINED = b'"Joined #'   # the start of a join's info answer
 
 clock = time.perf_counter
 
@@ -291,6 +297,36 @@ class LoadGen:
             self._special[client.fd] = None   # a plain receiver from now on
             client.on_done(client, None)
 
+    def join_rooms(self, clients, rooms, deadline):
+        """Send ``join`` for each client (``rooms[i]`` for ``clients[i]``);
+        return once each has its ``info`` "Joined #..." answer."""
+        waiting = {"n": len(clients)}
+        for client, room in zip(clients, rooms):
+            self._special[client.fd] = self._joining(client, waiting)
+            self._write(client, b'{"request": "join", "content": "%s"}\n' % room.encode())
+        self.run(until=lambda: waiting["n"] == 0, deadline=deadline,
+                 what="%d of %d joined" % (len(clients) - waiting["n"], len(clients)))
+
+    def _joining(self, client, waiting):
+        carry = [b""]
+
+        def on_event(fd, events):
+            if events & _OUT:
+                self._flush(client)
+            if not events & ~_OUT:
+                return
+            n = self._read(client)
+            if not n:
+                return
+            seen = carry[0] + bytes(self.buf[:n])
+            if _JOINED in seen:
+                self._special[client.fd] = None   # a plain receiver from now on
+                waiting["n"] -= 1
+            else:
+                carry[0] = seen[-len(_JOINED):]
+
+        return on_event
+
     def _fail_login(self, client, reason):
         self.failures[reason] += 1
         if not client.closed:
@@ -387,6 +423,40 @@ class LoadGen:
                 if self.recording:
                     latencies.extend([now - float(t) for t in findall(carry, 0, cut)])
                 del carry[:cut]
+
+        self._special[client.fd] = on_event
+
+    def make_sampling_sender(self, client, tag):
+        """A sender that also decodes the send time of every message it
+        receives (its room's, its own included), for latency."""
+        client.tag = tag
+        client.carry = bytearray()
+        marker = TILDE + tag
+        buf = self.buf
+        latencies = self.latencies
+        findall = _SEND_TIME.findall
+
+        def on_event(fd, events):
+            if events & _OUT:
+                self._flush(client)
+            if not events & ~_OUT:
+                return
+            n = self._read(client)
+            if not n:
+                return
+            now = clock()
+            carry = client.carry
+            carry += buf[:n]
+            cut = carry.rfind(b"\n") + 1
+            if cut:
+                own = carry.count(marker, 0, cut)   # whole lines: no marker is split
+                if self.recording:
+                    latencies.extend([now - float(t) for t in findall(carry, 0, cut)])
+                del carry[:cut]
+                if own:
+                    client.echoed += own
+                    if self.sending:
+                        self.send_messages(client, own)
 
         self._special[client.fd] = on_event
 

@@ -37,8 +37,9 @@ class Scenario:
     """A named measurement with its parameters and the metrics it reports."""
 
     def __init__(self, name, body, params, metrics, server_args=(), aggregate=None,
-                 timeout=60.0, in_process=False):
+                 timeout=60.0, in_process=False, servers=None):
         self.name = name
+        self.servers = servers    # names of the servers it applies to; None: all
         self.body = body
         self.params = params
         self.metrics = metrics
@@ -198,6 +199,77 @@ def broadcast(gen, server, p, deadline):
         "server_rss_mib": (server.rss_kib() or 0) / 1024,
     })
     return metrics
+
+
+# -- rooms ---------------------------------------------------------------------------
+
+ROOMS_METRICS = BROADCAST_METRICS
+
+
+def rooms(gen, server, p, deadline):
+    """N clients in rooms of ``room_size`` (PROTOCOL.md section 4), every
+    client sending with ``inflight`` messages in flight; a few of them also
+    sample latency. Only servers with rooms can run it."""
+    n, size = p["clients"], p["room_size"]
+    clients = gen.connect(n, "m", deadline)
+    room_of = ["r%d" % (i // size) for i in range(n)]
+    gen.join_rooms(clients, room_of, deadline)
+    step = max(1, n // p["samplers"])
+    for i, client in enumerate(clients):
+        tag = TAGS[i % size]
+        if i % step == step // 2 and i // step < p["samplers"]:
+            gen.make_sampling_sender(client, tag)
+        else:
+            gen.make_sender(client, tag)
+    gen.sending = True
+    for client in clients:
+        gen.send_messages(client, p["inflight"])
+    gen.run(seconds=p["warmup"], deadline=deadline, what="warm-up")
+    before = _snapshot(gen, server, clients, clients)
+    del gen.latencies[:]
+    gen.recording = True
+    gen.run(seconds=p["duration"], deadline=deadline, what="rooms")
+    gen.recording = False
+    after = _snapshot(gen, server, clients, clients)
+    gen.sending = False
+    sent_in = collections.Counter()
+    for client, room in zip(clients, room_of):
+        sent_in[room] += client.sent
+    expected = sum(sent_in[room] for room in room_of)   # each member gets its room's
+    _settle_total(gen, clients, expected, p["settle"], deadline)
+    shortfall = [gen.count[c.fd] / sent_in[room] for c, room in zip(clients, room_of)
+                 if sent_in[room]]
+    (p50, p90, p99), worst = percentiles(gen.latencies)
+    ms = lambda v: v * 1000 if v is not None else None   # noqa: E731
+    metrics = _rates(before, after)
+    metrics.update({
+        "p50_ms": ms(p50), "p90_ms": ms(p90), "p99_ms": ms(p99), "max_ms": ms(worst),
+        "latency_samples": len(gen.latencies),
+        "sent": sum(sent_in.values()), "expected_deliveries": expected,
+        "received_pct": 100.0 * min(shortfall, default=1.0),
+        "all_received": gen.total(clients) >= expected and min(shortfall, default=1.0) >= 1.0,
+        "disconnected": gen.lost,
+        "server_rss_mib": (server.rss_kib() or 0) / 1024,
+    })
+    return metrics
+
+
+def _settle_total(gen, clients, expected, timeout, deadline):
+    """Wait until ``expected`` deliveries arrived in all, or nothing came
+    for ``QUIET`` seconds."""
+    last = {"total": -1, "since": clock()}
+
+    def settled():
+        total = gen.total(clients)
+        if total >= expected:
+            return True
+        now = clock()
+        if total != last["total"]:
+            last.update(total=total, since=now)
+            return False
+        return now - last["since"] > QUIET
+
+    gen.run(seconds=timeout, until=settled, check_every=0.1, deadline=deadline, what="settling")
 
 
 # -- history-10k ------------------------------------------------------------------
@@ -370,7 +442,7 @@ def framing(p):
 
 # -- the suites -----------------------------------------------------------------------
 
-QUICK = ["connect-1000", "broadcast-100", "broadcast-1000", "history-10k", "framing"]
+QUICK = ["connect-1000", "broadcast-100", "broadcast-1000", "rooms", "history-10k", "framing"]
 
 
 def all_scenarios(suite_name="full", duration=None, warmup=None):
@@ -396,6 +468,12 @@ def all_scenarios(suite_name="full", duration=None, warmup=None):
             "broadcast-%d" % n, broadcast, params, BROADCAST_METRICS,
             aggregate=BROADCAST_AGGREGATE,
             timeout=connect_timeout(n) + warmup + duration + params["settle"] + 10))
+    params = {"clients": 1000, "room_size": 10, "inflight": 2, "samplers": 4,
+              "warmup": warmup, "duration": duration, "settle": 10.0}
+    scenarios.append(Scenario(
+        "rooms", rooms, params, ROOMS_METRICS, aggregate=BROADCAST_AGGREGATE,
+        timeout=connect_timeout(1000) + warmup + duration + params["settle"] + 20,
+        servers=("ours",)))
     scenarios.append(Scenario(
         "history-10k", history, {"messages": 10000, "logins": 50}, HISTORY_METRICS,
         server_args=["--history-limit", "10000"], aggregate={"entries_min": "min"},

@@ -13,24 +13,32 @@ MAX_REQUEST_SIZE = 64 * 1024
 #: Longest ``msg`` content, in characters. Longer ones get an ``error``.
 MAX_MESSAGE_LENGTH = 4096
 
-#: Longest ``msg`` content as it goes on the wire, in bytes: a JSON string
-#: with ``ensure_ascii``, so a non-ASCII character costs 6 bytes and an
-#: emoji 12. Without it 4096 emoji would be 49 KB a message. Together with
-#: HISTORY_LIMIT it bounds a history response in bytes.
-MAX_MESSAGE_BYTES = 16384
+#: Largest ``msg`` or ``pm`` content once encoded for the wire, in bytes
+#: (``ensure_ascii`` escapes included: a non-ASCII character costs 6 bytes,
+#: an emoji 12). Bounds a room's history in bytes, see
+#: ``chat.core.history.worst_case_response_bytes``.
+MAX_MESSAGE_BYTES = 16 * 1024
 
-#: Bytes a ``message`` payload adds around its content: the four keys, an
-#: ISO timestamp with offset, a sender of up to 32 characters, the
-#: separator in a ``history`` list (generous, so the bound is safe).
-MESSAGE_ENVELOPE_BYTES = 192
-
-#: Messages kept for the ``history`` sent at login.
+#: Messages kept per room for the ``history`` sent at login and ``join``.
 HISTORY_LIMIT = 1000
+
+#: Rooms at once besides ``#lobby`` (PROTOCOL.md section 4).
+MAX_ROOMS = 1000
+
+#: Registered accounts at most (each costs ~200 bytes of salt and hash).
+MAX_ACCOUNTS = 100000
+
+#: Failed password logins (and ``oper``/``password`` attempts) per address
+#: within FAILED_LOGIN_WINDOW seconds before further attempts are refused
+#: until the window has passed (loopback included).
+FAILED_LOGIN_LIMIT = 5
+FAILED_LOGIN_WINDOW = 60.0
 
 #: Hard cap on a client's unsent output, in bytes. A client that lets more
 #: pile up (it does not read) is disconnected. It must hold one full
-#: ``history`` response (HISTORY_LIMIT x (MAX_MESSAGE_BYTES + envelope),
-#: 16.6 MB by default): the server refuses to start otherwise.
+#: ``history`` response (``chat.core.worst_case_response_bytes``: about
+#: HISTORY_LIMIT x (MAX_MESSAGE_BYTES + 150), 16.5 MB by default): the
+#: server refuses to start otherwise.
 MAX_OUTPUT = 32 * 1024 * 1024
 
 #: Above this much unsent output, stop reading the client's own requests
@@ -94,16 +102,6 @@ CLOSE_DEADLINE = 5.0
 
 #: Coalesced presence notices go out at most this often (seconds).
 PRESENCE_INTERVAL = 1.0
-
-
-def message_bytes_worst_case(max_message_bytes):
-    """The most one stored ``message`` payload takes, in bytes."""
-    return max_message_bytes + MESSAGE_ENVELOPE_BYTES
-
-
-def history_worst_case(history_limit, max_message_bytes):
-    """The most one ``history`` response takes, in bytes."""
-    return MESSAGE_ENVELOPE_BYTES + history_limit * message_bytes_worst_case(max_message_bytes)
 
 
 class TokenBucket:

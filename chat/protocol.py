@@ -81,6 +81,12 @@ def encode_payload(obj):
     return _encode(obj).encode("ascii") + b"\n"
 
 
+def encoded_length(text):
+    """Bytes a string takes on the wire inside a payload, escapes included
+    (``\\u00e5`` is 6 bytes, an emoji 12), without the quotes."""
+    return len(_encode(text)) - 2
+
+
 def encode_response(timestamp, sender, response, content):
     """Encode one response with the standard's four keys, in order."""
     return encode_payload({"timestamp": timestamp, "sender": sender,

@@ -9,21 +9,70 @@ content type) and calls the handler with the cleaned argument; anything
 that fails a check becomes a ``RequestError`` whose text goes back to the
 client. ``help_text()`` is generated from the same table, so a request
 cannot be added without being listed.
+
+``TABLE`` is the server's table: the core supplies one handler per name
+(``build_router``), and a name without a handler is a start-up error.
 """
 
 from .protocol import NO_ARGUMENT, RequestError, describe_type
 
 
+#: Who may use a request.
+ANYONE, USER, OPERATOR = "anyone", "logged in", "operator"
+
+#: Every request the server supports, in the order ``help`` lists them:
+#: (name, argument or None, who may use it, one line of help). ``{...}`` in
+#: the help text is filled from the core's limits. The five standard
+#: requests come first; the rest are PROTOCOL.md section 4.
+TABLE = [
+    ("login", "<username>", ANYONE,
+     "log in under that name (1-{max_username_length} letters A-Z, a-z or digits); "
+     "a registered name: login <name> <password>"),
+    ("logout", None, USER, "log out and disconnect"),
+    ("msg", "<message>", USER,
+     "send a message to everyone in your room (at most {max_message_length} characters)"),
+    ("names", None, USER, "list the users in your room"),
+    ("help", None, ANYONE, "show this help"),
+    ("join", "<room>", USER, "go to that room (#name, created if new), get its history"),
+    ("leave", None, USER, "go back to #lobby"),
+    ("rooms", None, USER, "list the rooms with users in them"),
+    ("pm", "<name> <text>", USER, "send a private message to one user, in any room"),
+    ("register", "<password>", USER,
+     "claim your name: from then on it needs the password ({min_password}-{max_password} "
+     "characters, no spaces)"),
+    ("password", "<old> <new>", USER, "change the password of your registered name"),
+    ("oper", "<password>", USER, "become an operator with the server's operator password"),
+    ("kick", "<name> [reason]", OPERATOR, "disconnect a user (operators)"),
+    ("ban", "<name> [reason]", OPERATOR,
+     "disconnect a user and refuse the name and its address from now on (operators)"),
+    ("unban", "<name>", OPERATOR, "lift a ban (operators)"),
+    ("bans", None, OPERATOR, "list the bans (operators)"),
+    ("purge", "<name>", OPERATOR,
+     "remove a user's messages from your room's history (operators)"),
+]
+
+
+def build_router(handlers, **values):
+    """The router for ``TABLE`` with ``handlers`` (name -> callable)."""
+    missing = [row[0] for row in TABLE if row[0] not in handlers]
+    if missing:
+        raise ValueError("no handler for %s" % ", ".join(missing))
+    return Router([Route(name, handlers[name], argument, access != ANYONE,
+                         summary.format(**values), needs_operator=access == OPERATOR)
+                   for name, argument, access, summary in TABLE])
+
+
 class Route:
     """One request the server supports."""
 
-    __slots__ = ("name", "handler", "argument", "needs_login", "summary")
+    __slots__ = ("name", "handler", "argument", "needs_login", "needs_operator", "summary")
 
-    def __init__(self, name, handler, argument, needs_login, summary):
+    def __init__(self, name, handler, argument, needs_login, summary, needs_operator=False):
         self.name = name
         self.handler = handler        # handler(session, argument)
         self.argument = argument      # e.g. "<username>", or None: takes none
         self.needs_login = needs_login
+        self.needs_operator = needs_operator
         self.summary = summary
 
     def usage(self):
@@ -45,6 +94,8 @@ class Router:
         if route.needs_login and not session.logged_in:
             raise RequestError("not logged in: only login and help are allowed "
                                "before 'login <username>'")
+        if route.needs_operator and not session.operator:
+            raise RequestError("%s needs operator rights" % route.name)
         return route.handler(session, self._argument(route, request.content))
 
     @staticmethod

@@ -23,6 +23,7 @@ import argparse
 import collections
 import ipaddress
 import logging
+import os
 import signal
 import sys
 
@@ -31,7 +32,7 @@ from reactor.tcp import OutputMeter, listen
 
 from . import limits
 from .connection import ClientConnection
-from .core import Broadcast, ChatCore, Close, Send
+from .core import Broadcast, ChatCore, Close, Send, worst_case_response_bytes
 from .output import OutputLimits
 from .protocol import Clock
 
@@ -39,6 +40,9 @@ log = logging.getLogger("chat.server")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9998
+
+#: The environment variable that may hold the operator password.
+OPER_PASSWORD_ENV = "KTN_OPER_PASSWORD"
 
 
 class ServerConfig:
@@ -67,6 +71,12 @@ class ServerConfig:
         self.send_buffer = limits.SEND_BUFFER
         self.read_size = limits.READ_SIZE
         self.presence_interval = limits.PRESENCE_INTERVAL
+        # PROTOCOL.md section 4 (rooms, accounts, moderation)
+        self.max_rooms = limits.MAX_ROOMS
+        self.max_accounts = limits.MAX_ACCOUNTS
+        self.failed_login_limit = limits.FAILED_LOGIN_LIMIT
+        self.failed_login_window = limits.FAILED_LOGIN_WINDOW
+        self.oper_password = None   # the secret itself: never logged
         for name, value in options.items():
             if not hasattr(self, name):
                 raise TypeError("unknown server option %r" % name)
@@ -79,14 +89,13 @@ class ServerConfig:
         case must fit under the per-connection output cap.
         """
         problems = []
-        worst = limits.history_worst_case(self.history_limit, self.max_message_bytes)
+        worst = worst_case_response_bytes(self.history_limit, self.max_message_bytes)
         if worst > self.max_output:
             problems.append(
-                "--history-limit %d x messages of up to %d bytes on the wire make a history "
+                "--history-limit %d x messages of up to %d encoded bytes make a history "
                 "response of up to %d bytes, over --max-output %d: raise --max-output or "
                 "lower --history-limit / --max-message-bytes"
-                % (self.history_limit, limits.message_bytes_worst_case(self.max_message_bytes),
-                   worst, self.max_output))
+                % (self.history_limit, self.max_message_bytes, worst, self.max_output))
         if self.pause_output > self.max_output:
             problems.append("--pause-output %d is above --max-output %d"
                             % (self.pause_output, self.max_output))
@@ -101,7 +110,11 @@ class ChatServer:
         self.config = config
         self.core = ChatCore(Clock(), history_limit=config.history_limit,
                              max_message_length=config.max_message_length,
-                             max_message_bytes=config.max_message_bytes)
+                             max_message_bytes=config.max_message_bytes,
+                             max_rooms=config.max_rooms, max_accounts=config.max_accounts,
+                             oper_password=config.oper_password,
+                             failed_login_limit=config.failed_login_limit,
+                             failed_login_window=config.failed_login_window, now=loop.time)
         self.meter = OutputMeter()   # bytes owed to all clients together
         self.output_limits = OutputLimits(
             config.pause_output, config.max_output, config.max_total_output, self.meter,
@@ -306,17 +319,50 @@ def parse_args(argv=None):
                         "kernel's default, autotuned)")
     p.add_argument("--shutdown-grace", type=float, default=limits.SHUTDOWN_GRACE,
                    help="seconds a graceful shutdown waits for output to drain")
+    p.add_argument("--max-rooms", type=int, default=limits.MAX_ROOMS,
+                   help="rooms at once besides #lobby")
+    p.add_argument("--max-accounts", type=int, default=limits.MAX_ACCOUNTS,
+                   help="registered names at most")
+    p.add_argument("--failed-login-limit", type=int, default=limits.FAILED_LOGIN_LIMIT,
+                   help="failed password attempts per address within the window before "
+                        "further ones are refused (0: no limit)")
+    p.add_argument("--failed-login-window", type=float, default=limits.FAILED_LOGIN_WINDOW,
+                   help="seconds the failed-login limit looks back")
+    p.add_argument("--oper-password-file", metavar="FILE",
+                   help="file holding the operator password (first line); else the "
+                        "environment variable %s; neither: no operators" % OPER_PASSWORD_ENV)
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warning", "error"], help="stderr log level")
     args = p.parse_args(argv)
-    for name in ("history_limit", "max_message_length", "max_message_bytes", "max_request_size", "max_output",
-                 "pause_output", "burst", "max_clients", "max_per_ip", "max_total_output",
-                 "send_buffer"):
+    for name in ("history_limit", "max_message_length", "max_message_bytes", "max_request_size",
+                 "max_output", "pause_output", "burst", "max_clients", "max_per_ip",
+                 "max_total_output", "send_buffer", "max_rooms", "max_accounts",
+                 "failed_login_limit"):
         if getattr(args, name) < 0:
             p.error("--%s must not be negative" % name.replace("_", "-"))
     if args.rate > 0 and args.burst < 1:
         p.error("--burst must be at least 1 when --rate is on")
+    if args.failed_login_window <= 0:
+        p.error("--failed-login-window must be positive")
+    try:
+        args.oper_password = read_oper_password(args.oper_password_file, os.environ)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        p.error("--oper-password-file %s: %s" % (args.oper_password_file,
+                                                  getattr(exc, "strerror", None) or exc))
+    del args.oper_password_file
     return args
+
+
+def read_oper_password(path, environ):
+    """The operator password from the file's first line, else from the
+    environment; None if neither is set. An empty one is a mistake."""
+    if path is not None:
+        with open(path, encoding="utf-8") as f:
+            password = f.readline().rstrip("\r\n")
+        if not password:
+            raise ValueError("the first line is empty")
+        return password
+    return environ.get(OPER_PASSWORD_ENV) or None
 
 
 def raise_fd_limit(wanted):
@@ -348,6 +394,8 @@ def main(argv=None):
         for problem in problems:
             print("chat.server: error: %s" % problem, file=sys.stderr)
         return 1
+    log.info("operators: %s", "enabled (password configured)" if config.oper_password
+             else "disabled (no operator password configured)")
     loop = EventLoop()
     server = ChatServer(loop, config)
     # Handlers first: a signal that arrives as soon as we listen is queued

@@ -50,3 +50,22 @@ def test_bench_smoke(tmp_path):
     root = ET.parse(tmp_path / "latest.svg").getroot()
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     assert len(root.findall("{http://www.w3.org/2000/svg}circle")) == 2 * len(servers)
+
+
+def test_bench_rooms_smoke(tmp_path):
+    """The rooms scenario (issue 9) runs against our server only, and every
+    member of every room gets every message of its room."""
+    cmd = [sys.executable, "-m", "bench", "--scenario", "rooms", "--runs", "1",
+           "--duration", "0.3", "--warmup", "0.1", "--out", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    with open(tmp_path / "latest.json") as f:
+        [scenario] = json.load(f)["scenarios"]
+    assert scenario["params"]["clients"] == 1000 and scenario["params"]["room_size"] == 10
+    assert set(scenario["results"]) == {"ours"}
+    entry = scenario["results"]["ours"]
+    assert entry["status"] == "ok", entry.get("error")
+    median = entry["median"]
+    assert median["deliveries_per_s"] > 0 and median["latency_samples"] > 0
+    assert median["all_received"] is True
+    assert median["disconnected"] == 0

@@ -14,13 +14,14 @@ from hypothesis import given, settings, strategies as st
 
 from chat import protocol
 from chat import limits
-from chat.core import (DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_MESSAGE_LENGTH, MAX_USERNAME_LENGTH,
-                       Broadcast, ChatCore, Close, Send, check_username)
+from chat.core import (DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_MESSAGE_BYTES,
+                       DEFAULT_MAX_MESSAGE_LENGTH, MAX_USERNAME_LENGTH, Broadcast, Close, Send,
+                       check_username, worst_case_response_bytes)
 from chat.protocol import RequestError
 from chat.router import Route, Router
 
-TS = "2026-11-23T19:59:04+01:00"
-KEYS = ["timestamp", "sender", "response", "content"]
+from core_support import KEYS, TS, Harness, decode
+
 STANDARD_REQUESTS = ["login", "logout", "msg", "names", "help"]
 NO_ARGUMENT_FORMS = [{"content": None}, {"content": ""}, {"content": "None"}, {}]
 WRONG_TYPES = [
@@ -28,83 +29,6 @@ WRONG_TYPES = [
     ({}, "an object"), ({"name": "alice"}, "an object"), (True, "a boolean"),
     (False, "a boolean"),
 ]
-
-
-# --- helpers -----------------------------------------------------------------
-
-
-class FakeClock:
-    def __init__(self, now=TS):
-        self.now = now
-        self.calls = 0
-
-    def timestamp(self):
-        self.calls += 1
-        return self.now
-
-
-def decode(data):
-    """One encoded response: ASCII, one trailing newline, four keys in order."""
-    assert isinstance(data, bytes)
-    assert data.endswith(b"\n") and data.count(b"\n") == 1, data
-    data.decode("ascii")  # ensure_ascii: pure ASCII on the wire
-    pairs = json.loads(data, object_pairs_hook=lambda pairs: pairs)
-    assert [key for key, _ in pairs] == KEYS, data
-    obj = json.loads(data)
-    assert isinstance(obj["timestamp"], str)
-    assert obj["response"] in ("error", "info", "message", "history")
-    return obj
-
-
-def req(request, content=None, **extra):
-    value = {"request": request, "content": content}
-    value.update(extra)
-    return value
-
-
-class Harness:
-    """A core plus helpers that play the glue's part in memory."""
-
-    def __init__(self, **kwargs):
-        self.clock = FakeClock()
-        self.core = ChatCore(self.clock, **kwargs)
-
-    def session(self):
-        return self.core.open_session()
-
-    def handle(self, session, request, content=None, **extra):
-        return self.core.handle(session, req(request, content, **extra))
-
-    def login(self, name):
-        session = self.session()
-        effects = self.handle(session, "login", name)
-        assert [type(e) for e in effects] == [Send, Send], effects
-        assert decode(effects[0].data)["content"] == "Login successful", effects
-        return session
-
-    def only_send(self, session, effects):
-        """The single Send in ``effects``, for ``session``, decoded."""
-        assert len(effects) == 1 and isinstance(effects[0], Send), effects
-        assert effects[0].session is session
-        return decode(effects[0].data)
-
-    def error(self, session, request, content=None, **extra):
-        """Send a request that must fail; return the error text."""
-        response = self.only_send(session, self.handle(session, request, content, **extra))
-        assert response["response"] == "error", response
-        assert response["sender"] == "server"
-        return response["content"]
-
-    def deliver(self, effects):
-        """Who receives what: {session: [decoded payloads]} (logged-in users now)."""
-        inbox = {}
-        for effect in effects:
-            if isinstance(effect, Send):
-                inbox.setdefault(effect.session, []).append(decode(effect.data))
-            elif isinstance(effect, Broadcast):
-                for session in effect.recipients:
-                    inbox.setdefault(session, []).append(decode(effect.data))
-        return inbox
 
 
 @pytest.fixture
@@ -124,10 +48,10 @@ def test_every_response_has_the_four_keys_in_order_and_a_string_timestamp(h):
     effects += h.handle(alice, "msg", "hello")
     effects += h.handle(alice, "names")
     effects += h.handle(alice, "bogus")
-    effects += h.core.flush_presence()
+    effects += h.core.flush_presence()   # nothing: "alice joined" is no news to alice
     effects += h.handle(alice, "logout")
     data = [e.data for e in effects if not isinstance(e, Close)]
-    assert len(data) == 9
+    assert len(data) == 8
     responses = [decode(d) for d in data]
     assert {r["response"] for r in responses} == {"error", "info", "message", "history"}
     assert all(r["timestamp"] == TS for r in responses)
@@ -154,6 +78,7 @@ def test_server_responses_have_sender_server_and_messages_the_username(h):
     assert decode(h.handle(alice, "names")[0].data)["sender"] == "server"
     message = decode(h.handle(alice, "msg", "hi")[0].data)
     assert message["sender"] == "Alice" and message["response"] == "message"
+    h.login("bob")
     assert decode(h.core.flush_presence()[0].data)["sender"] == "server"
     assert decode(h.handle(alice, "logout")[0].data)["sender"] == "server"
 
@@ -477,16 +402,11 @@ def test_msg_length_limit(h):
     assert "too long" in text and str(limit) in text
 
 
-def test_msg_limit_counts_encoded_bytes_too(h):
-    # Hardening defect 11: 4096 emoji are 49 KB on the wire (\ud83d\ude00 each).
+def test_msg_character_limit_counts_characters_not_bytes():
+    h = Harness(max_message_bytes=10 ** 6)
     alice = h.login("alice")
-    assert isinstance(h.handle(alice, "msg", "a" * DEFAULT_MAX_MESSAGE_LENGTH)[0], Broadcast)
-    fits = limits.MAX_MESSAGE_BYTES // 12
-    assert isinstance(h.handle(alice, "msg", "\U0001F600" * fits)[0], Broadcast)
-    text = h.error(alice, "msg", "\U0001F600" * (fits + 1))
-    assert "bytes" in text and str(limits.MAX_MESSAGE_BYTES) in text
-    text = h.error(alice, "msg", "\U0001F600" * DEFAULT_MAX_MESSAGE_LENGTH)
-    assert str(12 * DEFAULT_MAX_MESSAGE_LENGTH) in text
+    assert isinstance(h.handle(alice, "msg", "\U0001F600" * DEFAULT_MAX_MESSAGE_LENGTH)[0],
+                      Broadcast)
 
 
 @given(st.text(max_size=1200))
@@ -495,7 +415,37 @@ def test_every_stored_message_is_within_the_byte_bound(text):
     alice = h.login("alice")
     effects = h.handle(alice, "msg", text)
     if isinstance(effects[0], Broadcast):
-        assert len(effects[0].data) <= limits.message_bytes_worst_case(600)
+        assert len(effects[0].data) <= worst_case_response_bytes(1, 600)
+
+
+def test_msg_is_also_bounded_in_encoded_bytes(h):
+    """Issue 8, defect 11: 4096 emoji are 49 KB on the wire (12 bytes each
+    once escaped); the byte limit (default 16 KiB) refuses them, so the
+    history limit times the byte limit bounds a history in bytes."""
+    assert DEFAULT_MAX_MESSAGE_BYTES == 16 * 1024
+    alice = h.login("alice")
+    text = h.error(alice, "msg", "\U0001F600" * DEFAULT_MAX_MESSAGE_LENGTH)
+    assert "too large" in text and "49152 bytes" in text and "16384" in text, text
+    assert decode(h.core.history_response())["content"] == []
+    # the exact edge: content escapes to 16 KiB is accepted, one byte more is not
+    fits = "\u00e5" * (16 * 1024 // 6) + "x" * (16 * 1024 % 6)   # 2734 characters
+    assert protocol.encoded_length(fits) == 16 * 1024
+    assert isinstance(h.handle(alice, "msg", fits)[0], Broadcast)
+    assert "too large" in h.error(alice, "msg", fits + "x")
+    assert "too large" in h.error(alice, "msg", "\x01" * 4096)   # ASCII, 6 bytes each: \\u0001
+
+
+def test_worst_case_history_response_is_a_true_bound():
+    """The bound the server checks against its output cap at start-up."""
+    h = Harness(history_limit=3, max_message_bytes=120, max_message_length=1000)
+    assert h.core.max_history_response_bytes == worst_case_response_bytes(3, 120)
+    h.clock.now = "2026-11-23T19:59:04+05:30"
+    sender = h.login("u" * 32)
+    for _ in range(5):
+        text = "\U0001F600" * 10            # exactly 120 bytes once escaped
+        assert isinstance(h.handle(sender, "msg", text)[0], Broadcast)
+    size = len(h.core.history_response())
+    assert size <= h.core.max_history_response_bytes < size + 3 * 16
 
 
 def test_msg_limit_is_configurable():
@@ -582,18 +532,30 @@ def test_history_limit_zero_keeps_nothing():
 
 
 def test_history_is_up_to_date_within_one_clock_second(h):
-    # The history response may be cached per timestamp; a new message must
-    # still show up for the next login in the same second.
+    # A new message must show up for the next login in the same second.
     alice = h.login("alice")
     first = decode(h.handle(h.session(), "login", "bob")[1].data)
     h.handle(alice, "msg", "new")
     second = decode(h.handle(h.session(), "login", "carol")[1].data)
     assert first["content"] == []
     assert [m["content"] for m in second["content"]] == ["new"]
-    h.clock.now = "2026-11-23T20:00:00+01:00"
-    third = decode(h.handle(h.session(), "login", "dave")[1].data)
-    assert third["timestamp"] == "2026-11-23T20:00:00+01:00"
-    assert third["content"] == second["content"]
+
+
+def test_history_response_is_one_bytes_object_per_history_version(h):
+    """Issue 8, defect 5: the history is built once per version and shared by
+    every session (not re-encoded each second), until the history changes."""
+    alice = h.login("alice")
+    h.handle(alice, "msg", "one")
+    first = h.handle(h.session(), "login", "bob")[1].data
+    h.clock.now = "2026-11-23T21:00:00+01:00"
+    later = h.handle(h.session(), "login", "carol")[1].data
+    assert later is first                       # the same object, an hour later
+    assert h.core.history_response() is first
+    h.handle(alice, "msg", "two")               # a new version
+    third = h.handle(h.session(), "login", "dave")[1].data
+    assert third is not first
+    assert decode(third)["timestamp"] == "2026-11-23T21:00:00+01:00"
+    assert [m["content"] for m in decode(third)["content"]] == ["one", "two"]
 
 
 def test_errors_and_rejected_messages_are_not_in_history(h):
@@ -808,17 +770,35 @@ def test_n_logins_give_one_coalesced_notice(h, n, text):
     notice = decode(effects[0].data)
     assert notice["response"] == "info" and notice["sender"] == "server"
     assert notice["content"] == text
-    assert set(effects[0].recipients) == {watcher}
-    inbox = h.deliver(effects)
-    assert set(inbox) == {watcher}
+    # the joiners hear of each other, unless one joined alone (issue 8, defect 7)
+    told = {watcher} | (set(joiners) if n > 1 else set())
+    assert set(effects[0].recipients) == told
+    assert set(h.deliver(effects)) == told
     assert h.core.flush_presence() == []
 
 
-def test_joiners_are_not_told_about_themselves(h):
+def test_a_lone_joiner_is_not_told_about_itself(h):
+    h.login("alice")
+    assert h.core.flush_presence() == []
+
+
+def test_users_who_join_in_the_same_second_hear_of_each_other(h):
+    """Issue 8, defect 7: "alice and bob joined" reached neither alice nor bob."""
     alice, bob = h.login("alice"), h.login("bob")
     effects = h.core.flush_presence()
-    assert not effects[0].recipients
-    assert h.deliver(effects) == {}
+    inbox = h.deliver(effects)
+    assert set(inbox) == {alice, bob}
+    assert [p["content"] for p in inbox[alice]] == ["alice and bob joined"]
+    assert [p["content"] for p in inbox[bob]] == ["alice and bob joined"]
+
+
+def test_a_joiner_hears_a_notice_that_names_someone_else(h):
+    carol = h.login("carol")
+    h.core.flush_presence()
+    alice = h.login("alice")
+    h.core.disconnect(carol)
+    inbox = h.deliver(h.core.flush_presence())
+    assert [p["content"] for p in inbox[alice]] == ["alice joined; carol left"]
 
 
 def test_leaves_are_coalesced(h):
@@ -845,7 +825,7 @@ def test_joins_and_leaves_in_one_notice(h):
     assert len(effects) == 1
     assert decode(effects[0].data)["content"] == "alice and bob joined; carol left"
     inbox = h.deliver(effects)
-    assert set(inbox) == {watcher}
+    assert set(inbox) == {watcher, alice, bob}
 
 
 def test_join_then_leave_within_one_period_cancels_out(h):

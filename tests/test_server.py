@@ -502,9 +502,24 @@ def test_max_message_length_option(make_server, connect):
 
 def test_msg_at_the_length_limit_is_accepted(server, connect):
     client = logged_in(connect, server)
-    text = "\u00e5" * (limits.MAX_MESSAGE_BYTES // 6)   # 6 bytes each once escaped
+    text = "x" * 4096
     message = client.request("msg", text)
     assert message["response"] == "message" and message["content"] == text
+    text = "\u00e5" * 2730   # 16380 bytes once escaped: within 16 KiB too
+    message = client.request("msg", text)
+    assert message["response"] == "message" and message["content"] == text
+
+
+def test_msg_over_the_byte_limit_is_refused_with_a_clear_error(make_server, connect):
+    """Issue 8, defect 11: 4096 emoji are 49 KB on the wire; the encoded size
+    is bounded too (--max-message-bytes, default 16 KiB)."""
+    client = logged_in(connect, make_server(), "emoji")
+    assert_error(client.request("msg", "\U0001F600" * 4096), r"too large: 49152 bytes.*16384")
+    srv = make_server("--max-message-bytes", "60")
+    client = logged_in(connect, srv, "small")
+    assert client.request("msg", "\U0001F600" * 5)["response"] == "message"
+    assert_error(client.request("msg", "\U0001F600" * 6), r"too large: 72 bytes.*60")
+    assert client.help_sentinel() == []
 
 
 # -- names, help, no-argument forms -------------------------------------------------

@@ -19,6 +19,9 @@ Scenarios:
 * ``chat``: login, then read until COUNT ``message`` responses arrived,
   then logout and wait for the close.
 * ``login``: login and read the two responses, then exit.
+* ``rooms``: login, then the extension requests a "stupid" client can send
+  (PROTOCOL.md section 4): join #dev (info, then history, each in a read
+  of its own), msg there, leave (info, then the lobby's history), logout.
 
 Every response received is printed to stdout as one JSON line
 ``{"event": "recv", "payload": ...}``; the close as ``{"event": "closed"}``;
@@ -126,6 +129,19 @@ def chat(client, username, count):
     logout(client)
 
 
+def rooms(client, username):
+    login(client, username)
+    client.send_payload('join', 'dev')
+    expect(client, 'info')
+    expect(client, 'history')
+    client.send_payload('msg', u'hello #dev')
+    expect(client, 'message')
+    client.send_payload('leave', None)
+    expect(client, 'info')
+    expect(client, 'history')
+    logout(client)
+
+
 def main(argv):
     host, port, scenario, username = argv[1], int(argv[2]), argv[3], argv[4]
     client = Client(host, port)
@@ -135,6 +151,8 @@ def main(argv):
         chat(client, username, int(argv[5]))
     elif scenario == 'login':
         login(client, username)
+    elif scenario == 'rooms':
+        rooms(client, username)
     else:
         raise SystemExit('unknown scenario %r' % scenario)
     client.disconnect()

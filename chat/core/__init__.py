@@ -1,0 +1,24 @@
+"""The pure chat state machine, one module per concern (no sockets, no I/O).
+
+* ``session``: the ``Session`` the glue subclasses, the effects
+  (``Send``, ``Broadcast``, ``Close``) and the username rule;
+* ``history``: a room's bounded history, kept as the broadcast bytes, and
+  the worst-case size of a ``history`` response;
+* ``presence``: coalesced join/leave notices;
+* ``rooms``: rooms and the ``join``/``leave``/``rooms`` requests;
+* ``accounts``: registered names, scrypt hashes, the failed-login limit;
+* ``moderation``: operators, kicks, bans, purges;
+* ``chat``: ``ChatCore``, which owns the state and the standard requests.
+
+``from chat.core import ChatCore, Session, Send, Broadcast, Close`` is the
+interface the glue and the tests use.
+"""
+
+from .chat import (DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_LENGTH,
+                   ChatCore)
+from .history import worst_case_response_bytes
+from .session import MAX_USERNAME_LENGTH, Broadcast, Close, Send, Session, check_username
+
+__all__ = ["ChatCore", "Session", "Send", "Broadcast", "Close", "check_username",
+           "worst_case_response_bytes", "MAX_USERNAME_LENGTH", "DEFAULT_HISTORY_LIMIT",
+           "DEFAULT_MAX_MESSAGE_LENGTH", "DEFAULT_MAX_MESSAGE_BYTES"]

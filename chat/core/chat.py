@@ -1,0 +1,229 @@
+"""ChatCore: who is logged in, where, what was said, what each request does.
+
+Theory of operation
+-------------------
+The core never touches a socket or reads a clock it was not given. The
+server glue has a ``Session`` per connection and feeds it decoded JSON
+values with ``handle()``; what comes back is a list of effects (see
+``session``), in order. Requests are dispatched through the router's table
+(``chat/router.py``); each row names a handler ``_on_<request>`` here or in
+one of the concern mixins (``rooms``, ``accounts``, ``moderation``).
+
+State: ``users`` maps the case-folded name to the logged-in ``Session``
+(uniqueness ignores case; the spelling the user chose is kept); ``rooms``
+maps the case-folded room name to its ``Room``, ``#lobby`` always among
+them; ``accounts``, ``bans`` and ``failed_logins`` serve the section 4
+extensions. Presence is coalesced per room: the rooms with news wait in
+``_presence_rooms`` until the glue calls ``flush_presence()`` (at most once
+a second), which gives one ``info`` per room.
+
+Messages are bounded twice: in characters (``max_message_length``) and in
+encoded bytes (``max_message_bytes``, escapes included), so a room's
+history is bounded in bytes (``max_history_response_bytes``).
+"""
+
+import time
+
+from .. import limits, protocol
+from ..protocol import RequestError
+from ..router import TABLE, build_router
+from .accounts import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, AccountRequests, Accounts,
+                       FailedLogins, split_login)
+from .history import worst_case_response_bytes
+from .moderation import Bans, ModerationRequests
+from .rooms import LOBBY, Room, RoomRequests
+from .session import MAX_USERNAME_LENGTH, Broadcast, Close, Send, Session, is_username
+
+DEFAULT_HISTORY_LIMIT = limits.HISTORY_LIMIT
+DEFAULT_MAX_MESSAGE_LENGTH = limits.MAX_MESSAGE_LENGTH
+DEFAULT_MAX_MESSAGE_BYTES = limits.MAX_MESSAGE_BYTES
+
+
+class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
+    """Who is logged in, what was said, and what each request produces."""
+
+    def __init__(self, clock, history_limit=DEFAULT_HISTORY_LIMIT,
+                 max_message_length=DEFAULT_MAX_MESSAGE_LENGTH,
+                 max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES, max_rooms=limits.MAX_ROOMS,
+                 oper_password=None, failed_login_limit=limits.FAILED_LOGIN_LIMIT,
+                 failed_login_window=limits.FAILED_LOGIN_WINDOW,
+                 max_accounts=limits.MAX_ACCOUNTS, now=time.monotonic):
+        self.clock = clock                  # .timestamp() -> str
+        self.history_limit = history_limit
+        self.max_message_length = max_message_length
+        self.max_message_bytes = max_message_bytes
+        self.max_rooms = max_rooms
+        self.oper_password = oper_password or None   # "" configures nothing
+        self.users = {}                     # case-folded name -> Session
+        self.lobby = Room(LOBBY, history_limit)
+        self.rooms = {LOBBY: self.lobby}    # case-folded name -> Room
+        self._presence_rooms = {}           # Room -> None: rooms with news, in order
+        self._membership_version = 0        # +1 whenever anyone enters or leaves a room
+        self._rooms_response = None         # ((version, timestamp), bytes)
+        self.accounts = Accounts(max_accounts)
+        self.failed_logins = FailedLogins(failed_login_limit, failed_login_window, now)
+        self.bans = Bans()
+        self._login_ok = None               # (timestamp, bytes)
+        self.router = build_router(
+            {row[0]: getattr(self, "_on_" + row[0]) for row in TABLE},
+            max_username_length=MAX_USERNAME_LENGTH, max_message_length=max_message_length,
+            min_password=MIN_PASSWORD_LENGTH, max_password=MAX_PASSWORD_LENGTH)
+        self._help_text = self.router.help_text()
+
+    # -- sessions -------------------------------------------------------
+
+    def open_session(self):
+        """A new session; glue code may pass instances of a subclass instead."""
+        return Session()
+
+    def handle(self, session, value):
+        """Handle one decoded JSON value from ``session``; return effects."""
+        try:
+            request = protocol.parse_request(value)
+            return self.router.dispatch(session, request)
+        except RequestError as exc:
+            return [self.error(session, str(exc))]
+
+    def disconnect(self, session):
+        """The connection is gone (or closing): free the name. Idempotent."""
+        if session.logged_in:
+            self._forget(session)
+
+    def error(self, session, text):
+        """An ``error`` response for ``session`` (used by the glue too)."""
+        return Send(session, self._server_response(protocol.ERROR, text))
+
+    def info(self, session, text):
+        return Send(session, self._server_response(protocol.INFO, text))
+
+    def info_to_all(self, text):
+        return Broadcast(self._server_response(protocol.INFO, text), list(self.users.values()))
+
+    @property
+    def history_bytes(self):
+        """Bytes of the largest room history now (the glue never sizes an
+        output cap below one full history). O(rooms), asked only when a
+        client is past its output cap."""
+        return max(room.history.bytes for room in self.rooms.values())
+
+    @property
+    def max_history_response_bytes(self):
+        """The largest ``history`` response the configured limits allow."""
+        return worst_case_response_bytes(self.history_limit, self.max_message_bytes)
+
+    # -- login, logout, msg, pm, names, help --------------------------------
+
+    def _on_login(self, session, content):
+        if session.logged_in:
+            raise RequestError("already logged in as %s; log out first" % session.name)
+        name, password = split_login(content)
+        key = name.lower()
+        if key == name:
+            key = name  # share the string: one per user, not two
+        refusal = self.bans.refusal(key, session.host)
+        if refusal:
+            raise RequestError(refusal)
+        if password is not None:
+            self._check_password_login(session, key, password)
+        elif key in self.accounts:
+            raise RequestError("%s is registered: login %s <password>" % (name, name))
+        if key in self.users:
+            raise RequestError("Username taken: %s is already logged in" % self.users[key].name)
+        session.name = name
+        session.key = key
+        self.users[key] = session
+        self._enter_room(session, self.lobby)
+        return [Send(session, self._login_successful()),
+                Send(session, self.history_response())]
+
+    def _login_successful(self):
+        """The same bytes for every login within a second (login storms)."""
+        timestamp = self.clock.timestamp()
+        if self._login_ok is None or self._login_ok[0] != timestamp:
+            self._login_ok = (timestamp, self._server_response(protocol.INFO, "Login successful"))
+        return self._login_ok[1]
+
+    def _on_logout(self, session, _content):
+        name = session.name
+        self._forget(session)
+        return [self.info(session, "Logged out. Bye, %s!" % name),
+                Close(session, "logged out as %s" % name)]
+
+    def _check_text(self, text, usage):
+        """A message text within both limits, or ``RequestError``."""
+        if not text.strip():
+            raise RequestError("%s needs a message: %s" % (usage.split()[0], usage))
+        if len(text) > self.max_message_length:
+            raise RequestError("message too long: %d characters, the limit is %d"
+                               % (len(text), self.max_message_length))
+        size = protocol.encoded_length(text)
+        if size > self.max_message_bytes:
+            raise RequestError("message too large: %d bytes on the wire (a non-ASCII "
+                               "character takes 6 or 12), the limit is %d"
+                               % (size, self.max_message_bytes))
+
+    def _on_msg(self, session, text):
+        self._check_text(text, "msg <text>")
+        room = session.room
+        payload = protocol.encode_response(self.clock.timestamp(), session.name,
+                                           protocol.MESSAGE, text)
+        room.history.append(session.key, payload)
+        return [Broadcast(payload, room.recipients())]
+
+    def _on_pm(self, session, content):
+        usage = "pm <name> <text>"
+        name, space, text = content.lstrip().partition(" ")
+        if not space or not is_username(name):
+            raise RequestError("pm needs a username and a message: " + usage)
+        self._check_text(text, usage)
+        recipient = self.users.get(name.lower())
+        if recipient is None:
+            raise RequestError("%s is not online" % name)
+        payload = protocol.encode_response(self.clock.timestamp(),
+                                           "%s -> %s" % (session.name, recipient.name),
+                                           protocol.MESSAGE, text)
+        told = (recipient,) if recipient is session else (recipient, session)
+        return [Broadcast(payload, told)]
+
+    def _on_names(self, session, _content):
+        return [Send(session, session.room.names_response(self.clock.timestamp()))]
+
+    def _on_help(self, session, _content):
+        return [self.info(session, self._help_text)]
+
+    def history_response(self, room=None):
+        """The encoded ``history`` response of ``room`` (the lobby by default)."""
+        return (room or self.lobby).history.response(self.clock.timestamp())
+
+    # -- presence ----------------------------------------------------------
+
+    def _forget(self, session, notice=True):
+        key = session.key
+        if self.users.get(key) is session:
+            del self.users[key]
+        self._exit_room(session, notice)
+        session.name = session.key = None
+        session.operator = False
+
+    @property
+    def presence_pending(self):
+        return bool(self._presence_rooms)
+
+    def flush_presence(self):
+        """One coalesced ``info`` per room about who joined and left there."""
+        effects = []
+        rooms, self._presence_rooms = self._presence_rooms, {}
+        for room in rooms:
+            if not room.presence:
+                continue
+            text, alone = room.presence.take()
+            told = room.recipients()
+            if alone is not None:
+                told = tuple(s for s in told if s is not alone)
+            if told:
+                effects.append(Broadcast(self._server_response(protocol.INFO, text), told))
+        return effects
+
+    def _server_response(self, response, content):
+        return protocol.encode_response(self.clock.timestamp(), protocol.SERVER_SENDER,
+                                        response, content)

@@ -1,0 +1,92 @@
+"""A room's bounded history, kept as the bytes that were broadcast.
+
+Theory of operation
+-------------------
+Each entry is a ``message`` payload exactly as it was broadcast, without
+its newline, oldest first, at most ``limit`` of them, with the case-folded
+name of its sender (so ``purge`` can remove a user's messages). The
+``history`` response is assembled from those bytes (never re-encoded) once
+per *version* of the history, and the same bytes object goes to every
+session that asks until the history changes: a thousand logins that do not
+read hold one copy, not a thousand. Its timestamp is therefore when that
+version was first sent, which is when the server generated those bytes.
+
+Every entry's content is at most ``max_message_bytes`` on the wire, so a
+history is bounded in bytes too: ``worst_case_response_bytes`` gives the
+largest ``history`` response the limits allow (the glue compares it with
+its output cap at start-up).
+"""
+
+import collections
+
+from .. import protocol
+from .session import MAX_USERNAME_LENGTH
+
+#: Longest timestamp the server's clock writes ("2026-11-23T19:59:04+01:00"
+#: is 25), with room to spare.
+TIMESTAMP_MAX_LENGTH = 32
+
+
+class History:
+    """The most recent messages of one room, as encoded bytes."""
+
+    __slots__ = ("limit", "_entries", "bytes", "version", "_cache")
+
+    def __init__(self, limit):
+        self.limit = limit
+        self._entries = collections.deque()  # (sender key, message without newline)
+        self.bytes = 0
+        self.version = 0
+        self._cache = None                   # (version, bytes)
+
+    def __len__(self):
+        return len(self._entries)
+
+    def append(self, sender_key, payload):
+        """Remember one broadcast ``message`` payload (with its newline)."""
+        if self.limit <= 0:
+            return
+        entry = payload[:-1]
+        self._entries.append((sender_key, entry))
+        self.bytes += len(entry) + 2
+        while len(self._entries) > self.limit:
+            self.bytes -= len(self._entries.popleft()[1]) + 2
+        self._changed()
+
+    def purge(self, sender_key):
+        """Remove every message from ``sender_key``; return how many."""
+        kept = collections.deque(e for e in self._entries if e[0] != sender_key)
+        removed = len(self._entries) - len(kept)
+        if removed:
+            self._entries = kept
+            self.bytes = sum(len(e[1]) + 2 for e in kept)
+            self._changed()
+        return removed
+
+    def _changed(self):
+        self.version += 1
+        self._cache = None
+
+    def response(self, timestamp):
+        """The encoded ``history`` response: one bytes object per version."""
+        cached = self._cache
+        if cached is not None and cached[0] == self.version:
+            return cached[1]
+        head = protocol.encode_response(timestamp, protocol.SERVER_SENDER,
+                                        protocol.HISTORY, [])[:-4]  # cut '[]}\n'
+        data = b"".join((head, b"[", b", ".join([e[1] for e in self._entries]), b"]}\n"))
+        self._cache = (self.version, data)
+        return data
+
+
+def worst_case_response_bytes(history_limit, max_message_bytes):
+    """The largest ``history`` response, in bytes, that these limits allow:
+    ``history_limit`` messages from senders with the longest names, each
+    with ``max_message_bytes`` of encoded content."""
+    stamp = "0" * TIMESTAMP_MAX_LENGTH
+    empty = len(protocol.encode_response(stamp, protocol.SERVER_SENDER, protocol.HISTORY, []))
+    if history_limit <= 0:
+        return empty
+    entry = len(protocol.encode_response(stamp, "x" * MAX_USERNAME_LENGTH,
+                                         protocol.MESSAGE, "")) - 1 + max_message_bytes
+    return empty + history_limit * entry + (history_limit - 1) * len(b", ")

@@ -1,0 +1,165 @@
+"""Moderation: operators, kicks, bans and purges.
+
+Theory of operation
+-------------------
+A session becomes an operator with ``oper <password>`` against the
+password the server was started with; without one, nobody can. Failed
+``oper`` attempts count against the same per-address limit as failed
+password logins. The router refuses the moderation requests to everyone
+else ("kick needs operator rights").
+
+A kick or a ban is, for the victim, an ``error`` followed by ``Close``;
+the victim leaves its room at once, without a "left" notice (the room is
+told "bob was kicked by alice (reason)" instead). A ban also refuses the
+name (any case) from then on, and the address the victim was connected
+from unless it is loopback, where every local user shares it. ``purge``
+removes a user's messages from the operator's room's history, so later
+logins and joins no longer see them.
+"""
+
+import hmac
+import ipaddress
+
+from .. import protocol
+from ..protocol import RequestError
+from .session import Broadcast, Close, Send, is_username
+
+
+def is_loopback(host):
+    """Whether ``host`` (an address string, maybe IPv4-mapped) is loopback."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+
+
+class Bans:
+    """Banned names (case-folded) and the addresses banned with them."""
+
+    def __init__(self):
+        self.names = {}   # key -> (name as given, reason, host or None)
+        self.hosts = {}   # host -> key of the ban that holds it
+
+    def __len__(self):
+        return len(self.names)
+
+    def refusal(self, key, host):
+        """The ``error`` text for a banned name or address, else None."""
+        ban = self.names.get(key)
+        if ban is None and host in self.hosts:
+            ban = self.names[self.hosts[host]]
+        if ban is None:
+            return None
+        return "you are banned: %s" % ban[1] if ban[1] else "you are banned"
+
+    def add(self, name, reason, host):
+        key = name.lower()
+        self.remove(key)
+        if host is not None and is_loopback(host):
+            host = None
+        self.names[key] = (name, reason, host)
+        if host is not None:
+            self.hosts[host] = key
+
+    def remove(self, key):
+        ban = self.names.pop(key, None)
+        if ban is None:
+            return False
+        if ban[2] is not None and self.hosts.get(ban[2]) == key:
+            del self.hosts[ban[2]]
+        return True
+
+    def listing(self):
+        parts = []
+        for name, reason, host in self.names.values():
+            text = name + (" from %s" % host if host else "")
+            parts.append(text + (" (%s)" % reason if reason else ""))
+        return "Bans (%d): %s" % (len(parts), ", ".join(parts)) if parts else "Bans (0)"
+
+
+def _target(content, request, usage):
+    """'<name> [reason]' -> (name, reason or '')."""
+    name, _, reason = content.strip().partition(" ")
+    if not is_username(name):
+        raise RequestError("%s needs a username: %s" % (request, usage))
+    return name, reason.strip()
+
+
+class ModerationRequests:
+    """The ``oper``, ``kick``, ``ban``, ``unban``, ``bans`` and ``purge``
+    handlers of ``ChatCore``."""
+
+    def _on_oper(self, session, content):
+        if self.oper_password is None:
+            raise RequestError("no operator password is configured on this server: "
+                               "nobody can become an operator")
+        if session.operator:
+            raise RequestError("you are already an operator")
+        wait = self.failed_logins.wait(session.host)
+        if wait:
+            raise RequestError("too many failed logins, try again in %d seconds" % wait)
+        if not hmac.compare_digest(content.encode("utf-8"), self.oper_password.encode("utf-8")):
+            self.failed_logins.record(session.host)
+            raise RequestError("wrong operator password")
+        session.operator = True
+        return [self.info(session, "you are now an operator: kick, ban, unban, bans and "
+                                   "purge are yours")]
+
+    def _on_kick(self, session, content):
+        name, reason = _target(content, "kick", "kick <name> [reason]")
+        return self._remove_user(session, self._online(name, "kick"), "kicked", reason)
+
+    def _on_ban(self, session, content):
+        name, reason = _target(content, "ban", "ban <name> [reason]")
+        victim = self.users.get(name.lower())
+        if victim is None:
+            self.bans.add(name, reason, None)
+            return [self.info(session, "%s is banned (not online: the name alone)" % name)]
+        if victim is session:
+            raise RequestError("you cannot ban yourself")
+        self.bans.add(victim.name, reason, victim.host)
+        return self._remove_user(session, victim, "banned", reason)
+
+    def _on_unban(self, session, content):
+        name, _ = _target(content, "unban", "unban <name>")
+        if not self.bans.remove(name.lower()):
+            raise RequestError("%s is not banned" % name)
+        return [self.info(session, "%s is no longer banned" % name)]
+
+    def _on_bans(self, session, _content):
+        return [self.info(session, self.bans.listing())]
+
+    def _on_purge(self, session, content):
+        name, _ = _target(content, "purge", "purge <name>")
+        room = session.room
+        removed = room.history.purge(name.lower())
+        notice = self._server_response(
+            protocol.INFO, "%d messages from %s were removed by %s" % (removed, name, session.name))
+        return [Broadcast(notice, room.recipients())]
+
+    def _online(self, name, request):
+        victim = self.users.get(name.lower())
+        if victim is None:
+            raise RequestError("%s is not online" % name)
+        return victim
+
+    def _remove_user(self, operator, victim, what, reason):
+        """Kick or ban ``victim``: its error and close, then its room's notice
+        (the operator hears it wherever it is)."""
+        if victim is operator:
+            raise RequestError("you cannot kick yourself: use logout")
+        room = victim.room
+        victim_name = victim.name
+        self._forget(victim, notice=False)
+        told = room.recipients()
+        if operator.room is not room:
+            told = told + (operator,)
+        return [
+            Send(victim, self._server_response(
+                protocol.ERROR, "%s by %s%s" % (what, operator.name, ": " + reason if reason else ""))),
+            Close(victim, "%s by %s" % (what, operator.name)),
+            Broadcast(self._server_response(
+                protocol.INFO, "%s was %s by %s%s" % (victim_name, what, operator.name,
+                                                      " (%s)" % reason if reason else "")), told),
+        ]

@@ -1,0 +1,174 @@
+"""Rooms: who is where, and the join, leave and rooms requests.
+
+Theory of operation
+-------------------
+Every logged-in session is in exactly one ``Room`` (``session.room``);
+login puts it in ``#lobby``, which always exists. A room owns its members
+(in join order), its ``History`` and its ``Presence``; ``msg``, ``names``
+and presence notices stay inside it. Room names are unique regardless of
+case (the creator's spelling is kept) and shown as ``#name``.
+
+A room exists while it has members or history: the last member leaving an
+empty-history room removes it, so a client that joins and leaves 10 000
+rooms leaves nothing behind. Rooms besides the lobby are capped
+(``max_rooms``).
+
+Two answers are cached per room until its membership changes, because
+they are asked for far more often than members come and go: the tuple of
+recipients for a broadcast, and the sorted ``names`` text (issue 8, defect
+8: no sort per request). The ``rooms`` listing is cached likewise until
+any membership changes.
+"""
+
+import re
+
+from .. import protocol
+from ..protocol import RequestError
+from .history import History
+from .presence import Presence
+from .session import Send
+
+LOBBY = "lobby"
+MAX_ROOM_NAME_LENGTH = 32
+
+_ROOM_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def check_room_name(text, request="join"):
+    """The room name without ``#``, or ``RequestError`` naming the rule."""
+    name = text.strip()
+    if name.startswith("#"):
+        name = name[1:]
+    if not name:
+        raise RequestError("%s needs a room: %s <room>" % (request, request))
+    if len(name) > MAX_ROOM_NAME_LENGTH:
+        raise RequestError("room name too long: at most %d characters" % MAX_ROOM_NAME_LENGTH)
+    if not _ROOM_NAME.fullmatch(name):
+        raise RequestError("invalid room name: use only the letters A-Z, a-z, the digits "
+                           "0-9, '-' and '_' (with or without a leading '#')")
+    return name
+
+
+class Room:
+    """One room: members, history, pending presence, cached answers."""
+
+    __slots__ = ("name", "key", "members", "history", "presence", "_recipients",
+                 "_names_text", "_names_response")
+
+    def __init__(self, name, history_limit):
+        self.name = name            # as spelled by its creator, without '#'
+        self.key = name.lower()
+        self.members = {}           # Session -> None, in join order
+        self.history = History(history_limit)
+        self.presence = Presence()
+        self._recipients = None     # tuple of members, until membership changes
+        self._names_text = None
+        self._names_response = None  # (timestamp, bytes)
+
+    @property
+    def label(self):
+        return "#" + self.name
+
+    def add(self, session):
+        self.members[session] = None
+        self._membership_changed()
+
+    def remove(self, session):
+        del self.members[session]
+        self._membership_changed()
+
+    def _membership_changed(self):
+        self._recipients = self._names_text = self._names_response = None
+
+    @property
+    def abandoned(self):
+        """No members and no history: the room may cease to exist."""
+        return not self.members and not len(self.history)
+
+    def recipients(self):
+        """Every member, as one tuple shared by broadcasts until someone
+        comes or goes (the glue only iterates it)."""
+        if self._recipients is None:
+            self._recipients = tuple(self.members)
+        return self._recipients
+
+    def names_response(self, timestamp):
+        """The ``names`` answer: sorted once per membership change, encoded
+        once per second."""
+        cached = self._names_response
+        if cached is not None and cached[0] == timestamp:
+            return cached[1]
+        if self._names_text is None:
+            names = sorted((s.name for s in self.members), key=lambda n: (n.lower(), n))
+            where = "online" if self.key == LOBBY else "in " + self.label
+            self._names_text = "Users %s (%d): %s" % (where, len(names), ", ".join(names))
+        data = protocol.encode_response(timestamp, protocol.SERVER_SENDER, protocol.INFO,
+                                        self._names_text)
+        self._names_response = (timestamp, data)
+        return data
+
+
+class RoomRequests:
+    """The ``join``, ``leave`` and ``rooms`` handlers of ``ChatCore``."""
+
+    def _on_join(self, session, content):
+        name = check_room_name(content)
+        room = self.rooms.get(name.lower())
+        if room is session.room:
+            raise RequestError("you are already in %s" % room.label)
+        if room is None:
+            if len(self.rooms) - 1 >= self.max_rooms:
+                raise RequestError("too many rooms: the server holds at most %d besides "
+                                   "#lobby; join an existing one (see 'rooms')" % self.max_rooms)
+            room = self.rooms[name.lower()] = Room(name, self.history_limit)
+        return self._move(session, room)
+
+    def _on_leave(self, session, _content):
+        if session.room is self.lobby:
+            raise RequestError("you are in #lobby already: leave takes you back to #lobby "
+                               "from another room")
+        return self._move(session, self.lobby)
+
+    def _on_rooms(self, session, _content):
+        # The asker is in its room, so every asker gets the same listing:
+        # built once per change of membership anywhere and clock second.
+        key = (self._membership_version, self.clock.timestamp())
+        if self._rooms_response is None or self._rooms_response[0] != key:
+            shown = [room for room in self.rooms.values() if room.members]
+            shown.sort(key=lambda room: (-len(room.members), room.key))
+            listing = ", ".join("%s (%d)" % (room.label, len(room.members)) for room in shown)
+            text = "Rooms (%d): %s" % (len(shown), listing)
+            self._rooms_response = (key, self._server_response(protocol.INFO, text))
+        return [Send(session, self._rooms_response[1])]
+
+    def _move(self, session, room):
+        """Leave the current room for ``room``; answer as a login does."""
+        self._exit_room(session)
+        self._enter_room(session, room)
+        count = len(room.members)
+        return [self.info(session, "Joined %s (%d user%s)"
+                          % (room.label, count, "" if count == 1 else "s")),
+                Send(session, self.history_response(room))]
+
+    def _enter_room(self, session, room):
+        self._membership_version += 1
+        session.room = room
+        room.add(session)
+        room.presence.join(session)
+        self._presence_rooms[room] = None
+
+    def _exit_room(self, session, notice=True):
+        """Take ``session`` out of its room (with a "left" notice unless
+        ``notice`` is false); an abandoned room ceases to exist."""
+        room = session.room
+        session.room = None
+        room.remove(session)
+        self._membership_version += 1
+        if notice:
+            room.presence.leave(session)
+            self._presence_rooms[room] = None
+        else:
+            room.presence.forget(session)
+        if room.abandoned and room is not self.lobby:
+            del self.rooms[room.key]
+            self._presence_rooms.pop(room, None)

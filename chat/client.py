@@ -530,8 +530,8 @@ class ChatClient:
         if not secret_spans(line):
             return
         try:
-            columns = os.get_terminal_size(self.stdin_fd).columns
-            rows = max(1, -(-text_width(line) // max(1, columns)))
+            columns = os.get_terminal_size(self.stdin_fd).columns or 80  # 0: unknown
+            rows = max(1, -(-text_width(line) // columns))
             os.write(self.stdin_fd, ("\x1b[%dF\x1b[J%s\r\n"
                                      % (rows, sanitize(mask_secrets(line)))).encode("utf-8"))
         except OSError:

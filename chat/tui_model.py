@@ -187,13 +187,14 @@ class Screen:
         return Frame(rows, status, PROMPT + text, len(PROMPT) + column)
 
     def status_spans(self) -> list:
-        parts = [self.state, self.server]
+        parts = [self.state]   # the server last: the first thing cut when narrow
         if self.name:
             parts.append(self.name)
         if self.room:
             parts.append(self.room if self.users is None
                          else "%s (%d user%s)" % (self.room, self.users,
                                                   "" if self.users == 1 else "s"))
+        parts.append(self.server)
         more = " more below (%d) " % self.log.unread if self.log.offset else ""
         main, _cells = clip(" " + " | ".join(parts) + " ", max(0, self.width - len(more)))
         return [("status", main), ("status-more", more)] if more else [("status", main)]

@@ -184,7 +184,7 @@ def terminal():
 def logged_in(term, name):
     term.wait_for(r"-- connected to")
     term.type("login %s\r" % name)
-    term.wait_for(lambda t: "| %s | #lobby" % name in t.status_row)
+    term.wait_for(lambda t: "| %s | #lobby |" % name in t.status_row)
 
 
 def other_user(server, name):
@@ -385,7 +385,7 @@ def test_room_in_the_status_line_and_private_messages_marked(terminal):
         term = terminal(fake.port)
         logged_in(term, "rita")
         term.type("/join dev\r")
-        term.wait_for(lambda t: "| rita | #dev (3 users)" in t.status_row)
+        term.wait_for(lambda t: "| rita | #dev (3 users) |" in t.status_row)
         term.wait_for(r"\[pm\] bob -> rita: psst")
         term.type(b"\x04")
         assert term.wait_exit() == 0

@@ -68,6 +68,8 @@ def wrap_spans(spans: list[tuple[str, str]], width: int,
     width). Returns at least one row (an empty line is one empty row).
     """
     width = max(1, width)
+    if text_width("".join(text for _tag, text in spans)) <= width:
+        return [[span for span in spans if span[1]]]      # the common case: it fits
     indent = min(max(0, indent), width // 3)
     chars = [(tag, char) for tag, text in spans for char in text]
     rows: list[list[tuple[str, str]]] = []

@@ -80,7 +80,7 @@ class FullScreenClient(ChatClient):
         self.window = window
         self.paste = PasteParser()
         self.screen.input.candidates = self._candidates
-        self.recent = collections.deque(maxlen=3)   # status lines, shown at exit
+        self.recent = collections.deque(maxlen=1)   # the last status line: why we exit
         self.failure = None                         # a bug of ours, shown at exit
         self._redraw_pending = False
         self._terminal_gone = False
@@ -115,6 +115,13 @@ class FullScreenClient(ChatClient):
         self.redraw()
 
     def session_changed(self, before):
+        """Name or room changed. The status line wants the room's user count:
+        when the server's answer did not say it (a login; a join on a
+        server that gives no count), ask with a ``names``, as IRC clients do."""
+        session = self.session
+        if session.name and session.users is None and before[:2] != session.summary()[:2]:
+            self.queue.append("names")
+            self._pump()
         self._sync_status()
 
     def connection_made(self, transport):

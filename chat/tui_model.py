@@ -76,15 +76,16 @@ class Scrollback:
         """The rows shown in ``height`` rows, top to bottom (fewer when the
         conversation is short). Clamps the offset to the top."""
         wanted = self.offset + height
-        rows: list = []
+        rows: list = []            # bottom-up
         for line in reversed(self.lines):
-            rows[:0] = line.rows(self.width)
+            rows.extend(reversed(line.rows(self.width)))
             if len(rows) >= wanted:
                 break
         if len(rows) < wanted:
             self.offset = max(0, len(rows) - height)
-        end = len(rows) - self.offset
-        return rows[max(0, end - height):end]
+        shown = rows[self.offset:self.offset + height]
+        shown.reverse()
+        return shown
 
     def scroll(self, rows: int, height: int) -> None:
         """Up by ``rows`` (down when negative), within the conversation."""

@@ -184,7 +184,8 @@ def terminal():
 def logged_in(term, name):
     term.wait_for(r"-- connected to")
     term.type("login %s\r" % name)
-    term.wait_for(lambda t: "| %s | #lobby |" % name in t.status_row)
+    term.wait_for(lambda t: re.search(r"\| %s \| #lobby \(\d+ users?\) \|" % name,
+                                      t.status_row))   # the count from an automatic names
 
 
 def other_user(server, name):
@@ -354,14 +355,14 @@ def test_a_bug_still_restores_the_terminal_and_shows_the_traceback(server, termi
 def test_line_mode_when_asked(server, terminal):
     term = terminal(server.port, "--line")
     term.type("login quinn\r")
-    term.wait_for(r"\* Login successful")
+    term.wait_for(lambda t: b"Login successful" in t.raw)   # (may have scrolled off)
     assert b"\x1b[?1049h" not in term.raw and b"\x1b[?2004h" not in term.raw
 
 
 # -- section 4 on the full screen ------------------------------------------------------------
 
 def rooms_server(conn):
-    """A section 4 server in a few lines: login, join, pm."""
+    """A section 4 server in a few lines: login, names, join, pm."""
     while True:
         request = conn.recv()
         if request is None:
@@ -370,6 +371,8 @@ def rooms_server(conn):
         if kind == "login":
             conn.send(response("info", "Login successful"))
             conn.send(response("history", []))
+        elif kind == "names":
+            conn.send(response("info", "Users online (1): rita"))
         elif kind == "join":
             conn.send(response("info", "Joined #%s (3 users)" % content.lstrip("#")))
             conn.send(response("history", []))
@@ -389,5 +392,45 @@ def test_room_in_the_status_line_and_private_messages_marked(terminal):
         term.wait_for(r"\[pm\] bob -> rita: psst")
         term.type(b"\x04")
         assert term.wait_exit() == 0
+    finally:
+        fake.close()
+
+
+# -- colours and exit statuses ----------------------------------------------------------------
+
+def cell(term, text):
+    """The screen cell where ``text`` first shows."""
+    row = next(y for y, line in enumerate(term.rows) if text in line)
+    return term.screen.buffer[row][term.rows[row].index(text)]
+
+
+@pytest.mark.parametrize("args, env, coloured", [((), {}, True),
+                                                 (("--no-color",), {}, False),
+                                                 ((), {"NO_COLOR": "1"}, False)])
+def test_colours_unless_turned_off(server, terminal, args, env, coloured):
+    term = terminal(server.port, *args, env=env)
+    name = "rose" if coloured else "sam" + ("nc" if args else "env")
+    logged_in(term, name)
+    term.type("/nosuchrequest\r")
+    term.wait_for(r"! error")
+    assert (cell(term, "! error").fg != "default") == coloured
+    assert cell(term, "! error").bold                   # attributes stay without colour
+    assert (cell(term, "Users online").fg != "default") == coloured
+
+
+def test_server_closing_unasked_exits_one_with_the_reason_after_the_screen(terminal):
+    def close_after_login(conn):
+        conn.recv()
+        conn.send(response("info", "Login successful"))
+        conn.send(response("history", []))
+        conn.recv()            # the automatic names; then hang up
+
+    fake = FakeServer(close_after_login)
+    try:
+        term = terminal(fake.port)
+        term.wait_for(r"-- connected to")
+        term.type("login tom\r")
+        assert term.wait_exit() == 1
+        assert term.err == "-- the server closed the connection\n"
     finally:
         fake.close()

@@ -129,11 +129,10 @@ class Screen:
 
     def add(self, spans) -> None:
         """A line of conversation (spans from the renderer, or our own)."""
-        spans = decorate(spans, self.name)
         prefix = text_width("".join(text for _tag, text in spans[:-1]))
         if spans and spans[0] == ("", CONTINUATION_INDENT):
             prefix = len(CONTINUATION_INDENT)
-        self.log.add(spans, prefix)
+        self.log.add(decorate(spans, self.name), prefix)
 
     def notice(self, text: str) -> None:
         """A line of the client's own (already sanitised)."""

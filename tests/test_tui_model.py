@@ -316,3 +316,13 @@ def test_everything_shown_is_sanitised():
     text = "".join(plain(row) for row in screen.frame().rows)
     assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
     assert all(unicodedata.category(c) != "Cc" for c in text)
+
+
+def test_continuation_rows_are_indented_under_the_text_even_with_a_mention():
+    screen = Screen()
+    screen.resize(30, 10)
+    screen.name = "alice"
+    screen.add(message("carol", "hi alice, this wraps onto a second row"))
+    rows = [plain(row).rstrip() for row in screen.frame().rows]
+    assert rows[0] == "[14:03] carol: hi alice, this"
+    assert rows[1].startswith(" " * 10 + "wraps")       # a third of 30, not past "alice"

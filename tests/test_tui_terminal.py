@@ -34,7 +34,8 @@ from support import Client, ServerProcess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 10.0
-PGUP, PGDN, END = b"\x1b[5~", b"\x1b[6~", b"\x1bOF"   # as xterm sends them (keypad mode)
+# Keys as xterm sends them in keypad-transmit mode (curses turns it on).
+PGUP, END, CTRL_HOME, CTRL_END = "\x1b[5~", "\x1bOF", "\x1b[1;5H", "\x1b[1;5F"
 
 
 class _Screen(pyte.Screen):
@@ -244,6 +245,11 @@ def test_page_up_shows_older_lines_and_new_ones_do_not_yank(server, terminal):
     assert term.rows[:-2] == shown                      # the page did not move
     term.type(END)                                      # input empty: End of the conversation
     term.wait_for(lambda t: "while reading" in t.text and "more below" not in t.status_row)
+    term.type("typing" + CTRL_HOME)                     # with Ctrl: whatever the input holds
+    term.wait_for(lambda t: t.rows[0].startswith("-- connected to"))
+    assert term.input_row == "> typing"
+    term.type(CTRL_END)
+    term.wait_for(lambda t: "while reading" in t.text)
     dave.close()
 
 

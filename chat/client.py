@@ -77,8 +77,11 @@ from reactor.framing import FramingError, JsonStreamDecoder
 from reactor.loop import EventLoop
 from reactor.tcp import Connector
 
-from .client_input import HELP_TEXT, NOT_LOGGED_IN_HINT, LocalHint, SendRequest, parse_input
+from .client_input import (HELP_TEXT, NOT_LOGGED_IN_HINT, LocalHint, SendRequest, mask_secrets,
+                           parse_input, secret_spans)
+from .client_state import SessionView
 from .render import render, sanitize, use_color
+from .text_cells import text_width
 
 __all__ = ["ChatClient", "ClientConfig", "main", "parse_args"]
 
@@ -156,6 +159,7 @@ class ChatClient:
         self._last_answered = True         # a response came after the last request
         self._sent = 0                     # requests written so far
         self._sent_before_read = 0         # ... before the read being handled
+        self.session = SessionView()       # name, room, users: for status lines
         # life cycle
         self.logged_in = False
         self.login_pending = False
@@ -250,7 +254,9 @@ class ChatClient:
     # -- responses ---------------------------------------------------------------
 
     def _on_payload(self, payload):
-        self.show(render(payload, color=self.color))
+        self.display(payload)
+        before = self.session.summary()
+        self.session.observe(payload)
         kind = _response_kind(payload)
         if kind == "history":
             self._logged_in()
@@ -258,6 +264,8 @@ class ChatClient:
             self._logged_in()
         elif self.login_pending and kind == "error":
             self._login_resolved()
+        if self.session.summary() != before:
+            self.session_changed(before)
         if self._sent != self._sent_before_read:
             return  # we wrote during this read: this cannot answer that request
         if self.logout_sent:
@@ -275,6 +283,7 @@ class ChatClient:
 
     def _logged_in(self):
         self.logged_in = True
+        self.session.logged_in()
         self._login_resolved()
 
     def _login_resolved(self):
@@ -316,6 +325,7 @@ class ChatClient:
     def _send(self, action):
         """Write one request; the next waits for a response or the gap."""
         self.transport.write(json.dumps(action.payload()).encode("ascii") + b"\n")
+        self.session.request_sent(action.request, action.content)
         self._sent += 1
         self._last_send = self.loop.time()
         self._awaiting = True
@@ -493,7 +503,10 @@ class ChatClient:
             if self._discarding_line:
                 self._discarding_line = False
             else:
-                self._add_line(bytes(buf[start:end]))
+                line = bytes(buf[start:end])
+                if self.interactive and end + 1 == len(buf):
+                    self._hide_echoed_password(line)
+                self._add_line(line)
             start = end + 1
         del buf[:start]
         if len(buf) > MAX_INPUT_LINE:
@@ -506,6 +519,23 @@ class ChatClient:
         line = raw.decode("utf-8", "replace")
         if line.strip():
             self.queue.append(line)
+
+    def _hide_echoed_password(self, raw):
+        """The terminal echoed a line holding a password: overwrite it, masked.
+
+        Only for the last line of a read (a terminal returns one line per
+        read), so the echo is the text just above the cursor.
+        """
+        line = raw.decode("utf-8", "replace").rstrip("\r")
+        if not secret_spans(line):
+            return
+        try:
+            columns = os.get_terminal_size(self.stdin_fd).columns or 80  # 0: unknown
+            rows = max(1, -(-text_width(line) // columns))
+            os.write(self.stdin_fd, ("\x1b[%dF\x1b[J%s\r\n"
+                                     % (rows, sanitize(mask_secrets(line)))).encode("utf-8"))
+        except OSError:
+            pass
 
     def _end_of_input(self):
         if self._input_ended:
@@ -523,6 +553,16 @@ class ChatClient:
             self._resume_stdin()
 
     # -- output --------------------------------------------------------------------
+
+    def display(self, payload):
+        """One payload from the server, rendered."""
+        self.show(render(payload, color=self.color))
+
+    def session_changed(self, before):
+        """Name, room or user count changed: a status line at a terminal when
+        the name or room did (the count moves too often to be worth one)."""
+        if self.interactive and self.session.name and before[:2] != self.session.summary()[:2]:
+            self.notice("you are " + self.session.describe())
 
     def show(self, lines):
         """Rendered lines from the server: stdout, flushed at once."""
@@ -588,8 +628,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(
         prog="python3 -m chat.client",
         description="KTN chat client: type lines, read the chat.\n"
-                    "What the server says goes to stdout; the client's own status lines\n"
-                    "and hints go to stderr. Input may be a terminal, a pipe or a file.",
+                    "At a terminal it is full-screen (see --line). In line mode what the\n"
+                    "server says goes to stdout; the client's own status lines and hints\n"
+                    "go to stderr. Input may be a terminal, a pipe or a file.",
         epilog="input lines:\n" + "\n".join("  " + line for line in HELP_TEXT.splitlines())
                + "\n\nexit status:\n"
                  "  0    after logout, Ctrl-C or end of input\n"
@@ -613,6 +654,10 @@ def parse_args(argv=None):
     p.add_argument("--connect-timeout", type=_non_negative(float),
                    default=DEFAULT_CONNECT_TIMEOUT, metavar="SECONDS",
                    help="give up connecting after this long")
+    p.add_argument("--line", action="store_true",
+                   help="line mode even at a terminal (by default, when stdin and stdout are "
+                        "terminals and TERM is set and not 'dumb', the client is full-screen: "
+                        "the conversation above, a status line and an input line below)")
     p.add_argument("--no-color", action="store_true",
                    help="never colour the output (by default colour is used when stdout is a "
                         "terminal and NO_COLOR is not set)")
@@ -633,6 +678,12 @@ def main(argv=None):
     config = ClientConfig(args.host, args.port, pace_ms=args.pace_ms,
                           exit_wait=args.exit_wait, connect_timeout=args.connect_timeout,
                           color=False if args.no_color else None)
+    if not args.line:
+        from .tui import fullscreen_possible, run_fullscreen  # curses only when needed
+        if fullscreen_possible():
+            status = run_fullscreen(config, EventLoop)
+            if status is not None:
+                return status
     loop = EventLoop()
     client = ChatClient(loop, config)
     try:

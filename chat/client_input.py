@@ -26,10 +26,18 @@ command; ``msg help me`` sends it as a message.
 Arguments and message text are stripped of surrounding whitespace
 (including the line ending). Argument-less requests given extra text
 (``names please``) are still sent, with content ``null``.
+
+Passwords (PROTOCOL.md section 4: ``/register``, ``/oper``, ``/password``
+and ``login <name> <password>``) are never shown back: ``secret_spans``
+finds them in a line and ``mask_secrets`` replaces each with ``********``
+wherever a typed line is displayed. A plain line ``register <one word>``
+or ``oper <one word>`` is almost surely a password typed without its
+slash: it gets a hint instead of being broadcast to the room.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 __all__ = [
@@ -37,9 +45,13 @@ __all__ = [
     "HELP_TEXT",
     "LocalHint",
     "NOT_LOGGED_IN_HINT",
+    "MASK",
     "Nothing",
     "SendRequest",
+    "SLASH_COMMANDS",
+    "mask_secrets",
     "parse_input",
+    "secret_spans",
 ]
 
 
@@ -87,7 +99,29 @@ help                   ask the server which requests it supports
 logout                 log out and quit
 /<request> [content]   send any request, e.g. a server extension (/login alvaro works too)
 //text                 send a message that starts with '/'
-Keywords are case-insensitive; blank lines are ignored."""
+Servers with rooms, private messages and accounts (PROTOCOL.md section 4):
+/join <room>, /leave, /rooms            change room, list the rooms
+/pm <name> <text>                       a private message, shown as "alice -> bob"
+/register <password>, login <name> <password>, /password <old> <new>
+/oper <password>, /kick, /ban, /unban, /bans, /purge   moderation
+Passwords are shown as ********. Keywords are case-insensitive; blank lines are ignored."""
+
+#: What Tab completes after a leading slash: the standard requests and
+#: those of PROTOCOL.md section 4.
+SLASH_COMMANDS = ("/ban", "/bans", "/help", "/join", "/kick", "/leave", "/login", "/logout",
+                  "/msg", "/names", "/oper", "/password", "/pm", "/purge", "/register",
+                  "/rooms", "/unban")
+
+MASK = "********"
+#: Requests whose argument holds passwords -> how many leading words of the
+#: argument are not secret (``login alice secret``: the name is not).
+_SECRET_ARGUMENTS = {"register": 0, "oper": 0, "password": 0, "login": 1}
+#: Plain lines (no slash) taken for a password command only in this shape.
+_PLAIN_SECRET_WORDS = {"register": 1, "oper": 1}
+_COMMAND_WORD = re.compile(r"\s*(/?)([A-Za-z]+)(?=\s|$)")
+_WORD = re.compile(r"\S+")
+PASSWORD_HINT = ("not sent: this looks like a password for everyone to read; "
+                 "type /%s <password> (or 'msg %s ...' to say it)")
 
 
 def parse_input(line: str, logged_in: bool) -> Action:
@@ -108,7 +142,30 @@ def parse_input(line: str, logged_in: bool) -> Action:
     request = word.lower()
     if request in KNOWN_REQUESTS:
         return _known(request, rest)
+    if logged_in and secret_spans(text):
+        return LocalHint(PASSWORD_HINT % (request, request))
     return _message(text, logged_in)
+
+
+def secret_spans(line: str) -> list[tuple[int, int]]:
+    """The (start, end) character ranges of ``line`` that are passwords."""
+    match = _COMMAND_WORD.match(line)
+    if match is None:
+        return []
+    slash, word = match.group(1), match.group(2).lower()
+    if word not in _SECRET_ARGUMENTS:
+        return []
+    words = list(_WORD.finditer(line, match.end()))
+    if not slash and word != "login" and len(words) != _PLAIN_SECRET_WORDS.get(word):
+        return []
+    return [m.span() for m in words[_SECRET_ARGUMENTS[word]:]]
+
+
+def mask_secrets(line: str) -> str:
+    """``line`` with every password replaced by ``********``."""
+    for start, end in reversed(secret_spans(line)):
+        line = line[:start] + MASK + line[end:]
+    return line
 
 
 def _split_word(text: str) -> tuple[str, str]:

@@ -23,8 +23,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 __all__ = [
+    "CONTINUATION_INDENT",
+    "PM_ARROW",
+    "Span",
     "format_timestamp",
     "render",
+    "render_spans",
     "sanitize",
     "sanitize_multiline",
     "use_color",
@@ -206,23 +210,22 @@ def _shorten(text: str) -> str:
 
 # --- rendering ---------------------------------------------------------------
 
+#: A piece of a rendered line: (tag, text). The tag says what the text is
+#: ("stamp", "sender", "pm", "info", "error", "header", "odd", or "" for
+#: plain text) so each front end styles it its own way: ANSI codes in line
+#: mode, curses attributes on the full screen. The text is always sanitised.
+Span = tuple[str, str]
+
+_ANSI = {"stamp": "\x1b[2m", "sender": "\x1b[1m", "pm": "\x1b[35;1m", "info": "\x1b[33m",
+         "error": "\x1b[31m", "header": "\x1b[36m", "odd": "\x1b[35m"}
 _RESET = "\x1b[0m"
-_DIM = "\x1b[2m"
-_BOLD = "\x1b[1m"
-_RED = "\x1b[31m"
-_YELLOW = "\x1b[33m"
-_CYAN = "\x1b[36m"
-_MAGENTA = "\x1b[35m"
 
+#: Continuation lines of a message are indented past "[HH:MM] ".
+CONTINUATION_INDENT = " " * (len("[--:--]") + 3)
 
-class _Style:
-    """Wraps already sanitised text in ANSI colour codes, or not at all."""
-
-    def __init__(self, color: bool) -> None:
-        self.color = color
-
-    def __call__(self, code: str, text: str) -> str:
-        return f"{code}{text}{_RESET}" if self.color and text else text
+#: How a private message's sender looks (PROTOCOL.md section 4): no username
+#: contains a space, so " -> " can only come from a server's pm.
+PM_ARROW = " -> "
 
 
 def render(payload: Any, *, color: bool = False) -> list[str]:
@@ -232,60 +235,74 @@ def render(payload: Any, *, color: bool = False) -> list[str]:
     contains no control character except our own ANSI colour codes when
     ``color`` is true. Never raises.
     """
-    style = _Style(color)
+    return [_paint(line, color) for line in render_spans(payload)]
+
+
+def render_spans(payload: Any) -> list[list[Span]]:
+    """Like ``render``, but each line as tagged spans, for front ends that
+    style text themselves. Never raises."""
     try:
-        return _render(payload, style, in_history=False)
+        return _render(payload, in_history=False)
     except Exception:  # e.g. RecursionError on absurdly nested content
-        return [_stamp(None, style) + " " + style(_MAGENTA, "? unprintable payload")]
+        return [[_stamp(None), ("", " "), ("odd", "? unprintable payload")]]
 
 
-def _render(payload: Any, style: _Style, *, in_history: bool) -> list[str]:
+def _paint(line: list[Span], color: bool) -> str:
+    if not color:
+        return "".join(text for _tag, text in line)
+    return "".join(f"{_ANSI[tag]}{text}{_RESET}" if tag in _ANSI and text else text
+                   for tag, text in line)
+
+
+def _render(payload: Any, *, in_history: bool) -> list[list[Span]]:
     if not isinstance(payload, dict):
         # A history entry that is not an object is shown as it is; any other
         # value as JSON, so that e.g. a bare string payload shows its quotes.
         text = _text(payload) if in_history else _json(payload)
-        return _lines(_stamp(None, style) + " " + style(_MAGENTA, "? unexpected:") + " ", text)
-    stamp = _stamp(payload.get("timestamp"), style)
+        return _lines([_stamp(None), ("", " "), ("odd", "? unexpected:"), ("", " ")], text)
+    stamp = _stamp(payload.get("timestamp"))
     response = payload.get("response")
     kind = response.strip().lower() if isinstance(response, str) else None
     if kind is None and in_history and "content" in payload:
         kind = "message"  # a history entry without a type is a message
     content = payload.get("content")
     if kind in ("message", "msg"):
-        sender = style(_BOLD, _sender(payload.get("sender")))
-        return _lines(f"{stamp} {sender}: ", _text(content))
+        sender = _sender(payload.get("sender"))
+        if PM_ARROW in sender:
+            return _lines([stamp, ("", " "), ("pm", "[pm] " + sender), ("", ": ")], _text(content))
+        return _lines([stamp, ("", " "), ("sender", sender), ("", ": ")], _text(content))
     if kind == "info":
-        return _lines(f"{stamp} " + style(_YELLOW, "*") + " ", _text(content), style, _YELLOW)
+        return _lines([stamp, ("", " "), ("info", "*"), ("", " ")], _text(content), "info")
     if kind == "names":
-        return _lines(f"{stamp} " + style(_YELLOW, "* users:") + " ", _text(content),
-                      style, _YELLOW)
+        return _lines([stamp, ("", " "), ("info", "* users:"), ("", " ")], _text(content), "info")
     if kind == "error":
-        return _lines(f"{stamp} " + style(_RED, "! error:") + " ", _text(content), style, _RED)
+        return _lines([stamp, ("", " "), ("error", "! error:"), ("", " ")], _text(content),
+                      "error")
     if kind == "history" and not in_history:
-        return _history(content, style)
+        return _history(content)
     label = "(no response type)" if response is None else _shorten_type(response)
-    return _lines(f"{stamp} " + style(_MAGENTA, f"? {label}:") + " ", _text(content))
+    return _lines([stamp, ("", " "), ("odd", f"? {label}:"), ("", " ")], _text(content))
 
 
-def _history(content: Any, style: _Style) -> list[str]:
+def _history(content: Any) -> list[list[Span]]:
     """A header line, then each earlier message in order."""
     if isinstance(content, str):
         decoded = _loads(content)
         if isinstance(decoded, list):
             content = decoded
     if not isinstance(content, list):
-        header = style(_CYAN, "--- history ---")
-        return [header] + _lines(style(_MAGENTA, "? unexpected history:") + " ", _text(content))
+        return [[("header", "--- history ---")]] + _lines(
+            [("odd", "? unexpected history:"), ("", " ")], _text(content))
     if not content:
-        return [style(_CYAN, "--- history: empty ---")]
+        return [[("header", "--- history: empty ---")]]
     count = len(content)
-    lines = [style(_CYAN, f"--- history: {count} message{'s' if count != 1 else ''} ---")]
+    lines = [[("header", f"--- history: {count} message{'s' if count != 1 else ''} ---")]]
     for entry in content:
         if isinstance(entry, str):
             decoded = _loads(entry)
             if isinstance(decoded, dict):
                 entry = decoded
-        lines += _render(entry, style, in_history=True)
+        lines += _render(entry, in_history=True)
     return lines
 
 
@@ -297,21 +314,17 @@ def _loads(text: str) -> Any:
         return None
 
 
-def _lines(prefix: str, text: str, style: _Style | None = None, code: str = "") -> list[str]:
+def _lines(prefix: list[Span], text: str, tag: str = "") -> list[list[Span]]:
     """``prefix`` + the first line of ``text``, then indented continuations.
 
     ``prefix`` is already safe (sanitised or ours); ``text`` is raw.
     """
     first, *rest = _sanitized_lines(text)
-    if style is not None:
-        first = style(code, first)
-        rest = [style(code, line) for line in rest]
-    indent = " " * (len("[--:--]") + 3)
-    return [prefix + first] + [indent + line for line in rest]
+    return [prefix + [(tag, first)]] + [[("", CONTINUATION_INDENT), (tag, line)] for line in rest]
 
 
-def _stamp(value: Any, style: _Style) -> str:
-    return style(_DIM, f"[{format_timestamp(value)}]")
+def _stamp(value: Any) -> Span:
+    return ("stamp", f"[{format_timestamp(value)}]")
 
 
 def _sender(value: Any) -> str:

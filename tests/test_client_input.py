@@ -13,7 +13,9 @@ from chat.client_input import (
     LocalHint,
     Nothing,
     SendRequest,
+    mask_secrets,
     parse_input,
+    secret_spans,
 )
 
 
@@ -153,5 +155,7 @@ def test_plain_lines_are_messages_when_logged_in(text):
     first = text.split()[0].lower()
     if text.strip().startswith("/") or first in {"login", "logout", "msg", "names", "help"}:
         return
+    if secret_spans(text):
+        return   # "register <one word>": held back as a likely password
     assert parse_input(text, True) == send("msg", text.strip())
     assert parse_input(text, False) == LocalHint(NOT_LOGGED_IN_HINT)

@@ -351,7 +351,7 @@ def test_terminal_ctrl_c_logs_out(server, clients):
     ((), {"NO_COLOR": "1"}, False),
 ])
 def test_colour_only_on_a_terminal_when_wanted(server, clients, args, env, colored):
-    client = clients(server.port, *args, terminal=True, terminal_stdout=True, env=env)
+    client = clients(server.port, "--line", *args, terminal=True, terminal_stdout=True, env=env)
     client.send("login")                      # a hint on stderr, nothing sent
     client.expect("usage", stream="err")
     client.send("msg not yet")

@@ -1,0 +1,339 @@
+"""The full-screen client: the line client's machinery behind a curses screen.
+
+Theory of operation
+-------------------
+``FullScreenClient`` is a ``chat.client.ChatClient`` (same connection,
+pacing, life cycle and exit statuses) whose input and output are swapped:
+
+* **input**: the loop still watches stdin, but a wake reads keys with
+  ``get_wch`` (window in ``nodelay`` mode: the selector does the waiting)
+  until ``curses.error``, since one wake can carry a whole paste. Keys go
+  through ``PasteParser`` (bracketed paste, switched on at start and off
+  at exit) to the pure ``Screen``; a line sent with Enter, or each line
+  of a paste, joins the same send queue the line client fills from stdin,
+  so pasted lines are paced exactly as piped ones. Ctrl-D on an empty line
+  is end of input. If a wake brings no key while stdin stays readable with
+  nothing to read (``FIONREAD`` 0), the terminal is gone: end of input,
+  which logs out, and stdin is no longer watched (no busy loop). SIGHUP
+  (the terminal closed, when it is our controlling terminal) is a Ctrl-C.
+* **output**: payloads become lines of tagged spans (``render_spans``:
+  sanitised) in the ``Screen``; the client's notices and hints become dim
+  lines there too. The screen is painted once per loop pass at most
+  (``at_end_of_pass``), however many payloads arrived.
+* **resizing**: SIGWINCH reaches the loop through its signal wakeup fd (a
+  Python handler, which replaces ncurses' own); the handler asks the
+  kernel for the size and tells curses (``resizeterm``), then repaints.
+* **the terminal is always restored**: ``run_fullscreen`` sets up curses
+  (locale first, cbreak, noecho, keypad, a 25 ms Esc delay) and undoes all
+  of it in ``finally``, whatever happened. While the screen is up, fd 2 is
+  redirected to a temporary file (a stray warning or log line would
+  scribble over the screen) and replayed to the real stderr afterwards,
+  with the client's last status lines when it exits with an error.
+"""
+
+from __future__ import annotations
+
+import collections
+import curses
+import fcntl
+import locale
+import os
+import select
+import signal
+import sys
+import tempfile
+import termios
+import traceback
+
+from .client import EXIT_FAILURE, EXIT_INTERRUPTED, MAX_QUEUED_LINES, ChatClient
+from .client_input import SendRequest, mask_secrets, parse_input
+from .render import render_spans, sanitize, use_color
+from .tui_input import PasteParser, key_name
+from .tui_model import Screen
+from .tui_view import CursesView, translate
+
+__all__ = ["FullScreenClient", "fullscreen_possible", "run_fullscreen"]
+
+#: Milliseconds ncurses waits after a lone Esc for the rest of a sequence.
+ESC_DELAY_MS = 25
+BRACKETED_PASTE_ON = b"\x1b[?2004h"
+BRACKETED_PASTE_OFF = b"\x1b[?2004l"
+
+
+def fullscreen_possible(stdin_fd: int = 0, stdout_fd: int = 1) -> bool:
+    """True at a terminal that can draw: stdin and stdout ttys, TERM set, not dumb."""
+    term = os.environ.get("TERM", "")
+    try:
+        return os.isatty(stdin_fd) and os.isatty(stdout_fd) and term not in ("", "dumb")
+    except OSError:
+        return False
+
+
+class FullScreenClient(ChatClient):
+    """A ``ChatClient`` reading keys and drawing a ``Screen``."""
+
+    def __init__(self, loop, config, window, screen=None, stdin_fd=0):
+        super().__init__(loop, config, stdin_fd=stdin_fd)
+        self.screen = screen or Screen("%s:%s" % (config.host, config.port))
+        color = use_color(sys.stdout) if config.color is None else config.color
+        self.view = CursesView(window, color)
+        self.window = window
+        self.paste = PasteParser()
+        self.screen.input.candidates = self._candidates
+        self.recent = collections.deque(maxlen=1)   # the last status line: why we exit
+        self.failure = None                         # a bug of ours, shown at exit
+        self._redraw_pending = False
+        self._terminal_gone = False
+        self.screen.resize(*self.view.size())
+        self.redraw()
+
+    # -- output -------------------------------------------------------------
+
+    def display(self, payload):
+        for line in render_spans(payload):
+            self.screen.add(line)
+        self.redraw()
+
+    def show(self, lines):
+        for line in lines:
+            self.screen.add([("", line)])
+        self.redraw()
+
+    def notice(self, text):
+        self.recent.append("-- " + sanitize(text))
+        self.screen.notice(sanitize(text))
+        self.redraw()
+
+    def hint(self, text):
+        for line in text.splitlines():
+            self.screen.add([("hint", sanitize(line))])
+        self.redraw()
+
+    def error_line(self, text):
+        self.recent.append("chat.client: " + sanitize(text))
+        self.screen.notice(sanitize(text))
+        self.redraw()
+
+    def session_changed(self, before):
+        """Name or room changed. The status line wants the room's user count:
+        when the server's answer did not say it (a login; a join on a
+        server that gives no count), ask with a ``names``, as IRC clients do."""
+        session = self.session
+        if session.name and session.users is None and before[:2] != session.summary()[:2]:
+            self.queue.append("names")
+            self._pump()
+        self._sync_status()
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self._sync_status()
+
+    def connection_lost(self, exc):
+        super().connection_lost(exc)
+        self._sync_status()
+
+    def _sync_status(self):
+        screen, session = self.screen, self.session
+        if self.transport is not None:
+            screen.state = "leaving" if self.logout_sent else "connected"
+        elif screen.state != "connecting":
+            screen.state = "disconnected"
+        screen.name, screen.room, screen.users = session.name, session.room, session.users
+        self.redraw()
+
+    def redraw(self):
+        """Paint at the end of this loop pass (once, however many changes)."""
+        if not self._redraw_pending:
+            self._redraw_pending = True
+            self.loop.at_end_of_pass(self._paint)
+
+    def _paint(self):
+        self._redraw_pending = False
+        if self._terminal_gone or self.failure is not None:
+            return
+        self._guarded(lambda: self.view.draw(self.screen.frame()))
+
+    # -- input --------------------------------------------------------------
+
+    def _read_stdin(self):
+        self._guarded(self._read_keys)
+
+    def _read_keys(self):
+        got_key = False
+        while not self.finished and self._stdin_mode is not None:
+            try:
+                key = self.window.get_wch()
+            except curses.error:
+                break
+            got_key = True
+            for item in self.paste.feed(key):
+                self._handle(item)
+        if not got_key and self._stdin_gone():
+            self._terminal_gone = True
+            self._end_of_input()
+            self._pump()
+        self.redraw()
+
+    def _stdin_gone(self):
+        """Readable with nothing to read: the terminal hung up."""
+        try:
+            readable, _, _ = select.select([self.stdin_fd], [], [], 0)
+            if not readable:
+                return False
+            waiting = bytearray(4)
+            fcntl.ioctl(self.stdin_fd, termios.FIONREAD, waiting)
+            return int.from_bytes(waiting, sys.byteorder) == 0
+        except (OSError, ValueError):
+            return True
+
+    def _handle(self, item):
+        if isinstance(item, tuple):
+            events = self.screen.paste(item[1])
+        elif isinstance(item, int):
+            name = translate(item)
+            if name == "resize":
+                self.resized()
+                return
+            events = [self.screen.key(name)]
+        else:
+            name = key_name(item)
+            if name == "ctrl-l":
+                self.window.clearok(True)
+                return
+            events = [self.screen.key(name)]
+        for event in events:
+            if event is None:
+                continue
+            if event[0] == "send":
+                self._submit(event[1])
+            elif event[0] == "eof":
+                self._end_of_input()
+                self._pump()
+
+    def _submit(self, line):
+        """A line typed (or pasted) and entered: queue it as line mode would."""
+        self.screen.log.bottom()
+        if len(self.queue) >= MAX_QUEUED_LINES or self._input_ended:
+            self.hint("not sent (too many lines waiting): " + sanitize(mask_secrets(line)))
+            return
+        action = parse_input(line, True)
+        if not (isinstance(action, SendRequest) and action.request == "msg"
+                and action.content == line.strip()):
+            self.screen.add([("echo", "> " + sanitize(mask_secrets(line.strip())))])
+        self.queue.append(line)
+        self._pump()
+
+    def resized(self):
+        """SIGWINCH or KEY_RESIZE: learn the new size, repaint everything."""
+        def resize():
+            try:
+                size = os.get_terminal_size(sys.__stdout__.fileno())
+                curses.resizeterm(size.lines, size.columns)
+            except (OSError, ValueError, curses.error):
+                pass
+            self.screen.resize(*self.view.size())
+            self.window.clearok(True)
+            self.redraw()
+        self._guarded(resize)
+
+    def _candidates(self, prefix):
+        lowered = prefix.lower()
+        pool = self.session.rooms if prefix.startswith("#") else self.session.names
+        return [name for name in pool if name.lower().startswith(lowered)]
+
+    def _guarded(self, action):
+        """Run ``action``; a bug of ours ends the client (the terminal is
+        restored by ``run_fullscreen``, which then shows the traceback)."""
+        try:
+            action()
+        except Exception:
+            if self.failure is None:
+                self.failure = traceback.format_exc()
+            self.finish(EXIT_FAILURE)
+
+
+def run_fullscreen(config, loop_factory):
+    """Run the full-screen client; return its exit status, or None when the
+    terminal cannot do it (the caller falls back to line mode)."""
+    locale.setlocale(locale.LC_ALL, "")
+    try:
+        window = curses.initscr()
+    except curses.error:
+        return None
+    saved_stderr, captured = _capture_stderr()
+    client = None
+    status = EXIT_FAILURE
+    loop = loop_factory()
+    try:
+        curses.noecho()
+        curses.cbreak()
+        window.keypad(True)
+        window.nodelay(True)
+        curses.set_escdelay(ESC_DELAY_MS)
+        _write_terminal(BRACKETED_PASTE_ON)
+        client = FullScreenClient(loop, config, window)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(signum, client.interrupt)
+        loop.add_signal_handler(signal.SIGWINCH, client.resized)
+        client.start()
+        loop.run()
+        status = EXIT_FAILURE if client.status is None else client.status
+    except KeyboardInterrupt:
+        status = EXIT_INTERRUPTED
+    finally:
+        _restore_terminal(window)
+        loop.close()
+        _release_stderr(saved_stderr, captured)
+    if client is not None:
+        if client.failure:
+            sys.stderr.write(client.failure)
+        elif status != 0:
+            sys.stderr.write("".join(line + "\n" for line in client.recent))
+        sys.stderr.flush()
+    return status
+
+
+def _restore_terminal(window):
+    """Undo every terminal setting of ``run_fullscreen``; never raises."""
+    for undo in (lambda: _write_terminal(BRACKETED_PASTE_OFF), lambda: window.keypad(False),
+                 curses.echo, curses.nocbreak, curses.endwin):
+        try:
+            undo()
+        except Exception:
+            pass
+
+
+def _write_terminal(data):
+    sys.__stdout__.flush()
+    os.write(sys.__stdout__.fileno(), data)
+
+
+def _capture_stderr():
+    """Point fd 2 at a temporary file while the screen is up."""
+    try:
+        saved = os.dup(2)
+        captured = tempfile.TemporaryFile()
+        os.dup2(captured.fileno(), 2)
+        return saved, captured
+    except OSError:
+        return None, None
+
+
+def _release_stderr(saved, captured):
+    """Give fd 2 back and replay what was written to it meanwhile."""
+    if saved is None:
+        return
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os.dup2(saved, 2)
+    os.close(saved)
+    captured.seek(0)
+    data = captured.read()
+    captured.close()
+    if data:
+        try:
+            os.write(2, data)
+        except OSError:
+            pass

@@ -33,6 +33,9 @@ MAX_PAYLOAD = 64 * 1024 * 1024
 
 _RECV_SIZE = 256 * 1024
 
+#: Longest stretch between two tests of a waited-for condition (seconds).
+TICK = 0.02
+
 
 class Pump:
     """One event loop for every file the checks watch."""
@@ -41,16 +44,26 @@ class Pump:
         self.loop = EventLoop()
 
     def wait(self, condition, timeout):
-        """Run the loop until ``condition()`` is true; False if ``timeout`` passed first."""
+        """Run the loop until ``condition()`` is true; False if ``timeout`` passed first.
+
+        The condition is also tested every ``TICK`` seconds, since some
+        (a process exiting, a quiet spell) come with no I/O event.
+        """
         deadline = time.monotonic() + timeout
         while not condition():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            wake = self.loop.call_later(remaining, _nothing)
+            wake = self.loop.call_later(min(remaining, TICK), _nothing)
             self.loop.run_once()
             wake.cancel()
         return True
+
+    def poll(self):
+        """Read whatever is ready now, without waiting."""
+        wake = self.loop.call_later(0, _nothing)
+        self.loop.run_once()
+        wake.cancel()
 
     def pause(self, seconds):
         """Keep reading everything for ``seconds`` (to see what else arrives)."""

@@ -217,9 +217,10 @@ def one_request_per_write(run):
     if len(got) < 2 or None in got:
         return noted("names and help were not both sent, so nothing to judge")
     if got[0][1] == got[1][1]:
-        return failed("two lines pasted at once went out in one write", None,
+        return failed("two lines pasted at once reached the server in one read (sent "
+                      "without waiting for an answer)", None,
                       [got[0][0], got[1][0]], RULE_ONE_WRITE)
-    return passed("two lines pasted at once went out in separate writes")
+    return passed("two lines pasted at once reached the server in separate reads")
 
 
 def null_content(run):

@@ -7,6 +7,7 @@ timestamps that are not strings, bytes that are not ASCII for Python 2
 peers. And which of section 4's extension requests ``help`` announces.
 """
 
+import json
 import re
 
 from .report import failed, noted, passed
@@ -40,13 +41,13 @@ def one_payload_per_read(session):
                      % ", ".join(r.response for r in (info, history) if r is not None))
     if info.read == history.read:
         return failed("info and history after login arrived in one read", None,
-                      "info: %s / history: %s" % (describe(info), describe(history)),
+                      _both(info, history),
                       RULE_ONE_PER_READ)
     gap = abs(history.when - info.when)
     if gap < MIN_GAP:
         return failed("info and history after login were written back to back (%.1f ms "
                       "apart): a reader slower than that gets both in one read" % (gap * 1000),
-                      None, "info: %s / history: %s" % (describe(info), describe(history)),
+                      None, _both(info, history),
                       RULE_ONE_PER_READ)
     return passed("info and history after login arrived in separate reads, %.0f ms apart"
                   % (gap * 1000))
@@ -93,3 +94,7 @@ def extensions(session):
         return noted("help lists none of section 4's requests (%s)"
                      % ", ".join(EXTENSION_REQUESTS))
     return noted("help lists %s" % ", ".join(found))
+
+
+def _both(info, history):
+    return "info %s, then history %s" % (json.dumps(describe(info)), json.dumps(describe(history)))

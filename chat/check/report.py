@@ -91,6 +91,8 @@ class Result:
                "summary": self.verdict.summary}
         for key in ("sent", "got", "rule"):
             value = getattr(self.verdict, key)
+            if isinstance(value, bytes):   # raw wire bytes: readable, nothing lost
+                value = value.decode("utf-8", "backslashreplace")
             if value is not None:
                 out[key] = value
         return out

@@ -14,6 +14,7 @@ It prints ``listening on PORT`` once it accepts connections.
 
 import argparse
 import json
+import os
 import re
 import socket
 import threading
@@ -31,6 +32,7 @@ MUTATIONS = {
     "no-duplicate-check": "two clients may log in under the same name",
     "no-empty-history": "no history response when the history is empty",
     "names-before-login": "names is answered before login",
+    "crash-on-msg": "the whole server exits on the first msg (halfway through a check)",
 }
 
 lock = threading.Lock()
@@ -177,6 +179,8 @@ class Handler:
             self.send("history", old)
 
     def message(self, text):
+        if self.mutation == "crash-on-msg":
+            os._exit(3)
         payload = {"timestamp": stamp(self.mutation), "sender": self.name,
                    "response": "message", "content": text}
         with lock:

@@ -19,7 +19,6 @@ import time
 import pytest
 
 from support import ROOT, ServerProcess
-from test_interop_py27 import python27  # noqa: F401  (a fixture)
 
 MUTANT = os.path.join(ROOT, "tests", "peers", "mutant_server.py")
 SKELETON_SERVER = os.path.join(ROOT, "tests", "peers", "skeleton_server27.py")
@@ -97,51 +96,69 @@ def failing(report):
             if r["group"] in FAILING_GROUPS and r["status"] != "pass"}
 
 
-@pytest.fixture(scope="module")
-def mutant_runs():
-    """Every mutant (and the control) checked at once."""
-    peers = {}
-    runs = {}
+def find_python27():
+    """(path to a Python 2.7 interpreter, None) or (None, why not)."""
     try:
+        found = subprocess.run(["pyenv", "prefix", "2.7.18"], capture_output=True, text=True,
+                               timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, "Python 2.7 not available: 'pyenv prefix 2.7.18' failed (%s)" % exc
+    exe = os.path.join((found.stdout.strip().splitlines() or [""])[-1], "bin", "python")
+    if found.returncode != 0 or not os.access(exe, os.X_OK):
+        return None, "Python 2.7 not available: 'pyenv prefix 2.7.18' says %s" % (
+            found.stderr.strip() or found.returncode)
+    return exe, None
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """Our server, every mutant (and the control) and the 2.7 skeleton, checked at once."""
+    peers = {}
+    started = {}
+    ours = ServerProcess()
+    try:
+        started["ours"] = CheckRun(ours.port)
         for mutation in ["none", "crash-on-msg", *MUTATIONS]:
             peers[mutation] = Peer([sys.executable, MUTANT, "--mutation", mutation])
-            runs[mutation] = CheckRun(peers[mutation].port, "--timeout", "1")
-        for run in runs.values():
+            started[mutation] = CheckRun(peers[mutation].port, "--timeout", "1")
+        python27, _ = find_python27()
+        if python27 is not None:
+            peers["python27"] = Peer([python27, "-u", SKELETON_SERVER, "0"])
+            started["python27"] = CheckRun(peers["python27"].port, "--timeout", "1")
+        for run in started.values():
             run.result()
-        yield runs
+        started["ours-log"] = ours
+        yield started
     finally:
-        for run in runs.values():
-            if run.proc.poll() is None:
+        for run in started.values():
+            if isinstance(run, CheckRun) and run.proc.poll() is None:
                 run.proc.kill()
                 run.proc.communicate()
         for peer in peers.values():
             peer.stop()
+        assert ours.stop() == 0
 
 
-def test_our_server_passes_every_standard_and_framing_check():
-    srv = ServerProcess()
-    try:
-        status, report, err, wall = CheckRun(srv.port).result()
-    finally:
-        assert srv.stop() == 0
+def test_our_server_passes_every_standard_and_framing_check(runs):
+    status, report, err, wall = runs["ours"].result()
     assert status == 0, json.dumps(report, indent=1)
     assert not failing(report)
     assert report["counts"]["fail"] == 0 and report["counts"]["skip"] == 0
     assert wall < 60 and report["facts"]["connections"] <= 30
     assert err == ""
     # the server logged nothing alarming while being checked
-    assert "Traceback" not in srv.read_log()
+    assert "Traceback" not in "".join(runs["ours-log"].log_lines)
 
 
-def test_mutant_control_passes(mutant_runs):
-    status, report, err, _ = mutant_runs["none"].result()
+def test_mutant_control_passes(runs):
+    status, report, err, _ = runs["none"].result()
     assert status == 0, json.dumps(report, indent=1)
     assert not failing(report)
 
 
 @pytest.mark.parametrize("mutation", sorted(MUTATIONS))
-def test_each_mutation_fails_naming_its_rule(mutant_runs, mutation):
-    status, report, err, _ = mutant_runs[mutation].result()
+def test_each_mutation_fails_naming_its_rule(runs, mutation):
+    status, report, err, _ = runs[mutation].result()
     assert status == 1, json.dumps(report, indent=1)
     broken = [r for r in report["results"] if r["check"] == MUTATIONS[mutation]]
     assert broken and broken[0]["status"] == "fail", json.dumps(report, indent=1)
@@ -150,8 +167,8 @@ def test_each_mutation_fails_naming_its_rule(mutant_runs, mutation):
     assert err == ""
 
 
-def test_a_server_that_dies_halfway_is_a_finding(mutant_runs):
-    status, report, err, _ = mutant_runs["crash-on-msg"].result()
+def test_a_server_that_dies_halfway_is_a_finding(runs):
+    status, report, err, _ = runs["crash-on-msg"].result()
     assert status == 1
     by_check = statuses(report)
     assert by_check["login"] == "pass"
@@ -179,12 +196,10 @@ def test_bad_address_is_a_usage_error():
     assert proc.returncode == 2 and "HOST:PORT" in proc.stderr
 
 
-def test_python27_skeleton_server_verdicts(python27):  # noqa: F811
-    peer = Peer([python27, "-u", SKELETON_SERVER, "0"])
-    try:
-        status, report, err, _ = CheckRun(peer.port, "--timeout", "1").result()
-    finally:
-        peer.stop()
+def test_python27_skeleton_server_verdicts(runs):
+    if "python27" not in runs:
+        pytest.skip(find_python27()[1])
+    status, report, err, _ = runs["python27"].result()
     assert status == 1
     # its known quirks: json.loads(recv(4096)) per request, no login check on
     # names, case-sensitive names, a handler thread that dies on bad input

@@ -29,6 +29,9 @@ from .terminal import Terminal
 #: Gap between ordinary payloads, so a naive client reads one per recv.
 PAYLOAD_GAP = 0.05
 
+#: How long to keep reading the terminal of a client that went away.
+LAST_WORDS = 0.5
+
 
 class CannotStart(Exception):
     """The client could not be started or never connected."""
@@ -161,9 +164,12 @@ class ClientSession:
     def shows(self, texts, since, timeout=None):
         """Wait until every one of ``texts`` is visible after offset ``since``."""
         timeout = self.options.timeout if timeout is None else timeout
-        return self.run.pump.wait(
+        self.run.pump.wait(
             lambda: all(t in self.terminal.text(since) for t in texts) or not self.alive,
-            timeout) and all(t in self.terminal.text(since) for t in texts)
+            timeout)
+        if not self.alive:   # read its last words (a traceback) before judging
+            self.run.pump.wait(lambda: self.terminal.eof, LAST_WORDS)
+        return all(t in self.terminal.text(since) for t in texts)
 
     def close(self):
         self.peer.close()

@@ -142,13 +142,13 @@ class Report:
             "kind": self.kind, "target": self.target, "exit_status": self.exit_status(),
             "fatal": self.fatal, "duration_s": round(self.duration, 3), "facts": self.facts,
             "counts": self.counts(), "results": [r.as_dict() for r in self.results],
-        }, indent=2, ensure_ascii=False)
+        }, indent=2)   # ASCII: nothing from the peer reaches a terminal raw
 
     def as_text(self, color=False):
         paint = _painter(color)
         lines = ["KTN conformance check of %s %s" % (self.kind, self.target)]
         if self.fatal is not None:
-            lines.append(paint(FAIL, "could not check: ") + self.fatal)
+            lines.append(paint(FAIL, "could not check: ") + _safe(self.fatal))
             lines.append("exit status %d" % self.exit_status())
             return "\n".join(lines) + "\n"
         group = None
@@ -159,7 +159,7 @@ class Report:
                 lines.append("")
                 lines.append(GROUP_TITLE[group])
             lines.append("  %s  %s: %s" % (paint(result.status, result.status.upper().ljust(4)),
-                                          result.title, result.verdict.summary))
+                                          result.title, _safe(result.verdict.summary)))
             for key in ("sent", "got", "rule"):
                 value = getattr(result.verdict, key)
                 if value is not None and result.status != PASS:
@@ -194,7 +194,13 @@ def _one_line(value, limit=300):
         text = value
     else:
         text = json.dumps(value, ensure_ascii=True)
-    text = text.encode("unicode_escape").decode("ascii") if not text.isprintable() else text
+    text = _safe(text)
     if len(text) > limit:
         text = text[:limit] + "... (%d characters)" % len(text)
     return text
+
+
+def _safe(text):
+    """``text`` with every control character escaped: what the peer sent
+    (its names, its output) must not drive the terminal showing the report."""
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")

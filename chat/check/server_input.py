@@ -37,7 +37,7 @@ def _answers(conn, count, timeout):
 
 
 def no_delimiter(session):
-    conn = session.connect("framing")
+    conn = session.connect()
     data = request_bytes("help", newline=False)
     conn.send_raw(data)
     got = conn.take_response(session.timeout)
@@ -49,7 +49,7 @@ def no_delimiter(session):
 
 
 def _two_in_one_write(session, separator, how):
-    conn = session.connect("framing")
+    conn = session.connect()
     data = request_bytes("help", newline=False) + separator + request_bytes(
         "names", newline=False) + separator
     conn.send_raw(data)
@@ -70,7 +70,7 @@ def back_to_back(session):
 
 
 def split_request(session):
-    conn = session.connect("framing")
+    conn = session.connect()
     data = request_bytes("help")
     pieces = (data[:5], data[5:17], data[17:])
     for piece in pieces:
@@ -89,7 +89,7 @@ def split_utf8(session):
     if "alice" not in session.state:
         raise NotRun("no user is logged in to see the message")
     observer, _ = session.state["alice"]
-    conn = session.connect("framing")
+    conn = session.connect()
     name = session.name("U")
     accepted, answer, _ = session.login(conn, name)
     if not accepted:
@@ -122,20 +122,20 @@ def split_utf8(session):
 
 # -- robustness ------------------------------------------------------------
 
-def _probe(session, label, inputs):
+def _probe(session, inputs):
     """Send each bad input on one connection (a new one if it was closed);
     each should get an error, and ``help`` after them an answer."""
-    conn = session.connect(label)
+    conn = session.connect()
     findings = []
     for data in inputs:
         if conn.closed:
-            conn = session.connect(label)
+            conn = session.connect()
         conn.send_raw(data)
         got = conn.take_response(session.timeout)
         if got is None or got.response != "error":
             findings.append((data, describe(got) if got else silence(conn, session.timeout)))
     if conn.closed:
-        conn = session.connect(label)
+        conn = session.connect()
     conn.send("help")
     alive = conn.take_response(session.timeout)
     conn.close()
@@ -150,28 +150,28 @@ def _probe(session, label, inputs):
 
 
 def invalid_json(session):
-    return _probe(session, "robust", [b'{"request": "help", "content": nul}\n',
+    return _probe(session, [b'{"request": "help", "content": nul}\n',
                                       b'{"request": "help" "content": null}\n'])
 
 
 def not_requests(session):
-    return _probe(session, "robust", [b'[1, 2]\n', b'"help"\n', b'42\n',
+    return _probe(session, [b'[1, 2]\n', b'"help"\n', b'42\n',
                                       b'{"content": "no request key"}\n'])
 
 
 def unknown_request(session):
-    return _probe(session, "robust", [request_bytes("ktncheckunknown", None)])
+    return _probe(session, [request_bytes("ktncheckunknown", None)])
 
 
 def oversized_request(session):
     size = session.options.oversize
-    conn = session.connect("oversize")
+    conn = session.connect()
     data = json.dumps({"request": "msg", "content": "x" * size}).encode() + b"\n"
     complete = conn.send_raw(data, timeout=session.timeout)
     got = conn.take_response(session.timeout)
     closed = conn.closed or conn.wait_closed(session.options.settle)
     conn.close()
-    probe = session.connect("oversize-after")
+    probe = session.connect()
     probe.send("help")
     alive = probe.take_response(session.timeout)
     probe.close()

@@ -28,7 +28,7 @@ def history_keeps_messages(session):
     wait = sent[0][1] + session.options.history_gap - time.monotonic()
     if wait > 0:
         session.pump.pause(wait)
-    conn = session.connect("carol")
+    conn = session.connect()
     name = session.name("C")
     accepted, answer, history = session.login(conn, name, want_history=True)
     if not accepted:

@@ -30,7 +30,7 @@ MIN_GAP = 0.005
 
 def one_payload_per_read(session):
     """A naive client: requests with no newline, one payload expected per read."""
-    conn = session.connect("naive")
+    conn = session.connect()
     name = session.name("N")
     conn.send("login", name, newline=False)
     info = conn.take(lambda r: r.response == "info", session.timeout)

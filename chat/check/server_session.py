@@ -67,11 +67,11 @@ class ServerSession:
 
     # -- connections and names --------------------------------------------
 
-    def connect(self, label=""):
+    def connect(self):
         """A new connection to the server; ``ServerGone`` if it refuses."""
         try:
             conn = wire.Connection(self.pump, self.host, self.port, self.timeout,
-                                   on_payload=self._audit, label=label)
+                                   on_payload=self._audit)
         except OSError as exc:
             raise ServerGone("cannot connect to %s:%s any more (%s)"
                              % (self.host, self.port, exc)) from exc
@@ -114,7 +114,7 @@ class ServerSession:
         answer = None
         while True:
             if conn is None or conn.closed:
-                conn = self.connect("relogin")
+                conn = self.connect()
             accepted, answer, _ = self.login(conn, name)
             if accepted or time.monotonic() >= deadline:
                 return accepted, conn, answer

@@ -44,7 +44,7 @@ BAD_NAME_SHAPES = (
 
 
 def help_before_login(session):
-    conn = session.connect("gate")
+    conn = session.connect()
     session.state["gate"] = conn
     conn.send("help")
     got = conn.take_response(session.timeout)
@@ -64,7 +64,7 @@ def help_before_login(session):
 
 
 def requests_before_login(session):
-    conn = session.state.get("gate") or session.connect("gate")
+    conn = session.state.get("gate") or session.connect()
     refused = []
     for request, content in (("msg", "hello before login"), ("names", None)):
         conn.send(request, content)
@@ -75,7 +75,7 @@ def requests_before_login(session):
                           describe(got) if got else silence(conn, session.timeout), RULE_GATE)
         refused.append(request)
     # logout last, on a connection of its own: a wrong answer may close it
-    other = session.connect("gate-logout")
+    other = session.connect()
     other.send("logout")
     got = other.take_response(session.timeout)
     other.close()
@@ -88,7 +88,7 @@ def requests_before_login(session):
 
 def login(session):
     name = session.name("A")
-    conn = session.connect("alice")
+    conn = session.connect()
     accepted, answer, history = session.login(conn, name, want_history=True)
     sent = {"request": "login", "content": name}
     session.state["first_history"] = (history, conn)
@@ -112,13 +112,13 @@ def history_at_login(session):
 
 
 def username_rules(session):
-    conn = session.connect("badnames")
+    conn = session.connect()
     suffix = session.token()[:4]
     wrong = []
     for what, shape in BAD_NAME_SHAPES:
         name = shape % suffix
         if conn.closed:
-            conn = session.connect("badnames")
+            conn = session.connect()
         accepted, answer, _ = session.login(conn, name)
         if accepted:
             wrong.append((what, name, answer.value))
@@ -139,7 +139,7 @@ def _duplicate(session, variant, label):
         raise NotRun("no user is logged in (the first login failed)")
     _, name = session.state["alice"]
     dup = variant(name)
-    conn = session.connect("duplicate")
+    conn = session.connect()
     accepted, answer, _ = session.login(conn, dup)
     conn.close()
     sent = {"request": "login", "content": dup}
@@ -177,7 +177,7 @@ def messages(session):
         raise NotRun("no user is logged in (the first login failed)")
     alice, alice_name = session.state["alice"]
     bob_name = session.name("B")
-    bob = session.connect("bob")
+    bob = session.connect()
     accepted, answer, _ = session.login(bob, bob_name)
     if not accepted:
         raise NotRun("a second user could not log in: %s" % describe(answer))

@@ -99,17 +99,14 @@ class Received:
 class Connection:
     """A checker's TCP connection to the server under test."""
 
-    def __init__(self, pump, host, port, timeout, on_payload=None, label=""):
+    def __init__(self, pump, host, port, timeout, on_payload=None):
         self.pump = pump
-        self.label = label
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock.setblocking(False)
         self.decoder = JsonStreamDecoder(max_size=MAX_PAYLOAD)
         self.on_payload = on_payload
         self.unread = []          # Received, not yet taken by a check
-        self.history = []         # every Received, in order
-        self.framing_errors = []  # FramingError texts
         self.reads = 0
         self.closed = False
         self.raw = bytearray()    # the first bytes received, for the wire checks
@@ -131,13 +128,11 @@ class Connection:
         now = time.monotonic()
         for value in self.decoder.feed(data):
             if isinstance(value, FramingError):
-                self.framing_errors.append(value.message)
                 if self.on_payload is not None:
                     self.on_payload(self, value)
                 continue
             received = Received(value, self.reads, now)
             self.unread.append(received)
-            self.history.append(received)
             if self.on_payload is not None:
                 self.on_payload(self, received)
 

@@ -71,7 +71,7 @@ class ClientRun:
         session = self.start()
         name = "ck" + random_word(self.rng)
         session.type_line(self.options.login.replace("{name}", name))
-        if session.peer.next_request(self.options.timeout) is None:
+        if session.expect_request("login", self.options.timeout) is None:
             raise CannotStart("after a restart the client sent nothing when '%s' was typed"
                               % self.options.login.replace("{name}", name))
         session.send("info", "Login successful")
@@ -100,7 +100,7 @@ def login_request(run):
     name = "ck" + random_word(run.rng)
     line = run.options.login.replace("{name}", name)
     session.type_line(line)
-    got = session.peer.next_request(run.options.timeout)
+    got = session.expect_request("login", run.options.timeout)
     mark = session.terminal.mark()
     first, second = run.token(), run.token()
     bob = "bob" + random_word(run.rng, 3)
@@ -152,7 +152,7 @@ def msg_request(run):
     text = "hello %s bl\u00e5b\u00e6r" % token
     line = run.options.msg.replace("{text}", text)
     session.type_line(line)
-    got = session.peer.next_request(run.options.timeout)
+    got = session.expect_request("msg", run.options.timeout)
     mark = session.terminal.mark()
     session.send("message", text, sender=session.name)
     run.state["own"] = (session, mark, token)

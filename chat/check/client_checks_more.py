@@ -50,7 +50,7 @@ def names_help_requests(run):
     got = []
     for expected, answer in (("names", "Users online (2): %s, bob" % session.name),
                              ("help", "login <name>, logout, msg <text>, names, help")):
-        request = session.peer.next_request(run.options.timeout)
+        request = session.expect_request(expected, run.options.timeout)
         got.append(request)
         if request is not None:
             session.send("info", answer)
@@ -187,7 +187,7 @@ def logout_request(run):
     session = run.logged_in_session()
     line = run.options.logout
     session.type_line(line)
-    got = session.peer.next_request(run.options.timeout)
+    got = session.expect_request("logout", run.options.timeout)
     run.state["logout"] = (session, got)
     if got is not None:
         session.send("info", "Logged out")

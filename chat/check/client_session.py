@@ -157,6 +157,34 @@ class ClientSession:
     def type_line(self, line):
         return self.terminal.type(line + "\r")
 
+    def expect_request(self, request, timeout):
+        """The next ``request`` the client sends, as (value, read number).
+
+        Requests it makes on its own (a full-screen client asks for the
+        names after login) are answered as a server would and skipped. If
+        no ``request`` comes, the last other request is returned (the
+        verdict shows it), or None when nothing came at all.
+        """
+        deadline = time.monotonic() + timeout
+        other = None
+        while True:
+            got = self.peer.next_request(max(0.0, deadline - time.monotonic()))
+            if got is None:
+                return other
+            value = got[0]
+            if framing_problem(value) or value["request"] == request:
+                return got
+            other = got
+            self._answer_unasked(value["request"])
+
+    def _answer_unasked(self, request):
+        if request == "names":
+            self.send("info", "Users online (2): %s, bob" % (self.name or "you"))
+        elif request == "help":
+            self.send("info", "login <name>, logout, msg <text>, names, help")
+        else:
+            self.send("error", "unknown request: %s" % request)
+
     def send(self, response, content, sender="server", timestamp=None, newline=True):
         """One payload in the standard shape, in a write of its own."""
         self.peer.write(payload_bytes(response, content, sender, timestamp, newline))

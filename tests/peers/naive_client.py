@@ -13,7 +13,8 @@ payload, in one loop over stdin and the socket. Usage::
   characters, so the server's text can drive the terminal.
 
 Without a flaw it buffers the stream properly and shows control characters
-as ``repr`` would.
+as ``repr`` would. ``--ask-names`` makes it ask for the names on its own
+once the login is answered, as full-screen clients do for their user list.
 """
 
 import argparse
@@ -50,7 +51,9 @@ def main():
     parser.add_argument("port", type=int)
     parser.add_argument("--flaw", choices=("none", "loads-each-recv", "raw-escapes"),
                         default="none")
+    parser.add_argument("--ask-names", action="store_true")
     args = parser.parse_args()
+    ask_names = args.ask_names
     sock = socket.create_connection((args.host, args.port))
     decoder = json.JSONDecoder()
     utf8 = codecs.getincrementaldecoder("utf-8")("replace")
@@ -69,6 +72,9 @@ def main():
             data = sock.recv(4096)
             if not data:
                 return 0
+            if ask_names:
+                ask_names = False
+                sock.sendall(json.dumps(request("names")).encode())
             if args.flaw == "loads-each-recv":
                 show(json.loads(data.decode()), raw=False)
                 continue

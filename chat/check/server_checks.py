@@ -1,0 +1,65 @@
+"""The server check: every check in the order it runs, and one entry point.
+
+The order matters: the first login must come before any message (so an
+empty history is seen on a fresh server), the messages before the framing
+checks (which use the first user as an observer), and logout and the
+abrupt disconnect last among the standard checks, since they end the users
+the others need. The report groups the verdicts by kind whatever the order.
+"""
+
+import time
+
+from . import server_input as inp
+from . import server_later as later
+from . import server_peers as peers
+from . import server_standard as std
+from .report import Report
+from .server_session import Options, ServerSession
+
+CHECKS = (
+    ("standard", "help before login", std.help_before_login),
+    ("standard", "requests before login", std.requests_before_login),
+    ("standard", "login", std.login),
+    ("standard", "history at login", std.history_at_login),
+    ("standard", "username characters", std.username_rules),
+    ("standard", "duplicate name", std.duplicate_name),
+    ("standard", "duplicate name in another case", std.duplicate_name_other_case),
+    ("standard", "message to everyone", std.messages),
+    ("standard", "echo to the sender", std.echo_to_sender),
+    ("standard", "nothing for clients not logged in", std.not_logged_in_get_nothing),
+    ("standard", "names", std.names),
+    ("framing", "request with no delimiter", inp.no_delimiter),
+    ("framing", "two requests in one write", inp.two_requests_one_write),
+    ("framing", "requests back to back", inp.back_to_back),
+    ("framing", "request split across writes", inp.split_request),
+    ("framing", "split inside a UTF-8 character", inp.split_utf8),
+    ("standard", "history keeps earlier messages", later.history_keeps_messages),
+    ("standard", "logout", later.logout),
+    ("standard", "abrupt disconnect frees the name", later.abrupt_disconnect),
+    ("robustness", "invalid JSON", inp.invalid_json),
+    ("robustness", "values that are not requests", inp.not_requests),
+    ("robustness", "unknown request", inp.unknown_request),
+    ("robustness", "oversized request", inp.oversized_request),
+    ("peer compatibility", "one payload per read", peers.one_payload_per_read),
+    ("standard", "response shape", later.response_shape),
+    ("standard", "timestamps are strings", later.timestamps_are_strings),
+    ("peer compatibility", "history entries are objects", peers.history_as_objects),
+    ("peer compatibility", "timestamps peers can read", peers.timestamps_for_peers),
+    ("peer compatibility", "ASCII on the wire", peers.ascii_wire),
+    ("peer compatibility", "what the server looks like", peers.delimiter),
+    ("extensions", "extension requests", peers.extensions),
+)
+
+
+def check_server(host, port, options=None, rng=None):
+    """Run every server check against ``host:port``; return the ``Report``."""
+    rep = Report("server", "%s:%s" % (host, port))
+    session = ServerSession(host, port, options or Options(), rng)
+    started = time.monotonic()
+    try:
+        session.run(CHECKS, rep)
+    finally:
+        session.close_all()
+    rep.duration = time.monotonic() - started
+    rep.facts["connections"] = session.connections
+    return rep

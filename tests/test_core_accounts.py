@@ -329,3 +329,13 @@ def test_purge_removes_a_users_messages_from_the_operators_room(h):
         ["spam in dev"]
     dave = h.session()
     assert b"spam" not in h.handle(dave, "login", "dave")[1].data
+
+
+def test_passwords_with_lone_surrogates_are_handled_not_a_crash(h):
+    """JSON can carry "\\ud800"; strict UTF-8 cannot encode it."""
+    alice = h.login("alice")
+    odd = "\ud800" * 8
+    assert "registered" in h.only_send(alice, h.handle(alice, "register", odd))["content"]
+    assert h.error(alice, "oper", odd) == "wrong operator password"
+    h.handle(alice, "logout")
+    assert login_from(h, "alice", password=odd)[1]["content"] == "Login successful"

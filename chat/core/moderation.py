@@ -156,11 +156,9 @@ class ModerationRequests:
         told = room.recipients()
         if operator.room is not room:
             told = told + (operator,)
-        return [
-            Send(victim, self._server_response(
-                protocol.ERROR, "%s by %s%s" % (what, operator.name, ": " + reason if reason else ""))),
-            Close(victim, "%s by %s" % (what, operator.name)),
-            Broadcast(self._server_response(
-                protocol.INFO, "%s was %s by %s%s" % (victim_name, what, operator.name,
-                                                      " (%s)" % reason if reason else "")), told),
-        ]
+        to_victim = "%s by %s%s" % (what, operator.name, ": " + reason if reason else "")
+        to_room = "%s was %s by %s%s" % (victim_name, what, operator.name,
+                                         " (%s)" % reason if reason else "")
+        return [Send(victim, self._server_response(protocol.ERROR, to_victim)),
+                Close(victim, "%s by %s" % (what, operator.name)),
+                Broadcast(self._server_response(protocol.INFO, to_room), told)]

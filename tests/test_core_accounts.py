@@ -102,7 +102,8 @@ def test_password_change(h):
     assert login_from(h, "alice", password="new-password")[1]["content"] == "Login successful"
 
 
-@pytest.mark.parametrize("content", ["", "onlyone1", "a b", "12345678 short", "a" * 8 + " " + "b" * 129])
+@pytest.mark.parametrize("content", ["", "onlyone1", "a b", "12345678 short",
+                                     "a" * 8 + " " + "b" * 129])
 def test_password_change_refuses_malformed_requests(h, content):
     alice = h.login("alice")
     h.handle(alice, "register", SECRET)
@@ -156,7 +157,8 @@ def test_passwords_never_appear_in_any_answer(h):
 def test_five_failures_a_minute_then_refused_until_the_minute_has_passed(h):
     registered(h)
     for _ in range(5):
-        assert login_from(h, "alice", password="guess-guess")[1]["content"].startswith("login failed")
+        _, answer = login_from(h, "alice", password="guess-guess")
+        assert answer["content"].startswith("login failed")
     h.monotonic.t += 10
     _, refused = login_from(h, "alice", password=SECRET)   # even the right one, for now
     assert refused["content"] == "too many failed logins, try again in 50 seconds"
@@ -329,3 +331,13 @@ def test_purge_removes_a_users_messages_from_the_operators_room(h):
         ["spam in dev"]
     dave = h.session()
     assert b"spam" not in h.handle(dave, "login", "dave")[1].data
+
+
+def test_passwords_with_lone_surrogates_are_handled_not_a_crash(h):
+    """JSON can carry "\\ud800"; strict UTF-8 cannot encode it."""
+    alice = h.login("alice")
+    odd = "\ud800" * 8
+    assert "registered" in h.only_send(alice, h.handle(alice, "register", odd))["content"]
+    assert h.error(alice, "oper", odd) == "wrong operator password"
+    h.handle(alice, "logout")
+    assert login_from(h, "alice", password=odd)[1]["content"] == "Login successful"

@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 
 from chat.core import Broadcast, Close, Send
 from chat.core import rooms as rooms_module
+from chat.router import TABLE
 
 from core_support import Harness, decode
 
@@ -355,3 +356,39 @@ def test_rooms_listing_is_shared_until_membership_changes(h):
     join(h, bob, "dev")
     assert decode(h.handle(alice, "rooms")[0].data)["content"] == \
         "Rooms (2): #dev (1), #lobby (1)"
+
+
+# --- fuzz: every request of the table, any content, several sessions -----------------------
+
+
+texts = st.one_of(
+    st.sampled_from(["ann", "ben pw-pw-pw-pw", "ben", "#dev", "dev", "lobby", "ann hi",
+                     "0per-pass", "pw-pw-pw-pw", "pw-pw-pw-pw pw2-pw2-pw2", "ben spam", ""]),
+    st.text(max_size=20),
+    st.text(st.sampled_from("ab #-_\ud800\U0001F600 "), max_size=12),
+    st.none(), st.integers(), st.lists(st.text(max_size=3), max_size=2),
+)
+any_request = st.tuples(st.integers(0, 3), st.sampled_from([row[0] for row in TABLE]), texts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(any_request, max_size=40))
+def test_any_request_sequence_never_raises_and_answers_each_request(ops):
+    h = Harness(oper_password="0per-pass", history_limit=3, max_rooms=3)
+    core = h.core
+    sessions = [h.session() for _ in range(4)]
+    for i, name, content in ops:
+        session = sessions[i]
+        effects = core.handle(session, {"request": name, "content": content})
+        assert effects, (name, content)
+        for effect in effects:
+            if not isinstance(effect, Close):
+                decode(effect.data)
+            else:
+                index = sessions.index(effect.session)
+                sessions[index] = h.session()    # that connection is gone
+        logged_in = [s for s in core.users.values()]
+        assert sum(len(r.members) for r in core.rooms.values()) == len(logged_in)
+        for s in logged_in:
+            assert s in s.room.members and core.rooms[s.room.key] is s.room
+        assert len(core.rooms) - 1 <= 3

@@ -53,8 +53,14 @@ def check_password(text, usage):
     return text
 
 
+def secret_bytes(text):
+    """A password as bytes. JSON can carry lone surrogates ("\\ud800"),
+    which strict UTF-8 refuses; they are kept, not a crash."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 def hash_password(password, salt):
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=SCRYPT_N, r=SCRYPT_R,
+    return hashlib.scrypt(secret_bytes(password), salt=salt, n=SCRYPT_N, r=SCRYPT_R,
                           p=SCRYPT_P, dklen=HASH_BYTES)
 
 

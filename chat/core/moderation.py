@@ -22,6 +22,7 @@ import ipaddress
 
 from .. import protocol
 from ..protocol import RequestError
+from .accounts import secret_bytes
 from .session import Broadcast, Close, Send, is_username
 
 
@@ -99,7 +100,7 @@ class ModerationRequests:
         wait = self.failed_logins.wait(session.host)
         if wait:
             raise RequestError("too many failed logins, try again in %d seconds" % wait)
-        if not hmac.compare_digest(content.encode("utf-8"), self.oper_password.encode("utf-8")):
+        if not hmac.compare_digest(secret_bytes(content), secret_bytes(self.oper_password)):
             self.failed_logins.record(session.host)
             raise RequestError("wrong operator password")
         session.operator = True
@@ -155,11 +156,9 @@ class ModerationRequests:
         told = room.recipients()
         if operator.room is not room:
             told = told + (operator,)
-        return [
-            Send(victim, self._server_response(
-                protocol.ERROR, "%s by %s%s" % (what, operator.name, ": " + reason if reason else ""))),
-            Close(victim, "%s by %s" % (what, operator.name)),
-            Broadcast(self._server_response(
-                protocol.INFO, "%s was %s by %s%s" % (victim_name, what, operator.name,
-                                                      " (%s)" % reason if reason else "")), told),
-        ]
+        to_victim = "%s by %s%s" % (what, operator.name, ": " + reason if reason else "")
+        to_room = "%s was %s by %s%s" % (victim_name, what, operator.name,
+                                         " (%s)" % reason if reason else "")
+        return [Send(victim, self._server_response(protocol.ERROR, to_victim)),
+                Close(victim, "%s by %s" % (what, operator.name)),
+                Broadcast(self._server_response(protocol.INFO, to_room), told)]

@@ -274,7 +274,7 @@ class ClientConnection(Session):
             log.info("%s closing%s: %s", self, " (%s)" % self.name if self.name else "", reason)
         self.server.core.disconnect(self)
         self.server.presence_changed()
-        self.output.close()
+        self.server.close_output(self.output)
 
     def flush_for_shutdown(self, notice):
         self.output.stream()

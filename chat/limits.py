@@ -103,6 +103,11 @@ CLOSE_DEADLINE = 5.0
 #: Coalesced presence notices go out at most this often (seconds).
 PRESENCE_INTERVAL = 1.0
 
+#: After a failed database write (disk full, I/O error), the changes that
+#: must not be lost (accounts, bans, purges) are retried with the next
+#: pass's commit, or after this many seconds if no message brings one.
+STORE_RETRY_INTERVAL = 1.0
+
 
 class TokenBucket:
     """``burst`` tokens, refilled at ``rate`` per second."""

@@ -17,6 +17,10 @@ the idle sweep, the coalesced presence timer, the total output meter, and
 a graceful shutdown bounded by its grace period. Every limit is named in
 ``chat/limits.py``; ``ServerConfig.check()`` refuses combinations whose
 worst case the output caps cannot hold.
+
+With a durable store (``--db``, ``chat/store``) a ``GroupCommit``
+(``chat/group_commit.py``) sits between ``execute`` and the connections:
+the effects of a pass wait for that pass's one commit.
 """
 
 import argparse
@@ -26,6 +30,7 @@ import logging
 import os
 import signal
 import sys
+import time
 
 from reactor.loop import EventLoop
 from reactor.tcp import OutputMeter, listen
@@ -33,8 +38,10 @@ from reactor.tcp import OutputMeter, listen
 from . import limits
 from .connection import ClientConnection
 from .core import Broadcast, ChatCore, Close, Send, worst_case_response_bytes
+from .group_commit import GroupCommit
 from .output import OutputLimits
 from .protocol import Clock
+from .store import StoreOpenError, open_store
 
 log = logging.getLogger("chat.server")
 
@@ -77,6 +84,11 @@ class ServerConfig:
         self.failed_login_limit = limits.FAILED_LOGIN_LIMIT
         self.failed_login_window = limits.FAILED_LOGIN_WINDOW
         self.oper_password = None   # the secret itself: never logged
+        # persistence (chat/store): no db, memory only
+        self.db = None
+        self.fsync = False
+        self.db_max_pages = 0
+        self.store_retry = limits.STORE_RETRY_INTERVAL
         for name, value in options.items():
             if not hasattr(self, name):
                 raise TypeError("unknown server option %r" % name)
@@ -105,10 +117,10 @@ class ServerConfig:
 class ChatServer:
     """Owns the listener, the core and every connection."""
 
-    def __init__(self, loop, config):
+    def __init__(self, loop, config, store=None):
         self.loop = loop
         self.config = config
-        self.core = ChatCore(Clock(), history_limit=config.history_limit,
+        self.core = ChatCore(Clock(), store=store, history_limit=config.history_limit,
                              max_message_length=config.max_message_length,
                              max_message_bytes=config.max_message_bytes,
                              max_rooms=config.max_rooms, max_accounts=config.max_accounts,
@@ -129,6 +141,10 @@ class ChatServer:
         self._login_timer = None
         self.tracks_idle = config.idle_timeout > 0
         self._stopping = False
+        self.commits = None   # a GroupCommit when the store is durable
+        if self.core.store.durable:
+            self.commits = GroupCommit(loop, self.core.store, self.core, self.carry_out,
+                                       config.store_retry)
 
     def start(self):
         self.listener = listen(self.loop, self.config.host, self.config.port,
@@ -199,7 +215,14 @@ class ChatServer:
     # -- effects ---------------------------------------------------------------
 
     def execute(self, effects):
-        """Carry out the core's effects, in order."""
+        """Carry out the core's effects, in order (after this pass's commit
+        if the store has changes to commit)."""
+        if self.commits is not None and self.commits.hold(effects):
+            return
+        self.carry_out(effects)
+
+    def carry_out(self, effects):
+        """Carry out the core's effects, in order, now."""
         for effect in effects:
             kind = type(effect)
             if kind is Broadcast:
@@ -211,6 +234,22 @@ class ChatServer:
             elif kind is Close:
                 effect.session.close(effect.reason)
         self.presence_changed()
+
+    def close_output(self, output):
+        """Close a connection's output after what is held for it."""
+        if self.commits is not None and self.commits.holding:
+            self.commits.defer(output.close)
+        else:
+            output.close()
+
+    def close_store(self):
+        """Commit what is pending and release the store; log what it holds."""
+        store = self.core.store
+        if self.commits is not None:
+            self.commits.commit_now()
+        count = store.message_count()
+        store.close()
+        log.info("%s: %d messages stored", describe_store(self.config), count)
 
     def presence_changed(self):
         """Arm the presence timer if a notice is owed and none is armed."""
@@ -331,13 +370,26 @@ def parse_args(argv=None):
     p.add_argument("--oper-password-file", metavar="FILE",
                    help="file holding the operator password (first line); else the "
                         "environment variable %s; neither: no operators" % OPER_PASSWORD_ENV)
+    p.add_argument("--db", metavar="PATH",
+                   help="SQLite file for room histories, rooms, accounts and bans (created if "
+                        "absent); without it the server keeps memory only")
+    p.add_argument("--fsync", action="store_true",
+                   help="with --db: synchronous=FULL, a stored message survives a power loss; "
+                        "without it synchronous=NORMAL (WAL), it survives the server being "
+                        "killed but the last commits may be lost in a power loss")
+    p.add_argument("--db-max-pages", type=int, default=0,
+                   help="with --db: cap the file at this many 4 KiB pages; writes past it fail "
+                        "as on a full disk (0: no cap)")
+    p.add_argument("--store-retry", type=float, default=limits.STORE_RETRY_INTERVAL,
+                   help="seconds between retries of a failed database write when no message "
+                        "brings the next one")
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warning", "error"], help="stderr log level")
     args = p.parse_args(argv)
     for name in ("history_limit", "max_message_length", "max_message_bytes", "max_request_size",
                  "max_output", "pause_output", "burst", "max_clients", "max_per_ip",
                  "max_total_output", "send_buffer", "max_rooms", "max_accounts",
-                 "failed_login_limit"):
+                 "failed_login_limit", "db_max_pages"):
         if getattr(args, name) < 0:
             p.error("--%s must not be negative" % name.replace("_", "-"))
     if args.rate > 0 and args.burst < 1:
@@ -363,6 +415,29 @@ def read_oper_password(path, environ):
             raise ValueError("the first line is empty")
         return password
     return environ.get(OPER_PASSWORD_ENV) or None
+
+
+def describe_store(config):
+    if config.db is None:
+        return "memory only (no --db)"
+    return "database %s (synchronous=%s)" % (config.db, "FULL" if config.fsync else "NORMAL")
+
+
+def open_configured_store(config):
+    """The store the options ask for, loaded; None (after one stderr line)
+    if the file cannot be used: it is left as it was."""
+    started = time.monotonic()
+    try:
+        store = open_store(config.db, config.history_limit, config.fsync, config.db_max_pages)
+    except StoreOpenError as exc:
+        print("chat.server: error: --db %s" % exc, file=sys.stderr)
+        return None
+    snapshot = store.load()
+    log.info("%s: loaded %d rooms, %d messages, %d accounts, %d bans in %.3f s",
+             describe_store(config), len(snapshot.rooms),
+             sum(len(room[2]) for room in snapshot.rooms), len(snapshot.accounts),
+             len(snapshot.bans), time.monotonic() - started)
+    return store
 
 
 def raise_fd_limit(wanted):
@@ -396,8 +471,11 @@ def main(argv=None):
         return 1
     log.info("operators: %s", "enabled (password configured)" if config.oper_password
              else "disabled (no operator password configured)")
+    store = open_configured_store(config)
+    if store is None:
+        return 1
     loop = EventLoop()
-    server = ChatServer(loop, config)
+    server = ChatServer(loop, config, store)
     # Handlers first: a signal that arrives as soon as we listen is queued
     # and handled by the loop's first pass, never a crash.
     loop.add_signal_handler(signal.SIGINT, server.shutdown)
@@ -407,11 +485,13 @@ def main(argv=None):
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", args.host, args.port, exc.strerror or exc)
         loop.close()
+        store.close()
         return 1
     try:
         loop.run()
     finally:
         loop.close()
+        server.close_store()
     log.info("stopped")
     return 0
 

@@ -117,11 +117,17 @@ class FailedLogins:
 
 
 class Accounts:
-    """Registered names: case-folded name -> (salt, scrypt hash)."""
+    """Registered names: case-folded name -> (salt, scrypt hash), written
+    through to the store."""
 
-    def __init__(self, max_accounts):
+    def __init__(self, max_accounts, store):
         self.max_accounts = max_accounts
+        self.store = store
         self._records = {}
+
+    def restore(self, records):
+        """The accounts a store remembered (key -> (salt, hash))."""
+        self._records.update(records)
 
     def __len__(self):
         return len(self._records)
@@ -131,7 +137,9 @@ class Accounts:
 
     def set_password(self, key, password):
         salt = os.urandom(SALT_BYTES)
-        self._records[key] = (salt, hash_password(password, salt))
+        digest = hash_password(password, salt)
+        self._records[key] = (salt, digest)
+        self.store.set_account(key, salt, digest)
 
     def verify(self, key, password):
         record = self._records.get(key)

@@ -17,6 +17,15 @@ extensions. Presence is coalesced per room: the rooms with news wait in
 ``_presence_rooms`` until the glue calls ``flush_presence()`` (at most once
 a second), which gives one ``info`` per room.
 
+Memory is the working copy; the store (``chat/store``) remembers. Every
+change worth keeping is told to ``store`` as it is made (a message, a
+purge, an account, a ban), and what the store remembered is restored at
+construction: each room's last ``history_limit`` messages (at most
+``max_rooms`` rooms besides the lobby, the most recently active), the
+accounts and the bans. The core never learns whether the store writes a
+disk; when it failed to (``forget_unstored``), the messages are taken
+back out of the histories.
+
 Messages are bounded twice: in characters (``max_message_length``) and in
 encoded bytes (``max_message_bytes``, escapes included), so a room's
 history is bounded in bytes (``max_history_response_bytes``).
@@ -29,6 +38,7 @@ from ..protocol import RequestError
 from ..router import TABLE, build_router
 from .accounts import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, AccountRequests, Accounts,
                        FailedLogins, split_login)
+from ..store.memory import MemoryStore
 from .history import worst_case_response_bytes
 from .moderation import Bans, ModerationRequests
 from .rooms import LOBBY, Room, RoomRequests
@@ -47,7 +57,7 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
                  max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES, max_rooms=limits.MAX_ROOMS,
                  oper_password=None, failed_login_limit=limits.FAILED_LOGIN_LIMIT,
                  failed_login_window=limits.FAILED_LOGIN_WINDOW,
-                 max_accounts=limits.MAX_ACCOUNTS, now=time.monotonic):
+                 max_accounts=limits.MAX_ACCOUNTS, now=time.monotonic, store=None):
         self.clock = clock                  # .timestamp() -> str
         self.history_limit = history_limit
         self.max_message_length = max_message_length
@@ -60,15 +70,40 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         self._presence_rooms = {}           # Room -> None: rooms with news, in order
         self._membership_version = 0        # +1 whenever anyone enters or leaves a room
         self._rooms_response = None         # ((version, timestamp), bytes)
-        self.accounts = Accounts(max_accounts)
+        self.store = MemoryStore(history_limit) if store is None else store
+        self.accounts = Accounts(max_accounts, self.store)
         self.failed_logins = FailedLogins(failed_login_limit, failed_login_window, now)
-        self.bans = Bans()
+        self.bans = Bans(self.store)
+        self._restore(self.store.load())
         self._login_ok = None               # (timestamp, bytes)
         self.router = build_router(
             {row[0]: getattr(self, "_on_" + row[0]) for row in TABLE},
             max_username_length=MAX_USERNAME_LENGTH, max_message_length=max_message_length,
             min_password=MIN_PASSWORD_LENGTH, max_password=MAX_PASSWORD_LENGTH)
         self._help_text = self.router.help_text()
+
+    def _restore(self, snapshot):
+        """Take back what the store remembered (nothing is written back)."""
+        kept = 0
+        for key, name, messages in snapshot.rooms:   # the most recently active first
+            room = self.rooms.get(key)
+            if room is None:
+                if kept >= self.max_rooms:
+                    continue
+                kept += 1
+                room = self.rooms[key] = Room(name, self.history_limit)
+            for sender_key, payload in messages:
+                room.history.append(sender_key, payload)
+        self.accounts.restore(snapshot.accounts)
+        self.bans.restore(snapshot.bans)
+
+    def forget_unstored(self, messages):
+        """The store could not keep ``messages`` (``StoredMessage``s): take
+        them back out of the histories; they are never sent."""
+        for message in reversed(messages):
+            room = self.rooms.get(message.room_key)
+            if room is not None:
+                room.history.discard(message.sender_key, message.payload)
 
     # -- sessions -------------------------------------------------------
 
@@ -168,6 +203,7 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         payload = protocol.encode_response(self.clock.timestamp(), session.name,
                                            protocol.MESSAGE, text)
         room.history.append(session.key, payload)
+        self.store.append(room.key, room.name, session.key, payload)
         return [Broadcast(payload, room.recipients())]
 
     def _on_pm(self, session, content):

@@ -53,6 +53,18 @@ class History:
             self.bytes -= len(self._entries.popleft()[1]) + 2
         self._changed()
 
+    def discard(self, sender_key, payload):
+        """Take back the newest entry of ``payload`` (a message the store
+        failed to keep, so it was never sent)."""
+        entry = payload[:-1]
+        entries = self._entries
+        for index in range(len(entries) - 1, -1, -1):
+            if entries[index][1] == entry and entries[index][0] == sender_key:
+                del entries[index]
+                self.bytes -= len(entry) + 2
+                self._changed()
+                return
+
     def purge(self, sender_key):
         """Remove every message from ``sender_key``; return how many."""
         kept = collections.deque(e for e in self._entries if e[0] != sender_key)

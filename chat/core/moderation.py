@@ -14,7 +14,8 @@ told "bob was kicked by alice (reason)" instead). A ban also refuses the
 name (any case) from then on, and the address the victim was connected
 from unless it is loopback, where every local user shares it. ``purge``
 removes a user's messages from the operator's room's history, so later
-logins and joins no longer see them.
+logins and joins no longer see them. Bans and purges write through to the
+store, so they outlast a restart.
 """
 
 import hmac
@@ -36,11 +37,18 @@ def is_loopback(host):
 
 
 class Bans:
-    """Banned names (case-folded) and the addresses banned with them."""
+    """Banned names (case-folded) and the addresses banned with them,
+    written through to the store."""
 
-    def __init__(self):
+    def __init__(self, store):
+        self.store = store
         self.names = {}   # key -> (name as given, reason, host or None)
         self.hosts = {}   # host -> key of the ban that holds it
+
+    def restore(self, bans):
+        """The bans a store remembered: (name, reason, host), oldest first."""
+        for name, reason, host in bans:
+            self._add(name.lower(), name, reason, host)
 
     def __len__(self):
         return len(self.names)
@@ -56,14 +64,24 @@ class Bans:
 
     def add(self, name, reason, host):
         key = name.lower()
-        self.remove(key)
         if host is not None and is_loopback(host):
             host = None
+        self._add(key, name, reason, host)
+        self.store.add_ban(key, name, reason, host)
+
+    def _add(self, key, name, reason, host):
+        self._remove(key)
         self.names[key] = (name, reason, host)
         if host is not None:
             self.hosts[host] = key
 
     def remove(self, key):
+        removed = self._remove(key)
+        if removed:
+            self.store.remove_ban(key)
+        return removed
+
+    def _remove(self, key):
         ban = self.names.pop(key, None)
         if ban is None:
             return False
@@ -135,6 +153,7 @@ class ModerationRequests:
         name, _ = _target(content, "purge", "purge <name>")
         room = session.room
         removed = room.history.purge(name.lower())
+        self.store.purge(room.key, name.lower())
         notice = self._server_response(
             protocol.INFO, "%d messages from %s were removed by %s" % (removed, name, session.name))
         return [Broadcast(notice, room.recipients())]

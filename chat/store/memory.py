@@ -1,0 +1,67 @@
+"""The store without a database: the server's memory only (no ``--db``).
+
+Theory of operation
+-------------------
+Every change applies at once and ``commit()`` has nothing to do, so the
+glue never holds anything back (``durable`` is false) and the broadcast
+path costs what it cost before stores existed: one call and one
+``deque.append`` per message. A room keeps its last ``keep`` messages
+(the history limit) as the same bytes objects the core broadcast, so
+memory grows by references, not copies. It is also the reference the
+parametrized store tests hold the SQLite store to.
+"""
+
+import collections
+import itertools
+
+from . import Snapshot
+
+
+class MemoryStore:
+    durable = False
+    pending = False
+
+    def __init__(self, keep=None):
+        self.keep = keep if keep is None or keep > 0 else 0   # per room (None: all)
+        self._rooms = {}               # key -> [name, deque of (sender key, payload), last seq]
+        self._seq = itertools.count()  # order of activity, for load's room order
+        self._accounts = {}
+        self._bans = {}                # key -> (name, reason, host), in the order made
+
+    def append(self, room_key, room_name, sender_key, payload):
+        room = self._rooms.get(room_key)
+        if room is None:
+            room = self._rooms[room_key] = [room_name, collections.deque(maxlen=self.keep), 0]
+        room[1].append((sender_key, payload))
+        room[2] = next(self._seq)
+
+    def purge(self, room_key, sender_key):
+        room = self._rooms.get(room_key)
+        if room is not None:
+            room[1] = collections.deque((m for m in room[1] if m[0] != sender_key),
+                                        maxlen=self.keep)
+
+    def set_account(self, key, salt, digest):
+        self._accounts[key] = (salt, digest)
+
+    def add_ban(self, key, name, reason, host):
+        self._bans.pop(key, None)
+        self._bans[key] = (name, reason, host)
+
+    def remove_ban(self, key):
+        self._bans.pop(key, None)
+
+    def load(self):
+        rooms = sorted(((key, room) for key, room in self._rooms.items() if room[1]),
+                       key=lambda item: -item[1][2])
+        return Snapshot([(key, room[0], list(room[1])) for key, room in rooms],
+                        dict(self._accounts), list(self._bans.values()))
+
+    def commit(self):
+        """Nothing waits: every change applied when it was made."""
+
+    def message_count(self):
+        return sum(len(room[1]) for room in self._rooms.values())
+
+    def close(self):
+        """Nothing to release."""

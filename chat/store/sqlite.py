@@ -1,0 +1,284 @@
+"""The SQLite store (``--db PATH``): one file, WAL, one transaction a pass.
+
+Theory of operation
+-------------------
+Opening is careful, because a file that is not ours must never be
+overwritten. In order: the file is opened (created empty if absent) and
+locked with ``flock`` (a second server on the same file is refused; the
+``sqlite3`` tool, which does not use ``flock``, can still read it for a
+backup); its header and schema are read, and it is refused if it is not
+a SQLite database, is corrupt, belongs to something else, has a newer
+schema version than ours or is read-only. Only then is anything written.
+A file of the current version is loaded (the reads that would meet a
+corrupt page) before the first write; an older one is checked whole
+(``PRAGMA quick_check``) and migrated first. Every refusal is a
+``StoreOpenError`` with one line saying why.
+
+Schema: ``PRAGMA user_version`` is its version. A new file is created at
+version 1 and brought up by the same ``MIGRATIONS`` an old file goes
+through, so the migration path is exercised by every new file. Messages
+are rows (room key, sender key, payload bytes) in insertion order; the
+index (room, id) makes "the last N of a room" a short index walk, so
+start-up time depends on rooms x history limit, not on how much is stored.
+
+Writes: the store's methods only queue statements; ``commit()`` runs the
+queue in one ``BEGIN IMMEDIATE ... COMMIT`` (group commit: the glue calls
+it once per loop pass). Journal mode WAL; ``synchronous`` NORMAL by
+default (a commit survives the process being killed, not a power loss),
+FULL with ``fsync=True`` (it survives a power loss too). When a commit
+fails (``SQLITE_FULL``, an I/O error) the transaction is rolled back, the
+messages of the queue are dropped and reported in ``StoreError``, and the
+other statements stay queued for the next commit. ``max_pages`` caps the
+file (``PRAGMA max_page_count``): a real ``SQLITE_FULL`` without filling
+a disk.
+"""
+
+import fcntl
+import os
+import sqlite3
+import stat
+
+from . import Snapshot, StoredMessage, StoreError, StoreOpenError
+
+SCHEMA_VERSION = 2
+TABLES = {"rooms", "messages", "accounts", "bans"}
+
+#: Version 1, the first schema.
+SCHEMA_V1 = """
+CREATE TABLE rooms (key TEXT PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE messages (id INTEGER PRIMARY KEY, room TEXT NOT NULL, sender TEXT NOT NULL,
+                       payload BLOB NOT NULL);
+CREATE INDEX messages_by_room ON messages (room, id);
+CREATE TABLE accounts (key TEXT PRIMARY KEY, salt BLOB NOT NULL, hash BLOB NOT NULL)
+    WITHOUT ROWID;
+CREATE TABLE bans (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, name TEXT NOT NULL,
+                   reason TEXT, host TEXT);
+PRAGMA user_version = 1;
+"""
+
+#: ``MIGRATIONS[n]``: the statements that take a version ``n`` file to ``n + 1``.
+MIGRATIONS = {
+    # purge deletes one sender's rows of one room: an index, not a scan of the room
+    1: ["CREATE INDEX messages_by_sender ON messages (room, sender)"],
+}
+
+_INSERT_MESSAGE = "INSERT INTO messages (room, sender, payload) VALUES (?, ?, ?)"
+
+
+class SqliteStore:
+    """The durable store on one SQLite file."""
+
+    durable = True
+
+    def __init__(self, path, keep, fsync=False, max_pages=0):
+        self.path = path
+        self.keep = keep               # messages loaded per room (the history limit)
+        self._ops = []                 # StoredMessage, or (sql, params): the next commit
+        self._lock_fd = _open_locked(path)
+        self._db = None
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None, timeout=0)
+            self._snapshot = self._open_schema()
+            self._configure(fsync, max_pages)
+        except sqlite3.Error as exc:
+            self._close_files()
+            raise StoreOpenError("%s: cannot use it as a database: %s" % (path, exc)) from None
+        except BaseException:
+            self._close_files()
+            raise
+        self._known_rooms = {room[0] for room in self._snapshot.rooms}
+
+    # -- opening -----------------------------------------------------------
+
+    def _open_schema(self):
+        """Check the file (reads only); migrate an older one; return what it
+        holds. Nothing is written to a file this refuses."""
+        db = self._db
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            tables = {row[0] for row in db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as exc:
+            raise StoreOpenError("%s is not a usable SQLite database (%s)" % (self.path, exc))
+        if version > SCHEMA_VERSION:
+            raise StoreOpenError("%s has schema version %d, newer than this server's %d: "
+                                 "run a newer server" % (self.path, version, SCHEMA_VERSION))
+        if version == 0 and tables:
+            raise StoreOpenError("%s is a SQLite database of something else (no chat schema "
+                                 "version, tables: %s)" % (self.path, ", ".join(sorted(tables))))
+        if version > 0 and not TABLES <= tables:
+            raise StoreOpenError("%s is damaged: missing tables %s"
+                                 % (self.path, ", ".join(sorted(TABLES - tables))))
+        if not os.access(self.path, os.W_OK):
+            raise StoreOpenError("%s is read-only: the server must be able to write it"
+                                 % self.path)
+        if version == SCHEMA_VERSION:
+            return self._read_snapshot()   # the reads first: a corrupt page refuses the file
+        if version > 0:
+            self._check_integrity()
+        self._set_wal()
+        self._migrate(version)
+        return self._read_snapshot()
+
+    def _check_integrity(self):
+        try:
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check")]
+        except sqlite3.DatabaseError as exc:
+            problems = [str(exc)]
+        if problems != ["ok"]:
+            raise StoreOpenError("%s is corrupt: %s" % (self.path, problems[0]))
+
+    def _set_wal(self):
+        mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise StoreOpenError("%s: cannot switch to WAL mode (journal mode %s)"
+                                 % (self.path, mode))
+
+    def _migrate(self, version):
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if version == 0:
+                for statement in SCHEMA_V1.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                version = 1
+            while version < SCHEMA_VERSION:
+                for statement in MIGRATIONS[version]:
+                    db.execute(statement)
+                version += 1
+                db.execute("PRAGMA user_version = %d" % version)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def _configure(self, fsync, max_pages):
+        self._set_wal()
+        self._db.execute("PRAGMA synchronous = %s" % ("FULL" if fsync else "NORMAL"))
+        if max_pages:
+            self._db.execute("PRAGMA max_page_count = %d" % max_pages)
+
+    def _read_snapshot(self):
+        db = self._db
+        try:
+            rooms = []
+            if self.keep > 0:
+                active = db.execute(
+                    "SELECT key, name, (SELECT max(id) FROM messages WHERE room = rooms.key) "
+                    "AS last FROM rooms WHERE last IS NOT NULL ORDER BY last DESC").fetchall()
+                for key, name, _last in active:
+                    rows = db.execute("SELECT sender, payload FROM messages WHERE room = ? "
+                                      "ORDER BY id DESC LIMIT ?", (key, self.keep)).fetchall()
+                    rows.reverse()
+                    rooms.append((key, name, rows))
+            accounts = {key: (salt, digest) for key, salt, digest in
+                        db.execute("SELECT key, salt, hash FROM accounts")}
+            bans = db.execute("SELECT name, reason, host FROM bans ORDER BY id").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreOpenError("%s is corrupt: %s" % (self.path, exc))
+        return Snapshot(rooms, accounts, bans)
+
+    # -- the store interface ----------------------------------------------------
+
+    def load(self):
+        """What the file held when it was opened (read before any write)."""
+        return self._snapshot
+
+    @property
+    def pending(self):
+        return bool(self._ops)
+
+    def append(self, room_key, room_name, sender_key, payload):
+        if room_key not in self._known_rooms:
+            self._known_rooms.add(room_key)
+            self._ops.append(("INSERT OR IGNORE INTO rooms (key, name) VALUES (?, ?)",
+                              (room_key, room_name)))
+        self._ops.append(StoredMessage(room_key, sender_key, payload))
+
+    def purge(self, room_key, sender_key):
+        self._ops.append(("DELETE FROM messages WHERE room = ? AND sender = ?",
+                          (room_key, sender_key)))
+
+    def set_account(self, key, salt, digest):
+        self._ops.append(("INSERT OR REPLACE INTO accounts (key, salt, hash) VALUES (?, ?, ?)",
+                          (key, salt, digest)))
+
+    def add_ban(self, key, name, reason, host):
+        # REPLACE deletes the old row: a renewed ban is listed last, as in memory
+        self._ops.append(("INSERT OR REPLACE INTO bans (key, name, reason, host) "
+                          "VALUES (?, ?, ?, ?)", (key, name, reason, host)))
+
+    def remove_ban(self, key):
+        self._ops.append(("DELETE FROM bans WHERE key = ?", (key,)))
+
+    def commit(self):
+        """Run everything queued in one transaction, or raise ``StoreError``."""
+        ops = self._ops
+        if not ops:
+            return
+        db = self._db
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            start = 0
+            while start < len(ops):
+                end = start
+                while end < len(ops) and type(ops[end]) is StoredMessage:
+                    end += 1
+                if end > start:   # a run of messages: one executemany
+                    db.executemany(_INSERT_MESSAGE, ops[start:end])
+                else:
+                    db.execute(*ops[start])
+                    end += 1
+                start = end
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the transaction is gone either way
+            self._ops = [op for op in ops if type(op) is not StoredMessage]
+            raise StoreError(str(exc), [op for op in ops if type(op) is StoredMessage]) \
+                from None
+        self._ops = []
+
+    def message_count(self):
+        return self._db.execute("SELECT count(*) FROM messages").fetchone()[0]
+
+    def close(self):
+        """Commit what is queued (if it can) and release the file."""
+        try:
+            self.commit()
+        finally:
+            self._close_files()
+
+    def _close_files(self):
+        # SQLite's own locks first: closing our descriptor earlier would drop them.
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def _open_locked(path):
+    """A descriptor on ``path`` (created empty if absent) holding an
+    exclusive ``flock``: one server per file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise StoreOpenError("%s: cannot open: %s" % (path, exc.strerror or exc)) from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise StoreOpenError("%s is not a regular file" % path)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StoreOpenError("%s is in use by another server process" % path) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd

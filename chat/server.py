@@ -469,11 +469,11 @@ def main(argv=None):
         for problem in problems:
             print("chat.server: error: %s" % problem, file=sys.stderr)
         return 1
-    log.info("operators: %s", "enabled (password configured)" if config.oper_password
-             else "disabled (no operator password configured)")
     store = open_configured_store(config)
     if store is None:
         return 1
+    log.info("operators: %s", "enabled (password configured)" if config.oper_password
+             else "disabled (no operator password configured)")
     loop = EventLoop()
     server = ChatServer(loop, config, store)
     # Handlers first: a signal that arrives as soon as we listen is queued

@@ -6,9 +6,10 @@ Opening is careful, because a file that is not ours must never be
 overwritten. In order: the file is opened (created empty if absent) and
 locked with ``flock`` (a second server on the same file is refused; the
 ``sqlite3`` tool, which does not use ``flock``, can still read it for a
-backup); its header and schema are read, and it is refused if it is not
-a SQLite database, is corrupt, belongs to something else, has a newer
-schema version than ours or is read-only. Only then is anything written.
+backup); a read-only file is refused before SQLite opens it; then the
+header and schema are read, and the file is refused if it is not a SQLite
+database, is corrupt, belongs to something else or has a newer schema
+version than ours. Only then is anything written.
 A file of the current version is loaded (the reads that would meet a
 corrupt page) before the first write; an older one is checked whole
 (``PRAGMA quick_check``) and migrated first. Every refusal is a
@@ -109,9 +110,6 @@ class SqliteStore:
         if version > 0 and not TABLES <= tables:
             raise StoreOpenError("%s is damaged: missing tables %s"
                                  % (self.path, ", ".join(sorted(TABLES - tables))))
-        if not os.access(self.path, os.W_OK):
-            raise StoreOpenError("%s is read-only: the server must be able to write it"
-                                 % self.path)
         if version == SCHEMA_VERSION:
             return self._read_snapshot()   # the reads first: a corrupt page refuses the file
         if version > 0:
@@ -274,6 +272,8 @@ def _open_locked(path):
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise StoreOpenError("%s is not a regular file" % path)
+        if not os.access(path, os.W_OK):
+            raise StoreOpenError("%s is read-only: the server must be able to write it" % path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

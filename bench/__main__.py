@@ -13,7 +13,7 @@ import platform
 import sys
 import time
 
-from . import report
+from . import report, restart
 from .loadgen import raise_fd_limit
 from .scenarios import SCENARIO_NAMES, select
 from .servers import BASELINE, DEFAULT_SERVERS, ROOT, cpu_plan, parse_server, pin_self
@@ -133,6 +133,20 @@ def run_scenario(scenario, servers, runs, server_cpu):
     return {name: summarise_runs(scenario, rs, runs) for name, rs in results.items()}
 
 
+def db_ratio(result, scenario="broadcast-1000"):
+    """'with --db / without' for the broadcast deliveries (issue 10: >= 0.8)."""
+    for sc in result["scenarios"]:
+        if sc["name"] != scenario:
+            continue
+        values = [sc["results"].get(name) for name in ("ours", "ours-db")]
+        if all(v and v["status"] == "ok" for v in values):
+            plain, db = (v["median"].get("deliveries_per_s") for v in values)
+            if plain and db:
+                return ("%s deliveries/s: with --db %.0f, without %.0f: %.2fx"
+                        % (scenario, db, plain, db / plain))
+    return None
+
+
 def main(argv=None):
     args = parse_args(argv)
     fd_limit = raise_fd_limit()
@@ -169,6 +183,10 @@ def main(argv=None):
     result["elapsed_s"] = round(time.monotonic() - _T0, 1)
     result["finished"] = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
     print(report.table(result))
+    ratio = db_ratio(result)
+    if ratio:
+        print(ratio)
+    restart.remove_databases()
     for path in report.write(result, args.out):
         progress("wrote %s" % os.path.relpath(path))
     progress("done in %.0f s" % result["elapsed_s"])

@@ -13,6 +13,7 @@ import json
 import random
 import time
 
+from . import restart
 from .loadgen import TAGS, LoadGen, RunFailed, RunTimeout, clock
 from .servers import ServerFailed, ServerProcess
 from .stats import percentiles
@@ -440,9 +441,23 @@ def framing(p):
     return metrics
 
 
+# -- restart: start-up on a database of a million messages (bench/restart.py) --
+
+RESTART_METRICS = [
+    Metric("restart_s", "start on the database until accepting (s)", "s", True),
+    Metric("load_s", "of which opening and loading the file (s)", "s", True),
+    Metric("stored_messages", "messages stored", "int", None),
+    Metric("rooms_loaded", "rooms", "int", None),
+    Metric("messages_loaded", "messages loaded (history limit per room)", "int", None),
+    Metric("db_mib", "database file (MiB)", "mib", None),
+    Metric("build_s", "building the database, first run (s)", "s", None),
+]
+
+
 # -- the suites -----------------------------------------------------------------------
 
-QUICK = ["connect-1000", "broadcast-100", "broadcast-1000", "rooms", "history-10k", "framing"]
+QUICK = ["connect-1000", "broadcast-100", "broadcast-1000", "rooms", "history-10k", "framing",
+         "restart"]
 
 
 def all_scenarios(suite_name="full", duration=None, warmup=None):
@@ -473,7 +488,7 @@ def all_scenarios(suite_name="full", duration=None, warmup=None):
     scenarios.append(Scenario(
         "rooms", rooms, params, ROOMS_METRICS, aggregate=BROADCAST_AGGREGATE,
         timeout=connect_timeout(1000) + warmup + duration + params["settle"] + 20,
-        servers=("ours",)))
+        servers=("ours", "ours-db")))
     scenarios.append(Scenario(
         "history-10k", history, {"messages": 10000, "logins": 50}, HISTORY_METRICS,
         server_args=["--history-limit", "10000"], aggregate={"entries_min": "min"},
@@ -486,6 +501,9 @@ def all_scenarios(suite_name="full", duration=None, warmup=None):
     scenarios.append(Scenario(
         "framing", framing, {"traffic_bytes": 4 * 1024 * 1024, "chunk": 64 * 1024},
         FRAMING_METRICS, in_process=True))
+    scenarios.append(Scenario(
+        "restart", restart.restart, {"messages": 1000000, "rooms": 100, "history_limit": 1000},
+        RESTART_METRICS, in_process=True))
     return scenarios
 
 

@@ -1,7 +1,8 @@
 """Servers under test: each one its own process, on its own CPU.
 
 A server command is a template with ``{host}``, ``{port}`` and optionally
-``{python}`` (the harness's interpreter). The harness picks a free loopback
+``{python}`` (the harness's interpreter) and ``{tmpdir}`` (a fresh
+directory for this process, removed when it stops: a database file). The harness picks a free loopback
 port, starts the command (under ``taskset`` on one CPU when it exists, while
 the load generator keeps the other), waits until the port accepts, reads
 memory and CPU time from /proc while it runs, and stops it with SIGTERM
@@ -29,6 +30,9 @@ HOST = "127.0.0.1"
 DEFAULT_SERVERS = {
     "ours": "{python} -m chat.server --host {host} --port {port} --rate 0 --log-level warning"
             " --max-per-ip 0 --max-clients 20000",
+    # the same with persistence (issue 10): a fresh database per server process
+    "ours-db": "{python} -m chat.server --host {host} --port {port} --rate 0 --log-level warning"
+               " --max-per-ip 0 --max-clients 20000 --db {tmpdir}/bench.sqlite3",
     "asyncio": "{python} -m bench.baselines.asyncio_server --host {host} --port {port} --rate 0",
     "threaded": "{python} -m bench.baselines.threaded_server --host {host} --port {port} --rate 0",
 }
@@ -84,8 +88,10 @@ class ServerProcess:
         self.name = name
         self.host = host
         self.port = free_port(host)
+        self.tmpdir = tempfile.mkdtemp(prefix="ktn-bench-") if "{tmpdir}" in template else None
         argv = shlex.split(template.format(host=host, port=self.port,
-                                           python=shlex.quote(sys.executable)))
+                                           python=shlex.quote(sys.executable),
+                                           tmpdir=shlex.quote(self.tmpdir or "")))
         argv += list(extra_args)
         if cpu is not None:
             argv = ["taskset", "-c", str(cpu)] + argv   # taskset execs: same pid
@@ -170,4 +176,6 @@ class ServerProcess:
                 proc.kill()
                 proc.wait()
         self._log.close()
+        if self.tmpdir is not None:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
         return proc.returncode

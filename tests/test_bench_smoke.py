@@ -56,7 +56,8 @@ def test_bench_rooms_smoke(tmp_path):
     """The rooms scenario (issue 9) runs against our server only, and every
     member of every room gets every message of its room."""
     cmd = [sys.executable, "-m", "bench", "--scenario", "rooms", "--runs", "1",
-           "--duration", "0.3", "--warmup", "0.1", "--out", str(tmp_path)]
+           "--duration", "0.3", "--warmup", "0.1", "--out", str(tmp_path),
+           "--server", "ours", "--server", "asyncio", "--server", "threaded"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=90)
     assert proc.returncode == 0, proc.stderr
     with open(tmp_path / "latest.json") as f:

@@ -348,3 +348,24 @@ def test_a_database_in_use_by_another_server(tmp_path):
         refused(db, "in use by another server process")
     finally:
         server.stop()
+
+
+# -- start-up time ----------------------------------------------------------------------
+
+def test_start_up_loads_only_the_last_history_limit_per_room(tmp_path):
+    """100 000 messages in 100 rooms (the bench's restart figure uses
+    1 000 000): the server loads 100 per room and accepts well within 2 s."""
+    from bench.restart import build_database, time_start
+    path = build_database(str(tmp_path / "chat.sqlite3"), 100000, 100)
+    accepting, loading, rooms, messages = time_start(path, 100)
+    assert (rooms, messages) == (100, 100 * 100)
+    assert accepting < 2.0, "start-up took %.2f s" % accepting
+    server = start(path, "--history-limit", "100")
+    try:
+        client = login(server, "reader")
+        history = join(client, "room7")
+        assert [m["content"] for m in history["content"]][-1] == \
+            "message number %d, about lunch" % (100000 - 100 + 7)
+        assert len(history["content"]) == 100
+    finally:
+        server.stop()

@@ -203,7 +203,8 @@ def check_history(history_line, seen_lists):
 
 
 def test_kill_9_at_random_moments_loses_no_message_anyone_saw(tmp_path):
-    rng = random.Random(os.environ.get("CRASH_SEED", time.time()))
+    seed = os.environ.get("CRASH_SEED") or str(time.time_ns())
+    rng = random.Random(seed)
     db = str(tmp_path / "chat.sqlite3")
     totals = []
     for run in range(3):
@@ -211,7 +212,10 @@ def test_kill_9_at_random_moments_loses_no_message_anyone_saw(tmp_path):
         server = start(db, "--history-limit", "5000", "--max-message-bytes", "200")
         try:
             for room, seen_lists in seen.items():
-                check_history(raw_history(server, room, run), seen_lists)
+                try:
+                    check_history(raw_history(server, room, run), seen_lists)
+                except AssertionError as exc:
+                    raise AssertionError("CRASH_SEED=%s run %d: %s" % (seed, run, exc)) from None
                 totals.append(sum(len(s) for s in seen_lists))
         finally:
             server.stop()

@@ -30,7 +30,6 @@ import logging
 import os
 import signal
 import sys
-import time
 
 from reactor.loop import EventLoop
 from reactor.tcp import OutputMeter, listen
@@ -41,7 +40,7 @@ from .core import Broadcast, ChatCore, Close, Send, worst_case_response_bytes
 from .group_commit import GroupCommit
 from .output import OutputLimits
 from .protocol import Clock
-from .store import StoreOpenError, open_store
+from .persistence import close_store, open_configured_store
 
 log = logging.getLogger("chat.server")
 
@@ -111,6 +110,8 @@ class ServerConfig:
         if self.pause_output > self.max_output:
             problems.append("--pause-output %d is above --max-output %d"
                             % (self.pause_output, self.max_output))
+        if self.db is None and (self.fsync or self.db_max_pages):
+            problems.append("--fsync and --db-max-pages need --db PATH")
         return problems
 
 
@@ -241,15 +242,6 @@ class ChatServer:
             self.commits.defer(output.close)
         else:
             output.close()
-
-    def close_store(self):
-        """Commit what is pending and release the store; log what it holds."""
-        store = self.core.store
-        if self.commits is not None:
-            self.commits.commit_now()
-        count = store.message_count()
-        store.close()
-        log.info("%s: %d messages stored", describe_store(self.config), count)
 
     def presence_changed(self):
         """Arm the presence timer if a notice is owed and none is armed."""
@@ -417,29 +409,6 @@ def read_oper_password(path, environ):
     return environ.get(OPER_PASSWORD_ENV) or None
 
 
-def describe_store(config):
-    if config.db is None:
-        return "memory only (no --db)"
-    return "database %s (synchronous=%s)" % (config.db, "FULL" if config.fsync else "NORMAL")
-
-
-def open_configured_store(config):
-    """The store the options ask for, loaded; None (after one stderr line)
-    if the file cannot be used: it is left as it was."""
-    started = time.monotonic()
-    try:
-        store = open_store(config.db, config.history_limit, config.fsync, config.db_max_pages)
-    except StoreOpenError as exc:
-        print("chat.server: error: --db %s" % exc, file=sys.stderr)
-        return None
-    snapshot = store.load()
-    log.info("%s: loaded %d rooms, %d messages, %d accounts, %d bans in %.3f s",
-             describe_store(config), len(snapshot.rooms),
-             sum(len(room[2]) for room in snapshot.rooms), len(snapshot.accounts),
-             len(snapshot.bans), time.monotonic() - started)
-    return store
-
-
 def raise_fd_limit(wanted):
     """Lift the soft limit on open files toward ``wanted`` (up to the hard limit)."""
     try:
@@ -491,7 +460,7 @@ def main(argv=None):
         loop.run()
     finally:
         loop.close()
-        server.close_store()
+        close_store(server)
     log.info("stopped")
     return 0
 

@@ -9,6 +9,7 @@ import pytest
 
 from chat.connection import ClientConnection
 from chat.group_commit import NOT_STORED
+from chat.persistence import close_store
 from chat.server import ChatServer, ServerConfig
 from chat.store.sqlite import SqliteStore
 from reactor.loop import EventLoop
@@ -60,7 +61,7 @@ class Rig:
             data += chunk
 
     def close(self):
-        self.server.close_store()
+        close_store(self.server)
         for peer in self.peers.values():
             peer.close()
         self.loop.close()

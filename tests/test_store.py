@@ -38,6 +38,7 @@ class Sqlite:
         return SqliteStore(self.path, keep)
 
     def reopen(self, store, keep=3):
+        store.commit()
         store.close()
         return SqliteStore(self.path, keep)
 

@@ -64,4 +64,4 @@ class MemoryStore:
         return sum(len(room[1]) for room in self._rooms.values())
 
     def close(self):
-        """Nothing to release."""
+        """Nothing to release (and nothing is ever left uncommitted)."""

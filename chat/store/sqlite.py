@@ -246,11 +246,8 @@ class SqliteStore:
         return self._db.execute("SELECT count(*) FROM messages").fetchone()[0]
 
     def close(self):
-        """Commit what is queued (if it can) and release the file."""
-        try:
-            self.commit()
-        finally:
-            self._close_files()
+        """Release the file; what is queued and not committed is lost."""
+        self._close_files()
 
     def _close_files(self):
         # SQLite's own locks first: closing our descriptor earlier would drop them.

@@ -1,0 +1,56 @@
+"""The server's persistence glue: open the store the options ask for, and
+close it at the end.
+
+Theory of operation
+-------------------
+``open_configured_store`` runs before the server listens: the memory store
+without ``--db``, else the SQLite store, which refuses a bad file with a
+``StoreOpenError`` of one line; that line goes to stderr and the caller
+exits 1, so a file that is not ours is never touched. The log says what
+was loaded and how long it took. ``close_store`` runs after the loop
+stops: the last commit (a failure is logged, not raised: the file stays
+consistent, only that commit's changes are lost), the count of stored
+messages for the log, then the file is released.
+"""
+
+import logging
+import sys
+import time
+
+from .store import StoreOpenError, open_store
+
+log = logging.getLogger("chat.server")
+
+
+def describe(config):
+    if config.db is None:
+        return "memory only (no --db)"
+    return "database %s (synchronous=%s)" % (config.db, "FULL" if config.fsync else "NORMAL")
+
+
+def open_configured_store(config):
+    """The store the options ask for, loaded; None (after one stderr line)
+    if the file cannot be used: it is left as it was."""
+    started = time.monotonic()
+    try:
+        store = open_store(config.db, config.history_limit, config.fsync, config.db_max_pages)
+    except StoreOpenError as exc:
+        print("chat.server: error: --db %s" % exc, file=sys.stderr)
+        return None
+    snapshot = store.load()
+    log.info("%s: loaded %d rooms, %d messages, %d accounts, %d bans in %.3f s",
+             describe(config), len(snapshot.rooms),
+             sum(len(room[2]) for room in snapshot.rooms), len(snapshot.accounts),
+             len(snapshot.bans), time.monotonic() - started)
+    return store
+
+
+def close_store(server):
+    """Commit what is pending, log how many messages are stored, release."""
+    store = server.core.store
+    if server.commits is not None:
+        server.commits.commit_now()
+    try:
+        log.info("%s: %d messages stored", describe(server.config), store.message_count())
+    finally:
+        store.close()

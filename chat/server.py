@@ -39,8 +39,8 @@ from .connection import ClientConnection
 from .core import Broadcast, ChatCore, Close, Send, worst_case_response_bytes
 from .group_commit import GroupCommit
 from .output import OutputLimits
-from .protocol import Clock
 from .persistence import close_store, open_configured_store
+from .protocol import Clock
 
 log = logging.getLogger("chat.server")
 

@@ -36,9 +36,9 @@ import time
 from .. import limits, protocol
 from ..protocol import RequestError
 from ..router import TABLE, build_router
+from ..store.memory import MemoryStore
 from .accounts import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, AccountRequests, Accounts,
                        FailedLogins, split_login)
-from ..store.memory import MemoryStore
 from .history import worst_case_response_bytes
 from .moderation import Bans, ModerationRequests
 from .rooms import LOBBY, Room, RoomRequests

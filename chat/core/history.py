@@ -2,8 +2,9 @@
 
 Theory of operation
 -------------------
-Each entry is a ``message`` payload exactly as it was broadcast, without
-its newline, oldest first, at most ``limit`` of them, with the case-folded
+Each entry is a ``message`` payload exactly as it was broadcast (the same
+bytes object, newline included, which the store keeps too: one copy in
+memory, not two), oldest first, at most ``limit`` of them, with the case-folded
 name of its sender (so ``purge`` can remove a user's messages). The
 ``history`` response is assembled from those bytes (never re-encoded) once
 per *version* of the history, and the same bytes object goes to every
@@ -34,7 +35,7 @@ class History:
 
     def __init__(self, limit):
         self.limit = limit
-        self._entries = collections.deque()  # (sender key, message without newline)
+        self._entries = collections.deque()  # (sender key, payload as broadcast)
         self.bytes = 0
         self.version = 0
         self._cache = None                   # (version, bytes)
@@ -46,22 +47,20 @@ class History:
         """Remember one broadcast ``message`` payload (with its newline)."""
         if self.limit <= 0:
             return
-        entry = payload[:-1]
-        self._entries.append((sender_key, entry))
-        self.bytes += len(entry) + 2
+        self._entries.append((sender_key, payload))
+        self.bytes += len(payload) + 1   # in a response: without "\n", with ", "
         while len(self._entries) > self.limit:
-            self.bytes -= len(self._entries.popleft()[1]) + 2
+            self.bytes -= len(self._entries.popleft()[1]) + 1
         self._changed()
 
     def discard(self, sender_key, payload):
         """Take back the newest entry of ``payload`` (a message the store
         failed to keep, so it was never sent)."""
-        entry = payload[:-1]
         entries = self._entries
         for index in range(len(entries) - 1, -1, -1):
-            if entries[index][1] == entry and entries[index][0] == sender_key:
+            if entries[index][1] == payload and entries[index][0] == sender_key:
                 del entries[index]
-                self.bytes -= len(entry) + 2
+                self.bytes -= len(payload) + 1
                 self._changed()
                 return
 
@@ -71,7 +70,7 @@ class History:
         removed = len(self._entries) - len(kept)
         if removed:
             self._entries = kept
-            self.bytes = sum(len(e[1]) + 2 for e in kept)
+            self.bytes = sum(len(e[1]) + 1 for e in kept)
             self._changed()
         return removed
 
@@ -86,7 +85,8 @@ class History:
             return cached[1]
         head = protocol.encode_response(timestamp, protocol.SERVER_SENDER,
                                         protocol.HISTORY, [])[:-4]  # cut '[]}\n'
-        data = b"".join((head, b"[", b", ".join([e[1] for e in self._entries]), b"]}\n"))
+        # each entry without its newline (a slice copies, but only while building)
+        data = b"".join((head, b"[", b", ".join([e[1][:-1] for e in self._entries]), b"]}\n"))
         self._cache = (self.version, data)
         return data
 

@@ -141,7 +141,7 @@ def runs():
     ours = ServerProcess()
     silent = SilentServer()
     try:
-        started["ours"] = CheckRun(ours.port)
+        started["ours"] = CheckRun(ours.port, "--stress", "50")
         started["silent"] = CheckRun(silent.port, "--timeout", "1")
         for mutation in ["none", "crash-on-msg", *MUTATIONS]:
             peers[mutation] = Peer([sys.executable, MUTANT, "--mutation", mutation])
@@ -170,7 +170,9 @@ def test_our_server_passes_every_standard_and_framing_check(runs):
     assert status == 0, json.dumps(report, indent=1)
     assert not failing(report)
     assert report["counts"]["fail"] == 0 and report["counts"]["skip"] == 0
-    assert wall < 60 and report["facts"]["connections"] <= 30
+    assert wall < 60
+    assert report["facts"]["connections"] <= 30 + 50    # 50: --stress
+    assert statuses(report)["many clients at once (--stress)"] == "pass"
     assert err == ""
     # the server logged nothing alarming while being checked
     assert "Traceback" not in "".join(runs["ours-log"].log_lines)

@@ -75,6 +75,9 @@ def build_parser():
                      help="pause between the pieces of a split request (default: 0.05)")
     srv.add_argument("--oversize", type=_positive_int, default=256 * 1024, metavar="BYTES",
                      help="size of the oversized request (default: 262144)")
+    srv.add_argument("--stress", type=_positive_int, default=0, metavar="N",
+                     help="also connect N clients at once and have ten of them talk (off by "
+                          "default: the other checks never flood)")
     srv.add_argument("--budget", type=_positive, default=45.0, metavar="SECONDS",
                      help="start no check after this long; the rest are reported as not run "
                           "(default: 45)")
@@ -129,7 +132,7 @@ def main(argv=None):
         rep = check_server(host, port, Options(timeout=args.timeout, settle=args.settle,
                                                split_gap=args.split_gap,
                                                oversize=args.oversize,
-                                               budget=args.budget))
+                                               budget=args.budget, stress=args.stress))
     else:
         from .client_checks import ClientOptions, check_client
         command = _client_command(parser, args.command)

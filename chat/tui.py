@@ -191,8 +191,8 @@ class FullScreenClient(ChatClient):
             events = self.screen.paste(item[1])
         elif isinstance(item, int):
             name = translate(item)
-            if name == "resize":
-                self.resized()
+            if name == "resize":    # curses' own note of a resize (resizeterm queues one)
+                self._size_changed()
                 return
             events = [self.screen.key(name)]
         else:
@@ -224,17 +224,22 @@ class FullScreenClient(ChatClient):
         self._pump()
 
     def resized(self):
-        """SIGWINCH or KEY_RESIZE: learn the new size, repaint everything."""
+        """SIGWINCH: ask the kernel for the size, tell curses, repaint."""
         def resize():
             try:
                 size = os.get_terminal_size(sys.__stdout__.fileno())
                 curses.resizeterm(size.lines, size.columns)
             except (OSError, ValueError, curses.error):
                 pass
-            self.screen.resize(*self.view.size())
-            self.window.clearok(True)
-            self.redraw()
+            self._size_changed()
         self._guarded(resize)
+
+    def _size_changed(self):
+        """The window has a new size: lay out again, repaint everything.
+        (Not ``resizeterm`` again: it would queue yet another KEY_RESIZE.)"""
+        self.screen.resize(*self.view.size())
+        self.window.clearok(True)
+        self.redraw()
 
     def _candidates(self, prefix):
         lowered = prefix.lower()

@@ -84,6 +84,7 @@ class FullScreenClient(ChatClient):
         self.failure = None                         # a bug of ours, shown at exit
         self._redraw_pending = False
         self._terminal_gone = False
+        self._dropping = False                      # lines typed into a full queue
         self.screen.resize(*self.view.size())
         self.redraw()
 
@@ -214,8 +215,12 @@ class FullScreenClient(ChatClient):
         """A line typed (or pasted) and entered: queue it as line mode would."""
         self.screen.log.bottom()
         if len(self.queue) >= MAX_QUEUED_LINES or self._input_ended:
-            self.hint("not sent (too many lines waiting): " + sanitize(mask_secrets(line)))
+            if not self._dropping:   # one hint for a whole paste, not one per line
+                self.hint("%d lines are waiting to be sent: this line and the next are "
+                          "dropped until they have gone" % len(self.queue))
+            self._dropping = True
             return
+        self._dropping = False
         action = parse_input(line, True)
         if not (isinstance(action, SendRequest) and action.request == "msg"
                 and action.content == line.strip()):

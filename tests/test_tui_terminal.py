@@ -442,3 +442,31 @@ def test_server_closing_unasked_exits_one_with_the_reason_after_the_screen(termi
         assert term.err == "-- the server closed the connection\n"
     finally:
         fake.close()
+
+
+def test_a_pasted_batch_reaches_a_naive_server_one_request_per_read(terminal):
+    def naive(conn):
+        while True:
+            request = conn.recv()          # json.loads(recv(4096)): breaks on two at once
+            if request is None or request["request"] == "logout":
+                return
+            if request["request"] == "login":
+                conn.send(response("info", "Login successful"))
+                conn.send(response("history", []))
+            elif request["request"] == "msg":
+                conn.send(response("message", request["content"], sender="uma"))
+
+    fake = FakeServer(naive)
+    try:
+        term = terminal(fake.port, "--pace-ms", "50")
+        term.wait_for(r"-- connected to")
+        lines = ["login uma"] + ["pasted %d" % n for n in range(12)]
+        term.type("\x1b[200~" + "\r".join(lines) + "\r\x1b[201~")
+        term.wait_for(r"uma: pasted 11")
+        term.type(b"\x04")
+        assert term.wait_exit() == 0
+        fake.check_wire()
+        assert [r.get("content") for r in fake.requests if r["request"] == "msg"] == \
+            ["pasted %d" % n for n in range(12)]
+    finally:
+        fake.close()

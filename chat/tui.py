@@ -45,7 +45,9 @@ import tempfile
 import termios
 import traceback
 
-from .client import EXIT_FAILURE, EXIT_INTERRUPTED, MAX_QUEUED_LINES, ChatClient
+from .client import ChatClient
+from .client_cli import EXIT_FAILURE, EXIT_INTERRUPTED
+from .client_stdin import MAX_QUEUED_LINES
 from .client_input import SendRequest, mask_secrets, parse_input
 from .render import render_spans, sanitize, use_color
 from .tui_input import PasteParser, key_name

@@ -64,6 +64,11 @@ def parse_args(argv=None):
                     "server says goes to stdout; the client's own status lines and hints\n"
                     "go to stderr. Input may be a terminal, a pipe or a file.",
         epilog="input lines:\n" + "\n".join("  " + line for line in HELP_TEXT.splitlines())
+               + "\n\nfull-screen keys:\n"
+                 "  Enter send; Left/Right, Home/End, Ctrl-A/E move; Backspace, Delete,\n"
+                 "  Ctrl-U/K/W delete; Up/Down sent lines; Tab completes commands, rooms,\n"
+                 "  names; PgUp/PgDn, Ctrl-Home/End (or Home/End on an empty line) scroll;\n"
+                 "  Ctrl-L redraws; Ctrl-D on an empty line or Ctrl-C logs out and quits"
                + "\n\nexit status:\n"
                  "  0    after logout, Ctrl-C or end of input\n"
                  "  1    the server cannot be reached, or closes the connection unasked\n"

@@ -93,14 +93,11 @@ class FullScreenClient(ChatClient):
     # -- output -------------------------------------------------------------
 
     def display(self, payload):
-        for line in render_spans(payload):
-            self.screen.add(line)
-        self.redraw()
-
-    def show(self, lines):
-        for line in lines:
-            self.screen.add([("", line)])
-        self.redraw()
+        def add():
+            for line in render_spans(payload):
+                self.screen.add(line)
+            self.redraw()
+        self._guarded(add)
 
     def notice(self, text):
         self.recent.append("-- " + sanitize(text))

@@ -121,7 +121,7 @@ class FullScreenClient(ChatClient):
         session = self.session
         if session.name and session.users is None and before[:2] != session.summary()[:2]:
             self.queue.append("names")
-            self._pump()
+            self.loop.call_soon(self._pump)   # after this payload, paced like any line
         self._sync_status()
 
     def connection_made(self, transport):

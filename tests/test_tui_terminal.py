@@ -340,13 +340,16 @@ def test_ctrl_d_on_an_empty_line_logs_out(server, terminal):
     server.wait_for_log(r"closing: logged out as mona\b")
 
 
-def test_a_closed_terminal_logs_out_and_exits(server, terminal):
-    term = terminal(server.port, controlling=False)      # no SIGHUP: the read must see it
-    logged_in(term, "olga")
+@pytest.mark.parametrize("controlling", [False, True])
+def test_a_closed_terminal_logs_out_and_exits(server, terminal, controlling):
+    # Not the controlling terminal: no SIGHUP, the read must notice; else SIGHUP.
+    term = terminal(server.port, controlling=controlling)
+    name = "olga" if controlling else "olgax"
+    logged_in(term, name)
     os.close(term.master)
     term.master = os.open(os.devnull, os.O_RDONLY)       # for close() and the reads
     assert term.proc.wait(TIMEOUT) == 0
-    server.wait_for_log(r"closing: logged out as olga\b")
+    server.wait_for_log(r"closing: logged out as %s\b" % name)
 
 
 def test_a_bug_still_restores_the_terminal_and_shows_the_traceback(server, terminal):

@@ -255,10 +255,20 @@ def test_page_up_shows_older_lines_and_new_ones_do_not_yank(server, terminal):
 
 # -- resizing ------------------------------------------------------------------------
 
-def test_resize_to_20x5_and_back_redraws_correctly(server, terminal):
+@pytest.fixture
+def own_server():
+    srv = ServerProcess("--rate", "0")
+    yield srv
+    srv.stop()
+
+
+def test_resize_to_20x5_and_back_redraws_correctly(own_server, terminal):
+    # Its own server, and Frank in first: no presence notice may change the
+    # screen while it is compared with itself.
+    server = own_server
+    frank = other_user(server, "frank")
     term = terminal(server.port, columns=50, lines=12)
     logged_in(term, "erin")
-    frank = other_user(server, "frank")
     frank.send("msg", "a message long enough to be wrapped when the window is small")
     term.wait_for(r"frank: a message")
     term.type("draft")

@@ -196,7 +196,8 @@ class Screen:
                                                   "" if self.users == 1 else "s"))
         parts.append(self.server)
         more = " more below (%d) " % self.log.unread if self.log.offset else ""
-        main, _cells = clip(" " + " | ".join(parts) + " ", max(0, self.width - len(more)))
+        more, used = clip(more, self.width)
+        main, _cells = clip(" " + " | ".join(parts) + " ", self.width - used)
         return [("status", main), ("status-more", more)] if more else [("status", main)]
 
 

@@ -326,3 +326,32 @@ def test_continuation_rows_are_indented_under_the_text_even_with_a_mention():
     rows = [plain(row).rstrip() for row in screen.frame().rows]
     assert rows[0] == "[14:03] carol: hi alice, this"
     assert rows[1].startswith(" " * 10 + "wraps")       # a third of 30, not past "alice"
+
+
+keys = st.one_of(st.sampled_from(["left", "right", "home", "end", "ctrl-a", "ctrl-e",
+                                  "backspace", "delete", "ctrl-u", "ctrl-k", "ctrl-w", "up",
+                                  "down", "tab", "enter", "ctrl-d", "pgup", "pgdn",
+                                  "ctrl-home", "ctrl-end", "ignored"]),
+                 st.sampled_from(list("ab /日👍\u0301")),
+                 st.builds(lambda text: ("paste", text), st.text(max_size=12)))
+
+
+@settings(max_examples=200)
+@given(st.lists(keys, max_size=60), st.integers(3, 30), st.integers(1, 8))
+def test_any_keys_keep_the_screen_consistent(sequence, width, height):
+    screen = Screen("server")
+    screen.resize(width, height)
+    screen.input.candidates = lambda prefix: ["alice", "albert"]
+    for key in sequence:
+        if isinstance(key, tuple):
+            screen.paste(key[1])
+        else:
+            screen.key(key)
+        screen.add(message("bob", "x" * (len(screen.input.text) % 7)))
+        line = screen.input
+        assert 0 <= line.cursor <= len(line.text)
+        frame = screen.frame()
+        assert text_width(frame.input_text) <= width
+        assert 0 <= frame.cursor < width or width <= len("> ")
+        assert len(frame.rows) <= max(0, height - 2)
+        assert text_width(plain(frame.status)) <= width

@@ -74,9 +74,9 @@ def fullscreen_possible(stdin_fd: int = 0, stdout_fd: int = 1) -> bool:
 class FullScreenClient(ChatClient):
     """A ``ChatClient`` reading keys and drawing a ``Screen``."""
 
-    def __init__(self, loop, config, window, screen=None, stdin_fd=0):
+    def __init__(self, loop, config, window, stdin_fd=0):
         super().__init__(loop, config, stdin_fd=stdin_fd)
-        self.screen = screen or Screen("%s:%s" % (config.host, config.port))
+        self.screen = Screen(sanitize("%s:%s" % (config.host, config.port)))
         color = use_color(sys.stdout) if config.color is None else config.color
         self.view = CursesView(window, color)
         self.window = window
@@ -138,7 +138,8 @@ class FullScreenClient(ChatClient):
             screen.state = "leaving" if self.logout_sent else "connected"
         elif screen.state != "connecting":
             screen.state = "disconnected"
-        screen.name, screen.room, screen.users = session.name, session.room, session.users
+        screen.name = sanitize(session.name) if session.name else None   # typed, yet
+        screen.room, screen.users = session.room, session.users
         self.redraw()
 
     def redraw(self):

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from chat.render import render_spans
 from chat.text_cells import char_width, clip, text_width, window, wrap_spans
 from chat.tui_input import InputLine, PasteParser, key_name
-from chat.tui_model import MAX_LINES, Screen, Scrollback, decorate
+from chat.tui_model import MAX_LINE_CHARS, MAX_LINES, Screen, Scrollback, decorate
 
 
 def typed(line, *keys):
@@ -355,3 +355,13 @@ def test_any_keys_keep_the_screen_consistent(sequence, width, height):
         assert 0 <= frame.cursor < width or width <= len("> ")
         assert len(frame.rows) <= max(0, height - 2)
         assert text_width(plain(frame.status)) <= width
+
+
+def test_a_huge_line_is_cut_and_says_how_much_is_missing():
+    screen = Screen()
+    screen.resize(80, 24)
+    screen.add(message("bob", "y" * (MAX_LINE_CHARS * 3)))
+    line = screen.log.lines[-1]
+    assert sum(len(text) for _tag, text in line.spans) < MAX_LINE_CHARS + 100
+    assert line.spans[-1][1].endswith("more characters]")
+    assert plain(screen.frame().rows[-1]).rstrip().endswith("more characters]")

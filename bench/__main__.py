@@ -114,10 +114,14 @@ def run_scenario(scenario, servers, runs, server_cpu):
             progress("%s %d/%d: %s" % (scenario.name, rep + 1, runs, _headline(scenario, results[-1])))
         return {"in-process": summarise_runs(scenario, results, runs)}
     results = {name: [] for name, _ in servers}
+    for name in results:
+        if name in scenario.skip:
+            results[name].append({"status": "n/a", "error": scenario.skip[name]})
+            progress("%s %-9s %s" % (scenario.name, name, scenario.skip[name]))
     for rep in range(runs):
         for name, template in servers:
             if any(r["status"] != "ok" for r in results[name]):
-                continue   # failed or timed out already: do not pay for it again
+                continue   # failed, timed out or not for this server: do not pay for it again
             started = time.monotonic()
             run = scenario.run_once(name, template, server_cpu)
             results[name].append(run)

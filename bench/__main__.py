@@ -32,7 +32,8 @@ def parse_args(argv=None):
         prog="python3 -m bench",
         description="Benchmark KTN chat servers side by side (issue 4).",
         epilog="Scenarios: %s. Default servers: %s. A server command must accept "
-               "--history-limit N (appended for history-10k)."
+               "--history-limit N (appended for history-10k), and --rate R --burst B "
+               "(naive-room, which skips the baselines: they do not pace)."
                % (", ".join(SCENARIO_NAMES), ", ".join(DEFAULT_SERVERS)))
     p.add_argument("--suite", choices=["quick", "full"], default="quick",
                    help="quick: a few minutes; full: every scenario and size")

@@ -5,7 +5,9 @@ that drives a freshly started server through the load generator and returns
 a flat dict of metrics. ``run_once`` wraps it: fresh server, fresh
 generator, and a hard deadline, so a server that stalls costs a bounded time
 and shows as "timeout" or "failed" instead of hanging the suite. The
-``framing`` scenario needs no server: it times our decoder in-process.
+``framing`` scenario needs no server: it times our decoder in-process. A
+scenario may skip the servers it cannot measure (``naive-room`` needs
+pacing, which the baselines lack): they show as "n/a", with the reason.
 """
 
 import collections

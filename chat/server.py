@@ -394,8 +394,6 @@ def main(argv=None):
         for problem in problems:
             print("chat.server: error: %s" % problem, file=sys.stderr)
         return 1
-    log.info("operators: %s", "enabled (password configured)" if config.oper_password
-             else "disabled (no operator password configured)")
     loop = EventLoop()
     server = ChatServer(loop, config)
     # Handlers first: a signal that arrives as soon as we listen is queued
@@ -408,6 +406,9 @@ def main(argv=None):
         log.error("cannot listen on %s:%s: %s", args.host, args.port, exc.strerror or exc)
         loop.close()
         return 1
+    # After "listening on": tools read the port from the first log line.
+    log.info("operators: %s", "enabled (password configured)" if config.oper_password
+             else "disabled (no operator password configured)")
     try:
         loop.run()
     finally:

@@ -7,7 +7,7 @@ Theory of operation
 without ``--db``, else the SQLite store, which refuses a bad file with a
 ``StoreOpenError`` of one line; that line goes to stderr and the caller
 exits 1, so a file that is not ours is never touched. The log says what
-was loaded and how long it took. ``close_store`` runs after the loop
+was loaded and how long it took, after "listening on". ``close_store`` runs after the loop
 stops: the last commit (a failure is logged, not raised: the file stays
 consistent, only that commit's changes are lost), the count of stored
 messages for the log, then the file is released.
@@ -29,20 +29,21 @@ def describe(config):
 
 
 def open_configured_store(config):
-    """The store the options ask for, loaded; None (after one stderr line)
-    if the file cannot be used: it is left as it was."""
+    """(the store the options ask for, loaded; a log line saying what it
+    holds), or (None, None) after one stderr line if the file cannot be
+    used: it is left as it was. The caller logs the line once it listens
+    ("listening on" stays the first log line)."""
     started = time.monotonic()
     try:
         store = open_store(config.db, config.history_limit, config.fsync, config.db_max_pages)
     except StoreOpenError as exc:
         print("chat.server: error: --db %s" % exc, file=sys.stderr)
-        return None
+        return None, None
     snapshot = store.load()
-    log.info("%s: loaded %d rooms, %d messages, %d accounts, %d bans in %.3f s",
-             describe(config), len(snapshot.rooms),
-             sum(len(room[2]) for room in snapshot.rooms), len(snapshot.accounts),
-             len(snapshot.bans), time.monotonic() - started)
-    return store
+    return store, ("%s: loaded %d rooms, %d messages, %d accounts, %d bans in %.3f s"
+                   % (describe(config), len(snapshot.rooms),
+                      sum(len(room[2]) for room in snapshot.rooms), len(snapshot.accounts),
+                      len(snapshot.bans), time.monotonic() - started))
 
 
 def close_store(server):

@@ -107,7 +107,7 @@ def test_a_failed_commit_sends_nothing_that_was_not_stored(db):
     rig.passes()
     rig.read("alice")
     rig.read("bob")
-    rig.send("alice", ("leave", None), ("msg", "y" * 4000), ("join", "dev"), ("leave", None))
+    rig.send("alice", ("leave", None), ("msg", "\u00e9" * 2700), ("join", "dev"), ("leave", None))
     rig.passes()
     payloads, closed = rig.read("alice")
     assert [p["response"] for p in payloads] == ["info", "history", "error", "info", "history",

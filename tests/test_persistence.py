@@ -249,7 +249,7 @@ def test_a_full_file_costs_that_message_an_error_and_the_server_goes_on(tmp_path
     try:
         alice = login(server, "alice")
         bob = login(server, "bob")
-        alice.send("msg", "x" * 4000)   # needs overflow pages: SQLITE_FULL
+        alice.send("msg", "\u00e9" * 2700)   # 16 200 bytes escaped: SQLITE_FULL
         assert alice.expect("error")["content"] == NOT_STORED
         server.wait_for_log("database write failed")
         alice.send("msg", "small")      # fits in the pages there are

@@ -151,7 +151,11 @@ def test_a_new_file_goes_through_every_migration(tmp_path):
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     indexes = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert {"messages_by_room", "messages_by_sender"} <= indexes
+    assert "messages_by_room_sender" in indexes and "messages_by_room" not in indexes
+    plan = " ".join(str(row) for row in db.execute(
+        "EXPLAIN QUERY PLAN SELECT payload FROM messages WHERE room = 'a' ORDER BY id DESC "
+        "LIMIT 5"))
+    assert "USING INDEX messages_by_room_sender" in plan and "TEMP B-TREE" not in plan
     db.close()
 
 

@@ -19,7 +19,7 @@ Schema: ``PRAGMA user_version`` is its version. A new file is created at
 version 1 and brought up by the same ``MIGRATIONS`` an old file goes
 through, so the migration path is exercised by every new file. Messages
 are rows (room key, sender key, payload bytes) in insertion order; the
-index (room, id) makes "the last N of a room" a short index walk, so
+index (room, id, sender) makes "the last N of a room" a short index walk, so
 start-up time depends on rooms x history limit, not on how much is stored.
 
 Writes: the store's methods only queue statements; ``commit()`` runs the
@@ -59,8 +59,11 @@ PRAGMA user_version = 1;
 
 #: ``MIGRATIONS[n]``: the statements that take a version ``n`` file to ``n + 1``.
 MIGRATIONS = {
-    # purge deletes one sender's rows of one room: an index, not a scan of the room
-    1: ["CREATE INDEX messages_by_sender ON messages (room, sender)"],
+    # purge deletes one sender's rows of one room: with the sender in the
+    # room's index it reads no row it does not delete. One index instead of
+    # (room, id) plus (room, sender): half the cost of storing a message.
+    1: ["CREATE INDEX messages_by_room_sender ON messages (room, id, sender)",
+        "DROP INDEX messages_by_room"],
 }
 
 _INSERT_MESSAGE = "INSERT INTO messages (room, sender, payload) VALUES (?, ?, ?)"

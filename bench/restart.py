@@ -21,7 +21,7 @@ from chat.store.sqlite import SqliteStore
 
 from .servers import HOST, ROOT, free_port
 
-_built = {}   # (messages, rooms) -> path, for the life of the bench process
+_built = {}   # (messages, rooms) -> (path, seconds to build), for the bench process
 
 
 def build_database(path, messages, rooms, batch=50000):
@@ -40,10 +40,13 @@ def build_database(path, messages, rooms, batch=50000):
 
 
 def database(messages, rooms):
+    """(path, seconds it took to build) of the database, built on first use."""
     key = (messages, rooms)
     if key not in _built:
         folder = tempfile.mkdtemp(prefix="ktn-bench-db-")
-        _built[key] = build_database(os.path.join(folder, "chat.sqlite3"), messages, rooms)
+        started = time.monotonic()
+        path = build_database(os.path.join(folder, "chat.sqlite3"), messages, rooms)
+        _built[key] = (path, time.monotonic() - started)
     return _built[key]
 
 
@@ -76,9 +79,7 @@ def time_start(path, history_limit, timeout=30.0):
 
 
 def restart(p):
-    started = time.monotonic()
-    path = database(p["messages"], p["rooms"])
-    built = time.monotonic() - started
+    path, built = database(p["messages"], p["rooms"])
     accepting, loading, rooms, loaded = time_start(path, p["history_limit"])
     return {"restart_s": accepting, "load_s": loading, "rooms_loaded": rooms,
             "messages_loaded": loaded, "stored_messages": p["messages"],
@@ -86,6 +87,6 @@ def restart(p):
 
 
 def remove_databases():
-    for path in _built.values():
+    for path, _ in _built.values():
         shutil.rmtree(os.path.dirname(path), ignore_errors=True)
     _built.clear()

@@ -258,8 +258,8 @@ class EventLoop:
                 self._invoke(hook, ())
 
     def _select_timeout(self):
-        if self._ready or self._stopping:
-            return 0
+        if self._ready or self._end_of_pass or self._stopping:
+            return 0  # (end-of-pass work queued from outside a callback: a flush)
         while self._timers and self._timers[0].cancelled:
             heapq.heappop(self._timers)._loop = None
             self._cancelled -= 1

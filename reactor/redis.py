@@ -8,7 +8,8 @@ transport) to the server named by a ``redis://HOST:PORT[/DB]`` URL.
 the order it received them, so the connection keeps the replies it is
 waiting for in a FIFO and hands each parsed reply (``reactor.resp``) to the
 oldest. Commands issued during one loop pass are joined and leave in one
-write at the end of the pass, however many there are (pipelining).
+write at the end of the pass, however many there are (pipelining); a call
+made from outside the loop's callbacks leaves at the end of the next pass.
 
 States: *connecting* (TCP connect, then the handshake: AUTH and SELECT if
 the URL asks, and a PING), *ready* (only now are calls accepted),

@@ -47,6 +47,10 @@ DEFAULT_MAX_DEPTH = 32
 # elements than the size budget could hold is refused at its header.
 _MIN_ELEMENT_SIZE = 3
 
+# Arguments shorter than this are formatted into their header (one object
+# instead of three); longer ones are not copied twice.
+_COPY_LIMIT = 4096
+
 # Strict decimal numbers: int() alone would accept " 1", "1_0" and "+1".
 _INTEGER = re.compile(rb"-?[0-9]{1,19}\Z")
 
@@ -71,16 +75,17 @@ class ReplyError(RedisError):
 # -- encoding ------------------------------------------------------------
 
 def _arg_bytes(arg):
-    if isinstance(arg, bytes):
-        return arg
+    """The bytes of an argument of any type but the three common ones."""
+    if isinstance(arg, bool):
+        raise TypeError("a Redis argument cannot be a bool (say 0 or 1)")
+    if isinstance(arg, (bytes, bytearray, memoryview)):
+        return bytes(arg)
     if isinstance(arg, str):
         return arg.encode("utf-8")
-    if isinstance(arg, int) and not isinstance(arg, bool):
+    if isinstance(arg, int):
         return b"%d" % arg
     if isinstance(arg, float):
         return repr(arg).encode("ascii")
-    if isinstance(arg, (bytearray, memoryview)):
-        return bytes(arg)
     raise TypeError("a Redis argument must be bytes, str, int or float, not %s"
                     % type(arg).__name__)
 
@@ -91,10 +96,20 @@ def encode_command(args):
         raise ValueError("a Redis command needs at least a name")
     parts = [b"*%d\r\n" % len(args)]
     for arg in args:
-        data = _arg_bytes(arg)
-        parts.append(b"$%d\r\n" % len(data))
-        parts.append(data)
-        parts.append(b"\r\n")
+        # Exact types first: this runs for every argument of every command.
+        kind = type(arg)
+        if kind is str:
+            data = arg.encode("utf-8")
+        elif kind is bytes:
+            data = arg
+        elif kind is int:
+            data = b"%d" % arg
+        else:
+            data = _arg_bytes(arg)
+        if len(data) < _COPY_LIMIT:
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        else:   # a large value is copied once, by the join
+            parts += (b"$%d\r\n" % len(data), data, b"\r\n")
     return b"".join(parts)
 
 

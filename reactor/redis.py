@@ -107,6 +107,12 @@ class Reply:
         self.timeout = None
         self._callbacks = None
 
+    @property
+    def name(self):
+        """The command's name as text, for messages."""
+        command = self.command
+        return command.decode("ascii", "replace") if isinstance(command, bytes) else str(command)
+
     def add_done_callback(self, fn):
         if self.done:
             _run_callback(fn, self)
@@ -117,7 +123,7 @@ class Reply:
 
     def result(self):
         if not self.done:
-            raise RuntimeError("%s: no reply yet" % self.command)
+            raise RuntimeError("%s: no reply yet" % self.name)
         if self.error is not None:
             raise self.error
         return self.value
@@ -134,7 +140,7 @@ class Reply:
     def __repr__(self):
         state = ("error %r" % self.error if self.error is not None
                  else "value %r" % (self.value,) if self.done else "pending")
-        return "<Reply %s: %s>" % (self.command, state)
+        return "<Reply %s: %s>" % (self.name, state)
 
 
 def _run_callback(fn, reply):
@@ -258,7 +264,7 @@ class _Connection:
         for reply in waiting:
             reply._resolve(None, ConnectionLost(
                 "%s: connection to redis lost before its reply (%s); "
-                "it may or may not have run" % (reply.command, exc)))
+                "it may or may not have run" % (reply.name, exc)))
 
 
 class RedisClient:
@@ -312,12 +318,12 @@ class RedisClient:
         conn = self._conn
         if len(conn.waiting) >= self.max_pending:
             reply._resolve(None, Overloaded(
-                "%s: %d redis calls already waiting" % (reply.command, self.max_pending)))
+                "%s: %d redis calls already waiting" % (reply.name, self.max_pending)))
             return reply
         if conn.out_bytes + conn.transport.buffered + len(data) > self.max_output_bytes:
             reply._resolve(None, Overloaded(
                 "%s: more than %d bytes already queued for redis"
-                % (reply.command, self.max_output_bytes)))
+                % (reply.name, self.max_output_bytes)))
             return reply
         reply.timeout = self.reply_timeout if timeout is _DEFAULT else timeout
         conn.send(reply, data)

@@ -32,7 +32,8 @@ def parse_args(argv=None):
         prog="python3 -m bench",
         description="Benchmark KTN chat servers side by side (issue 4).",
         epilog="Scenarios: %s. Default servers: %s. A server command must accept "
-               "--history-limit N (appended for history-10k)."
+               "--history-limit N (appended for history-10k), and --rate R --burst B "
+               "(naive-room, which skips the baselines: they do not pace)."
                % (", ".join(SCENARIO_NAMES), ", ".join(DEFAULT_SERVERS)))
     p.add_argument("--suite", choices=["quick", "full"], default="quick",
                    help="quick: a few minutes; full: every scenario and size")
@@ -113,17 +114,15 @@ def run_scenario(scenario, servers, runs, server_cpu):
             results.append(scenario.run_once(None, None))
             progress("%s %d/%d: %s" % (scenario.name, rep + 1, runs, _headline(scenario, results[-1])))
         return {"in-process": summarise_runs(scenario, results, runs)}
-    if scenario.servers is not None:
-        skipped = [name for name, _ in servers if name not in scenario.servers]
-        if skipped:
-            progress("%s: not for %s (it needs PROTOCOL.md section 4 rooms)"
-                     % (scenario.name, ", ".join(skipped)))
-        servers = [(name, t) for name, t in servers if name in scenario.servers]
     results = {name: [] for name, _ in servers}
+    for name in results:
+        if name in scenario.skip:
+            results[name].append({"status": "n/a", "error": scenario.skip[name]})
+            progress("%s %-9s %s" % (scenario.name, name, scenario.skip[name]))
     for rep in range(runs):
         for name, template in servers:
             if any(r["status"] != "ok" for r in results[name]):
-                continue   # failed or timed out already: do not pay for it again
+                continue   # failed, timed out or not for this server: do not pay for it again
             started = time.monotonic()
             run = scenario.run_once(name, template, server_cpu)
             results[name].append(run)

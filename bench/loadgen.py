@@ -21,6 +21,8 @@ Only a few clients look closer:
 * sample receivers (``make_sampler``) split their stream into lines and
   decode the send times to measure latency; a sampling sender
   (``make_sampling_sender``) does both, for scenarios where everyone sends;
+* naive readers (``make_naive_reader``) decode them as samplers do, and
+  also note reads that were not exactly one whole payload;
 * clients in the middle of connecting and logging in, or joining a room
   (``join_rooms``, for servers with PROTOCOL.md section 4 rooms).
 
@@ -28,7 +30,9 @@ In a room, a sender's tag needs to be unique only among that room's
 members: nobody else receives its messages.
 
 Clients are logged in with unique names and end every request with ``\\n``,
-so servers that pace naive readers switch them to stream mode at once.
+so servers that pace naive readers switch them to stream mode at once;
+only naive clients (``connect(naive=True)``) end none, and stay paced.
+Senders pace themselves on echoes, or send on a clock (``run_timed``).
 Everything waits with deadlines; a server that stops answering produces a
 ``RunTimeout``, one that exits a ``RunFailed``.
 """
@@ -60,6 +64,9 @@ TEXT = b"the quick brown fox jumps over the lazy dog"
 TAGS = [bytes((c,)) for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"]
 
 TILDE = b"~"
+NAMES_REQUEST = b'{"request": "names", "content": null}'
+NAMES_ANSWER = b"Users online"   # in the answer to ``names``, in no other response
+_NEWLINE = ord("\n")
 _TILDE = ord("~")
 _SEND_TIME = re.compile(rb"~[A-Z]\d+ (\d+\.\d+)")
 _RESET_ON_CLOSE = struct.pack("ii", 1, 0)   # SO_LINGER on, 0 s: RST, no TIME_WAIT
@@ -69,6 +76,17 @@ _HEAD = 512   # bytes of a login reply kept to explain a refusal
 _JOINED = b'"Joined #'   # the start of a join's info answer
 
 clock = time.perf_counter
+
+
+class NaiveTally:
+    """What the naive readers of one run saw, all of them together."""
+
+    def __init__(self):
+        self.delays = []          # seconds, one per message received
+        self.reads = 0
+        self.unclean_reads = 0    # reads that were not exactly one whole payload
+        self.names_asked = 0
+        self.names_answered = 0
 
 
 class RunTimeout(Exception):
@@ -103,14 +121,15 @@ def message(tag, seq):
 class Client:
     """One simulated client. Plain receivers are never touched after login."""
 
-    __slots__ = ("sock", "fd", "name", "connected", "nl", "head", "bytes", "out",
+    __slots__ = ("sock", "fd", "name", "eol", "connected", "nl", "head", "bytes", "out",
                  "t_login", "tag", "seq", "sent", "echoed", "last_tilde", "carry",
                  "on_done", "closed")
 
-    def __init__(self, sock, name):
+    def __init__(self, sock, name, eol=b"\n"):
         self.sock = sock
         self.fd = sock.fileno()
         self.name = name
+        self.eol = eol         # ends every request: b"" for a naive client (stays paced)
         self.connected = False
         self.nl = 0            # newlines seen while logging in
         self.head = b""        # the first bytes received, to explain a refusal
@@ -122,7 +141,7 @@ class Client:
         self.last_tilde = False
         self.carry = None
         self.on_done = None
-        self.closed = False
+        self.closed = False    # login failed, or the server closed it after login
 
 
 class LoadGen:
@@ -200,17 +219,47 @@ class LoadGen:
             else:
                 self._lose(fd)
 
+    def run_timed(self, seconds, jobs, deadline, what="run"):
+        """Serve events for ``seconds`` while running ``jobs`` on the clock.
+
+        A job is a list ``[next_time, interval, action]``: ``action()`` runs
+        once per interval as each comes due (a late pass runs it as often as
+        it missed, so rates hold on average). Past ``deadline``:
+        ``RunTimeout``; a server that exits: ``RunFailed``.
+        """
+        now = clock()
+        end = now + seconds
+        next_alive = now + 0.5
+        while True:
+            for job in jobs:
+                while job[0] <= now:
+                    job[2]()
+                    job[0] += job[1]
+            if now >= end:
+                return
+            if now >= deadline:
+                raise RunTimeout("%s: deadline passed" % what)
+            if self.alive is not None and now >= next_alive:
+                next_alive = now + 0.5
+                why = self.alive()
+                if why:
+                    raise RunFailed("%s: %s" % (what, why))
+            soonest = min([job[0] for job in jobs] + [end])
+            self._poll(max(0.0, min(0.05, soonest - now)))
+            now = clock()
+
     def cpu(self):
         """CPU seconds this process has used (the generator is this process)."""
         return time.process_time()
 
     # -- connecting and logging in --------------------------------------------
 
-    def connect(self, n, prefix, deadline, window=CONNECT_WINDOW, rcvbuf=None):
+    def connect(self, n, prefix, deadline, window=CONNECT_WINDOW, rcvbuf=None, naive=False):
         """Connect and log in ``n`` clients; return them once all are in.
 
         A login is complete when the two replies (``info`` and ``history``)
-        arrived; that is when ``Client.t_login`` is taken.
+        arrived; that is when ``Client.t_login`` is taken. ``naive`` clients
+        end no request with a newline, so a pacing server keeps them paced.
         """
         done, failed = [], []
         pending = started = 0
@@ -224,7 +273,7 @@ class LoadGen:
             while started < n and pending < window:
                 started += 1
                 pending += 1
-                self._open(prefix, finished, rcvbuf)
+                self._open(prefix, finished, rcvbuf, b"" if naive else b"\n")
             self.run(seconds=0.05, until=lambda: pending < window and started < n
                      or len(done) + len(failed) == n,
                      deadline=deadline, what="%d of %d logged in" % (len(done), n))
@@ -233,14 +282,14 @@ class LoadGen:
             raise RunFailed("%d of %d logins failed (%d times: %s)" % (len(failed), n, times, reason))
         return done
 
-    def _open(self, prefix, on_done, rcvbuf):
+    def _open(self, prefix, on_done, rcvbuf, eol):
         self._names += 1
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if rcvbuf:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        client = Client(sock, b"%s%d" % (prefix.encode(), self._names))
+        client = Client(sock, b"%s%d" % (prefix.encode(), self._names), eol)
         client.on_done = on_done
         fd = client.fd
         if fd >= len(self.count):
@@ -269,7 +318,7 @@ class LoadGen:
                 return
             client.connected = True
             self.ep.modify(client.fd, _IN)
-            request = b'{"request": "login", "content": "%s"}\n' % client.name
+            request = b'{"request": "login", "content": "%s"}%s' % (client.name, client.eol)
             try:
                 if sock.send(request) != len(request):
                     return self._fail_login(client, "login request not sent whole")
@@ -364,6 +413,7 @@ class LoadGen:
         except OSError:
             n = 0
         if not n:
+            client.closed = True
             self._lose(client.fd)
             return 0
         self.count[client.fd] += self.buf.count(TILDE, 0, n)
@@ -459,6 +509,45 @@ class LoadGen:
                         self.send_messages(client, own)
 
         self._special[client.fd] = on_event
+
+    def make_naive_reader(self, client, tally):
+        """Read as a ``json.loads(sock.recv())`` client does, one read at a time.
+
+        Every message's delay (receipt minus the send time it carries) goes
+        to ``tally``, with the reads that were not exactly one whole payload
+        (a real naive reader fails on those: pacing is what prevents them)
+        and the answers to its ``names`` requests (``ask_names``).
+        """
+        client.carry = bytearray()
+        buf = self.buf
+        findall = _SEND_TIME.findall
+
+        def on_event(fd, events):
+            if events & _OUT:
+                self._flush(client)
+            if not events & ~_OUT:
+                return
+            n = self._read(client)
+            if not n:
+                return
+            now = clock()
+            tally.reads += 1
+            if buf[n - 1] != _NEWLINE or buf.count(b"\n", 0, n) != 1:
+                tally.unclean_reads += 1
+            carry = client.carry
+            carry += buf[:n]
+            cut = carry.rfind(b"\n") + 1
+            if cut:
+                tally.delays.extend([now - float(t) for t in findall(carry, 0, cut)])
+                tally.names_answered += carry.count(NAMES_ANSWER, 0, cut)
+                del carry[:cut]
+
+        self._special[client.fd] = on_event
+
+    def ask_names(self, client, tally):
+        """Send ``names``, ended as the client ends its requests; count it."""
+        self._write(client, NAMES_REQUEST + client.eol)
+        tally.names_asked += 1
 
     def freeze(self, client):
         """Never read from ``client`` again (a slow consumer)."""

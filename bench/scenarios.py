@@ -5,15 +5,18 @@ that drives a freshly started server through the load generator and returns
 a flat dict of metrics. ``run_once`` wraps it: fresh server, fresh
 generator, and a hard deadline, so a server that stalls costs a bounded time
 and shows as "timeout" or "failed" instead of hanging the suite. The
-``framing`` scenario needs no server: it times our decoder in-process.
+``framing`` scenario needs no server: it times our decoder in-process. A
+scenario may skip the servers it cannot measure (``naive-room`` needs
+pacing, which the baselines lack): they show as "n/a", with the reason.
 """
 
 import collections
+import functools
 import json
 import random
 import time
 
-from .loadgen import TAGS, LoadGen, RunFailed, RunTimeout, clock
+from .loadgen import TAGS, LoadGen, NaiveTally, RunFailed, RunTimeout, clock
 from .servers import ServerFailed, ServerProcess
 from .stats import percentiles
 
@@ -37,9 +40,8 @@ class Scenario:
     """A named measurement with its parameters and the metrics it reports."""
 
     def __init__(self, name, body, params, metrics, server_args=(), aggregate=None,
-                 timeout=60.0, in_process=False, servers=None):
+                 timeout=60.0, in_process=False, skip=None):
         self.name = name
-        self.servers = servers    # names of the servers it applies to; None: all
         self.body = body
         self.params = params
         self.metrics = metrics
@@ -47,6 +49,7 @@ class Scenario:
         self.aggregate = aggregate or {}
         self.timeout = timeout
         self.in_process = in_process
+        self.skip = dict(skip or {})   # server name -> why this scenario does not run it
 
     def run_once(self, name, template, cpu=None):
         """One run against one server; always returns a dict with "status"."""
@@ -361,6 +364,99 @@ def slow_consumer(gen, server, p, deadline):
     }
 
 
+# -- naive-room ------------------------------------------------------------------------
+
+NAIVE_METRICS = [
+    Metric("delay_p50_ms", "naive readers' delay p50 (ms)", "ms", True),
+    Metric("delay_p99_ms", "naive readers' delay p99 (ms)", "ms", True),
+    Metric("delay_max_ms", "naive readers' delay max (ms)", "ms", True),
+    Metric("received_pct", "min received by a naive reader, % of sent (worst run)", "pct", False),
+    Metric("all_received", "every naive reader got every message", "bool", False),
+    Metric("naive_disconnected", "naive readers disconnected by the server (worst run)", "int",
+           True),
+    Metric("names_answered_pct", "naive readers' names requests answered (worst run)", "pct",
+           False),
+    Metric("unclean_reads_pct", "naive reads not one whole payload (worst run)", "pct", True),
+    Metric("sent_per_s", "room messages sent/s", "rate", None),
+    Metric("server_cpu", "server CPU (share of one core)", "share", True),
+    Metric("gen_cpu", "generator CPU (share of one core)", "share", True),
+]
+
+NAIVE_AGGREGATE = {"received_pct": "min", "min_received": "min", "all_received": "all",
+                   "naive_disconnected": "max", "names_answered_pct": "min",
+                   "unclean_reads_pct": "max"}
+
+#: The baselines do not pace: a naive reader of theirs gets payloads merged
+#: in one read, which is what pacing exists to prevent; nothing to compare.
+UNPACED = {"asyncio": "not run: the baseline does not pace naive readers",
+           "threaded": "not run: the baseline does not pace naive readers"}
+NO_ROOMS = {"asyncio": "not run: the baseline has no rooms (PROTOCOL.md section 4)",
+            "threaded": "not run: the baseline has no rooms (PROTOCOL.md section 4)"}
+
+
+def naive_room(gen, server, p, deadline):
+    """Naive readers (requests without newline, so paced) in a busy room.
+
+    Stream-mode senders send on a clock, ``rate`` messages/s each; every
+    naive reader reads at once and asks ``names`` every ``names_every``
+    seconds. Afterwards, wait for the backlog to drain (at most ``settle``
+    seconds, or until nothing arrived for ``QUIET``) and report every
+    message's delay, what arrived and who was cut off.
+    """
+    tally = NaiveTally()
+    naive = gen.connect(p["naive"], "n", deadline, naive=True)
+    for client in naive:
+        gen.make_naive_reader(client, tally)
+    senders = gen.connect(p["senders"], "r", deadline)
+    for tag, client in zip(TAGS, senders):
+        gen.make_sender(client, tag)   # gen.sending stays off: the clock sends
+    gen.run(seconds=p["warmup"], deadline=deadline, what="warm-up")   # presence notices
+    t0, cpu0, scpu0 = clock(), gen.cpu(), server.cpu_seconds()
+    interval = 1.0 / p["rate"]
+    jobs = [[t0 + i * interval / len(senders), interval,
+             functools.partial(gen.send_messages, client, 1)] for i, client in enumerate(senders)]
+    jobs += [[t0 + p["names_every"] * (i + 0.5) / len(naive), p["names_every"],
+              functools.partial(gen.ask_names, client, tally)] for i, client in enumerate(naive)]
+    gen.run_timed(p["duration"], jobs, deadline, what="busy room")
+    elapsed = clock() - t0
+    cpu1, scpu1 = gen.cpu(), server.cpu_seconds()
+    sent = sum(c.sent for c in senders)
+    received = _settle(gen, naive, sent, p["settle"], deadline)
+    gen.run(seconds=QUIET, until=lambda: tally.names_answered >= tally.names_asked,
+            deadline=deadline, what="the last names answers")
+    (p50, p99), worst = percentiles(tally.delays, (0.5, 0.99))
+    ms = lambda v: v * 1000 if v is not None else None   # noqa: E731
+    return {
+        "delay_p50_ms": ms(p50), "delay_p99_ms": ms(p99), "delay_max_ms": ms(worst),
+        "delay_samples": len(tally.delays),
+        "sent": sent, "min_received": received,
+        "received_pct": 100.0 * received / sent if sent else None,
+        "all_received": received >= sent,
+        "naive_disconnected": sum(1 for c in naive if c.closed),
+        "names_asked": tally.names_asked,
+        "names_answered_pct": 100.0 * tally.names_answered / tally.names_asked
+        if tally.names_asked else None,
+        "reads": tally.reads,
+        "unclean_reads_pct": 100.0 * tally.unclean_reads / tally.reads if tally.reads else None,
+        "sent_per_s": sent / elapsed,
+        "server_cpu": (scpu1 - scpu0) / elapsed if scpu0 is not None else None,
+        "gen_cpu": (cpu1 - cpu0) / elapsed,
+        "server_rss_mib": (server.rss_kib() or 0) / 1024,
+    }
+
+
+def naive_room_scenario(duration, warmup):
+    """naive-room: 20 naive readers in a room of 20 senders x 10 msg/s = 200
+    msg/s (issue 8: their p99 delay under 1 s), with the broadcast timings;
+    flood control on, above the senders' rate."""
+    params = {"naive": 20, "senders": 20, "rate": 10.0, "names_every": 1.0,
+              "warmup": warmup, "duration": duration, "settle": 5.0}
+    return Scenario(
+        "naive-room", naive_room, params, NAIVE_METRICS,
+        server_args=["--rate", "20", "--burst", "20"], aggregate=NAIVE_AGGREGATE,
+        timeout=connect_timeout(40) + warmup + duration + params["settle"] + 10, skip=UNPACED)
+
+
 # -- framing (in-process) --------------------------------------------------------------
 
 FRAMING_METRICS = [
@@ -442,14 +538,15 @@ def framing(p):
 
 # -- the suites -----------------------------------------------------------------------
 
-QUICK = ["connect-1000", "broadcast-100", "broadcast-1000", "rooms", "history-10k", "framing"]
+QUICK = ["connect-1000", "broadcast-100", "broadcast-1000", "rooms", "history-10k", "naive-room",
+         "framing"]
 
 
 def all_scenarios(suite_name="full", duration=None, warmup=None):
     """Every scenario, in running order, with the timings of ``suite_name``.
 
-    ``duration`` and ``warmup`` override the broadcast timings (the smoke
-    test uses a fraction of a second).
+    ``duration`` and ``warmup`` override the broadcast and naive-room
+    timings (the smoke test uses a fraction of a second).
     """
     quick = suite_name == "quick"
     if duration is None:
@@ -473,7 +570,7 @@ def all_scenarios(suite_name="full", duration=None, warmup=None):
     scenarios.append(Scenario(
         "rooms", rooms, params, ROOMS_METRICS, aggregate=BROADCAST_AGGREGATE,
         timeout=connect_timeout(1000) + warmup + duration + params["settle"] + 20,
-        servers=("ours",)))
+        skip=NO_ROOMS))
     scenarios.append(Scenario(
         "history-10k", history, {"messages": 10000, "logins": 50}, HISTORY_METRICS,
         server_args=["--history-limit", "10000"], aggregate={"entries_min": "min"},
@@ -483,6 +580,7 @@ def all_scenarios(suite_name="full", duration=None, warmup=None):
         "slow-consumer", slow_consumer, params, SLOW_METRICS,
         aggregate={"rss_growth_mib": "max", "slow_disconnected": "all"},
         timeout=connect_timeout(100) + 2 * params["duration"] + 15))
+    scenarios.append(naive_room_scenario(duration, warmup))
     scenarios.append(Scenario(
         "framing", framing, {"traffic_bytes": 4 * 1024 * 1024, "chunk": 64 * 1024},
         FRAMING_METRICS, in_process=True))

@@ -4,11 +4,9 @@ Theory of operation
 -------------------
 One thread, one ``EventLoop``. The loop watches two things:
 
-* **stdin**, read with ``os.read`` on the file descriptor (made nonblocking,
-  except a terminal, see ``_start_stdin``; a regular file, which epoll
-  cannot watch, is read from ``call_soon`` instead) and split into lines here, so a partial line waits for its end and a last
-  line without a newline still counts at end of input. Each line goes on
-  the *send queue* as it is; it is parsed (``chat.client_input``) only when
+* **stdin**, read into lines by ``chat.client_stdin.StdinLines`` (a partial
+  line waits for its end; a last line without a newline still counts at
+  end of input). Each line goes on the *send queue* as it is; it is parsed (``chat.client_input``) only when
   it reaches the head of the queue, so that "am I logged in?" is decided
   with the server's latest answers, not with what we knew when the line was
   read (piped input arrives all at once).
@@ -64,72 +62,31 @@ local hints, the connection error). Scripts can read stdout alone.
 
 from __future__ import annotations
 
-import argparse
 import collections
-import errno
 import json
 import os
-import signal
 import socket
 import sys
 
 from reactor.framing import FramingError, JsonStreamDecoder
-from reactor.loop import EventLoop
 from reactor.tcp import Connector
 
-from .client_input import (HELP_TEXT, NOT_LOGGED_IN_HINT, LocalHint, SendRequest, mask_secrets,
-                           parse_input, secret_spans)
+from .client_cli import (EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ClientConfig, main,
+                         parse_args)
+from .client_input import NOT_LOGGED_IN_HINT, LocalHint, SendRequest, parse_input
 from .client_state import SessionView
+from .client_stdin import END_OF_INPUT, StdinLines
 from .render import render, sanitize, use_color
-from .text_cells import text_width
 
 __all__ = ["ChatClient", "ClientConfig", "main", "parse_args"]
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 9998
-
-#: Gap between two queued requests when no response arrives first (ms).
-DEFAULT_PACE_MS = 100.0
-#: Seconds to wait for the server after logout or at end of input.
-DEFAULT_EXIT_WAIT = 2.0
-#: Seconds allowed for the TCP connect.
-DEFAULT_CONNECT_TIMEOUT = 10.0
-
 #: Largest payload accepted from a server: a ``history`` can be large.
 MAX_PAYLOAD = 64 * 1024 * 1024
-#: Bytes read from stdin per call.
-READ_SIZE = 64 * 1024
-#: Cap on one input line; a longer line is dropped (with a hint), so a
-#: stream without newlines cannot grow the buffer without bound.
-MAX_INPUT_LINE = 1024 * 1024
-#: Lines queued before we stop reading stdin until the queue drains; keeps
-#: a huge piped file from being read into memory ahead of the pacing.
-MAX_QUEUED_LINES = 1000
-RESUME_QUEUED_LINES = MAX_QUEUED_LINES // 2
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_INTERRUPTED = 130
-
-_END_OF_INPUT = object()   # queue marker: stdin ended after the lines before it
 
 
-class ClientConfig:
-    """The client's options (see ``parse_args`` for their meaning)."""
-
-    def __init__(self, host=DEFAULT_HOST, port=DEFAULT_PORT, pace_ms=DEFAULT_PACE_MS,
-                 exit_wait=DEFAULT_EXIT_WAIT, connect_timeout=DEFAULT_CONNECT_TIMEOUT,
-                 color=None):
-        self.host = host
-        self.port = port
-        self.pace_ms = pace_ms
-        self.exit_wait = exit_wait
-        self.connect_timeout = connect_timeout
-        self.color = color          # None: decide from stdout (use_color)
-
-
-class ChatClient:
-    """The client's state machine, the transport's protocol and the stdin reader."""
+class ChatClient(StdinLines):
+    """The client's state machine, the transport's protocol and (through
+    ``StdinLines``) the stdin reader."""
 
     def __init__(self, loop, config, stdin_fd=0, out=None, err=None):
         self.loop = loop
@@ -141,16 +98,9 @@ class ChatClient:
         self.transport = None
         self.connector = None
         self.decoder = JsonStreamDecoder(max_size=MAX_PAYLOAD)
-        # stdin
-        self.stdin_fd = stdin_fd
-        self.interactive = _isatty(stdin_fd)
-        self._stdin_mode = None         # "select", "poll" (regular files) or None
-        self._stdin_was_blocking = None
-        self._stdin_buf = bytearray()
-        self._discarding_line = False
-        self._input_ended = False
+        self._init_stdin(stdin_fd)
         # sending
-        self.queue = collections.deque()   # input lines (str) and _END_OF_INPUT
+        self.queue = collections.deque()   # input lines (str) and END_OF_INPUT
         self._awaiting = False             # a request went out; next one waits
         self._awaiting_login = False       # ... and it was a login
         self._gap_timer = None
@@ -305,7 +255,7 @@ class ChatClient:
         while (self.queue and self.transport is not None and not self._awaiting
                and not self.finished and not self.logout_sent):
             item = self.queue[0]
-            if item is _END_OF_INPUT:
+            if item is END_OF_INPUT:
                 self.queue.popleft()
                 self.leaving = True
                 self._settling = True
@@ -419,139 +369,6 @@ class ChatClient:
         else:
             self.finish(EXIT_OK)
 
-    # -- stdin ------------------------------------------------------------------------
-
-    def _start_stdin(self):
-        fd = self.stdin_fd
-        try:
-            blocking = os.get_blocking(fd)
-            # A terminal usually shares its open file (and so the O_NONBLOCK
-            # flag) with stdout: making it nonblocking would make our writes
-            # to a slow terminal fail. A terminal read after select() says
-            # readable returns the line typed without blocking anyway.
-            if not self.interactive:
-                os.set_blocking(fd, False)
-                self._stdin_was_blocking = blocking
-        except OSError:
-            # No usable stdin (closed): nothing will ever be typed.
-            self._end_of_input()
-            return
-        self._resume_stdin()
-
-    def _resume_stdin(self):
-        if self._input_ended or self.finished or self._stdin_mode is not None:
-            return
-        try:
-            self.loop.add_reader(self.stdin_fd, self._read_stdin)
-            self._stdin_mode = "select"
-        except (PermissionError, ValueError, OSError):
-            # epoll refuses regular files and /dev/null; they never block,
-            # so read them from call_soon instead.
-            self._stdin_mode = "poll"
-            self.loop.call_soon(self._poll_stdin)
-
-    def _stop_stdin(self):
-        if self._stdin_mode == "select":
-            try:
-                self.loop.remove_reader(self.stdin_fd)
-            except (KeyError, ValueError, OSError):
-                pass
-        self._stdin_mode = None
-
-    def restore_stdin(self):
-        """Give stdin back as we found it (blocking mode is shared with the shell)."""
-        if self._stdin_was_blocking is not None:
-            try:
-                os.set_blocking(self.stdin_fd, self._stdin_was_blocking)
-            except OSError:
-                pass
-            self._stdin_was_blocking = None
-
-    def _poll_stdin(self):
-        if self._stdin_mode != "poll":
-            return
-        self._read_stdin()
-        if self._stdin_mode == "poll":
-            self.loop.call_soon(self._poll_stdin)
-
-    def _read_stdin(self):
-        try:
-            data = os.read(self.stdin_fd, READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:
-            if exc.errno != errno.EIO:  # EIO: the terminal went away
-                self.notice("cannot read input: %s" % _describe(exc))
-            data = b""
-        if data:
-            self._take_input(data)
-            if len(self.queue) >= MAX_QUEUED_LINES:
-                self._stop_stdin()
-        else:
-            self._end_of_input()
-        self._pump()
-
-    def _take_input(self, data):
-        """Split ``data`` into lines; keep a partial line for later."""
-        buf = self._stdin_buf
-        buf += data
-        start = 0
-        while True:
-            end = buf.find(b"\n", start)
-            if end < 0:
-                break
-            if self._discarding_line:
-                self._discarding_line = False
-            else:
-                line = bytes(buf[start:end])
-                if self.interactive and end + 1 == len(buf):
-                    self._hide_echoed_password(line)
-                self._add_line(line)
-            start = end + 1
-        del buf[:start]
-        if len(buf) > MAX_INPUT_LINE:
-            if not self._discarding_line:
-                self.hint("input line longer than %d bytes: ignored" % MAX_INPUT_LINE)
-            self._discarding_line = True
-            del buf[:]
-
-    def _add_line(self, raw):
-        line = raw.decode("utf-8", "replace")
-        if line.strip():
-            self.queue.append(line)
-
-    def _hide_echoed_password(self, raw):
-        """The terminal echoed a line holding a password: overwrite it, masked.
-
-        Only for the last line of a read (a terminal returns one line per
-        read), so the echo is the text just above the cursor.
-        """
-        line = raw.decode("utf-8", "replace").rstrip("\r")
-        if not secret_spans(line):
-            return
-        try:
-            columns = os.get_terminal_size(self.stdin_fd).columns or 80  # 0: unknown
-            rows = max(1, -(-text_width(line) // columns))
-            os.write(self.stdin_fd, ("\x1b[%dF\x1b[J%s\r\n"
-                                     % (rows, sanitize(mask_secrets(line)))).encode("utf-8"))
-        except OSError:
-            pass
-
-    def _end_of_input(self):
-        if self._input_ended:
-            return
-        self._stop_stdin()
-        self._input_ended = True
-        if self._stdin_buf and not self._discarding_line:
-            self._add_line(bytes(self._stdin_buf))  # a last line without newline
-        self._stdin_buf = bytearray()
-        self.queue.append(_END_OF_INPUT)
-
-    def _maybe_resume_stdin(self):
-        if (self._stdin_mode is None and not self._input_ended and not self.leaving
-                and not self.finished and len(self.queue) <= RESUME_QUEUED_LINES):
-            self._resume_stdin()
-
     # -- output --------------------------------------------------------------------
 
     def display(self, payload):
@@ -606,101 +423,6 @@ def _describe(exc):
     if isinstance(exc, OSError) and exc.errno and exc.errno > 0:
         return os.strerror(exc.errno)
     return str(exc) or type(exc).__name__
-
-
-def _isatty(fd):
-    try:
-        return os.isatty(fd)
-    except OSError:
-        return False
-
-
-def _non_negative(kind):
-    def convert(text):
-        value = kind(text)
-        if value < 0:
-            raise argparse.ArgumentTypeError("must not be negative: %s" % text)
-        return value
-    return convert
-
-
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(
-        prog="python3 -m chat.client",
-        description="KTN chat client: type lines, read the chat.\n"
-                    "At a terminal it is full-screen (see --line). In line mode what the\n"
-                    "server says goes to stdout; the client's own status lines and hints\n"
-                    "go to stderr. Input may be a terminal, a pipe or a file.",
-        epilog="input lines:\n" + "\n".join("  " + line for line in HELP_TEXT.splitlines())
-               + "\n\nexit status:\n"
-                 "  0    after logout, Ctrl-C or end of input\n"
-                 "  1    the server cannot be reached, or closes the connection unasked\n"
-                 "  130  a second Ctrl-C, or Ctrl-C while connecting",
-        formatter_class=_HelpFormatter)
-    p.add_argument("--host", default=DEFAULT_HOST, help="server address or name")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="server TCP port")
-    p.add_argument("--pace-ms", type=_non_negative(float), default=DEFAULT_PACE_MS,
-                   metavar="MS",
-                   help="after sending a request, wait for a response or this many "
-                        "milliseconds before sending the next queued one (pasted or piped "
-                        "input), for servers that cannot read two requests at once; even "
-                        "after a response, queued requests are at least a fifth of this "
-                        "apart (0: no pacing)")
-    p.add_argument("--exit-wait", type=_non_negative(float), default=DEFAULT_EXIT_WAIT,
-                   metavar="SECONDS",
-                   help="after logout, or at end of input, wait at most this long for the "
-                        "server to answer or close before leaving (also the longest a plain "
-                        "line waits for the answer to a login)")
-    p.add_argument("--connect-timeout", type=_non_negative(float),
-                   default=DEFAULT_CONNECT_TIMEOUT, metavar="SECONDS",
-                   help="give up connecting after this long")
-    p.add_argument("--line", action="store_true",
-                   help="line mode even at a terminal (by default, when stdin and stdout are "
-                        "terminals and TERM is set and not 'dumb', the client is full-screen: "
-                        "the conversation above, a status line and an input line below)")
-    p.add_argument("--no-color", action="store_true",
-                   help="never colour the output (by default colour is used when stdout is a "
-                        "terminal and NO_COLOR is not set)")
-    return p.parse_args(argv)
-
-
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.reconfigure(errors="replace")
-        except (AttributeError, ValueError):
-            pass
-    config = ClientConfig(args.host, args.port, pace_ms=args.pace_ms,
-                          exit_wait=args.exit_wait, connect_timeout=args.connect_timeout,
-                          color=False if args.no_color else None)
-    if not args.line:
-        from .tui import fullscreen_possible, run_fullscreen  # curses only when needed
-        if fullscreen_possible():
-            status = run_fullscreen(config, EventLoop)
-            if status is not None:
-                return status
-    loop = EventLoop()
-    client = ChatClient(loop, config)
-    try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, client.interrupt)
-        client.start()
-        loop.run()
-    except KeyboardInterrupt:  # before the handlers were in place
-        client.status = EXIT_INTERRUPTED
-    finally:
-        client.restore_stdin()
-        loop.close()
-    try:
-        sys.stdout.flush()
-    except (BrokenPipeError, ValueError):
-        pass
-    return EXIT_FAILURE if client.status is None else client.status
 
 
 if __name__ == "__main__":

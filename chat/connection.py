@@ -169,14 +169,15 @@ class ClientConnection(Session):
             item = self._peek()
             if item is _NOTHING:
                 break
-            now = server.loop.time()
-            wait = 0.0 if budget else -1.0
-            if self._bucket is not None and budget:
-                wait = self._bucket.take(now)
-            if wait:
-                self._wake = server.loop.call_later(max(wait, 0.0), self.transport.call_guarded,
-                                                    self._woken)
+            if not budget:
+                self._wake_in(0.0)  # this pass's batch is done: the rest next pass
                 break
+            now = server.loop.time()
+            if self._bucket is not None:
+                wait = self._bucket.take(now)
+                if wait:
+                    self._wake_in(wait)  # flood control: until the next token
+                    break
             budget -= 1
             self._next += 1
             if server.tracks_idle:
@@ -214,6 +215,9 @@ class ClientConnection(Session):
             self.state = LOGGED_IN
             log.info("%s logged in as %s", self, self.name)
             server.login_done(self)
+
+    def _wake_in(self, delay):
+        self._wake = self.server.loop.call_later(delay, self.transport.call_guarded, self._woken)
 
     def _woken(self):
         self._wake = None

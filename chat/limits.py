@@ -46,11 +46,11 @@ MAX_OUTPUT = 32 * 1024 * 1024
 #: may hold while all clients together are over MAX_TOTAL_OUTPUT.
 PAUSE_READING_OUTPUT = 64 * 1024
 
-#: Unsent output of all clients together, in bytes. Above it, any client
-#: holding more than PAUSE_READING_OUTPUT is disconnected as a slow
-#: consumer, so a crowd of non-readers cannot take the server to gigabytes.
-#: (History payloads are one shared bytes object, but each client's copy is
-#: counted, so the real memory is lower.)
+#: Unsent output of the clients past PAUSE_READING_OUTPUT, together, in
+#: bytes. Above it, any client holding more than PAUSE_READING_OUTPUT is
+#: disconnected as a slow consumer, so a crowd of non-readers cannot take
+#: the server to gigabytes. (History payloads are one shared bytes object,
+#: but each client's copy is counted, so the real memory is lower.)
 MAX_TOTAL_OUTPUT = 256 * 1024 * 1024
 
 #: Kernel send buffer per client socket (SO_SNDBUF; Linux doubles it): what

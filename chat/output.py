@@ -11,10 +11,12 @@ Everything the server sends a client goes through its ``Output``:
   holds. Above ``pause_at`` the output is *paused*: the connection stops
   reading the client's requests (their answers would only pile up); below
   ``resume_at`` it reads again. Past ``max_output``, or above ``pause_at``
-  while all connections together hold more than ``max_total`` (a shared
-  ``OutputMeter``), the client is a slow consumer and is dropped. Only a
-  client that does not read gets there: pacing adapts its gap to the
-  backlog, so a prompt reader is never behind for the server's own sake;
+  while the heavy connections together hold more than ``max_total`` (an
+  ``OutputMeter`` shared by all), the client is a slow consumer and is
+  dropped. Only a client that does not read gets there: pacing adapts its
+  gap to the backlog, so a prompt reader is never behind for the server's
+  own sake. Below the pause mark nothing is checked or counted: that is
+  the broadcast hot path, and each connection there holds little;
 * **closed on a deadline**: ``close()`` sends what waits and then closes
   the transport; a client that stops reading cannot hold its socket and
   its slot past ``close_deadline`` seconds.
@@ -27,6 +29,20 @@ import logging
 from .pacing import Pacer
 
 log = logging.getLogger("chat.server")
+
+
+class OutputMeter:
+    """What the heavy connections (those past the pause mark) hold, together.
+
+    Each ``Output`` adds its size here when it is checked (every send while
+    past the mark) and takes it back when it drains or goes: an upper bound
+    refreshed at every send, costing nothing to the connections below it.
+    """
+
+    __slots__ = ("bytes",)
+
+    def __init__(self):
+        self.bytes = 0
 
 
 class OutputLimits:
@@ -51,7 +67,7 @@ class Output:
     """Paced or streamed output for one transport, with its caps."""
 
     __slots__ = ("loop", "transport", "limits", "pacer", "paused", "closing", "on_change",
-                 "_deadline", "owner")
+                 "_deadline", "owner", "_counted")
 
     def __init__(self, loop, transport, limits, on_change, owner=None):
         self.loop = loop
@@ -62,11 +78,11 @@ class Output:
         self.paused = False
         self.closing = False
         self._deadline = None
+        self._counted = 0                # bytes of ours in limits.meter
         self.pacer = None
         if limits.pace_gap > 0:
             self.pacer = Pacer(loop, transport, limits.pace_gap, self._paced_payload_sent,
-                               limits.pace_min_gap, limits.meter)
-        transport.meter = limits.meter
+                               limits.pace_min_gap)
         transport.set_write_buffer_limits(limits.pause_at, limits.resume_at)
 
     @property
@@ -80,12 +96,21 @@ class Output:
         return self.transport.buffered + paced
 
     def send(self, data):
-        """Queue one payload, paced or streamed; enforce the caps."""
-        if self.pacer is None:
-            self.transport.write(data)
+        """Queue one payload, paced or streamed; enforce the caps.
+
+        The broadcast hot path (once per recipient per message): below the
+        pause mark, which every cap lies above, there is nothing to check.
+        """
+        pacer = self.pacer
+        transport = self.transport
+        if pacer is None:
+            transport.write(data)
+            if transport.buffered > self.limits.pause_at:
+                self.check()
         else:
-            self.pacer.push(data)
-        self.check()
+            pacer.push(data)
+            if pacer.bytes + transport.buffered > self.limits.pause_at:
+                self.check()
 
     def send_now(self, data):
         """Write past the pacer (a refusal, the shutdown notice)."""
@@ -95,6 +120,7 @@ class Output:
         """Pause, or drop a slow consumer, as the caps say."""
         limits = self.limits
         size = self.size
+        self._recount(size)
         if size > limits.max_output or (size > limits.pause_at
                                         and limits.meter.bytes > limits.max_total):
             if not self.transport.closed:
@@ -109,6 +135,8 @@ class Output:
 
     def drained(self):
         """Output shrank (a paced payload left, the transport flushed)."""
+        if self._counted:
+            self._recount(self.size)
         if not self.paused:
             return
         if self.size <= self.limits.resume_at:
@@ -164,8 +192,13 @@ class Output:
         self.release_resources()
         self.transport.abort()
 
+    def _recount(self, size):
+        self.limits.meter.bytes += size - self._counted
+        self._counted = size
+
     def release_resources(self):
         """The connection is gone: stop the timers, forget what waits."""
+        self._recount(0)
         if self.pacer is not None:
             self.pacer.drop()
         if self._deadline is not None:

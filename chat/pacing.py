@@ -24,9 +24,9 @@ class Pacer:
     """A queue that feeds one transport one payload per (adaptive) gap."""
 
     __slots__ = ("loop", "transport", "gap", "min_gap", "queue", "bytes", "timer",
-                 "ready_at", "on_sent", "meter")
+                 "ready_at", "on_sent")
 
-    def __init__(self, loop, transport, gap, on_sent, min_gap=None, meter=None):
+    def __init__(self, loop, transport, gap, on_sent, min_gap=None):
         self.loop = loop
         self.transport = transport
         self.gap = gap
@@ -36,7 +36,6 @@ class Pacer:
         self.timer = None
         self.ready_at = 0.0          # when the next payload may leave
         self.on_sent = on_sent       # called after each payload leaves
-        self.meter = meter           # shared OutputMeter, or None
 
     def next_gap(self):
         """The gap before the next payload, given what is still waiting."""
@@ -48,8 +47,6 @@ class Pacer:
     def push(self, data):
         self.queue.append(data)
         self.bytes += len(data)
-        if self.meter is not None:
-            self.meter.bytes += len(data)
         if self.timer is None:
             self._send_next()
 
@@ -63,7 +60,7 @@ class Pacer:
                                            self._send_next)
             return
         data = self.queue.popleft()
-        self._uncount(len(data))
+        self.bytes -= len(data)
         self.transport.write(data)  # alone in this loop pass: its own send
         self.ready_at = now + self.next_gap()
         if self.queue:
@@ -74,7 +71,7 @@ class Pacer:
     def release(self):
         """Stop pacing: hand everything queued to the transport at once."""
         self.cancel()
-        self._uncount(self.bytes)
+        self.bytes = 0
         write = self.transport.write
         for data in self.queue:
             write(data)
@@ -89,10 +86,5 @@ class Pacer:
     def drop(self):
         """Discard what waits (the connection is gone)."""
         self.cancel()
-        self._uncount(self.bytes)
+        self.bytes = 0
         self.queue.clear()
-
-    def _uncount(self, size):
-        self.bytes -= size
-        if self.meter is not None:
-            self.meter.bytes -= size

@@ -28,12 +28,12 @@ import signal
 import sys
 
 from reactor.loop import EventLoop
-from reactor.tcp import OutputMeter, listen
+from reactor.tcp import listen
 
 from . import limits
 from .connection import ClientConnection
 from .core import Broadcast, ChatCore, Close, Send, worst_case_response_bytes
-from .output import OutputLimits
+from .output import OutputLimits, OutputMeter
 from .protocol import Clock
 
 log = logging.getLogger("chat.server")
@@ -115,7 +115,7 @@ class ChatServer:
                              oper_password=config.oper_password,
                              failed_login_limit=config.failed_login_limit,
                              failed_login_window=config.failed_login_window, now=loop.time)
-        self.meter = OutputMeter()   # bytes owed to all clients together
+        self.meter = OutputMeter()   # bytes owed to the clients past the pause mark
         self.output_limits = OutputLimits(
             config.pause_output, config.max_output, config.max_total_output, self.meter,
             config.pace_ms / 1000.0, config.pace_min_ms / 1000.0, config.close_deadline)
@@ -204,8 +204,8 @@ class ChatServer:
             kind = type(effect)
             if kind is Broadcast:
                 data = effect.data
-                for session in effect.recipients:
-                    session.send(data)
+                for session in effect.recipients:  # the hot path: one call per recipient
+                    session.output.send(data)
             elif kind is Send:
                 effect.session.send(effect.data)
             elif kind is Close:
@@ -312,8 +312,8 @@ def parse_args(argv=None):
     p.add_argument("--close-deadline", type=float, default=limits.CLOSE_DEADLINE,
                    help="seconds a closing connection may take to receive its last output")
     p.add_argument("--max-total-output", type=int, default=limits.MAX_TOTAL_OUTPUT,
-                   help="unsent output of all clients together, in bytes; above it a client "
-                        "over the pause mark is disconnected")
+                   help="unsent output of the clients over the pause mark, together, in "
+                        "bytes; above it a client over the pause mark is disconnected")
     p.add_argument("--send-buffer", type=int, default=limits.SEND_BUFFER,
                    help="kernel send buffer per client socket (SO_SNDBUF) in bytes (0: the "
                         "kernel's default, autotuned)")
@@ -394,8 +394,6 @@ def main(argv=None):
         for problem in problems:
             print("chat.server: error: %s" % problem, file=sys.stderr)
         return 1
-    log.info("operators: %s", "enabled (password configured)" if config.oper_password
-             else "disabled (no operator password configured)")
     loop = EventLoop()
     server = ChatServer(loop, config)
     # Handlers first: a signal that arrives as soon as we listen is queued
@@ -408,6 +406,9 @@ def main(argv=None):
         log.error("cannot listen on %s:%s: %s", args.host, args.port, exc.strerror or exc)
         loop.close()
         return 1
+    # After "listening on": tools read the port from the first log line.
+    log.info("operators: %s", "enabled (password configured)" if config.oper_password
+             else "disabled (no operator password configured)")
     try:
         loop.run()
     finally:

@@ -68,48 +68,48 @@ def wrap_spans(spans: list[tuple[str, str]], width: int,
     width). Returns at least one row (an empty line is one empty row).
     """
     width = max(1, width)
-    if text_width("".join(text for _tag, text in spans)) <= width:
+    text = "".join(text for _tag, text in spans)
+    if text_width(text) <= width:
         return [[span for span in spans if span[1]]]      # the common case: it fits
     indent = min(max(0, indent), width // 3)
-    chars = [(tag, char) for tag, text in spans for char in text]
-    rows: list[list[tuple[str, str]]] = []
-    start = 0
-    first = True
-    while True:
-        room = width - (0 if first else indent)
-        end, used, last_space = start, 0, -1
-        while end < len(chars):
-            cells = char_width(chars[end][1])
-            if used + cells > room:
-                break
-            if chars[end][1] == " ":
-                last_space = end
-            used += cells
-            end += 1
-        if end < len(chars) and chars[end][1] != " " and last_space > start:
-            end = last_space + 1          # cut after the last space that fits
-        if end == start and end < len(chars):
-            end += 1                      # a character wider than the row
-        row = chars[start:end]
-        if not first:
-            while row and row[0][1] == " ":
-                row = row[1:]             # the indent replaces leading spaces
-            row = [("", " " * indent)] + row if indent else row
-        rows.append(_merge(row))
-        start, first = end, False
-        if start >= len(chars):
-            return rows
+    rows = []
+    for number, (start, end) in enumerate(_row_ranges(text, width, indent)):
+        row = [("", " " * indent)] if number and indent else []
+        offset = 0
+        for tag, piece in spans:
+            low, high = max(start, offset), min(end, offset + len(piece))
+            if low < high:
+                row.append((tag, piece[low - offset:high - offset]))
+            offset += len(piece)
+        rows.append(row)
+    return rows
 
 
-def _merge(chars: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Join neighbouring characters of the same tag into spans."""
-    merged: list[tuple[str, str]] = []
-    for tag, text in chars:
-        if merged and merged[-1][0] == tag:
-            merged[-1] = (tag, merged[-1][1] + text)
+def _row_ranges(text: str, width: int, indent: int) -> list[tuple[int, int]]:
+    """(start, end) of each row's characters: cut after the last space that
+    fits, or anywhere in a word longer than the row; continuation rows skip
+    their leading spaces (the indent stands for them)."""
+    ranges = []
+    start, room, length = 0, width, len(text)
+    plain = text.isascii()                # one cell per character: no counting
+    while start < length:
+        if plain:
+            end = min(length, start + room)
         else:
-            merged.append((tag, text))
-    return merged
+            end, used = start, 0
+            while end < length and used + char_width(text[end]) <= room:
+                used += char_width(text[end])
+                end += 1
+        if end < length and text[end] != " ":
+            space = text.rfind(" ", start + 1, end)
+            if space > start:
+                end = space + 1
+        end = max(end, start + 1)         # a character wider than the row
+        ranges.append((start, end))
+        start, room = end, width - indent
+        while start < length and text[start] == " ":
+            start += 1
+    return ranges
 
 
 def window(text: str, cursor: int, start: int, width: int) -> tuple[str, int, int]:

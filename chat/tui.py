@@ -45,7 +45,9 @@ import tempfile
 import termios
 import traceback
 
-from .client import EXIT_FAILURE, EXIT_INTERRUPTED, MAX_QUEUED_LINES, ChatClient
+from .client import ChatClient
+from .client_cli import EXIT_FAILURE, EXIT_INTERRUPTED
+from .client_stdin import MAX_QUEUED_LINES
 from .client_input import SendRequest, mask_secrets, parse_input
 from .render import render_spans, sanitize, use_color
 from .tui_input import PasteParser, key_name
@@ -72,9 +74,9 @@ def fullscreen_possible(stdin_fd: int = 0, stdout_fd: int = 1) -> bool:
 class FullScreenClient(ChatClient):
     """A ``ChatClient`` reading keys and drawing a ``Screen``."""
 
-    def __init__(self, loop, config, window, screen=None, stdin_fd=0):
+    def __init__(self, loop, config, window, stdin_fd=0):
         super().__init__(loop, config, stdin_fd=stdin_fd)
-        self.screen = screen or Screen("%s:%s" % (config.host, config.port))
+        self.screen = Screen(sanitize("%s:%s" % (config.host, config.port)))
         color = use_color(sys.stdout) if config.color is None else config.color
         self.view = CursesView(window, color)
         self.window = window
@@ -84,20 +86,18 @@ class FullScreenClient(ChatClient):
         self.failure = None                         # a bug of ours, shown at exit
         self._redraw_pending = False
         self._terminal_gone = False
+        self._dropping = False                      # lines typed into a full queue
         self.screen.resize(*self.view.size())
         self.redraw()
 
     # -- output -------------------------------------------------------------
 
     def display(self, payload):
-        for line in render_spans(payload):
-            self.screen.add(line)
-        self.redraw()
-
-    def show(self, lines):
-        for line in lines:
-            self.screen.add([("", line)])
-        self.redraw()
+        def add():
+            for line in render_spans(payload):
+                self.screen.add(line)
+            self.redraw()
+        self._guarded(add)
 
     def notice(self, text):
         self.recent.append("-- " + sanitize(text))
@@ -121,7 +121,7 @@ class FullScreenClient(ChatClient):
         session = self.session
         if session.name and session.users is None and before[:2] != session.summary()[:2]:
             self.queue.append("names")
-            self._pump()
+            self.loop.call_soon(self._pump)   # after this payload, paced like any line
         self._sync_status()
 
     def connection_made(self, transport):
@@ -138,7 +138,8 @@ class FullScreenClient(ChatClient):
             screen.state = "leaving" if self.logout_sent else "connected"
         elif screen.state != "connecting":
             screen.state = "disconnected"
-        screen.name, screen.room, screen.users = session.name, session.room, session.users
+        screen.name = sanitize(session.name) if session.name else None   # typed, yet
+        screen.room, screen.users = session.room, session.users
         self.redraw()
 
     def redraw(self):
@@ -191,8 +192,8 @@ class FullScreenClient(ChatClient):
             events = self.screen.paste(item[1])
         elif isinstance(item, int):
             name = translate(item)
-            if name == "resize":
-                self.resized()
+            if name == "resize":    # curses' own note of a resize (resizeterm queues one)
+                self._size_changed()
                 return
             events = [self.screen.key(name)]
         else:
@@ -214,8 +215,12 @@ class FullScreenClient(ChatClient):
         """A line typed (or pasted) and entered: queue it as line mode would."""
         self.screen.log.bottom()
         if len(self.queue) >= MAX_QUEUED_LINES or self._input_ended:
-            self.hint("not sent (too many lines waiting): " + sanitize(mask_secrets(line)))
+            if not self._dropping:   # one hint for a whole paste, not one per line
+                self.hint("%d lines are waiting to be sent: this line and the next are "
+                          "dropped until they have gone" % len(self.queue))
+            self._dropping = True
             return
+        self._dropping = False
         action = parse_input(line, True)
         if not (isinstance(action, SendRequest) and action.request == "msg"
                 and action.content == line.strip()):
@@ -224,17 +229,22 @@ class FullScreenClient(ChatClient):
         self._pump()
 
     def resized(self):
-        """SIGWINCH or KEY_RESIZE: learn the new size, repaint everything."""
+        """SIGWINCH: ask the kernel for the size, tell curses, repaint."""
         def resize():
             try:
                 size = os.get_terminal_size(sys.__stdout__.fileno())
                 curses.resizeterm(size.lines, size.columns)
             except (OSError, ValueError, curses.error):
                 pass
-            self.screen.resize(*self.view.size())
-            self.window.clearok(True)
-            self.redraw()
+            self._size_changed()
         self._guarded(resize)
+
+    def _size_changed(self):
+        """The window has a new size: lay out again, repaint everything.
+        (Not ``resizeterm`` again: it would queue yet another KEY_RESIZE.)"""
+        self.screen.resize(*self.view.size())
+        self.window.clearok(True)
+        self.redraw()
 
     def _candidates(self, prefix):
         lowered = prefix.lower()

@@ -8,7 +8,8 @@ which the curses view (``chat.tui_view``) only has to paint. Nothing here
 touches a terminal, so every rule is unit-tested on its own.
 
 * The **conversation** (``Scrollback``) keeps the last ``MAX_LINES`` lines
-  as spans (from ``chat.render.render_spans``: sanitised, tagged). Lines are
+  as spans (from ``chat.render.render_spans``: sanitised, tagged), each
+  cut at ``MAX_LINE_CHARS`` characters. Lines are
   wrapped at the current width when shown (``chat.text_cells.wrap_spans``,
   cached per line), bottom-aligned above the status line.
 * **Scrolling** is an offset in rows from the bottom. While scrolled up,
@@ -33,10 +34,13 @@ from .render import CONTINUATION_INDENT
 from .text_cells import clip, text_width, window, wrap_spans
 from .tui_input import InputLine
 
-__all__ = ["Frame", "Screen", "Scrollback", "MAX_LINES", "PROMPT"]
+__all__ = ["Frame", "Screen", "Scrollback", "MAX_LINE_CHARS", "MAX_LINES", "PROMPT"]
 
 #: Lines of conversation kept for scrolling back.
 MAX_LINES = 10_000
+#: Characters of one line shown; the rest is counted, not kept (a peer may
+#: send megabytes in one message: no one reads them, wrapping would crawl).
+MAX_LINE_CHARS = 16 * 1024
 PROMPT = "> "
 
 
@@ -129,6 +133,7 @@ class Screen:
 
     def add(self, spans) -> None:
         """A line of conversation (spans from the renderer, or our own)."""
+        spans = _cut(spans, MAX_LINE_CHARS)
         prefix = text_width("".join(text for _tag, text in spans[:-1]))
         if spans and spans[0] == ("", CONTINUATION_INDENT):
             prefix = len(CONTINUATION_INDENT)
@@ -196,8 +201,22 @@ class Screen:
                                                   "" if self.users == 1 else "s"))
         parts.append(self.server)
         more = " more below (%d) " % self.log.unread if self.log.offset else ""
-        main, _cells = clip(" " + " | ".join(parts) + " ", max(0, self.width - len(more)))
+        more, used = clip(more, self.width)
+        main, _cells = clip(" " + " | ".join(parts) + " ", self.width - used)
         return [("status", main), ("status-more", more)] if more else [("status", main)]
+
+
+def _cut(spans, limit):
+    """``spans`` with at most ``limit`` characters, then how many were left out."""
+    total = sum(len(text) for _tag, text in spans)
+    if total <= limit:
+        return spans
+    kept, room = [], limit
+    for tag, text in spans:
+        if room > 0:
+            kept.append((tag, text[:room]))
+            room -= len(text[:room])
+    return kept + [("odd", " [... %d more characters]" % (total - limit))]
 
 
 def decorate(spans, own_name):

@@ -20,8 +20,7 @@ empty. ``close()`` flushes, then closes (discarding input meanwhile);
 ``abort()`` closes at once and drops the queue. Both are idempotent.
 
 Every callback into the protocol is guarded: an exception there is logged
-and aborts this connection only. An optional ``OutputMeter`` shared by many
-transports counts their queued bytes together, for a cap on the total.
+and aborts this connection only.
 """
 
 import errno
@@ -65,7 +64,7 @@ class Transport:
 
     __slots__ = ("loop", "sock", "protocol", "_chunks", "buffered", "_reading",
                  "_writing", "_closing", "closed", "_high_water", "_low_water",
-                 "_writing_paused", "read_size", "meter")
+                 "_writing_paused", "read_size")
 
     def __init__(self, loop, sock, protocol):
         self.loop = loop
@@ -81,7 +80,6 @@ class Transport:
         self._low_water = DEFAULT_LOW_WATER
         self._writing_paused = False
         self.read_size = RECV_SIZE   # bytes asked of the kernel per read
-        self.meter = None            # an OutputMeter shared by many transports
         sock.setblocking(False)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -173,8 +171,6 @@ class Transport:
         else:
             self._chunks.append(data)
         self.buffered += len(data)
-        if self.meter is not None:
-            self.meter.bytes += len(data)
         if self.buffered > self._high_water and not self._writing_paused:
             self._writing_paused = True
             pause = getattr(self.protocol, "pause_writing", None)
@@ -206,8 +202,6 @@ class Transport:
                     batch, wanted = chunks, self.buffered
                 sent = _sendmsg(self.sock, batch)
                 self.buffered -= sent
-                if self.meter is not None:
-                    self.meter.bytes -= sent
                 if sent == wanted and batch is chunks:
                     chunks = _NO_CHUNKS  # all of it: the common case
                     break
@@ -285,8 +279,6 @@ class Transport:
         self.closed = True
         self._closing = True
         self._chunks = _NO_CHUNKS
-        if self.meter is not None:
-            self.meter.bytes -= self.buffered
         self.buffered = 0
         try:
             # Unregister before closing: the fd number may be reused at once.
@@ -324,15 +316,6 @@ class Transport:
                           getattr(method, "__name__", method), self.peername)
             self._force_close(None)
             return None
-
-
-class OutputMeter:
-    """Bytes queued in user space across many transports (a total cap)."""
-
-    __slots__ = ("bytes",)
-
-    def __init__(self):
-        self.bytes = 0
 
 
 class Listener:

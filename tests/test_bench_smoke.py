@@ -62,10 +62,35 @@ def test_bench_rooms_smoke(tmp_path):
     with open(tmp_path / "latest.json") as f:
         [scenario] = json.load(f)["scenarios"]
     assert scenario["params"]["clients"] == 1000 and scenario["params"]["room_size"] == 10
-    assert set(scenario["results"]) == {"ours"}
+    assert all(entry["status"] == "n/a" for name, entry in scenario["results"].items()
+               if name != "ours")
     entry = scenario["results"]["ours"]
     assert entry["status"] == "ok", entry.get("error")
     median = entry["median"]
     assert median["deliveries_per_s"] > 0 and median["latency_samples"] > 0
     assert median["all_received"] is True
     assert median["disconnected"] == 0
+
+
+def test_bench_naive_room_smoke(tmp_path):
+    """naive-room runs against our server and is marked n/a for a baseline."""
+    cmd = [sys.executable, "-m", "bench", "--scenario", "naive-room", "--runs", "1",
+           "--duration", "0.5", "--warmup", "0.2", "--out", str(tmp_path),
+           "--server", "ours", "--server", "asyncio"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+    assert "naive readers' delay p99" in proc.stdout
+    with open(tmp_path / "latest.json") as f:
+        result = json.load(f)
+    [scenario] = result["scenarios"]
+    assert scenario["name"] == "naive-room"
+    assert scenario["results"]["asyncio"]["status"] == "n/a"
+    entry = scenario["results"]["ours"]
+    assert entry["status"] == "ok", entry.get("error")
+    median = entry["median"]
+    assert median["min_received"] == median["sent"] > 0
+    assert median["all_received"] is True
+    assert median["naive_disconnected"] == 0
+    assert median["names_asked"] > 0
+    assert median["delay_p50_ms"] <= median["delay_p99_ms"] <= median["delay_max_ms"]

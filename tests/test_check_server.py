@@ -14,6 +14,7 @@ import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -110,14 +111,38 @@ def find_python27():
     return exe, None
 
 
+class SilentServer:
+    """Accepts connections and never says a word (not a KTN server at all)."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.accepted = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                self.accepted.append(self.listener.accept()[0])
+            except OSError:
+                return
+
+    def stop(self):
+        self.listener.close()
+        for sock in self.accepted:
+            sock.close()
+
+
 @pytest.fixture(scope="module")
 def runs():
     """Our server, every mutant (and the control) and the 2.7 skeleton, checked at once."""
     peers = {}
     started = {}
     ours = ServerProcess()
+    silent = SilentServer()
     try:
-        started["ours"] = CheckRun(ours.port)
+        started["ours"] = CheckRun(ours.port, "--stress", "50")
+        started["silent"] = CheckRun(silent.port, "--timeout", "1")
         for mutation in ["none", "crash-on-msg", *MUTATIONS]:
             peers[mutation] = Peer([sys.executable, MUTANT, "--mutation", mutation])
             started[mutation] = CheckRun(peers[mutation].port, "--timeout", "1")
@@ -136,6 +161,7 @@ def runs():
                 run.proc.communicate()
         for peer in peers.values():
             peer.stop()
+        silent.stop()
         assert ours.stop() == 0
 
 
@@ -144,7 +170,9 @@ def test_our_server_passes_every_standard_and_framing_check(runs):
     assert status == 0, json.dumps(report, indent=1)
     assert not failing(report)
     assert report["counts"]["fail"] == 0 and report["counts"]["skip"] == 0
-    assert wall < 60 and report["facts"]["connections"] <= 30
+    assert wall < 60
+    assert report["facts"]["connections"] <= 30 + 50    # 50: --stress
+    assert statuses(report)["many clients at once (--stress)"] == "pass"
     assert err == ""
     # the server logged nothing alarming while being checked
     assert "Traceback" not in "".join(runs["ours-log"].log_lines)
@@ -177,6 +205,15 @@ def test_a_server_that_dies_halfway_is_a_finding(runs):
     assert any("stopped accepting" in r["summary"] or "cannot connect" in r["summary"]
                for r in report["results"])
     assert err == ""                            # no traceback from the checker
+
+
+def test_a_silent_server_is_given_up_on_quickly(runs):
+    status, report, err, wall = runs["silent"].result()
+    assert status == 1
+    assert statuses(report)["help before login"] == "fail"
+    assert any("not answered a single request" in r["summary"] for r in report["results"])
+    assert report["duration_s"] < 15           # not a timeout per check
+    assert err == ""
 
 
 def test_unreachable_server_exits_2():

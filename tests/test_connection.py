@@ -163,12 +163,14 @@ def test_output_over_the_mark_pauses_reading_and_a_drain_resumes_it_even_through
             conn.send(b"p" * 2000 + b"\n")
         rig.settle()
         assert conn.output.paused and not rig.transport._reading
+        assert rig.server.meter.bytes == conn.output.size > 8192   # a heavy one: counted
         for _ in range(200):          # the client reads as the pacer sends
             rig.read_all()
             rig.settle(0.002)
             if not conn.output.paused:
                 break
         assert not conn.output.paused and rig.transport._reading
+        assert rig.server.meter.bytes <= 8192 // 4
     finally:
         rig.close()
 

@@ -296,3 +296,17 @@ def test_make_run_server_serves_and_stops():
         if make.poll() is None:
             os.killpg(make.pid, signal.SIGKILL)
             make.wait()
+
+
+def test_the_first_log_line_names_the_port():
+    """Scripts (the repro scripts, the checker's users) read the port from
+    the first line the server logs."""
+    proc = subprocess.Popen([sys.executable, "-m", "chat.server", "--port", "0"], cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, KTN_OPER_PASSWORD="x" * 10))
+    try:
+        first = proc.stderr.readline()
+        assert re.search(r"listening on 127\.0\.0\.1:\d+$", first.strip()), first
+    finally:
+        proc.terminate()
+        proc.wait(10)

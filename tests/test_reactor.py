@@ -6,7 +6,7 @@ import logging
 import socket
 
 from reactor.loop import EventLoop
-from reactor.tcp import OutputMeter, Transport
+from reactor.tcp import Transport
 
 
 class FakeClock:
@@ -201,25 +201,3 @@ def test_report_drain_calls_resume_writing_once_below_the_low_mark():
         theirs.recv(1 << 20)
         loop.run_once()
     assert "resume" in protocol.events and "pause" not in protocol.events
-
-
-def test_the_output_meter_counts_queued_bytes_of_every_transport_and_returns_to_zero():
-    loop, _ = make_loop()
-    meter = OutputMeter()
-    transports = []
-    for _ in range(3):
-        transport, _, theirs = pair(loop)
-        transport.meter = meter
-        transport.set_send_buffer(4096)
-        transports.append((transport, theirs))
-    for transport, _ in transports:
-        transport.write(b"m" * 300000)
-    assert meter.bytes == 900000
-    loop.run_once()
-    assert 0 < meter.bytes < 900000
-    transports[0][0].abort()
-    for transport, theirs in transports[1:]:
-        while transport.buffered:
-            theirs.recv(1 << 20)
-            loop.run_once()
-    assert meter.bytes == 0

@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 from chat.render import render_spans
 from chat.text_cells import char_width, clip, text_width, window, wrap_spans
 from chat.tui_input import InputLine, PasteParser, key_name
-from chat.tui_model import MAX_LINES, Screen, Scrollback, decorate
+from chat.tui_model import MAX_LINE_CHARS, MAX_LINES, Screen, Scrollback, decorate
 
 
 def typed(line, *keys):
@@ -326,3 +326,42 @@ def test_continuation_rows_are_indented_under_the_text_even_with_a_mention():
     rows = [plain(row).rstrip() for row in screen.frame().rows]
     assert rows[0] == "[14:03] carol: hi alice, this"
     assert rows[1].startswith(" " * 10 + "wraps")       # a third of 30, not past "alice"
+
+
+keys = st.one_of(st.sampled_from(["left", "right", "home", "end", "ctrl-a", "ctrl-e",
+                                  "backspace", "delete", "ctrl-u", "ctrl-k", "ctrl-w", "up",
+                                  "down", "tab", "enter", "ctrl-d", "pgup", "pgdn",
+                                  "ctrl-home", "ctrl-end", "ignored"]),
+                 st.sampled_from(list("ab /日👍\u0301")),
+                 st.builds(lambda text: ("paste", text), st.text(max_size=12)))
+
+
+@settings(max_examples=200)
+@given(st.lists(keys, max_size=60), st.integers(3, 30), st.integers(1, 8))
+def test_any_keys_keep_the_screen_consistent(sequence, width, height):
+    screen = Screen("server")
+    screen.resize(width, height)
+    screen.input.candidates = lambda prefix: ["alice", "albert"]
+    for key in sequence:
+        if isinstance(key, tuple):
+            screen.paste(key[1])
+        else:
+            screen.key(key)
+        screen.add(message("bob", "x" * (len(screen.input.text) % 7)))
+        line = screen.input
+        assert 0 <= line.cursor <= len(line.text)
+        frame = screen.frame()
+        assert text_width(frame.input_text) <= width
+        assert 0 <= frame.cursor < width or width <= len("> ")
+        assert len(frame.rows) <= max(0, height - 2)
+        assert text_width(plain(frame.status)) <= width
+
+
+def test_a_huge_line_is_cut_and_says_how_much_is_missing():
+    screen = Screen()
+    screen.resize(80, 24)
+    screen.add(message("bob", "y" * (MAX_LINE_CHARS * 3)))
+    line = screen.log.lines[-1]
+    assert sum(len(text) for _tag, text in line.spans) < MAX_LINE_CHARS + 100
+    assert line.spans[-1][1].endswith("more characters]")
+    assert plain(screen.frame().rows[-1]).rstrip().endswith("more characters]")

@@ -43,6 +43,12 @@ def _positive(text):
     return value
 
 
+def _positive_int(text):
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError("must be a whole number more than 0: %r" % text)
+    return int(text)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="ktn-check" if os.path.basename(sys.argv[0]) == "ktn-check" else "python3 -m chat.check",
@@ -67,8 +73,14 @@ def build_parser():
                      help="how long to watch that nothing unwanted arrives (default: 0.3)")
     srv.add_argument("--split-gap", type=_positive, default=0.05, metavar="SECONDS",
                      help="pause between the pieces of a split request (default: 0.05)")
-    srv.add_argument("--oversize", type=int, default=256 * 1024, metavar="BYTES",
+    srv.add_argument("--oversize", type=_positive_int, default=256 * 1024, metavar="BYTES",
                      help="size of the oversized request (default: 262144)")
+    srv.add_argument("--stress", type=_positive_int, default=0, metavar="N",
+                     help="also connect N clients at once and have ten of them talk (off by "
+                          "default: the other checks never flood)")
+    srv.add_argument("--budget", type=_positive, default=45.0, metavar="SECONDS",
+                     help="start no check after this long; the rest are reported as not run "
+                          "(default: 45)")
 
     cli = sub.add_parser("client", parents=[common], help="check a client under a terminal",
                          description="Start a checking server on a free loopback port, run "
@@ -119,7 +131,8 @@ def main(argv=None):
         host, port = args.address
         rep = check_server(host, port, Options(timeout=args.timeout, settle=args.settle,
                                                split_gap=args.split_gap,
-                                               oversize=args.oversize))
+                                               oversize=args.oversize,
+                                               budget=args.budget, stress=args.stress))
     else:
         from .client_checks import ClientOptions, check_client
         command = _client_command(parser, args.command)

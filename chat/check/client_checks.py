@@ -15,12 +15,12 @@ import time
 from . import client_checks_more as more
 from .client_session import (CannotStart, CheckingServer, ClientSession, framing_problem,
                              random_word)
+from .client_checks_more import RULE_SHOW
 from .report import Report, failed, passed
 from .wire import Pump
 
 RULE_REQUEST = ('PROTOCOL.md 1: every request is {"request": <request>, "content": <content>}; '
                 "login and msg carry the name or text as typed")
-RULE_SHOW = "PROTOCOL.md 3: every response is shown to the person"
 RULE_HISTORY = "PROTOCOL.md 1: history is a list of earlier message objects, shown in order"
 
 

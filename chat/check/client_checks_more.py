@@ -52,8 +52,8 @@ def names_help_requests(run):
                              ("help", "login <name>, logout, msg <text>, names, help")):
         request = session.expect_request(expected, run.options.timeout)
         got.append(request)
-        if request is not None:
-            session.send("info", answer)
+        if request is not None:   # at once: the last payload was read long ago
+            session.send("info", answer, paced=False)
     run.state["pasted"] = got
     for (expected, line), request in zip((("names", lines[0]), ("help", lines[1])), got):
         if request is None:

@@ -185,9 +185,11 @@ class ClientSession:
         else:
             self.send("error", "unknown request: %s" % request)
 
-    def send(self, response, content, sender="server", timestamp=None, newline=True):
-        """One payload in the standard shape, in a write of its own."""
-        self.peer.write(payload_bytes(response, content, sender, timestamp, newline))
+    def send(self, response, content, sender="server", timestamp=None, newline=True,
+             paced=True):
+        """One payload in the standard shape, in a write of its own (``paced``:
+        not sooner than ``PAYLOAD_GAP`` after the previous one)."""
+        self.peer.write(payload_bytes(response, content, sender, timestamp, newline), paced)
 
     def shows(self, texts, since, timeout=None):
         """Wait until every one of ``texts`` is visible after offset ``since``."""

@@ -13,6 +13,7 @@ from . import server_input as inp
 from . import server_later as later
 from . import server_peers as peers
 from . import server_standard as std
+from . import server_stress as stress
 from .report import Report
 from .server_session import Options, ServerSession
 
@@ -54,10 +55,14 @@ CHECKS = (
 def check_server(host, port, options=None, rng=None):
     """Run every server check against ``host:port``; return the ``Report``."""
     rep = Report("server", "%s:%s" % (host, port))
-    session = ServerSession(host, port, options or Options(), rng)
+    options = options or Options()
+    session = ServerSession(host, port, options, rng)
+    checks = CHECKS
+    if options.stress:
+        checks += (("robustness", "many clients at once (--stress)", stress.many_clients),)
     started = time.monotonic()
     try:
-        session.run(CHECKS, rep)
+        session.run(checks, rep)
     finally:
         session.close_all()
     rep.duration = time.monotonic() - started

@@ -37,8 +37,9 @@ def one_payload_per_read(session):
     history = conn.take(lambda r: r.response == "history", session.timeout)
     conn.close()
     if info is None or history is None:
-        return noted("login did not answer both info and history (%s), nothing to judge"
-                     % ", ".join(r.response for r in (info, history) if r is not None))
+        return noted("login did not answer both info and history (got %s), nothing to judge"
+                     % (", ".join(r.response for r in (info, history) if r is not None)
+                        or "neither"))
     if info.read == history.read:
         return failed("info and history after login arrived in one read", None,
                       _both(info, history),

@@ -27,6 +27,10 @@ from . import report, wire
 from .shapes import Audit
 
 
+#: After this many checks without one payload from the server, stop.
+MUTE_AFTER = 3
+
+
 class NotRun(Exception):
     """A prerequisite of this check failed earlier; the reason says which."""
 
@@ -39,13 +43,16 @@ class Options:
     """Timing and size knobs of a server check (all command-line options)."""
 
     def __init__(self, timeout=3.0, settle=0.3, split_gap=0.05, oversize=256 * 1024,
-                 history_gap=1.05):
+                 history_gap=1.05, budget=45.0, stress=0):
         self.timeout = timeout          # seconds to wait for an expected answer
         self.settle = settle            # seconds to confirm nothing else arrives
         self.split_gap = split_gap      # seconds between the pieces of a split request
         self.oversize = oversize        # bytes of the oversized request
         self.history_gap = history_gap  # seconds between a message and the login that
                                         # must see it unchanged (catches restamping)
+        self.budget = budget            # seconds after which no further check starts
+                                        # (the longest check adds a few timeouts)
+        self.stress = stress            # clients at once in the stress check (0: none)
 
 
 class ServerSession:
@@ -130,7 +137,12 @@ class ServerSession:
 
     def run(self, checks, rep):
         """Run every check in order, adding each verdict to ``rep``."""
-        for group, title, check in checks:
+        deadline = time.monotonic() + self.options.budget
+        for number, (group, title, check) in enumerate(checks):
+            if self.gone is None and time.monotonic() > deadline:
+                self.gone = "the time budget of %.0f s ran out" % self.options.budget
+            if self.gone is None and number >= MUTE_AFTER and self.audit.payloads == 0:
+                self.gone = "the server has not answered a single request (is it a KTN server?)"
             if self.gone is not None:
                 rep.skip(group, title, "not run: %s" % self.gone)
                 continue

@@ -92,9 +92,10 @@ def login(session):
     accepted, answer, history = session.login(conn, name, want_history=True)
     sent = {"request": "login", "content": name}
     session.state["first_history"] = (history, conn)
+    if answer is None:
+        return failed("login got no answer", sent, silence(conn, session.timeout), RULE_LOGIN)
     if not accepted:
-        return failed("the valid name %r was refused" % name, sent,
-                      describe(answer) if answer else silence(conn, session.timeout), RULE_LOGIN)
+        return failed("the valid name %r was refused" % name, sent, answer.value, RULE_LOGIN)
     session.state["alice"] = (conn, name)
     return passed("%r logged in (first answer: %s)" % (name, answer.response))
 
@@ -125,6 +126,7 @@ def username_rules(session):
             conn.close()
         elif answer is None:
             wrong.append((what, name, silence(conn, session.timeout)))
+            break   # a silent server: waiting on each name would only add timeouts
     conn.close()
     if wrong:
         what, name, got = wrong[0]

@@ -100,13 +100,6 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         return Broadcast(self._server_response(protocol.INFO, text), list(self.users.values()))
 
     @property
-    def history_bytes(self):
-        """Bytes of the largest room history now (the glue never sizes an
-        output cap below one full history). O(rooms), asked only when a
-        client is past its output cap."""
-        return max(room.history.bytes for room in self.rooms.values())
-
-    @property
     def max_history_response_bytes(self):
         """The largest ``history`` response the configured limits allow."""
         return worst_case_response_bytes(self.history_limit, self.max_message_bytes)

@@ -1,0 +1,141 @@
+"""The client's command line: options, and the choice of face.
+
+``main`` picks the full-screen client (``chat.tui``) at a terminal (stdin
+and stdout ttys, ``TERM`` set and not ``dumb``) unless ``--line`` is given,
+and the line client (``chat.client.ChatClient``) otherwise or when curses
+cannot drive the terminal. Both get the same ``ClientConfig``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from reactor.loop import EventLoop
+
+from .client_input import HELP_TEXT
+
+__all__ = ["ClientConfig", "main", "parse_args"]
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9998
+
+#: Gap between two queued requests when no response arrives first (ms).
+DEFAULT_PACE_MS = 100.0
+#: Seconds to wait for the server after logout or at end of input.
+DEFAULT_EXIT_WAIT = 2.0
+#: Seconds allowed for the TCP connect.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+class ClientConfig:
+    """The client's options (see ``parse_args`` for their meaning)."""
+
+    def __init__(self, host=DEFAULT_HOST, port=DEFAULT_PORT, pace_ms=DEFAULT_PACE_MS,
+                 exit_wait=DEFAULT_EXIT_WAIT, connect_timeout=DEFAULT_CONNECT_TIMEOUT,
+                 color=None):
+        self.host = host
+        self.port = port
+        self.pace_ms = pace_ms
+        self.exit_wait = exit_wait
+        self.connect_timeout = connect_timeout
+        self.color = color          # None: decide from stdout (use_color)
+
+
+def _non_negative(kind):
+    def convert(text):
+        value = kind(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError("must not be negative: %s" % text)
+        return value
+    return convert
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        prog="python3 -m chat.client",
+        description="KTN chat client: type lines, read the chat.\n"
+                    "At a terminal it is full-screen (see --line). In line mode what the\n"
+                    "server says goes to stdout; the client's own status lines and hints\n"
+                    "go to stderr. Input may be a terminal, a pipe or a file.",
+        epilog="input lines:\n" + "\n".join("  " + line for line in HELP_TEXT.splitlines())
+               + "\n\nfull-screen keys:\n"
+                 "  Enter send; Left/Right, Home/End, Ctrl-A/E move; Backspace, Delete,\n"
+                 "  Ctrl-U/K/W delete; Up/Down sent lines; Tab completes commands, rooms,\n"
+                 "  names; PgUp/PgDn, Ctrl-Home/End (or Home/End on an empty line) scroll;\n"
+                 "  Ctrl-L redraws; Ctrl-D on an empty line or Ctrl-C logs out and quits"
+               + "\n\nexit status:\n"
+                 "  0    after logout, Ctrl-C or end of input\n"
+                 "  1    the server cannot be reached, or closes the connection unasked\n"
+                 "  130  a second Ctrl-C, or Ctrl-C while connecting",
+        formatter_class=_HelpFormatter)
+    p.add_argument("--host", default=DEFAULT_HOST, help="server address or name")
+    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="server TCP port")
+    p.add_argument("--pace-ms", type=_non_negative(float), default=DEFAULT_PACE_MS,
+                   metavar="MS",
+                   help="after sending a request, wait for a response or this many "
+                        "milliseconds before sending the next queued one (pasted or piped "
+                        "input), for servers that cannot read two requests at once; even "
+                        "after a response, queued requests are at least a fifth of this "
+                        "apart (0: no pacing)")
+    p.add_argument("--exit-wait", type=_non_negative(float), default=DEFAULT_EXIT_WAIT,
+                   metavar="SECONDS",
+                   help="after logout, or at end of input, wait at most this long for the "
+                        "server to answer or close before leaving (also the longest a plain "
+                        "line waits for the answer to a login)")
+    p.add_argument("--connect-timeout", type=_non_negative(float),
+                   default=DEFAULT_CONNECT_TIMEOUT, metavar="SECONDS",
+                   help="give up connecting after this long")
+    p.add_argument("--line", action="store_true",
+                   help="line mode even at a terminal (by default, when stdin and stdout are "
+                        "terminals and TERM is set and not 'dumb', the client is full-screen: "
+                        "the conversation above, a status line and an input line below)")
+    p.add_argument("--no-color", action="store_true",
+                   help="never colour the output (by default colour is used when stdout is a "
+                        "terminal and NO_COLOR is not set)")
+    return p.parse_args(argv)
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    pass
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="replace")
+        except (AttributeError, ValueError):
+            pass
+    config = ClientConfig(args.host, args.port, pace_ms=args.pace_ms,
+                          exit_wait=args.exit_wait, connect_timeout=args.connect_timeout,
+                          color=False if args.no_color else None)
+    if not args.line:
+        from .tui import fullscreen_possible, run_fullscreen  # curses only when needed
+        if fullscreen_possible():
+            status = run_fullscreen(config, EventLoop)
+            if status is not None:
+                return status
+    from .client import ChatClient   # here: chat.client imports this module
+    loop = EventLoop()
+    client = ChatClient(loop, config)
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, client.interrupt)
+        client.start()
+        loop.run()
+    except KeyboardInterrupt:  # before the handlers were in place
+        client.status = EXIT_INTERRUPTED
+    finally:
+        client.restore_stdin()
+        loop.close()
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        pass
+    return EXIT_FAILURE if client.status is None else client.status

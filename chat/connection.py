@@ -169,8 +169,8 @@ class ClientConnection(Session):
             item = self._peek()
             if item is _NOTHING:
                 break
-            if not budget:
-                self._wake_in(0.0)  # this pass's batch is done: the rest next pass
+            if not budget:  # this pass's batch is done: the rest next pass
+                self._wake = server.loop.call_soon(self.transport.call_guarded, self._woken)
                 break
             now = server.loop.time()
             if self._bucket is not None:
@@ -271,9 +271,6 @@ class ClientConnection(Session):
             return
         self.state = CLOSING
         self._drop_requests()
-        # Read on, discarding (data_received drops it): unread input would
-        # turn our close into a reset that destroys the last output.
-        self.transport.resume_reading()
         if reason:
             log.info("%s closing%s: %s", self, " (%s)" % self.name if self.name else "", reason)
         self.server.core.disconnect(self)

@@ -27,8 +27,10 @@ Bad input and what follows it:
 * bytes that cannot start a value (NUL floods, stray text): one error for
   the whole run, then resume at the next ``{``;
 * invalid UTF-8: one error for that value;
-* errors with no valid value between them collapse into the first one
-  (``{]{]{]...``: one error, however long the run);
+* errors with no valid value and no newline between them collapse into
+  the first one (``{]{]{]...``: one error, however long the run; a client
+  that ends its requests with newlines gets one error per bad line). The
+  rule depends on the bytes alone, never on how they were split;
 * nesting deeper than ``max_depth``: one error, the value is discarded
   (without being buffered) until its brackets balance;
 * a value larger than ``max_size``, complete or not: a fatal error; the
@@ -202,9 +204,13 @@ class JsonStreamDecoder:
         return self._scan_structure(out)
 
     def _skip_garbage(self):
-        at = self._buf.find(b"{", self._pos)
+        buf = self._buf
+        at = buf.find(b"{", self._pos)
+        end = len(buf) if at < 0 else at
+        if self._in_error_run and buf.find(b"\n", self._pos, end) >= 0:
+            self._in_error_run = False  # a new line: its mistakes are answered anew
         if at < 0:
-            self._start = self._pos = len(self._buf)
+            self._start = self._pos = end
             return False
         self._skipping = False
         self._start = self._pos = at
@@ -214,8 +220,11 @@ class JsonStreamDecoder:
         buf = self._buf
         pos = self._pos
         end = _WHITESPACE.match(buf, pos).end()
-        if self._after_value and end > pos and buf.find(b"\n", pos, end) >= 0:
-            self.saw_newline = True
+        if end > pos and (self._after_value or self._in_error_run) \
+                and buf.find(b"\n", pos, end) >= 0:
+            if self._after_value:
+                self.saw_newline = True
+            self._in_error_run = False  # a new line: its mistakes are answered anew
         self._start = self._pos = end
         if end == len(buf):
             return False

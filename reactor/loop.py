@@ -104,8 +104,12 @@ class EventLoop:
     # -- callbacks and timers -------------------------------------------
 
     def call_soon(self, callback, *args):
-        """Run ``callback(*args)`` in the next pass."""
-        self._ready.append((callback, args))
+        """Run ``callback(*args)`` at the start of the next pass; returns a
+        handle whose ``cancel()`` drops it. (Unlike ``call_later(0)``, never
+        in the pass that asked, whatever the clock's resolution.)"""
+        handle = TimerHandle(None, 0.0, 0, callback, args)
+        self._ready.append(handle)
+        return handle
 
     def call_later(self, delay, callback, *args):
         """Run ``callback(*args)`` after ``delay`` seconds; returns a handle."""
@@ -234,8 +238,9 @@ class EventLoop:
         # connection_lost, say) run before this pass's I/O: a slot freed
         # then is free for a connection accepted now.
         for _ in range(len(self._ready)):
-            callback, args = self._ready.popleft()
-            self._invoke(callback, args)
+            handle = self._ready.popleft()
+            if not handle.cancelled:
+                self._invoke(handle.callback, handle.args)
         for key, mask in events:
             handler = key.data
             try:
@@ -253,8 +258,8 @@ class EventLoop:
                 self._invoke(hook, ())
 
     def _select_timeout(self):
-        if self._ready or self._stopping:
-            return 0
+        if self._ready or self._end_of_pass or self._stopping:
+            return 0  # (end-of-pass work queued from outside a callback: a flush)
         while self._timers and self._timers[0].cancelled:
             heapq.heappop(self._timers)._loop = None
             self._cancelled -= 1

@@ -250,10 +250,6 @@ class Transport:
 
     # -- closing --------------------------------------------------------
 
-    @property
-    def is_closing(self):
-        return self._closing
-
     def close(self):
         """Send what is queued, then close. Idempotent.
 
@@ -264,6 +260,7 @@ class Transport:
         """
         if self._closing:
             return
+        self.resume_reading()  # to discard, see above
         self._closing = True
         if not self._chunks:
             self._force_close(None)

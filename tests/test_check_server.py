@@ -170,6 +170,7 @@ def test_our_server_passes_every_standard_and_framing_check(runs):
     assert status == 0, json.dumps(report, indent=1)
     assert not failing(report)
     assert report["counts"]["fail"] == 0 and report["counts"]["skip"] == 0
+    assert report["counts"]["warn"] == 0, [r for r in report["results"] if r["status"] == "warn"]
     assert wall < 60
     assert report["facts"]["connections"] <= 30 + 50    # 50: --stress
     assert statuses(report)["many clients at once (--stress)"] == "pass"

@@ -175,6 +175,39 @@ def test_output_over_the_mark_pauses_reading_and_a_drain_resumes_it_even_through
         rig.close()
 
 
+def test_defect_6_paced_backlog_pauses_then_the_transport_alone_drains_and_reading_resumes():
+    """The stall of hardening defect 6, reproduced exactly: the output crosses
+    the pause mark through the pacer's backlog; the pacer empties while the
+    transport holds more than the resume mark but never crossed its own high
+    mark; then the client reads everything. Before, nobody ever resumed
+    reading (the transport had no pause to report the end of)."""
+    rig = Rig(rate=0, pace_ms=1.0, pace_min_ms=1.0, pause_output=65536, send_buffer=4096,
+              max_output=1 << 20)
+    conn = rig.conn
+    rig.peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    try:
+        rig.send(req("login", "paced", newline=False))
+        rig.settle()
+        rig.read_all()
+        for _ in range(18):                   # 72 KB through the pacer: paused
+            conn.send(b"q" * 4000 + b"\n")
+        assert conn.output.paused
+        while conn.output.pacer.queue:        # the pacer hands it all to the transport
+            rig.settle(0.01, passes=1)
+        limits = conn.output.limits
+        assert limits.resume_at < rig.transport.buffered < limits.pause_at
+        assert conn.output.paused and not rig.transport._reading
+        for _ in range(100):                  # now the client reads it all
+            rig.read_all()
+            rig.settle()
+            if rig.transport._reading:
+                break
+        assert rig.transport.buffered <= conn.output.limits.resume_at
+        assert not conn.output.paused and rig.transport._reading
+    finally:
+        rig.close()
+
+
 def test_slow_consumer_is_dropped_past_the_cap_and_the_meter_returns_to_zero():
     rig = Rig(rate=0, pace_ms=0, pause_output=8192, max_output=65536, send_buffer=4096)
     conn = rig.conn

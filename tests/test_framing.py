@@ -820,6 +820,14 @@ def test_at_boundary_means_a_fresh_decoder_carries_on_identically(wire):
 # --- bounded batches and error runs (hardening, defect 3) --------------------------------
 
 
+def test_bad_lines_each_get_an_error_but_a_run_on_one_line_gets_one():
+    wire = (b'{"request": "help" "content": null}\n{]\n{]{]{]\n' + OK_BYTES
+            + b"\x00\x00\n\x00" + OK_BYTES)
+    for chunks in ([wire], byte_by_byte(wire)):
+        out, _ = feed_chunks(chunks)
+        assert [type(x) for x in out] == [FramingError] * 3 + [dict, FramingError, dict], out
+
+
 def test_a_run_of_syntax_errors_of_any_length_is_one_error_and_later_values_survive():
     wire = b"{]" * 131072 + OK_BYTES
     for chunks in ([wire], [wire[i:i + 65536] for i in range(0, len(wire), 65536)]):
@@ -849,7 +857,8 @@ def test_feed_with_max_bytes_stops_after_that_much_input():
     assert total == 100
 
 
-@given(st.lists(st.sampled_from([OK_BYTES, b"{]", b"\x00", b'{"a": bad}', b" \n", b"[1]"]),
+@given(st.lists(st.sampled_from([OK_BYTES, b"{]", b"\x00", b'{"a": bad}', b" \n", b"[1]", b"\n",
+                                 b"x\ny"]),
                 max_size=40),
        st.integers(min_value=1, max_value=5), st.integers(min_value=1, max_value=7))
 def test_batched_feeding_gives_the_same_items_as_unbounded_feeding(parts, batch, size):

@@ -104,6 +104,16 @@ def test_call_soon_runs_next_pass_in_order_and_a_raising_callback_does_not_stop_
     assert "unhandled error in callback" in caplog.text
 
 
+def test_a_cancelled_call_soon_does_not_run():
+    loop, _ = make_loop()
+    ran = []
+    handle = loop.call_soon(ran.append, "no")
+    loop.call_soon(ran.append, "yes")
+    handle.cancel()
+    loop.run_once()
+    assert ran == ["yes"]
+
+
 def test_callbacks_queued_during_a_pass_run_in_the_next_one_before_its_io():
     loop, _ = make_loop()
     order = []

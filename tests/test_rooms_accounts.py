@@ -109,7 +109,7 @@ def test_no_operators_without_a_configured_password(make_server, connect):
     alice = connect(srv, "alice")
     expect_error(alice.request("oper", "anything"), "no operator password")
     expect_error(alice.request("kick", "bob"), "^kick needs operator rights$")
-    assert "operators: disabled" in "".join(srv.log_lines)
+    srv.wait_for_log(r"operators: disabled")
 
 
 def test_operator_from_the_environment_kicks(make_server, connect):

@@ -1,0 +1,252 @@
+"""RESP2, the Redis serialization protocol, without I/O.
+
+Theory of operation
+-------------------
+``encode_command(args)`` turns one command into the bytes Redis expects:
+an array of bulk strings. ``ReplyParser.feed(data)`` takes the bytes of
+replies as they arrive, split anywhere, and returns the replies completed
+so far, in order. A reply becomes a Python value:
+
+    +simple string   str (UTF-8, undecodable bytes kept as surrogates)
+    -error           a ReplyError instance (a value, not raised: in an
+                     array it sits among the other elements)
+    :integer         int
+    $bulk string     bytes, or None for the null bulk string ($-1)
+    *array           list (nested to any allowed depth), or None for *-1
+
+The parser is a small stack machine, so a reply is never parsed twice:
+arrays under construction are kept on a stack between feeds, a line is
+searched for its CRLF from where the last search stopped, and a bulk
+string is taken in one slice once all its bytes are there. Consumed input
+is dropped from the front of a bytearray (which CPython does without
+moving the rest). Work is therefore linear in the input, however it is
+split.
+
+Every reply is bounded: its total size (``max_reply_size``), its nesting
+(``max_depth``) and the length of any line (``MAX_LINE``). A declared size
+that could never fit is refused as soon as it is read, before any memory
+is spent on it. Anything that is not RESP2 raises ``ProtocolError``, and
+after that the stream cannot be trusted: the parser keeps raising it.
+``encode_reply`` is the inverse of the parser (for tests and fakes).
+"""
+
+import re
+
+#: Longest line (simple string, error, or a header) we wait for, in bytes.
+#: Redis' own headers are a few bytes; its error messages are short.
+MAX_LINE = 64 * 1024
+
+#: Default cap on one reply's total size. Redis allows 512 MB bulk strings;
+#: a client that wants those must say so.
+DEFAULT_MAX_REPLY_SIZE = 64 * 1024 * 1024
+
+#: Default cap on array nesting (Redis' own replies nest a few levels).
+DEFAULT_MAX_DEPTH = 32
+
+# The smallest encoding of one element ("+\r\n"): an array declaring more
+# elements than the size budget could hold is refused at its header.
+_MIN_ELEMENT_SIZE = 3
+
+# Arguments shorter than this are formatted into their header (one object
+# instead of three); longer ones are not copied twice.
+_COPY_LIMIT = 4096
+
+# Strict decimal numbers: int() alone would accept " 1", "1_0" and "+1".
+_INTEGER = re.compile(rb"-?[0-9]{1,19}\Z")
+
+
+class RedisError(Exception):
+    """Base of every error this package raises or delivers."""
+
+
+class ProtocolError(RedisError):
+    """The peer sent something that is not a valid RESP2 reply."""
+
+
+class ReplyError(RedisError):
+    """An error reply from the server (``-WRONGTYPE ...``), as a value."""
+
+    @property
+    def code(self):
+        """The first word of the message: ``ERR``, ``WRONGTYPE``, ``NOSCRIPT``..."""
+        return str(self).split(" ", 1)[0]
+
+
+# -- encoding ------------------------------------------------------------
+
+def _arg_bytes(arg):
+    """The bytes of an argument of any type but the three common ones."""
+    if isinstance(arg, bool):
+        raise TypeError("a Redis argument cannot be a bool (say 0 or 1)")
+    if isinstance(arg, (bytes, bytearray, memoryview)):
+        return bytes(arg)
+    if isinstance(arg, str):
+        return arg.encode("utf-8")
+    if isinstance(arg, int):
+        return b"%d" % arg
+    if isinstance(arg, float):
+        return repr(arg).encode("ascii")
+    raise TypeError("a Redis argument must be bytes, str, int or float, not %s"
+                    % type(arg).__name__)
+
+
+def encode_command(args):
+    """One command (name and arguments) as a RESP array of bulk strings."""
+    if not args:
+        raise ValueError("a Redis command needs at least a name")
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        # Exact types first: this runs for every argument of every command.
+        kind = type(arg)
+        if kind is str:
+            data = arg.encode("utf-8")
+        elif kind is bytes:
+            data = arg
+        elif kind is int:
+            data = b"%d" % arg
+        else:
+            data = _arg_bytes(arg)
+        if len(data) < _COPY_LIMIT:
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        else:   # a large value is copied once, by the join
+            parts += (b"$%d\r\n" % len(data), data, b"\r\n")
+    return b"".join(parts)
+
+
+def encode_reply(value):
+    """The RESP2 encoding of a reply value (the parser's inverse)."""
+    if value is None:
+        return b"$-1\r\n"
+    if isinstance(value, ReplyError):
+        return b"-" + str(value).encode("utf-8", "surrogateescape") + b"\r\n"
+    if isinstance(value, str):
+        return b"+" + value.encode("utf-8", "surrogateescape") + b"\r\n"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return b":%d\r\n" % value
+    if isinstance(value, bytes):
+        return b"$%d\r\n%s\r\n" % (len(value), value)
+    if isinstance(value, list):
+        return b"*%d\r\n" % len(value) + b"".join(map(encode_reply, value))
+    raise TypeError("no RESP2 encoding for %s" % type(value).__name__)
+
+
+# -- parsing -------------------------------------------------------------
+
+_INCOMPLETE = object()   # need more input
+_NESTED = object()       # an array header was read: its elements follow
+
+
+class ReplyParser:
+    """Incremental RESP2 reply parser: ``feed(bytes) -> [reply, ...]``."""
+
+    def __init__(self, max_reply_size=DEFAULT_MAX_REPLY_SIZE, max_depth=DEFAULT_MAX_DEPTH):
+        self.max_reply_size = max_reply_size
+        self.max_depth = max_depth
+        self._buf = bytearray()
+        self._scan = 0          # where the CRLF search resumes
+        self._bulk = -1         # length of the bulk string being waited for
+        self._stack = []        # [list, declared length] of unfinished arrays
+        self._used = 0          # bytes of the current reply consumed so far
+        self._broken = None     # the ProtocolError that ended the stream
+
+    def feed(self, data):
+        """Add ``data``; return every reply completed, oldest first."""
+        if self._broken is not None:
+            raise self._broken
+        self._buf += data
+        replies = []
+        try:
+            while True:
+                value = self._next_value()
+                if value is _INCOMPLETE:
+                    return replies
+                if value is _NESTED:
+                    continue
+                stack = self._stack
+                while stack:
+                    frame = stack[-1]
+                    items = frame[0]
+                    items.append(value)
+                    if len(items) < frame[1]:
+                        break
+                    stack.pop()
+                    value = items
+                else:
+                    replies.append(value)
+                    self._used = 0
+        except ProtocolError as exc:
+            self._broken = exc
+            self._buf = bytearray()
+            raise
+
+    def _take(self, size):
+        """Count ``size`` more bytes against the current reply's budget."""
+        self._used += size
+        if self._used > self.max_reply_size:
+            raise ProtocolError("reply larger than %d bytes" % self.max_reply_size)
+
+    def _next_value(self):
+        buf = self._buf
+        if self._bulk >= 0:
+            return self._bulk_value()
+        end = buf.find(b"\r\n", self._scan)
+        if end < 0:
+            if len(buf) > MAX_LINE:
+                raise ProtocolError("no line end within %d bytes" % MAX_LINE)
+            self._scan = max(0, len(buf) - 1)
+            return _INCOMPLETE
+        line = bytes(buf[1:end])
+        kind = buf[0]
+        del buf[:end + 2]
+        self._scan = 0
+        self._take(end + 2)
+        if kind == 43:    # +
+            return line.decode("utf-8", "surrogateescape")
+        if kind == 58:    # :
+            return self._integer(line)
+        if kind == 36:    # $
+            size = self._integer(line)
+            if size == -1:
+                return None
+            if size < 0:
+                raise ProtocolError("bad bulk string length %d" % size)
+            self._take(size + 2)
+            self._bulk = size
+            return self._bulk_value()
+        if kind == 42:    # *
+            return self._array(self._integer(line))
+        if kind == 45:    # -
+            return ReplyError(line.decode("utf-8", "surrogateescape"))
+        raise ProtocolError("unknown reply type %r" % bytes([kind]))
+
+    def _bulk_value(self):
+        size = self._bulk
+        buf = self._buf
+        if len(buf) < size + 2:
+            return _INCOMPLETE
+        if buf[size:size + 2] != b"\r\n":
+            raise ProtocolError("bulk string not followed by CRLF")
+        value = bytes(buf[:size])
+        del buf[:size + 2]
+        self._bulk = -1
+        return value
+
+    def _array(self, count):
+        if count == -1:
+            return None
+        if count < 0:
+            raise ProtocolError("bad array length %d" % count)
+        if count == 0:
+            return []
+        if count * _MIN_ELEMENT_SIZE > self.max_reply_size - self._used:
+            raise ProtocolError("array of %d elements exceeds the reply size cap" % count)
+        if len(self._stack) >= self.max_depth:
+            raise ProtocolError("arrays nested deeper than %d" % self.max_depth)
+        self._stack.append([[], count])
+        return _NESTED
+
+    @staticmethod
+    def _integer(line):
+        if not _INTEGER.match(line):
+            raise ProtocolError("bad integer %r" % line[:40])
+        return int(line)

@@ -13,9 +13,10 @@ State: ``users`` maps the case-folded name to the logged-in ``Session``
 (uniqueness ignores case; the spelling the user chose is kept); ``rooms``
 maps the case-folded room name to its ``Room``, ``#lobby`` always among
 them; ``accounts``, ``bans``, ``failed_logins`` and ``hash_budget``
-serve the section 4 extensions. Presence is coalesced per room: the rooms with news wait in
-``_presence_rooms`` until the glue calls ``flush_presence()`` (at most once
-a second), which gives one ``info`` per room.
+serve the section 4 extensions. Presence is coalesced per room: the rooms
+with news wait in ``_presence_rooms`` until the glue calls
+``flush_presence()`` (at most once a second), which gives one ``info`` per
+room.
 
 Messages are bounded twice: in characters (``max_message_length``) and in
 encoded bytes (``max_message_bytes``, escapes included), so a room's

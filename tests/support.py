@@ -50,9 +50,9 @@ class ServerProcess:
                 break
             self._partial += data
             *lines, self._partial = self._partial.split(b"\n")
-            for raw in lines:
-                line = raw.decode("utf-8", "replace") + "\n"
-                self.log_lines.append(line)
+            lines = [raw.decode("utf-8", "replace") + "\n" for raw in lines]
+            self.log_lines.extend(lines)   # all of them: a later call may look for the next
+            for line in lines:
                 if re.search(pattern, line):
                     return line
         raise AssertionError("server never logged %r; log so far:\n%s"

@@ -343,7 +343,8 @@ def parse_args(argv=None):
     p.add_argument("--pace-min-ms", type=float, default=limits.PACE_MIN_MS,
                    help="shortest gap, when a paced client has a long backlog")
     p.add_argument("--close-deadline", type=float, default=limits.CLOSE_DEADLINE,
-                   help="seconds a closing connection may take to receive its last output")
+                   help="seconds a closing connection may take to receive its last output "
+                        "(0: no deadline)")
     p.add_argument("--max-total-output", type=int, default=limits.MAX_TOTAL_OUTPUT,
                    help="unsent output of the clients over the pause mark, together, in "
                         "bytes; above it a client over the pause mark is disconnected")

@@ -26,6 +26,10 @@ is judged with care:
   read holding several responses releases at most one request);
 * after a ``login``, an ``info`` is not enough: its ``history`` may follow
   as a separate payload, so we wait for the history, an error, or the gap;
+* a plain line right after a ``login`` is held back until the login is
+  answered (or ``--exit-wait`` passes), since it is a message only if the
+  login succeeded; when the gap ends first, the queue stops at that line,
+  and the login's answer, whenever it comes, is what sets it going again;
 * even when answered, the next request leaves no sooner than a fifth of
   the gap after the last one, a margin for servers that answer one request
   in several payloads or answer before they read on.
@@ -222,6 +226,7 @@ class ChatClient(StdinLines):
         before = self.session.summary()
         self.session.observe(payload)
         kind = _response_kind(payload)
+        login_was_pending = self.login_pending
         if kind == "history":
             self._logged_in()
         elif self.login_pending and kind in ("info", "message", "msg"):
@@ -242,6 +247,8 @@ class ChatClient(StdinLines):
             self._release()
         elif self._settling:
             self._settle()
+        elif login_was_pending and not self.login_pending:
+            self._login_answered_after_the_gap(kind)
 
     def _logged_in(self):
         self.logged_in = True
@@ -253,6 +260,19 @@ class ChatClient(StdinLines):
         if self._login_timer is not None:
             self._login_timer.cancel()
             self._login_timer = None
+
+    def _login_answered_after_the_gap(self, kind):
+        """The login's answer came after the pace gap had freed the queue (a
+        slow or loaded server). A plain line held back for it may wait at the
+        head, and this answer is the only event left to wake the queue. Go on
+        as for an answer in time: after an ``info`` (or a message) the history
+        may follow, so wait for it or one more gap; else the next may go."""
+        if kind in ("info", "message", "msg"):
+            self._awaiting = self._awaiting_login = True
+            self._gap_timer = self.loop.call_later(self.config.pace_ms / 1000.0,
+                                                   self._gap_over)
+        else:
+            self._release()
 
     def _login_wait_over(self):
         """No answer to a login within the exit wait: stop holding lines back."""

@@ -18,6 +18,7 @@ import re
 import select
 import shutil
 import subprocess
+import threading
 
 import pytest
 
@@ -380,6 +381,56 @@ def test_naive_reader_paced_by_the_gap_when_nothing_answers(peer, client):
     assert requests_of(server) == [("login", "alice"), ("msg", "one"), ("msg", "two"),
                                    ("names", None)]
     assert proc.out == ""
+
+
+
+def split_login(conn, _name):
+    """info and history in two writes: the client may read them apart."""
+    conn.send(response("info", "Login successful"))
+    conn.send(response("history", []))
+
+
+def history_only(conn, _name):
+    conn.send(response("history", []))
+
+
+def login_error(conn, _name):
+    conn.send(response("error", "Username taken"))
+
+
+@pytest.mark.parametrize("answer, logged_in", [
+    (login_ok, True), (split_login, True), (history_only, True), (login_error, False)])
+def test_lines_held_for_a_login_answered_after_the_gap_go_once_it_comes(
+        peer, client, answer, logged_in):
+    """A plain line waits for the login's answer; the pace gap may end first
+    (a slow or loaded server). The answer must then let the line go: it is
+    the only event left to wake the queue."""
+    gap_over = threading.Event()
+
+    def late_login(conn, name):
+        assert gap_over.wait(30), "the test never saw the gap end"
+        answer(conn, name)
+
+    server = peer(serve(login=late_login))
+    proc = client(server.port, "--exit-wait", "1")
+    try:
+        proc.send("login alice", "msg", "register hunter2hunter2", "hello")
+        proc.close_stdin()
+        # "msg" alone gets a local hint, given only once the gap is over; the
+        # same pass then holds "register ..." back for the login's answer.
+        proc.expect(r"usage: msg <text>\n", stream="err")
+    finally:
+        gap_over.set()
+    assert proc.wait(timeout=5) == 0, proc.err
+    server.check_wire()
+    if logged_in:
+        assert requests_of(server) == [("login", "alice"), ("msg", "hello"), ("logout", None)]
+        assert "type /register <password>" in proc.err
+        assert "[14:03] bob: hello\n" in proc.out
+    else:
+        assert requests_of(server) == [("login", "alice")]
+        assert proc.err.count("not logged in") == 2
+    assert "hunter2" not in proc.err + proc.out
 
 
 # -- the course skeleton on Python 2.7 -----------------------------------------------------

@@ -21,6 +21,10 @@ worst case the output caps cannot hold.
 With a durable store (``--db``, ``chat/store``) a ``GroupCommit``
 (``chat/group_commit.py``) sits between ``execute`` and the connections:
 the effects of a pass wait for that pass's one commit.
+
+With ``--redis`` the server is a cluster node: a ``Cluster``
+(``chat/cluster``) sees each request first (``gate``) and carries the
+core's ``Publish`` and ``RemotePm`` effects through Redis.
 """
 
 import argparse
@@ -32,11 +36,12 @@ import signal
 import sys
 
 from reactor.loop import EventLoop
+from reactor.redis import parse_url
 from reactor.tcp import listen
 
 from . import limits
 from .connection import ClientConnection
-from .core import Broadcast, ChatCore, Close, Send, worst_case_response_bytes
+from .core import Broadcast, ChatCore, Close, Publish, RemotePm, Send, worst_case_response_bytes
 from .group_commit import GroupCommit
 from .output import OutputLimits, OutputMeter
 from .persistence import close_store, open_configured_store
@@ -88,6 +93,14 @@ class ServerConfig:
         self.fsync = False
         self.db_max_pages = 0
         self.store_retry = limits.STORE_RETRY_INTERVAL
+        # cluster (chat/cluster): no redis, a single server
+        self.redis = None
+        self.node_id = None
+        self.lease = limits.LEASE
+        self.lease_heartbeat = None   # lease / 3
+        self.redis_timeout = limits.REDIS_TIMEOUT
+        self.redis_backoff_max = limits.REDIS_BACKOFF_MAX
+        self.redis_block = limits.REDIS_BLOCK
         for name, value in options.items():
             if not hasattr(self, name):
                 raise TypeError("unknown server option %r" % name)
@@ -112,6 +125,20 @@ class ServerConfig:
                             % (self.pause_output, self.max_output))
         if self.db is None and (self.fsync or self.db_max_pages):
             problems.append("--fsync and --db-max-pages need --db PATH")
+        if self.redis is not None:
+            if self.db is not None:
+                problems.append("--db and --redis exclude each other: a cluster keeps its "
+                                "histories in Redis (run Redis with appendonly yes)")
+            try:
+                parse_url(self.redis)
+            except ValueError as exc:
+                problems.append("--redis: %s" % exc)
+            if self.lease <= 0 or (self.lease_heartbeat or 1) <= 0:
+                problems.append("--lease and --lease-heartbeat must be positive")
+            elif (self.lease_heartbeat or 0) >= self.lease:
+                problems.append("--lease-heartbeat must be shorter than --lease")
+        elif self.node_id is not None:
+            problems.append("--node-id needs --redis URL")
         return problems
 
 
@@ -127,7 +154,8 @@ class ChatServer:
                              max_rooms=config.max_rooms, max_accounts=config.max_accounts,
                              oper_password=config.oper_password,
                              failed_login_limit=config.failed_login_limit,
-                             failed_login_window=config.failed_login_window, now=loop.time)
+                             failed_login_window=config.failed_login_window, now=loop.time,
+                             shared_log=config.redis is not None)
         self.meter = OutputMeter()   # bytes owed to the clients past the pause mark
         self.output_limits = OutputLimits(
             config.pause_output, config.max_output, config.max_total_output, self.meter,
@@ -142,6 +170,7 @@ class ChatServer:
         self._login_timer = None
         self.tracks_idle = config.idle_timeout > 0
         self._stopping = False
+        self.cluster = None   # a Cluster once listening, with --redis
         self.commits = None   # a GroupCommit when the store is durable
         if self.core.store.durable:
             self.commits = GroupCommit(loop, self.core.store, self.core, self.carry_out,
@@ -154,6 +183,9 @@ class ChatServer:
             self._idle_timer = self.loop.call_later(self._idle_period(), self._idle_sweep)
         host, port = self.listener.address[:2]
         log.info("listening on %s:%d", host, port)
+        if self.config.redis is not None:
+            from .cluster import Cluster, default_node_id
+            self.cluster = Cluster(self, self.config.node_id or default_node_id(host, port))
         return self.listener.address
 
     # -- connections ------------------------------------------------------------
@@ -234,6 +266,10 @@ class ChatServer:
                 effect.session.send(effect.data)
             elif kind is Close:
                 effect.session.close(effect.reason)
+            elif kind is Publish:
+                self.cluster.publish(effect)
+            elif kind is RemotePm:
+                self.cluster.remote_pm(effect)
         self.presence_changed()
 
     def close_output(self, output):
@@ -375,6 +411,22 @@ def parse_args(argv=None):
     p.add_argument("--store-retry", type=float, default=limits.STORE_RETRY_INTERVAL,
                    help="seconds between retries of a failed database write when no message "
                         "brings the next one")
+    p.add_argument("--redis", metavar="redis://HOST:PORT[/DB]",
+                   help="run as a cluster node sharing rooms, names and private messages "
+                        "with the other nodes on this Redis (without it: a single server)")
+    p.add_argument("--node-id", help="this node's name in the cluster (default host:port:pid)")
+    p.add_argument("--lease", type=float, default=limits.LEASE,
+                   help="with --redis: seconds a name stays taken after its node stops "
+                        "renewing it (a crashed node's names are free within it)")
+    p.add_argument("--lease-heartbeat", type=float,
+                   help="with --redis: seconds between lease renewals (default: lease / 3)")
+    p.add_argument("--redis-timeout", type=float, default=limits.REDIS_TIMEOUT,
+                   help="with --redis: seconds without an answer after which the connection "
+                        "to Redis counts as dead")
+    p.add_argument("--redis-backoff-max", type=float, default=limits.REDIS_BACKOFF_MAX,
+                   help="with --redis: longest wait between reconnection attempts")
+    p.add_argument("--redis-block", type=float, default=limits.REDIS_BLOCK,
+                   help="with --redis: seconds one XREAD of the room streams blocks")
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warning", "error"], help="stderr log level")
     args = p.parse_args(argv)
@@ -461,6 +513,8 @@ def main(argv=None):
     try:
         loop.run()
     finally:
+        if server.cluster is not None:
+            server.cluster.close()
         loop.close()
         close_store(server)
     log.info("stopped")

@@ -1,0 +1,181 @@
+"""The rooms' shared logs: one Redis Stream per room, read back by every node.
+
+Theory of operation
+-------------------
+A room's messages live in the stream ``ktn:room:<key>``; each entry holds
+the sender's case-folded name (``s``), the room's spelling (``r``) and the
+``message`` payload exactly as clients receive it (``p``, newline
+included). ``publish`` appends with ``XADD ... MAXLEN ~ history-limit``
+(the calls of one loop pass leave in one pipelined write); nobody is sent
+the message then. A single *reader* (a ``XREAD BLOCK`` loop on its own
+connection, since a blocking command holds up everything behind it) reads
+every stream this node *mirrors* from the last id it saw in each, and hands
+each entry to ``deliver``: the core appends it to the room's history and
+sends it to the room's members here. Every node, the sender's included,
+therefore shows a room's messages in the stream's one order, and a node's
+history of a room is exactly the stream up to the last id it has read.
+
+Mirrors and the join race. A node mirrors the lobby from start-up and
+every room one of its users has joined. Before a user enters a room not
+yet mirrored, ``mirror`` reads its newest ``history-limit`` entries with
+one ``XREVRANGE``; the newest id read becomes the room's last id and the
+room joins the reader's set. A message appended after the ``XREVRANGE`` has
+a greater id, so the reader delivers it; one appended before is in what
+was read. The joiner is answered (history from the mirror) only once the
+mirror exists, and from then on the history and the live messages are both
+cut from the same sequence at the same id, in the same loop callback: no
+gap, no overlap. While the reader blocks on the old set, a mirror added
+wakes it with a tiny entry in this node's own stream (``ktn:node:<id>``),
+which is always in the set and also carries private messages (see
+``chat/cluster/node.py``).
+
+Redis lost: the reader's call fails, its client reconnects by itself and
+``resume`` starts again from the last ids: nothing is lost (the stream
+kept it) and nothing is delivered twice (ids only grow). Appends that
+failed are the publisher's to report.
+"""
+
+import logging
+
+log = logging.getLogger("chat.cluster")
+
+ROOM_PREFIX = "ktn:room:"
+NODE_PREFIX = "ktn:node:"
+
+
+def room_stream(room_key):
+    return ROOM_PREFIX + room_key
+
+
+def node_stream(node_id):
+    return NODE_PREFIX + node_id
+
+
+def entry_fields(flat):
+    """XREAD's flat [field, value, ...] list -> dict with text field names."""
+    return {flat[i].decode("ascii", "replace") if isinstance(flat[i], bytes) else flat[i]:
+            flat[i + 1] for i in range(0, len(flat) - 1, 2)}
+
+
+class RoomLog:
+    """Publishes messages to the room streams and reads every mirrored one."""
+
+    def __init__(self, redis, reader, node_id, history_limit, deliver, node_entry, load_room,
+                 block=5.0, batch=1000):
+        self.redis = redis                  # pipelined client: XADD, XREVRANGE
+        self.reader = reader                # its own connection: XREAD BLOCK
+        self.history_limit = history_limit
+        self.deliver = deliver              # fn(room_key, room_name, sender_key, payload)
+        self.node_entry = node_entry        # fn(fields): an entry of this node's stream
+        self.load_room = load_room          # fn(room name, [(sender key, payload)])
+        self.node_key = node_stream(node_id)
+        self.block_ms = max(1, int(block * 1000))
+        self.batch = batch
+        self.last_ids = {self.node_key: b"0-0"}   # stream key -> last id read
+        self.loading = {}                   # room key -> [callbacks] while mirroring
+        self._reading = None                # the XREAD Reply in flight
+        self._read_keys = ()                # the streams that XREAD covers
+
+    def mirrored(self, room_key):
+        return room_stream(room_key) in self.last_ids
+
+    # -- writing ------------------------------------------------------------
+
+    def publish(self, room, sender_key, payload):
+        """Append one message to the room's stream; return the Reply."""
+        return self.redis.call("XADD", room_stream(room.key), "MAXLEN", "~",
+                               max(1, self.history_limit), "*", "s", sender_key,
+                               "r", room.name, "p", payload)
+
+    def wake(self):
+        """Make the reader start a new XREAD (its set of streams changed)."""
+        if self._reading is not None:
+            self.redis.call("XADD", self.node_key, "MAXLEN", "~", 1000, "*", "t", "wake")
+
+    # -- mirrors ------------------------------------------------------------
+
+    def mirror(self, room_name, then):
+        """Load the room's history from its stream and read it from now on;
+        ``then(error)`` once done (error None) or failed."""
+        key = room_name.lower()
+        if self.mirrored(key):
+            then(None)
+            return
+        waiting = self.loading.get(key)
+        if waiting is not None:
+            waiting.append(then)
+            return
+        self.loading[key] = [then]
+        count = max(1, self.history_limit)
+        reply = self.redis.call("XREVRANGE", room_stream(key), "+", "-", "COUNT", count)
+        reply.add_done_callback(lambda r: self._mirrored(key, room_name, r))
+
+    def _mirrored(self, key, room_name, reply):
+        waiting = self.loading.pop(key, ())
+        error = reply.error
+        if error is None:
+            entries = reply.value or []
+            messages = []
+            for entry_id, flat in reversed(entries):
+                fields = entry_fields(flat)
+                message = _message(fields)
+                if message is not None:
+                    if message[0].lower() == key:
+                        room_name = message[0]   # the spelling the cluster uses
+                    messages.append(message[1:])
+            self.last_ids[room_stream(key)] = entries[0][0] if entries else b"0-0"
+            self.load_room(room_name, messages)
+            self.wake()
+        for then in waiting:
+            then(error)
+
+    # -- reading ------------------------------------------------------------
+
+    def resume(self):
+        """(Re)start the reader from the last ids (start-up, reconnect)."""
+        if self._reading is None and self.reader.connected:
+            self._read()
+
+    def _read(self):
+        keys = list(self.last_ids)
+        self._read_keys = keys
+        self._reading = reply = self.reader.call(
+            "XREAD", "COUNT", self.batch, "BLOCK", self.block_ms, "STREAMS", *keys,
+            *[self.last_ids[k] for k in keys],
+            timeout=self.block_ms / 1000.0 + self.reader.reply_timeout)
+        reply.add_done_callback(self._got)
+
+    def _got(self, reply):
+        self._reading = None
+        if reply.error is not None:
+            if self.reader.state == "closed":
+                return   # shutting down
+            log.warning("reading the room streams failed: %s", reply.error)
+            return   # the reader's client reconnects, then calls resume()
+        for stream, entries in reply.value or ():
+            key = stream.decode("ascii", "replace")
+            if key not in self.last_ids:
+                continue
+            for entry_id, flat in entries:
+                self.last_ids[key] = entry_id
+                fields = entry_fields(flat)
+                if key == self.node_key:
+                    self.node_entry(fields)
+                    continue
+                message = _message(fields)
+                if message is None:
+                    log.warning("ignored a malformed entry %r in %s", entry_id, key)
+                    continue
+                room_name, sender_key, payload = message
+                self.deliver(key[len(ROOM_PREFIX):], room_name, sender_key, payload)
+        if self.reader.connected:
+            self._read()
+
+
+def _message(fields):
+    """(room name, sender key, payload) of a room entry, or None if malformed."""
+    sender, room, payload = fields.get("s"), fields.get("r"), fields.get("p")
+    if not (isinstance(sender, bytes) and isinstance(room, bytes)
+            and isinstance(payload, bytes) and payload.endswith(b"\n")):
+        return None
+    return room.decode("utf-8", "replace"), sender.decode("utf-8", "replace"), payload

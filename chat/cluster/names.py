@@ -106,7 +106,9 @@ class NameLeases:
             reply.add_done_callback(lambda r, key=key, value=value: self._renewed(key, value, r))
 
     def _renewed(self, key, value, reply):
-        if reply.error is None and reply.value == 0 and self.held.get(key) == value:
+        if reply.error is not None:
+            log.warning("renewing the lease of %s failed: %s", key, reply.error)
+        elif reply.value == 0 and self.held.get(key) == value:
             del self.held[key]
             log.warning("the name %s was taken over on another node", key)
             self.on_lost(key)

@@ -246,10 +246,22 @@ class ClientConnection(Session):
         self._wake = _HELD
         self._update_reading()
 
-    def release(self):
-        """The held request is answered: go on with the next ones."""
+    @property
+    def held(self):
+        return self._wake is _HELD
+
+    def release(self, go_on=True):
+        """The held request is answered: go on with the next ones (or,
+        without ``go_on``, only stop holding: the caller handles the held
+        request again first)."""
         if self._wake is _HELD:
             self._wake = None
+            if go_on:
+                self._process()
+
+    def carry_on(self):
+        """Go on with the waiting requests (after ``release(go_on=False)``)."""
+        if self._wake is None:
             self._process()
 
     def _wake_in(self, delay):

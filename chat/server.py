@@ -514,7 +514,7 @@ def main(argv=None):
         loop.run()
     finally:
         if server.cluster is not None:
-            server.cluster.close()
+            server.cluster.close(loop)
         loop.close()
         close_store(server)
     log.info("stopped")

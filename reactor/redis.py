@@ -299,6 +299,11 @@ class RedisClient:
     def connected(self):
         return self.state is READY
 
+    @property
+    def pending(self):
+        """Calls sent or queued and not yet answered."""
+        return len(self._conn.waiting) if self._conn is not None else 0
+
     def clone(self, **overrides):
         """A new client to the same server with the same options (but no
         callbacks unless given): the separate connection that blocking

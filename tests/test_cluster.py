@@ -154,6 +154,26 @@ def test_names_are_unique_across_nodes(nodes):
     assert poll(lambda: try_login(b, "alice"))
 
 
+def test_logins_before_the_node_is_ready_wait_for_it(redis_server):  # noqa: F811
+    node = ServerProcess("--redis", redis_server.url(next(_databases) % 16), *FAST)
+    try:
+        client = node.connect()   # at once: the node may still be starting
+        client.login("early")
+        client.send("msg", "first")
+        assert messages(client, 1) == [("early", "first")]
+    finally:
+        node.proc.kill()
+        node.proc.wait()
+
+
+def test_a_stopped_node_releases_its_names(nodes):
+    a, b = nodes(), nodes()
+    alice = a.connect()
+    alice.login("alice")
+    assert a.stop() == 0
+    assert try_login(b, "alice")   # at once: not after the lease
+
+
 def test_crashed_node_frees_its_names_within_the_lease(nodes):
     lease = 1.0
     a = nodes("--lease", str(lease), "--lease-heartbeat", "0.2")

@@ -35,7 +35,11 @@ lease, and "unavailable" if Redis is down.
 
 Start-up: once connected, the node writes the first entry of its own
 stream (its starting point) and mirrors ``#lobby``; then it logs
-"cluster node ... ready" and opens the gate.
+"cluster node ... ready" and opens the gate. Requests that arrive before
+(clients are accepted from the moment the server listens) wait for that,
+for at most ``--redis-timeout``; after it they are refused like any
+request while Redis is down. At shutdown the node releases its names and
+waits (as long) for Redis to confirm, so a restarted node can take them.
 """
 
 import logging
@@ -86,13 +90,24 @@ class Cluster:
         self.core.on_forget = self.names.release
         self.ready = False
         self._starting = False
+        self._before_ready = []    # (conn, item) held until the node is ready
+        self._start_deadline = loop.call_later(config.redis_timeout, self._start_overdue)
 
     @property
     def available(self):
         return self.ready and self.redis.connected and self.reader.connected
 
-    def close(self):
+    def close(self, loop):
+        """Release the names, wait (bounded) for Redis to have them, close."""
         self.names.close()
+        self._start_deadline.cancel()
+        for key in list(self.names.held):
+            self.names.release(key)
+        deadline = loop.time() + self.server.config.redis_timeout
+        wake = loop.call_at(deadline, lambda: None)
+        while self.redis.pending and loop.time() < deadline:
+            loop.run_once()
+        wake.cancel()
         self.reader.close()
         self.redis.close()
 
@@ -134,6 +149,22 @@ class Cluster:
             self.ready = True
             log.info("cluster node %s ready (redis %s)", self.node_id, self.redis.url)
             self.log.resume()
+            self._start_deadline.cancel()
+            self._let_in(self._before_ready)
+
+    def _start_overdue(self):
+        """Redis did not answer in time at start-up: refuse what waited."""
+        self._let_in(self._before_ready)
+
+    def _let_in(self, held):
+        """Hand the requests held at start-up to the gate again, in order."""
+        self._before_ready = None
+        for conn, item in held:
+            conn.release(go_on=False)
+            if conn.is_open and not self.gate(conn, item):
+                conn.handle_now(item)
+            if not conn.held:   # not held again (by a lease claim, say)
+                conn.carry_on()
 
     # -- requests ---------------------------------------------------------
 
@@ -149,7 +180,11 @@ class Cluster:
         if request not in GATED or conn.logged_in == (request == "login"):
             return False   # the core answers (e.g. "log in first")
         if not self.available:
-            self._error(conn, UNAVAILABLE)
+            if self._before_ready is not None:   # starting: wait for the node
+                conn.hold()
+                self._before_ready.append((conn, item))
+            else:
+                self._error(conn, UNAVAILABLE)
             return True
         content = item.get("content")
         if not isinstance(content, str):
@@ -253,8 +288,14 @@ class Cluster:
 
     # -- what the reader gives back -----------------------------------------
 
-    def _deliver(self, room_key, room_name, sender_key, payload):
-        self.server.execute(self.core.deliver(room_key, room_name, sender_key, payload))
+    def _deliver(self, messages):
+        """Messages read back from the room streams, in order: one batch of
+        effects per reply."""
+        deliver = self.core.deliver
+        effects = []
+        for room_key, room_name, sender_key, payload in messages:
+            effects += deliver(room_key, room_name, sender_key, payload)
+        self.server.execute(effects)
 
     def _node_entry(self, fields):
         if fields.get("t") != b"pm":

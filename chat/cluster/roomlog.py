@@ -10,8 +10,8 @@ included). ``publish`` appends with ``XADD ... MAXLEN ~ history-limit``
 the message then. A single *reader* (a ``XREAD BLOCK`` loop on its own
 connection, since a blocking command holds up everything behind it) reads
 every stream this node *mirrors* from the last id it saw in each, and hands
-each entry to ``deliver``: the core appends it to the room's history and
-sends it to the room's members here. Every node, the sender's included,
+the entries of each reply, in order, to ``deliver``: the core appends each
+to its room's history and sends it to the room's members here. Every node, the sender's included,
 therefore shows a room's messages in the stream's one order, and a node's
 history of a room is exactly the stream up to the last id it has read.
 
@@ -65,7 +65,7 @@ class RoomLog:
         self.redis = redis                  # pipelined client: XADD, XREVRANGE
         self.reader = reader                # its own connection: XREAD BLOCK
         self.history_limit = history_limit
-        self.deliver = deliver              # fn(room_key, room_name, sender_key, payload)
+        self.deliver = deliver              # fn([(room key, room name, sender key, payload)])
         self.node_entry = node_entry        # fn(fields): an entry of this node's stream
         self.load_room = load_room          # fn(room name, [(sender key, payload)])
         self.node_key = node_stream(node_id)
@@ -116,9 +116,8 @@ class RoomLog:
         if error is None:
             entries = reply.value or []
             messages = []
-            for entry_id, flat in reversed(entries):
-                fields = entry_fields(flat)
-                message = _message(fields)
+            for _entry_id, flat in reversed(entries):
+                message = _message(flat)
                 if message is not None:
                     if message[0].lower() == key:
                         room_name = message[0]   # the spelling the cluster uses
@@ -152,29 +151,36 @@ class RoomLog:
                 return   # shutting down
             log.warning("reading the room streams failed: %s", reply.error)
             return   # the reader's client reconnects, then calls resume()
+        delivered = []   # (room key, room name, sender key, payload), in order
         for stream, entries in reply.value or ():
             key = stream.decode("ascii", "replace")
             if key not in self.last_ids:
                 continue
+            self.last_ids[key] = entries[-1][0]
+            if key == self.node_key:
+                for _entry_id, flat in entries:
+                    self.node_entry(entry_fields(flat))
+                continue
+            room_key = key[len(ROOM_PREFIX):]
             for entry_id, flat in entries:
-                self.last_ids[key] = entry_id
-                fields = entry_fields(flat)
-                if key == self.node_key:
-                    self.node_entry(fields)
-                    continue
-                message = _message(fields)
+                message = _message(flat)
                 if message is None:
                     log.warning("ignored a malformed entry %r in %s", entry_id, key)
-                    continue
-                room_name, sender_key, payload = message
-                self.deliver(key[len(ROOM_PREFIX):], room_name, sender_key, payload)
+                else:
+                    delivered.append((room_key, *message))
+        if delivered:
+            self.deliver(delivered)
         if self.reader.connected:
             self._read()
 
 
-def _message(fields):
+def _message(flat):
     """(room name, sender key, payload) of a room entry, or None if malformed."""
-    sender, room, payload = fields.get("s"), fields.get("r"), fields.get("p")
+    if len(flat) == 6 and flat[0] == b"s" and flat[2] == b"r" and flat[4] == b"p":
+        sender, room, payload = flat[1], flat[3], flat[5]   # as publish writes them
+    else:
+        fields = entry_fields(flat)
+        sender, room, payload = fields.get("s"), fields.get("r"), fields.get("p")
     if not (isinstance(sender, bytes) and isinstance(room, bytes)
             and isinstance(payload, bytes) and payload.endswith(b"\n")):
         return None

@@ -111,7 +111,7 @@ def test_blocking_read_on_its_own_connection(loop, redis_server):
     assert wait(loop, client.call("PING")) == ["PONG"]
     assert not read.done
     added = client.call("XADD", "events", "*", "body", "hi")
-    run_until(loop, lambda: read.done)
+    run_until(loop, lambda: read.done and added.done)   # two connections: either may answer first
     [[stream, [[entry_id, fields]]]] = read.result()
     assert (stream, entry_id, fields) == (b"events", added.result(), [b"body", b"hi"])
     blocking.close()

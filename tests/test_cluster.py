@@ -132,6 +132,36 @@ def test_rooms_and_private_messages_across_nodes(nodes):
     assert alice.expect("error")["content"] == "nobody is not online"
 
 
+def notices(client, count):
+    return [client.expect("info", skip=())["content"] for _ in range(count)]
+
+
+def test_presence_names_and_rooms_across_nodes(nodes):
+    """Joins and leaves on one node are told on the others; names and
+    rooms count every node; a crashed node's users leave once."""
+    a = nodes("--lease", "1", "--lease-heartbeat", "0.2")
+    b = nodes("--lease", "1", "--lease-heartbeat", "0.2")
+    alice, bob = a.connect(), b.connect()
+    alice.login("alice")
+    bob.login("bob")
+    assert notices(alice, 1) == ["bob joined"]
+    carol_node = nodes()   # starts late: reads the snapshot
+    carol = carol_node.connect()
+    carol.login("carol")
+    carol.send("names")
+    assert notices(carol, 1) == ["Users online (3): alice, bob, carol"]
+    assert notices(alice, 1) == notices(bob, 1) == ["carol joined"]
+    carol.send("join", "dev")
+    assert notices(carol, 1) == ["Joined #dev (1 user)"]
+    assert notices(alice, 1) == notices(bob, 1) == ["carol left"]
+    bob.send("rooms")
+    assert notices(bob, 1) == ["Rooms (2): #lobby (2), #dev (1)"]
+    b.proc.kill()
+    assert notices(alice, 1) == ["bob left"]
+    alice.send("names")
+    assert notices(alice, 1) == ["Users online (1): alice"]
+
+
 def test_names_are_unique_across_nodes(nodes):
     """Simultaneous logins with one name on two nodes: exactly one wins;
     a name freed by logout on one node can be taken on the other."""

@@ -53,6 +53,7 @@ from ..core.accounts import split_login
 from ..core.rooms import LOBBY, check_room_name
 from ..protocol import RequestError
 from .names import NameLeases
+from .presence import PRESENCE_STREAM, ClusterPresence
 from .roomlog import RoomLog, node_stream
 
 log = logging.getLogger("chat.cluster")
@@ -81,13 +82,18 @@ class Cluster:
         self.redis = RedisClient(loop, config.redis, on_connected=self._connected,
                                  on_disconnected=self._disconnected, **options)
         self.reader = self.redis.clone(on_connected=self._reader_connected)
-        self.log = RoomLog(self.redis, self.reader, node_id, config.history_limit,
-                           self._deliver, self._node_entry, self.core.mirror_room,
-                           block=config.redis_block)
         heartbeat = config.lease_heartbeat or config.lease / 3.0
         self.names = NameLeases(loop, self.redis, node_id, config.lease, heartbeat,
                                 self._name_lost)
+        self.presence = ClusterPresence(loop, self.redis, node_id, self.core, config.lease,
+                                        heartbeat, server.presence_changed)
+        self.log = RoomLog(self.redis, self.reader, node_id, config.history_limit,
+                           self._deliver, self.core.mirror_room,
+                           {node_stream(node_id): self._node_entry,
+                            PRESENCE_STREAM: self.presence.event},
+                           block=config.redis_block)
         self.core.on_forget = self.names.release
+        self.core.on_move = self.presence.moved
         self.ready = False
         self._starting = False
         self._before_ready = []    # (conn, item) held until the node is ready
@@ -100,6 +106,7 @@ class Cluster:
     def close(self, loop):
         """Release the names, wait (bounded) for Redis to have them, close."""
         self.names.close()
+        self.presence.close()
         self._start_deadline.cancel()
         for key in list(self.names.held):
             self.names.release(key)
@@ -119,6 +126,7 @@ class Cluster:
         else:
             log.warning("redis is back: renewing %d names", len(self.names.held))
             self.names.renew_all()
+            self.presence.publish_state()
 
     def _disconnected(self, exc):
         log.warning("redis lost (%s): msg, login, join and pm are refused until it is back",
@@ -141,6 +149,13 @@ class Cluster:
             self._starting = False   # tried again on the next connection
             return
         self.log.last_ids[self.log.node_key] = reply.value
+        self.presence.start(self._presence_started)
+
+    def _presence_started(self, error):
+        if error is not None:
+            self._starting = False
+            return
+        self.log.last_ids[PRESENCE_STREAM] = self.presence.start_id
         self.log.mirror(LOBBY, self._lobby_mirrored)
 
     def _lobby_mirrored(self, error):

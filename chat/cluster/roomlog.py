@@ -27,7 +27,8 @@ cut from the same sequence at the same id, in the same loop callback: no
 gap, no overlap. While the reader blocks on the old set, a mirror added
 wakes it with a tiny entry in this node's own stream (``ktn:node:<id>``),
 which is always in the set and also carries private messages (see
-``chat/cluster/node.py``).
+``chat/cluster/node.py``); the presence stream is read along
+(``chat/cluster/presence.py``).
 
 Redis lost: the reader's call fails, its client reconnects by itself and
 ``resume`` starts again from the last ids: nothing is lost (the stream
@@ -60,18 +61,19 @@ def entry_fields(flat):
 class RoomLog:
     """Publishes messages to the room streams and reads every mirrored one."""
 
-    def __init__(self, redis, reader, node_id, history_limit, deliver, node_entry, load_room,
+    def __init__(self, redis, reader, node_id, history_limit, deliver, load_room, side_streams,
                  block=5.0, batch=1000):
         self.redis = redis                  # pipelined client: XADD, XREVRANGE
         self.reader = reader                # its own connection: XREAD BLOCK
         self.history_limit = history_limit
         self.deliver = deliver              # fn([(room key, room name, sender key, payload)])
-        self.node_entry = node_entry        # fn(fields): an entry of this node's stream
+        self.side_streams = side_streams    # stream key -> fn(fields): not a room
         self.load_room = load_room          # fn(room name, [(sender key, payload)])
         self.node_key = node_stream(node_id)
         self.block_ms = max(1, int(block * 1000))
         self.batch = batch
-        self.last_ids = {self.node_key: b"0-0"}   # stream key -> last id read
+        # stream key -> last id read; the side streams' ids are set at start
+        self.last_ids = {key: b"0-0" for key in side_streams}
         self.loading = {}                   # room key -> [callbacks] while mirroring
         self._reading = None                # the XREAD Reply in flight
         self._read_keys = ()                # the streams that XREAD covers
@@ -157,9 +159,10 @@ class RoomLog:
             if key not in self.last_ids:
                 continue
             self.last_ids[key] = entries[-1][0]
-            if key == self.node_key:
+            handler = self.side_streams.get(key)
+            if handler is not None:
                 for _entry_id, flat in entries:
-                    self.node_entry(entry_fields(flat))
+                    handler(entry_fields(flat))
                 continue
             room_key = key[len(ROOM_PREFIX):]
             for entry_id, flat in entries:

@@ -42,8 +42,8 @@ from .accounts import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, AccountRequests
 from .history import worst_case_response_bytes
 from .moderation import Bans, ModerationRequests
 from .rooms import LOBBY, Room, RoomRequests
-from .session import (MAX_USERNAME_LENGTH, Broadcast, Close, Publish, RemotePm, Send, Session,
-                      is_username)
+from .session import (MAX_USERNAME_LENGTH, Broadcast, Close, Publish, RemoteMember, RemotePm,
+                      Send, Session, is_username)
 
 DEFAULT_HISTORY_LIMIT = limits.HISTORY_LIMIT
 DEFAULT_MAX_MESSAGE_LENGTH = limits.MAX_MESSAGE_LENGTH
@@ -67,6 +67,7 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         self.max_rooms = max_rooms
         self.shared_log = shared_log        # a cluster node: msg goes through the log
         self.on_forget = None               # fn(key): a name was freed (cluster glue)
+        self.on_move = None                 # fn(session, room, entered, notice) (cluster)
         self.oper_password = oper_password or None   # "" configures nothing
         self.users = {}                     # case-folded name -> Session
         self.lobby = Room(LOBBY, history_limit)
@@ -122,14 +123,39 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         return [Broadcast(payload, recipients)] if recipients else []
 
     def mirror_room(self, room_name, messages):
-        """Make the room exist with ``messages`` ((sender key, payload),
-        oldest first) as its history, read from the shared log, unless it
-        exists here already (its history is then current)."""
+        """Give the room ``messages`` ((sender key, payload), oldest first)
+        as its history, read from the shared log (once per room: the glue
+        reads the log on from there)."""
         key = room_name.lower()
-        if key not in self.rooms:
+        room = self.rooms.get(key)
+        if room is None:
             room = self.rooms[key] = Room(room_name, self.history_limit)
-            for sender_key, payload in messages:
-                room.history.append(sender_key, payload)
+        for sender_key, payload in messages:
+            room.history.append(sender_key, payload)
+
+    def remote_presence(self, room_name, key, name, entered, notice=True):
+        """A user on another node entered or left a room (with a presence
+        notice here unless ``notice`` is false)."""
+        room_key = room_name.lower()
+        room = self.rooms.get(room_key)
+        if entered:
+            if room is None:
+                room = self.rooms[room_key] = Room(room_name, self.history_limit)
+            room.remote[key] = name
+        elif room is None or room.remote.pop(key, None) is None:
+            return
+        room._membership_changed()
+        self._membership_version += 1
+        if notice:
+            member = RemoteMember(name, key)
+            if entered:
+                room.presence.join(member)
+            else:
+                room.presence.leave(member)
+            self._presence_rooms[room] = None
+        if room.abandoned and room is not self.lobby:
+            del self.rooms[room_key]
+            self._presence_rooms.pop(room, None)
 
     # -- sessions -------------------------------------------------------
 

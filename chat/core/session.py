@@ -36,6 +36,9 @@ Close = collections.namedtuple("Close", "session reason")
 Publish = collections.namedtuple("Publish", "session room payload")
 RemotePm = collections.namedtuple("RemotePm", "session name text")
 
+#: A user on another cluster node, as a room's presence notices name it.
+RemoteMember = collections.namedtuple("RemoteMember", "name key")
+
 
 class Session:
     """One client as the core sees it. The glue subclasses it (its

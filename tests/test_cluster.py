@@ -162,6 +162,45 @@ def test_presence_names_and_rooms_across_nodes(nodes):
     assert notices(alice, 1) == ["Users online (1): alice"]
 
 
+def info_containing(client, text):
+    """The next ``info`` containing ``text`` (presence notices are skipped)."""
+    while True:
+        content = client.expect("info", skip=("message",))["content"]
+        if text in content:
+            return content
+
+
+def test_accounts_bans_and_purges_are_shared(nodes, tmp_path):
+    secret = tmp_path / "oper"
+    secret.write_text("operpass\n")
+    a, b = nodes("--oper-password-file", str(secret)), nodes()
+    oper, bob = a.connect(), b.connect()
+    oper.login("oper")
+    bob.login("bob")
+    oper.send("oper", "operpass")
+    info_containing(oper, "you are now an operator")
+    bob.send("register", "secret123")
+    info_containing(bob, "registered")
+    for text in ("one", "two"):
+        bob.send("msg", text)
+        assert messages(bob, 1) == [("bob", text)]
+    oper.send("msg", "mine")
+    assert messages(bob, 1) == [("oper", "mine")]
+    oper.send("purge", "bob")   # the stream loses bob's messages, every node its copy
+    info_containing(oper, "2 messages from bob were removed by oper")
+    assert history(a.connect().login("late1")) == [("oper", "mine")]
+    oper.send("ban", "bob spam")   # bob is on the other node
+    assert [p["content"] for p in bob.wait_closed() if p["response"] == "error"] == [
+        "you are banned: spam"]
+    assert try_login(b, "bob") is None
+    oper.send("unban", "bob")
+    info_containing(oper, "bob")
+    # the password registered on b holds on a once bob may log in again
+    anon = poll(lambda: try_login(a, "bob secret123"))
+    anon.close()
+    assert try_login(a, "bob") is None   # registered: a password is needed
+
+
 def test_names_are_unique_across_nodes(nodes):
     """Simultaneous logins with one name on two nodes: exactly one wins;
     a name freed by logout on one node can be taken on the other."""

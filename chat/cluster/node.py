@@ -23,6 +23,11 @@ room's stream; delivered to everyone, the sender included, when the
 reader gives it back; a failed append is an ``error`` to its sender) and a
 ``pm`` to someone not on this node with ``RemotePm``.
 
+*Shared state*: presence (``presence``), accounts, bans and purges
+(``shared``) travel as events in one stream, ``ktn:events``, that every
+node reads with the rooms; ``register``, ``password``, ``ban``, ``unban``
+and ``purge`` are refused too while Redis is down.
+
 *Private messages across nodes*: the name's lease says which node holds
 it; the message is appended to that node's own stream
 (``ktn:node:<id>``), which only that node reads, from the id of an entry
@@ -34,7 +39,8 @@ does not lose it); the sender is told "not online" if the name has no
 lease, and "unavailable" if Redis is down.
 
 Start-up: once connected, the node writes the first entry of its own
-stream (its starting point) and mirrors ``#lobby``; then it logs
+stream and of the events stream (its starting points), reads the others'
+presence, the accounts and the bans, and mirrors ``#lobby``; then it logs
 "cluster node ... ready" and opens the gate. Requests that arrive before
 (clients are accepted from the moment the server listens) wait for that,
 for at most ``--redis-timeout``; after it they are refused like any
@@ -53,7 +59,8 @@ from ..core.accounts import split_login
 from ..core.rooms import LOBBY, check_room_name
 from ..protocol import RequestError
 from .names import NameLeases
-from .presence import PRESENCE_STREAM, ClusterPresence
+from .presence import EVENTS_STREAM, ClusterPresence
+from .shared import SharedState
 from .roomlog import RoomLog, node_stream
 
 log = logging.getLogger("chat.cluster")
@@ -61,7 +68,10 @@ log = logging.getLogger("chat.cluster")
 UNAVAILABLE = "chat is temporarily unavailable, try again"
 TAKEN_OVER = "your name %s was taken by a login on another server; disconnected"
 GATED = ("login", "msg", "join", "pm")
+#: Refused too while Redis is down: their changes are shared through it.
+SHARED_CHANGES = ("register", "password", "ban", "unban", "purge")
 PM_STREAM_LENGTH = 10_000
+EVENTS_LENGTH = 10_000
 
 
 def default_node_id(host, port):
@@ -90,8 +100,11 @@ class Cluster:
         self.log = RoomLog(self.redis, self.reader, node_id, config.history_limit,
                            self._deliver, self.core.mirror_room,
                            {node_stream(node_id): self._node_entry,
-                            PRESENCE_STREAM: self.presence.event},
+                            EVENTS_STREAM: self._event},
                            block=config.redis_block)
+        self.shared = SharedState(self.redis, self.core, self._kick)
+        store = self.core.store
+        store.redis, store.publish = self.redis, self._publish_event
         self.core.on_forget = self.names.release
         self.core.on_move = self.presence.moved
         self.ready = False
@@ -155,7 +168,13 @@ class Cluster:
         if error is not None:
             self._starting = False
             return
-        self.log.last_ids[PRESENCE_STREAM] = self.presence.start_id
+        self.log.last_ids[EVENTS_STREAM] = self.presence.start_id
+        self.shared.load(self._shared_loaded)
+
+    def _shared_loaded(self, error):
+        if error is not None:
+            self._starting = False
+            return
         self.log.mirror(LOBBY, self._lobby_mirrored)
 
     def _lobby_mirrored(self, error):
@@ -192,6 +211,11 @@ class Cluster:
         if not isinstance(request, str):
             return False
         request = request.strip().lower()
+        if request in SHARED_CHANGES:
+            if conn.logged_in and not self.available:
+                self._error(conn, UNAVAILABLE)
+                return True
+            return False
         if request not in GATED or conn.logged_in == (request == "login"):
             return False   # the core answers (e.g. "log in first")
         if not self.available:
@@ -322,6 +346,29 @@ class Cluster:
         session = self.core.users.get(to.decode("utf-8", "replace"))
         if session is not None:
             self.server.execute([Send(session, payload)])
+
+    def _event(self, fields):
+        """An entry of the shared events stream: presence, or a shared change."""
+        node = fields.get("n")
+        node = node.decode("utf-8", "replace") if isinstance(node, bytes) else None
+        if node is None or node == self.node_id:
+            return
+        kind = fields.get("t")
+        if kind in (b"j", b"l", b"s"):
+            self.presence.event(node, kind, fields)
+        elif kind != b"hello":
+            self.shared.event(kind, fields)
+
+    def _publish_event(self, **fields):
+        args = []
+        for name, value in fields.items():
+            args += (name, value)
+        self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", EVENTS_LENGTH, "*",
+                        "n", self.node_id, *args)
+
+    def _kick(self, session, text):
+        self._error(session, text)
+        session.close(text)
 
     def _name_lost(self, key):
         session = self.core.users.get(key)

@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 Every entry to and exit from a room on this node (``ChatCore.on_move``)
-becomes an event in the shared stream ``ktn:presence``, which every node
+becomes an event in the shared stream ``ktn:events``, which every node
 reads with the room streams; the others apply it to the room's ``remote``
 members (``ChatCore.remote_presence``), so ``names``, ``rooms``, the
 "Joined" count and the coalesced presence notices count users of every
@@ -32,7 +32,7 @@ import logging
 
 log = logging.getLogger("chat.cluster")
 
-PRESENCE_STREAM = "ktn:presence"
+EVENTS_STREAM = "ktn:events"   # shared with chat/cluster/shared.py
 NODES = "ktn:nodes"
 STREAM_LENGTH = 10_000
 
@@ -77,7 +77,7 @@ class ClusterPresence:
         if not self.redis.connected:
             return   # the state event after the reconnection says it
         call = self.redis.call
-        call("XADD", PRESENCE_STREAM, "MAXLEN", "~", STREAM_LENGTH, "*",
+        call("XADD", EVENTS_STREAM, "MAXLEN", "~", STREAM_LENGTH, "*",
              "t", "j" if entered else "l", "n", self.node_id, "r", room.name, "k", key,
              "u", session.name, "q", "1" if notice else "0")
         if entered:
@@ -87,7 +87,7 @@ class ClusterPresence:
 
     def start(self, then):
         """Write the entry to read from, read the snapshot; ``then(error)``."""
-        reply = self.redis.call("XADD", PRESENCE_STREAM, "MAXLEN", "~", STREAM_LENGTH, "*",
+        reply = self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", STREAM_LENGTH, "*",
                                 "t", "hello", "n", self.node_id)
 
         def started(reply):
@@ -132,7 +132,7 @@ class ClusterPresence:
     def publish_state(self):
         """After a reconnection: this node's whole membership, at once."""
         members = members_key(self.node_id)
-        self.redis.call("XADD", PRESENCE_STREAM, "MAXLEN", "~", STREAM_LENGTH, "*",
+        self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", STREAM_LENGTH, "*",
                         "t", "s", "n", self.node_id, "m", json.dumps(self.local))
         self.redis.call("DEL", members)
         for key, (room, name) in self.local.items():
@@ -142,12 +142,8 @@ class ClusterPresence:
 
     # -- the others ---------------------------------------------------------
 
-    def event(self, fields):
-        """One entry of the presence stream."""
-        node = _text(fields.get("n"))
-        if node is None or node == self.node_id:
-            return
-        kind = fields.get("t")
+    def event(self, node, kind, fields):
+        """One presence entry of another node (``kind``: the event's t)."""
         if kind in (b"j", b"l"):
             room, key, name = _text(fields.get("r")), _text(fields.get("k")), _text(fields.get("u"))
             if not (room and key and name):

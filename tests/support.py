@@ -50,11 +50,14 @@ class ServerProcess:
                 break
             self._partial += data
             *lines, self._partial = self._partial.split(b"\n")
-            for raw in lines:
+            found = None
+            for raw in lines:   # every line is kept, also those after the match
                 line = raw.decode("utf-8", "replace") + "\n"
                 self.log_lines.append(line)
-                if re.search(pattern, line):
-                    return line
+                if found is None and re.search(pattern, line):
+                    found = line
+            if found is not None:
+                return found
         raise AssertionError("server never logged %r; log so far:\n%s"
                              % (pattern, "".join(self.log_lines)))
 

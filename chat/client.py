@@ -34,13 +34,20 @@ Life cycle, with the exit status:
 
 * the connection cannot be made (refused, unknown host, timeout): one line
   on stderr, status 1;
-* ``logout`` is sent: we are *leaving*. The next ``info`` or ``error``
-  confirms it, as does the server closing the connection; without either
-  the client leaves after ``--exit-wait`` seconds. Status 0;
+* ``logout`` is sent: we are *leaving*, and go on reading and showing
+  everything until the server closes the connection (status 0). Servers
+  answer a logout in every way (PROTOCOL.md section 2), and a server that
+  holds requests back (flood control) may still owe answers to earlier
+  ones, which look just like the logout's ``info``. So no payload ends the
+  wait: the client leaves when the server has been *silent* (no payload)
+  for ``--exit-wait`` seconds ("no answer to logout"), or, once an
+  ``info`` or ``error`` has come (perhaps the answer, from a server that
+  replies and stays open), silent for a quarter of that. Status 0;
 * end of input (Ctrl-D, or the end of a pipe or file): the queued lines
   are sent (paced) first; then a logout if logged in (as above), otherwise
-  the client waits for the answer to its last request (at most
-  ``--exit-wait`` seconds) and leaves. Status 0;
+  the client waits the same way for the answers to its requests (silence
+  of ``--exit-wait``, a quarter of it once something answered; none if it
+  sent nothing) and leaves. Status 0;
 * Ctrl-C or SIGTERM: queued lines are dropped, a logout is sent if logged
   in (as above), otherwise the client leaves at once. Status 0. A second
   Ctrl-C, or a Ctrl-C while still connecting, leaves at once: status 130;
@@ -83,6 +90,12 @@ __all__ = ["ChatClient", "ClientConfig", "main", "parse_args"]
 #: Largest payload accepted from a server: a ``history`` can be large.
 MAX_PAYLOAD = 64 * 1024 * 1024
 
+#: Leaving, once the server has answered: the silence (as a fraction of
+#: ``--exit-wait``) after which no more answers are expected. A quarter of
+#: the default 2 s outlasts the gaps between the answers of a server that
+#: holds requests back (ours: 0.2 s at its default 5 requests/s).
+ANSWERED_WAIT_FRACTION = 0.25
+
 
 class ChatClient(StdinLines):
     """The client's state machine, the transport's protocol and (through
@@ -117,7 +130,8 @@ class ChatClient(StdinLines):
         self.leaving = False               # a server close is now expected
         self.logout_sent = False
         self._settling = False             # end of input reached the queue head
-        self._exit_timer = None
+        self._exit_timer = None            # leaving: the server's silence ends the wait
+        self._leave_answered = False       # leaving: the server has answered since
         self._interrupted = False
 
     # -- start and finish -------------------------------------------------
@@ -166,15 +180,15 @@ class ChatClient(StdinLines):
         # A response can only answer requests written before this read.
         self._sent_before_read = self._sent
         for item in self.decoder.feed(data):
-            if self.finished:
-                return
             if isinstance(item, FramingError):
                 self.notice("bad data from the server: %s" % item.message)
                 if item.fatal:
                     self.finish(EXIT_FAILURE)
                     return
-                continue
-            self._on_payload(item)
+            elif self.finished:
+                self.display(item)  # it arrived before we left: still shown
+            else:
+                self._on_payload(item)
 
     def eof_received(self):
         return False  # let the transport close; connection_lost decides
@@ -219,9 +233,7 @@ class ChatClient(StdinLines):
         if self._sent != self._sent_before_read:
             return  # we wrote during this read: this cannot answer that request
         if self.logout_sent:
-            if kind in ("info", "error"):
-                self.logged_in = False
-                self.finish(EXIT_OK)
+            self._wait_for_close(answered=kind in ("info", "error"))
             return
         self._last_answered = True
         if self._awaiting:
@@ -317,18 +329,29 @@ class ChatClient(StdinLines):
         self.leaving = True
         self.queue.clear()
         self._stop_stdin()
-        self._arm_exit_timer()
+        self._leave_answered = False
+        self._wait_for_close(answered=False)
 
-    def _arm_exit_timer(self):
-        if self._exit_timer is None:
-            self._exit_timer = self.loop.call_later(self.config.exit_wait, self._exit_wait_over)
+    def _wait_for_close(self, answered):
+        """Leaving, and the server spoke (or we just asked): wait on for its
+        close, at most until it has been silent for ``--exit-wait``, or for a
+        quarter of that once it has answered. An answer only shortens the
+        wait: it may be owed to an earlier request, with more to come."""
+        self._leave_answered = self._leave_answered or answered
+        silence = self.config.exit_wait
+        if self._leave_answered:
+            silence *= ANSWERED_WAIT_FRACTION
+        if self._exit_timer is not None:
+            self._exit_timer.cancel()
+        self._exit_timer = self.loop.call_later(silence, self._exit_wait_over)
 
     def _exit_wait_over(self):
         self._exit_timer = None
         if self.finished:
             return
         if self.logout_sent:
-            self.notice("no answer to logout from the server; leaving")
+            if not self._leave_answered:
+                self.notice("no answer to logout from the server; leaving")
             self.finish(EXIT_OK)
         elif self.logged_in:
             self._queue_logout()
@@ -336,15 +359,16 @@ class ChatClient(StdinLines):
             self.finish(EXIT_OK)
 
     def _settle(self):
-        """End of input reached the head of the queue: log out, or wait and go."""
+        """End of input reached the head of the queue (and each answer after
+        it): log out, or wait for the answers still coming and go."""
         if self.finished or self.logout_sent:
             return
         if self.logged_in:
             self._queue_logout()
-        elif self.login_pending or not self._last_answered:
-            self._arm_exit_timer()  # wait (bounded) for the last answer
-        else:
+        elif self._sent == 0:
             self.finish(EXIT_OK)
+        else:
+            self._wait_for_close(answered=self._last_answered and not self.login_pending)
 
     def _queue_logout(self):
         self.queue.clear()

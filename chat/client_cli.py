@@ -85,9 +85,10 @@ def parse_args(argv=None):
                         "apart (0: no pacing)")
     p.add_argument("--exit-wait", type=_non_negative(float), default=DEFAULT_EXIT_WAIT,
                    metavar="SECONDS",
-                   help="after logout, or at end of input, wait at most this long for the "
-                        "server to answer or close before leaving (also the longest a plain "
-                        "line waits for the answer to a login)")
+                   help="after logout, or at end of input, the client shows what the server "
+                        "still sends until it closes, but leaves once the server has been "
+                        "silent this long, or a quarter of this once it has answered (also "
+                        "the longest a plain line waits for the answer to a login)")
     p.add_argument("--connect-timeout", type=_non_negative(float),
                    default=DEFAULT_CONNECT_TIMEOUT, metavar="SECONDS",
                    help="give up connecting after this long")

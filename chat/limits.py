@@ -34,6 +34,19 @@ MAX_ACCOUNTS = 100000
 FAILED_LOGIN_LIMIT = 5
 FAILED_LOGIN_WINDOW = 60.0
 
+#: Password hashes (scrypt, ``chat.core.accounts``) the whole server
+#: computes per second after a burst of HASH_BURST; over it, a request that
+#: would hash (``register``, ``password``, a password ``login``) gets
+#: "server busy" at once. Hashing runs on the event loop: one hash took
+#: 3.0-3.2 ms of CPU (4.3-6.0 ms wall with the 2 cores shared) on this
+#: project's machine (100 calls averaged, 2026-11-28), so 25 a second take
+#: at most ~8% of the loop (~15% on a loaded machine) however many clients
+#: ask, and a burst stalls it ~30 ms once. A ``password`` change is two.
+#: (40 clients changing passwords at 5 a second: the server used 91% of a
+#: core without the budget, 9% with it; README, "Hashing budget".)
+HASHES_PER_SECOND = 25.0
+HASH_BURST = 10
+
 #: Hard cap on a client's unsent output, in bytes. A client that lets more
 #: pile up (it does not read) is disconnected. It must hold one full
 #: ``history`` response (``chat.core.worst_case_response_bytes``: about
@@ -130,12 +143,13 @@ class TokenBucket:
         self.tokens = float(burst)
         self.stamp = now
 
-    def take(self, now):
-        """Take one token: return 0.0, or the seconds to wait for one."""
+    def take(self, now, cost=1.0):
+        """Take ``cost`` tokens (at most ``burst``): return 0.0, or the
+        seconds to wait for them."""
         tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if tokens >= 1.0:
-            self.tokens = tokens - 1.0
+        if tokens >= cost:
+            self.tokens = tokens - cost
             return 0.0
         self.tokens = tokens
-        return (1.0 - tokens) / self.rate
+        return (cost - tokens) / self.rate

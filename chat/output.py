@@ -83,6 +83,8 @@ class Output:
         if limits.pace_gap > 0:
             self.pacer = Pacer(loop, transport, limits.pace_gap, self._paced_payload_sent,
                                limits.pace_min_gap)
+        # The transport's marks are ours: its resume_writing (and the drain
+        # it reports on request, see _watch_drain) mean "at or below resume_at".
         transport.set_write_buffer_limits(limits.pause_at, limits.resume_at)
 
     @property

@@ -87,6 +87,7 @@ class ServerConfig:
         self.max_accounts = limits.MAX_ACCOUNTS
         self.failed_login_limit = limits.FAILED_LOGIN_LIMIT
         self.failed_login_window = limits.FAILED_LOGIN_WINDOW
+        self.hash_rate = limits.HASHES_PER_SECOND
         self.oper_password = None   # the secret itself: never logged
         # persistence (chat/store): no db, memory only
         self.db = None
@@ -154,7 +155,8 @@ class ChatServer:
                              max_rooms=config.max_rooms, max_accounts=config.max_accounts,
                              oper_password=config.oper_password,
                              failed_login_limit=config.failed_login_limit,
-                             failed_login_window=config.failed_login_window, now=loop.time,
+                             failed_login_window=config.failed_login_window,
+                             hash_rate=config.hash_rate, now=loop.time,
                              shared_log=config.redis is not None)
         self.meter = OutputMeter()   # bytes owed to the clients past the pause mark
         self.output_limits = OutputLimits(
@@ -377,7 +379,8 @@ def parse_args(argv=None):
     p.add_argument("--pace-min-ms", type=float, default=limits.PACE_MIN_MS,
                    help="shortest gap, when a paced client has a long backlog")
     p.add_argument("--close-deadline", type=float, default=limits.CLOSE_DEADLINE,
-                   help="seconds a closing connection may take to receive its last output")
+                   help="seconds a closing connection may take to receive its last output "
+                        "(0: no deadline)")
     p.add_argument("--max-total-output", type=int, default=limits.MAX_TOTAL_OUTPUT,
                    help="unsent output of the clients over the pause mark, together, in "
                         "bytes; above it a client over the pause mark is disconnected")
@@ -395,6 +398,9 @@ def parse_args(argv=None):
                         "further ones are refused (0: no limit)")
     p.add_argument("--failed-login-window", type=float, default=limits.FAILED_LOGIN_WINDOW,
                    help="seconds the failed-login limit looks back")
+    p.add_argument("--hash-rate", type=float, default=limits.HASHES_PER_SECOND,
+                   help="password hashes per second, all clients together (after a burst "
+                        "of %d); beyond: 'server busy' (0: no limit)" % limits.HASH_BURST)
     p.add_argument("--oper-password-file", metavar="FILE",
                    help="file holding the operator password (first line); else the "
                         "environment variable %s; neither: no operators" % OPER_PASSWORD_ENV)
@@ -433,7 +439,7 @@ def parse_args(argv=None):
     for name in ("history_limit", "max_message_length", "max_message_bytes", "max_request_size",
                  "max_output", "pause_output", "burst", "max_clients", "max_per_ip",
                  "max_total_output", "send_buffer", "max_rooms", "max_accounts",
-                 "failed_login_limit", "db_max_pages"):
+                 "failed_login_limit", "db_max_pages", "hash_rate"):
         if getattr(args, name) < 0:
             p.error("--%s must not be negative" % name.replace("_", "-"))
     if args.rate > 0 and args.burst < 1:

@@ -28,6 +28,7 @@ import logging
 import os
 import selectors
 import socket
+import struct
 
 log = logging.getLogger("reactor.tcp")
 
@@ -54,6 +55,9 @@ _NO_CHUNKS = ()
 
 _READ = selectors.EVENT_READ
 _WRITE = selectors.EVENT_WRITE
+
+#: SO_LINGER on, 0 seconds: close() resets the connection and frees its buffers.
+_LINGER_RESET = struct.pack("ii", 1, 0)
 
 _sendmsg = socket.socket.sendmsg
 _recv = socket.socket.recv
@@ -267,7 +271,14 @@ class Transport:
         # else: the pending flush (end of pass or on_writable) closes it.
 
     def abort(self):
-        """Close now and drop queued output. Idempotent."""
+        """Close now and drop queued output, the kernel's too: a reset, not
+        a FIN, so a peer that does not read cannot keep the socket's buffers
+        alive in the kernel after we are done with it. Idempotent."""
+        if not self.closed:
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+            except OSError:
+                pass
         self._force_close(None)
 
     def _force_close(self, exc):

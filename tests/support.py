@@ -50,14 +50,11 @@ class ServerProcess:
                 break
             self._partial += data
             *lines, self._partial = self._partial.split(b"\n")
-            found = None
-            for raw in lines:   # every line is kept, also those after the match
-                line = raw.decode("utf-8", "replace") + "\n"
-                self.log_lines.append(line)
-                if found is None and re.search(pattern, line):
-                    found = line
-            if found is not None:
-                return found
+            lines = [raw.decode("utf-8", "replace") + "\n" for raw in lines]
+            self.log_lines.extend(lines)   # all of them: a later call may look for the next
+            for line in lines:
+                if re.search(pattern, line):
+                    return line
         raise AssertionError("server never logged %r; log so far:\n%s"
                              % (pattern, "".join(self.log_lines)))
 

@@ -309,10 +309,11 @@ def test_server_replies_to_logout_and_never_closes(peer, client):
         return STOP
 
     server = peer(serve(logout=logout))
-    proc = client(server.port, "--exit-wait", "30")   # the wait is not what ends it
+    proc = client(server.port, "--exit-wait", "2")
     proc.send("login alice", "logout")
     assert proc.wait() == 0
     assert proc.out.endswith("[14:03] * Bye\n")
+    assert proc.err == ""            # the reply shortened the wait: no "no answer"
     server.wait_done()               # and the client did hang up
     server.check_wire()
 

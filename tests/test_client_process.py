@@ -215,6 +215,57 @@ def test_piped_script_runs_and_exits():
     assert result.stderr == ""
 
 
+def run_piped(port, lines, *args):
+    """Pipe ``lines`` into a line client all at once; return the finished run."""
+    return subprocess.run([sys.executable, "-m", "chat.client", "--line", "--host", "127.0.0.1",
+                           "--port", str(port), *args],
+                          input="".join(line + "\n" for line in lines), cwd=ROOT,
+                          capture_output=True, text=True, timeout=TIMEOUT)
+
+
+@pytest.fixture
+def flood_controlled():
+    """A server with its default flood control (5 requests/s after a burst of 10)."""
+    srv = ServerProcess()
+    yield srv
+    srv.stop()
+
+
+def test_answers_held_back_by_flood_control_are_all_shown_before_logout(flood_controlled):
+    # The client's gap (100 ms) outruns the server (5 answers a second): when the
+    # logout goes out, answers to earlier requests are still owed, each an info
+    # like the logout's own. Every one is shown, then the logout's, then we exit.
+    result = run_piped(flood_controlled.port, ["login pipen"] + ["names"] * 14 + ["logout"])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("* Users online (1): pipen\n") == 14, result.stdout
+    assert result.stdout.endswith("* Logged out. Bye, pipen!\n"), result.stdout
+    assert result.stderr == ""
+
+
+def test_answers_held_back_are_all_shown_at_end_of_input_without_login(flood_controlled):
+    result = run_piped(flood_controlled.port, ["help"] * 14)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("login <username>") == 14, result.stdout
+    assert result.stderr == ""
+
+
+def test_a_backlog_longer_than_the_exit_wait_is_shown_to_the_end():
+    # 40 messages answered 20 a second, sent 100 a second: the logout leaves
+    # ~1.5 s before its answer, three times --exit-wait, but the server is never
+    # silent that long, so the client keeps reading.
+    srv = ServerProcess("--rate", "20", "--burst", "2")
+    try:
+        texts = ["m%d" % i for i in range(40)]
+        result = run_piped(srv.port, ["login backlog"] + texts,
+                           "--pace-ms", "10", "--exit-wait", "0.5")
+    finally:
+        srv.stop()
+    assert result.returncode == 0, result.stderr
+    assert re.findall(r"backlog: (m\d+)\n", result.stdout) == texts, result.stdout
+    assert result.stdout.endswith("* Logged out. Bye, backlog!\n"), result.stdout
+    assert result.stderr == ""
+
+
 def test_last_line_without_newline_is_sent(server, clients):
     client = clients(server.port)
     client.write("login frank\nmsg no newline at the end")

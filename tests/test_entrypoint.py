@@ -209,6 +209,7 @@ def test_help_lists_every_option_with_its_default():
         "--send-buffer": limits.SEND_BUFFER,
         "--close-deadline": limits.CLOSE_DEADLINE,
         "--shutdown-grace": limits.SHUTDOWN_GRACE,
+        "--hash-rate": limits.HASHES_PER_SECOND,
         "--log-level": "info",
     }
     # each option's own entry: from its name to the next option's entry
@@ -231,6 +232,7 @@ def test_help_lists_every_option_with_its_default():
     (["--history-limit", "-1"], r"--history-limit must not be negative"),
     (["--max-clients", "-5"], r"--max-clients must not be negative"),
     (["--rate", "5", "--burst", "0"], r"--burst must be at least 1"),
+    (["--hash-rate", "-1"], r"--hash-rate must not be negative"),
     (["--port", "http"], r"invalid int value"),
     (["--log-level", "loud"], r"invalid choice"),
     (["--no-such-option"], r"unrecognized arguments"),

@@ -211,3 +211,32 @@ def test_report_drain_calls_resume_writing_once_below_the_low_mark():
         theirs.recv(1 << 20)
         loop.run_once()
     assert "resume" in protocol.events and "pause" not in protocol.events
+
+
+def test_abort_resets_the_connection_so_the_kernel_keeps_nothing():
+    loop, _ = make_loop()
+    listener = socket.create_server(("127.0.0.1", 0))
+    theirs = socket.create_connection(listener.getsockname())
+    ours, _ = listener.accept()
+    listener.close()
+    theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    transport = Transport(loop, ours, Recorder())
+    transport.start()
+    transport.set_send_buffer(4096)
+    transport.write(b"r" * 200000)
+    loop.run_once()                    # the kernel holds what it took
+    transport.abort()
+    loop.run_once()
+    theirs.setblocking(True)
+    theirs.settimeout(5)
+    got = b""
+    try:
+        while True:
+            chunk = theirs.recv(1 << 20)
+            if not chunk:
+                break
+            got += chunk
+        reset = False
+    except ConnectionResetError:
+        reset = True
+    assert reset and len(got) < 200000

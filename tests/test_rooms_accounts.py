@@ -1,5 +1,5 @@
 """Accounts and moderation over real sockets (PROTOCOL.md section 4):
-register, password logins and their limit, oper, kick, ban, unban, bans,
+register, password logins and their limits, oper, kick, ban, unban, bans,
 purge, and the options that configure them."""
 
 import subprocess
@@ -7,7 +7,8 @@ import sys
 import time
 
 from support import ROOT
-from rooms_support import connect, expect_error, expect_info, make_server  # noqa: F401 (fixtures)
+from rooms_support import (connect, expect_error, expect_info, make_server,  # noqa: F401
+                           raw)
 
 SECRET = "correct-horse-9"
 OPER = "oper-secret-42"
@@ -81,6 +82,26 @@ def test_the_failed_login_window_is_an_option(make_server, connect):
             break
         assert time.monotonic() < deadline, reply
     assert reply["content"] == "Login successful"
+
+
+def test_password_changes_beyond_the_hash_budget_are_busy_and_others_are_answered(
+        make_server, connect):
+    srv = make_server("--rate", "0", "--hash-rate", "2", "--failed-login-limit", "0")
+    alice = connect(srv, "alice")
+    expect_info(alice.request("register", SECRET), "registered")   # 1 hash of the burst of 10
+    bob = connect(srv, "bob")
+    started = time.monotonic()
+    alice.send_raw(raw("password", SECRET + " " + SECRET) * 40)    # 2 hashes each
+    expect_info(bob.request("names"), "alice")
+    answers = [alice.reply()["content"] for _ in range(40)]
+    elapsed = time.monotonic() - started
+    busy = answers.count("server busy: too many password checks right now, "
+                         "try again in a moment")
+    assert answers[:4] == ["password changed for alice"] * 4, answers   # the rest of the burst
+    assert answers.count("password changed for alice") + busy == 40, answers
+    assert busy >= 35 - elapsed, (busy, elapsed)   # then 2 hashes (one change) a second
+    carol = connect(srv, "carol")                           # standard clients: as ever
+    expect_info(carol.request("names"), "carol")
 
 
 def test_no_operators_without_a_configured_password(make_server, connect):

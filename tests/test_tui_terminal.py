@@ -24,6 +24,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 
 import pyte
@@ -454,6 +455,41 @@ def test_server_closing_unasked_exits_one_with_the_reason_after_the_screen(termi
         assert term.wait_exit() == 1
         assert term.err == "-- the server closed the connection\n"
     finally:
+        fake.close()
+
+
+def test_logout_shows_every_answer_until_the_server_closes(terminal):
+    """The line client's way of leaving: an info after the logout (here an answer
+    owed from before) is shown and does not end the wait; the close does."""
+    owed_shown = threading.Event()
+
+    def slow_to_leave(conn):
+        while True:
+            request = conn.recv()
+            if request is None:
+                return
+            if request["request"] == "login":
+                conn.send(response("info", "Login successful"))
+                conn.send(response("history", []))
+            elif request["request"] == "names":
+                conn.send(response("info", "Users online (1): vera"))
+            elif request["request"] == "logout":
+                conn.send(response("info", "an answer owed from before"))
+                owed_shown.wait(TIMEOUT)
+                conn.send(response("info", "Logged out, bye"))
+                return
+
+    fake = FakeServer(slow_to_leave)
+    try:
+        term = terminal(fake.port, "--exit-wait", "40")   # the close ends it, not the wait
+        logged_in(term, "vera")
+        term.type(b"\x04")
+        term.wait_for(r"an answer owed from before")
+        owed_shown.set()
+        term.wait_for(r"Logged out, bye")
+        assert term.wait_exit() == 0
+    finally:
+        owed_shown.set()
         fake.close()
 
 

@@ -6,7 +6,8 @@
   the worst-case size of a ``history`` response;
 * ``presence``: coalesced join/leave notices;
 * ``rooms``: rooms and the ``join``/``leave``/``rooms`` requests;
-* ``accounts``: registered names, scrypt hashes, the failed-login limit;
+* ``accounts``: registered names, scrypt hashes, the failed-login limit,
+  the server-wide hash budget;
 * ``moderation``: operators, kicks, bans, purges;
 * ``chat``: ``ChatCore``, which owns the state and the standard requests.
 

@@ -1,4 +1,4 @@
-"""Accounts: registered names, password logins, and the failed-login limit.
+"""Accounts: registered names, password logins, and the limits on hashing.
 
 Theory of operation
 -------------------
@@ -9,8 +9,14 @@ its cost is chosen to be a few milliseconds (``SCRYPT_N``); a failed
 attempt is answered at once, and attempts are limited per address instead
 (``FailedLogins``): after ``limit`` failures within ``window`` seconds,
 further password attempts from that address are refused, without hashing,
-until the oldest failure is ``window`` seconds old. Plain logins (no
-password), which standard clients use, are never refused by it.
+until the oldest failure is ``window`` seconds old; a successful
+``password`` change counts as one too, so one address cannot change
+passwords (two hashes each) without end. Above that, the whole server
+computes at most ``rate`` hashes a second (``HashBudget``, a token bucket
+on the core's clock): a request that would hash beyond it gets "server
+busy" at once and nothing is hashed, so however many connections and
+addresses ask, hashing takes a bounded share of the loop. Plain logins (no
+password), which standard clients use, are never refused by either.
 
 The same error answers a wrong password and a password given for a name
 nobody registered; that a name is registered is public, as on IRC.
@@ -23,6 +29,7 @@ import hmac
 import math
 import os
 
+from ..limits import TokenBucket
 from ..protocol import RequestError
 from .session import check_username, is_username
 
@@ -39,6 +46,7 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
 
 WRONG_LOGIN = "login failed: wrong name or password"
+SERVER_BUSY = "server busy: too many password checks right now, try again in a moment"
 
 
 def is_password(text):
@@ -116,6 +124,20 @@ class FailedLogins:
         self._swept_at_size = max(64, len(self._failures))
 
 
+class HashBudget:
+    """Password hashes the whole server may compute: ``rate`` a second
+    after a burst of ``burst`` (``rate`` 0: no budget)."""
+
+    def __init__(self, rate, burst, now):
+        self.now = now                 # () -> seconds, monotonic
+        self._bucket = TokenBucket(rate, burst, now()) if rate > 0 else None
+
+    def spend(self, hashes):
+        """Raise ``RequestError`` unless ``hashes`` hashes may run now."""
+        if self._bucket is not None and self._bucket.take(self.now(), hashes):
+            raise RequestError(SERVER_BUSY)
+
+
 class Accounts:
     """Registered names: case-folded name -> (salt, scrypt hash), written
     through to the store."""
@@ -157,6 +179,8 @@ class AccountRequests:
         wait = self.failed_logins.wait(session.host)
         if wait:
             raise RequestError("too many failed logins, try again in %d seconds" % wait)
+        if key in self.accounts:   # else nothing is hashed: the answer is WRONG_LOGIN
+            self.hash_budget.spend(1)
         if not self.accounts.verify(key, password):
             self.failed_logins.record(session.host)
             raise RequestError(WRONG_LOGIN)
@@ -169,6 +193,7 @@ class AccountRequests:
         if len(self.accounts) >= self.accounts.max_accounts:
             raise RequestError("the server cannot register more names (limit %d)"
                                % self.accounts.max_accounts)
+        self.hash_budget.spend(1)
         self.accounts.set_password(session.key, password)
         return [self.info(session, "%s is now registered; from now on log in with: "
                                    "login %s <password>" % (session.name, session.name))]
@@ -184,9 +209,12 @@ class AccountRequests:
             raise RequestError("%s is not registered: register <password> first" % session.name)
         wait = self.failed_logins.wait(session.host)
         if wait:
-            raise RequestError("too many failed logins, try again in %d seconds" % wait)
+            raise RequestError("too many password attempts from your address (failed ones "
+                               "and changes), try again in %d seconds" % wait)
+        self.hash_budget.spend(2)   # verify, then set: both or neither
         if not self.accounts.verify(session.key, old):
             self.failed_logins.record(session.host)
             raise RequestError("wrong password: the old password does not match")
         self.accounts.set_password(session.key, new)
+        self.failed_logins.record(session.host)   # two hashes: counted like a failure
         return [self.info(session, "password changed for %s" % session.name)]

@@ -12,10 +12,11 @@ one of the concern mixins (``rooms``, ``accounts``, ``moderation``).
 State: ``users`` maps the case-folded name to the logged-in ``Session``
 (uniqueness ignores case; the spelling the user chose is kept); ``rooms``
 maps the case-folded room name to its ``Room``, ``#lobby`` always among
-them; ``accounts``, ``bans`` and ``failed_logins`` serve the section 4
-extensions. Presence is coalesced per room: the rooms with news wait in
-``_presence_rooms`` until the glue calls ``flush_presence()`` (at most once
-a second), which gives one ``info`` per room.
+them; ``accounts``, ``bans``, ``failed_logins`` and ``hash_budget``
+serve the section 4 extensions. Presence is coalesced per room: the rooms
+with news wait in ``_presence_rooms`` until the glue calls
+``flush_presence()`` (at most once a second), which gives one ``info`` per
+room.
 
 Memory is the working copy; the store (``chat/store``) remembers. Every
 change worth keeping is told to ``store`` as it is made (a message, a
@@ -38,7 +39,7 @@ from ..protocol import RequestError
 from ..router import TABLE, build_router
 from ..store.memory import MemoryStore
 from .accounts import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, AccountRequests, Accounts,
-                       FailedLogins, split_login)
+                       FailedLogins, HashBudget, split_login)
 from .history import worst_case_response_bytes
 from .moderation import Bans, ModerationRequests
 from .rooms import LOBBY, Room, RoomRequests
@@ -58,7 +59,8 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
                  max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES, max_rooms=limits.MAX_ROOMS,
                  oper_password=None, failed_login_limit=limits.FAILED_LOGIN_LIMIT,
                  failed_login_window=limits.FAILED_LOGIN_WINDOW,
-                 max_accounts=limits.MAX_ACCOUNTS, now=time.monotonic, store=None,
+                 max_accounts=limits.MAX_ACCOUNTS, hash_rate=limits.HASHES_PER_SECOND,
+                 hash_burst=limits.HASH_BURST, now=time.monotonic, store=None,
                  shared_log=False):
         self.clock = clock                  # .timestamp() -> str
         self.history_limit = history_limit
@@ -78,6 +80,7 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         self.store = MemoryStore(history_limit) if store is None else store
         self.accounts = Accounts(max_accounts, self.store)
         self.failed_logins = FailedLogins(failed_login_limit, failed_login_window, now)
+        self.hash_budget = HashBudget(hash_rate, hash_burst, now)
         self.bans = Bans(self.store)
         self._restore(self.store.load())
         self._login_ok = None               # (timestamp, bytes)

@@ -11,7 +11,7 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help run-server run-client run-cluster test bench bench-full clean
+.PHONY: help run-server run-client run-cluster test bench bench-full bench-cluster clean
 
 help:
 	@echo "make run-server [HOST=127.0.0.1] [PORT=9998] [DB=var/chat.sqlite3]  start the chat server"
@@ -19,6 +19,7 @@ help:
 	@echo "make run-cluster [NODE_PORTS='9998 9999'] [REDIS_PORT=6390]  Redis and a node per port"
 	@echo "make test                                      run the test suite (sets up $(VENV))"
 	@echo "make bench / make bench-full                   run the benchmark suite"
+	@echo "make bench-cluster                             broadcast: one node, one with Redis, two nodes"
 
 run-server:
 	$(if $(DB),@mkdir -p $(dir $(DB)))
@@ -57,6 +58,9 @@ bench: $(STAMP)
 
 bench-full: $(STAMP)
 	$(VPY) -m bench --suite full $(ARGS)
+
+bench-cluster: $(STAMP)
+	$(VPY) -m bench.cluster $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from chat.server import ServerConfig
-from redis_support import redis_server, own_redis_server  # noqa: F401 (fixtures)
+from redis_support import (RedisServer, free_port, own_redis_server,  # noqa: F401 (fixtures)
+                           redis_server, require_redis_server)
 from support import TIMEOUT, ServerProcess
 
 UNAVAILABLE = "chat is temporarily unavailable, try again"
@@ -319,6 +320,22 @@ def test_redis_restart_fails_closed_then_recovers(own_redis_server):  # noqa: F8
         for node in (a, b):
             node.proc.kill()
             node.proc.wait()
+
+
+def test_a_node_started_before_redis_refuses_then_serves():
+    redis = RedisServer(require_redis_server())
+    redis.port = free_port()   # nothing listens there yet
+    node = ServerProcess("--redis", redis.url(), *FAST)
+    try:
+        early = node.connect()
+        early.send("login", "early")   # held for --redis-timeout, then refused
+        assert early.expect("error")["content"] == UNAVAILABLE
+        redis.start()
+        assert poll(lambda: try_login(node, "later"))
+    finally:
+        node.proc.kill()
+        node.proc.wait()
+        redis.stop()
 
 
 def test_cluster_options_are_checked():

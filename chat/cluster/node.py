@@ -193,7 +193,7 @@ class Cluster:
     def _let_in(self, held):
         """Hand the requests held at start-up to the gate again, in order."""
         self._before_ready = None
-        for conn, item in held:
+        for conn, item in held or ():
             conn.release(go_on=False)
             if conn.is_open and not self.gate(conn, item):
                 conn.handle_now(item)

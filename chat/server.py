@@ -36,10 +36,10 @@ import signal
 import sys
 
 from reactor.loop import EventLoop
-from reactor.redis import parse_url
 from reactor.tcp import listen
 
 from . import limits
+from .cluster import options as cluster_options
 from .connection import ClientConnection
 from .core import Broadcast, ChatCore, Close, Publish, RemotePm, Send, worst_case_response_bytes
 from .group_commit import GroupCommit
@@ -95,13 +95,7 @@ class ServerConfig:
         self.db_max_pages = 0
         self.store_retry = limits.STORE_RETRY_INTERVAL
         # cluster (chat/cluster): no redis, a single server
-        self.redis = None
-        self.node_id = None
-        self.lease = limits.LEASE
-        self.lease_heartbeat = None   # lease / 3
-        self.redis_timeout = limits.REDIS_TIMEOUT
-        self.redis_backoff_max = limits.REDIS_BACKOFF_MAX
-        self.redis_block = limits.REDIS_BLOCK
+        self.__dict__.update(cluster_options.DEFAULTS)
         for name, value in options.items():
             if not hasattr(self, name):
                 raise TypeError("unknown server option %r" % name)
@@ -126,20 +120,7 @@ class ServerConfig:
                             % (self.pause_output, self.max_output))
         if self.db is None and (self.fsync or self.db_max_pages):
             problems.append("--fsync and --db-max-pages need --db PATH")
-        if self.redis is not None:
-            if self.db is not None:
-                problems.append("--db and --redis exclude each other: a cluster keeps its "
-                                "histories in Redis (run Redis with appendonly yes)")
-            try:
-                parse_url(self.redis)
-            except ValueError as exc:
-                problems.append("--redis: %s" % exc)
-            if self.lease <= 0 or (self.lease_heartbeat or 1) <= 0:
-                problems.append("--lease and --lease-heartbeat must be positive")
-            elif (self.lease_heartbeat or 0) >= self.lease:
-                problems.append("--lease-heartbeat must be shorter than --lease")
-        elif self.node_id is not None:
-            problems.append("--node-id needs --redis URL")
+        problems += cluster_options.problems(self)
         return problems
 
 
@@ -186,7 +167,7 @@ class ChatServer:
         host, port = self.listener.address[:2]
         log.info("listening on %s:%d", host, port)
         if self.config.redis is not None:
-            from .cluster import Cluster, default_node_id
+            from .cluster.node import Cluster, default_node_id
             self.cluster = Cluster(self, self.config.node_id or default_node_id(host, port))
         return self.listener.address
 
@@ -417,22 +398,7 @@ def parse_args(argv=None):
     p.add_argument("--store-retry", type=float, default=limits.STORE_RETRY_INTERVAL,
                    help="seconds between retries of a failed database write when no message "
                         "brings the next one")
-    p.add_argument("--redis", metavar="redis://HOST:PORT[/DB]",
-                   help="run as a cluster node sharing rooms, names and private messages "
-                        "with the other nodes on this Redis (without it: a single server)")
-    p.add_argument("--node-id", help="this node's name in the cluster (default host:port:pid)")
-    p.add_argument("--lease", type=float, default=limits.LEASE,
-                   help="with --redis: seconds a name stays taken after its node stops "
-                        "renewing it (a crashed node's names are free within it)")
-    p.add_argument("--lease-heartbeat", type=float,
-                   help="with --redis: seconds between lease renewals (default: lease / 3)")
-    p.add_argument("--redis-timeout", type=float, default=limits.REDIS_TIMEOUT,
-                   help="with --redis: seconds without an answer after which the connection "
-                        "to Redis counts as dead")
-    p.add_argument("--redis-backoff-max", type=float, default=limits.REDIS_BACKOFF_MAX,
-                   help="with --redis: longest wait between reconnection attempts")
-    p.add_argument("--redis-block", type=float, default=limits.REDIS_BLOCK,
-                   help="with --redis: seconds one XREAD of the room streams blocks")
+    cluster_options.add_arguments(p)
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warning", "error"], help="stderr log level")
     args = p.parse_args(argv)

@@ -343,4 +343,6 @@ def test_cluster_options_are_checked():
     assert ServerConfig(node_id="n1").check()
     assert ServerConfig(redis="http://x").check()
     assert ServerConfig(redis="redis://127.0.0.1:1", lease=1, lease_heartbeat=2).check()
+    assert ServerConfig(redis="redis://127.0.0.1:1", redis_timeout=0).check()
+    assert ServerConfig(redis="redis://127.0.0.1:1", lease_heartbeat=0).check()
     assert not ServerConfig(redis="redis://127.0.0.1:1/2", node_id="n1").check()

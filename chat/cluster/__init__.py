@@ -4,12 +4,11 @@ messages through Redis (``--redis URL``).
 * ``roomlog``: a Redis Stream per room, the one order every node delivers
   (and the rooms' history);
 * ``names``: one lease per logged-in name, unique across the cluster;
+* ``presence``: who is in which room on the other nodes;
+* ``shared``: accounts, bans and purges through Redis;
 * ``node``: the glue between the core's effects, the connections and Redis
-  (the gate that fails closed while Redis is down, private messages).
+  (the gate that fails closed while Redis is down, private messages);
+* ``options``: the command-line options and their checks.
 
-Without ``--redis`` nothing here is imported.
+Without ``--redis`` only ``options`` is imported.
 """
-
-from .node import Cluster, default_node_id
-
-__all__ = ["Cluster", "default_node_id"]

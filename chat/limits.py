@@ -131,6 +131,13 @@ REDIS_TIMEOUT = 5.0
 REDIS_BACKOFF_MAX = 2.0
 REDIS_BLOCK = 5.0
 
+#: Cluster: entries a room's stream keeps at least (XADD MAXLEN ~), however
+#: short the history: a node that falls further behind than this (cut off
+#: from Redis, stalled) may miss messages, and its users are told. Trimming
+#: at the history limit itself would drop entries the nodes have not read
+#: yet whenever a burst outruns their reader.
+STREAM_RETAIN = 10_000
+
 
 class TokenBucket:
     """``burst`` tokens, refilled at ``rate`` per second."""

@@ -54,7 +54,7 @@ import os
 from reactor.redis import RedisClient
 
 from .. import protocol
-from ..core import Send
+from ..core import Broadcast, Send
 from ..core.accounts import split_login
 from ..core.rooms import LOBBY, check_room_name
 from ..protocol import RequestError
@@ -66,6 +66,8 @@ from .roomlog import RoomLog, node_stream
 log = logging.getLogger("chat.cluster")
 
 UNAVAILABLE = "chat is temporarily unavailable, try again"
+MISSED = ("some messages of %s may have been missed: this server was cut off from the "
+          "chat while its history moved on")
 TAKEN_OVER = "your name %s was taken by a login on another server; disconnected"
 GATED = ("login", "msg", "join", "pm")
 #: Refused too while Redis is down: their changes are shared through it.
@@ -101,10 +103,12 @@ class Cluster:
                            self._deliver, self.core.mirror_room,
                            {node_stream(node_id): self._node_entry,
                             EVENTS_STREAM: self._event},
-                           block=config.redis_block)
+                           self._trimmed, block=config.redis_block,
+                           retain=config.stream_retain)
         self.shared = SharedState(self.redis, self.core, self._kick)
         store = self.core.store
         store.redis, store.publish = self.redis, self._publish_event
+        store.scan = self.log.stream_length * 2   # MAXLEN ~ keeps a little more
         self.core.on_forget = self.names.release
         self.core.on_move = self.presence.moved
         self.ready = False
@@ -369,6 +373,15 @@ class Cluster:
     def _kick(self, session, text):
         self._error(session, text)
         session.close(text)
+
+    def _trimmed(self, room_key):
+        room = self.core.rooms.get(room_key)
+        if room is not None and room.members:
+            log.warning("%s was trimmed past what this node had read", room.label)
+            payload = protocol.encode_response(self.core.clock.timestamp(),
+                                               protocol.SERVER_SENDER, protocol.INFO,
+                                               MISSED % room.label)
+            self.server.execute([Broadcast(payload, room.recipients())])
 
     def _name_lost(self, key):
         session = self.core.users.get(key)

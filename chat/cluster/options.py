@@ -14,6 +14,7 @@ DEFAULTS = {
     "redis_timeout": limits.REDIS_TIMEOUT,
     "redis_backoff_max": limits.REDIS_BACKOFF_MAX,
     "redis_block": limits.REDIS_BLOCK,
+    "stream_retain": limits.STREAM_RETAIN,
 }
 
 
@@ -34,6 +35,10 @@ def add_arguments(p):
                    help="with --redis: longest wait between reconnection attempts")
     p.add_argument("--redis-block", type=float, default=limits.REDIS_BLOCK,
                    help="with --redis: seconds one XREAD of the room streams blocks")
+    p.add_argument("--stream-retain", type=int, default=limits.STREAM_RETAIN,
+                   help="with --redis: entries each room's stream keeps at least (or the "
+                        "history limit if larger): how far a node may fall behind without "
+                        "missing messages")
 
 
 def problems(config):
@@ -48,7 +53,7 @@ def problems(config):
         parse_url(config.redis)
     except ValueError as exc:
         found.append("--redis: %s" % exc)
-    for name in ("lease", "redis_timeout", "redis_backoff_max", "redis_block"):
+    for name in ("lease", "redis_timeout", "redis_backoff_max", "redis_block", "stream_retain"):
         if not getattr(config, name) > 0:
             found.append("--%s must be positive" % name.replace("_", "-"))
     heartbeat = config.lease_heartbeat

@@ -5,9 +5,11 @@ Theory of operation
 A room's messages live in the stream ``ktn:room:<key>``; each entry holds
 the sender's case-folded name (``s``), the room's spelling (``r``) and the
 ``message`` payload exactly as clients receive it (``p``, newline
-included). ``publish`` appends with ``XADD ... MAXLEN ~ history-limit``
-(the calls of one loop pass leave in one pipelined write); nobody is sent
-the message then. A single *reader* (a ``XREAD BLOCK`` loop on its own
+included). ``publish`` appends with ``XADD ... MAXLEN ~ N`` (the calls
+of one loop pass leave in one pipelined write); nobody is sent the
+message then. N is the larger of the history limit and ``--stream-retain``
+(10 000): trimming at the history limit itself would delete entries the
+readers have not read yet whenever a burst outruns them. A single *reader* (a ``XREAD BLOCK`` loop on its own
 connection, since a blocking command holds up everything behind it) reads
 every stream this node *mirrors* from the last id it saw in each, and hands
 the entries of each reply, in order, to ``deliver``: the core appends each
@@ -32,7 +34,9 @@ which is always in the set and also carries private messages (see
 
 Redis lost: the reader's call fails, its client reconnects by itself and
 ``resume`` starts again from the last ids: nothing is lost (the stream
-kept it) and nothing is delivered twice (ids only grow). Appends that
+kept it) and nothing is delivered twice (ids only grow). If a room's
+stream was trimmed meanwhile past the last entry this node had read, its
+users are told that messages may have been missed. Appends that
 failed are the publisher's to report.
 """
 
@@ -62,12 +66,15 @@ class RoomLog:
     """Publishes messages to the room streams and reads every mirrored one."""
 
     def __init__(self, redis, reader, node_id, history_limit, deliver, load_room, side_streams,
-                 block=5.0, batch=1000):
+                 trimmed, block=5.0, batch=1000, retain=10_000):
         self.redis = redis                  # pipelined client: XADD, XREVRANGE
         self.reader = reader                # its own connection: XREAD BLOCK
         self.history_limit = history_limit
+        self.stream_length = max(1, history_limit, retain)   # MAXLEN ~
         self.deliver = deliver              # fn([(room key, room name, sender key, payload)])
         self.side_streams = side_streams    # stream key -> fn(fields): not a room
+        self.trimmed = trimmed              # fn(room key): entries may have been missed
+        self._started = False               # the first resume reads at once
         self.load_room = load_room          # fn(room name, [(sender key, payload)])
         self.node_key = node_stream(node_id)
         self.block_ms = max(1, int(block * 1000))
@@ -86,7 +93,7 @@ class RoomLog:
     def publish(self, room, sender_key, payload):
         """Append one message to the room's stream; return the Reply."""
         return self.redis.call("XADD", room_stream(room.key), "MAXLEN", "~",
-                               max(1, self.history_limit), "*", "s", sender_key,
+                               self.stream_length, "*", "s", sender_key,
                                "r", room.name, "p", payload)
 
     def wake(self):
@@ -133,8 +140,33 @@ class RoomLog:
     # -- reading ------------------------------------------------------------
 
     def resume(self):
-        """(Re)start the reader from the last ids (start-up, reconnect)."""
-        if self._reading is None and self.reader.connected:
+        """(Re)start the reader from the last ids (start-up, reconnect).
+
+        After a reconnection, first ask whether the last entry read of each
+        room is still in its stream: if not, the stream was trimmed past it
+        meanwhile (or that entry purged), and entries this node never read
+        may be gone with it: ``trimmed(room key)`` says so."""
+        if self._reading is not None or not self.reader.connected:
+            return
+        rooms = [key for key, last in self.last_ids.items()
+                 if key not in self.side_streams and last != b"0-0"]
+        if not self._started or not rooms:
+            self._started = True
+            self._read()
+            return
+        replies = [(key, self.reader.call("XRANGE", key, self.last_ids[key],
+                                          self.last_ids[key])) for key in rooms]
+        self._reading = replies[-1][1]
+        self._reading.add_done_callback(lambda _reply: self._checked(replies))
+
+    def _checked(self, replies):
+        self._reading = None
+        if any(reply.error is not None for _key, reply in replies):
+            return   # lost again: the next reconnection checks again
+        for key, reply in replies:
+            if not reply.value:
+                self.trimmed(key[len(ROOM_PREFIX):])
+        if self.reader.connected:
             self._read()
 
     def _read(self):

@@ -54,6 +54,7 @@ class SharedStore(MemoryStore):
         self.redis = None          # set by the node
         self.publish = None        # fn(**fields): an event in ktn:events
         self.applying = False      # applying another node's change: do not echo it
+        self.scan = max(1, keep or 0)   # stream entries a purge looks at (set by the node)
 
     def set_account(self, key, salt, digest):
         super().set_account(key, salt, digest)
@@ -79,7 +80,7 @@ class SharedStore(MemoryStore):
         super().purge(room_key, sender_key)
         if not self.applying:
             self.redis.call("EVAL", PURGE, 1, room_stream(room_key), sender_key,
-                            max(1, self.keep or 0) * 2)
+                            self.scan)
             self.publish(t="purge", r=room_key, k=sender_key)
 
 

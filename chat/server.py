@@ -41,7 +41,8 @@ from reactor.tcp import listen
 from . import limits
 from .cluster import options as cluster_options
 from .connection import ClientConnection
-from .core import Broadcast, ChatCore, Close, Publish, RemotePm, Send, worst_case_response_bytes
+from .core import (Broadcast, ChatCore, Close, Publish, RemoteKick, RemotePm, Send,
+                   worst_case_response_bytes)
 from .group_commit import GroupCommit
 from .output import OutputLimits, OutputMeter
 from .persistence import close_store, open_configured_store
@@ -253,6 +254,8 @@ class ChatServer:
                 self.cluster.publish(effect)
             elif kind is RemotePm:
                 self.cluster.remote_pm(effect)
+            elif kind is RemoteKick:
+                self.cluster.remote_kick(effect)
         self.presence_changed()
 
     def close_output(self, output):

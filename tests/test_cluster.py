@@ -190,6 +190,14 @@ def test_accounts_bans_and_purges_are_shared(nodes, tmp_path):
     oper.send("purge", "bob")   # the stream loses bob's messages, every node its copy
     info_containing(oper, "2 messages from bob were removed by oper")
     assert history(a.connect().login("late1")) == [("oper", "mine")]
+    carol = b.connect()
+    carol.login("carol")
+    oper.send("kick", "carol too loud")   # on the other node
+    assert [p["content"] for p in carol.wait_closed() if p["response"] == "error"] == [
+        "kicked by oper: too loud"]
+    info_containing(oper, "carol was kicked by oper (too loud)")
+    oper.send("kick", "nobody")
+    assert oper.expect("error", skip=("info", "message"))["content"] == "nobody is not online"
     oper.send("ban", "bob spam")   # bob is on the other node
     assert [p["content"] for p in bob.wait_closed() if p["response"] == "error"] == [
         "you are banned: spam"]

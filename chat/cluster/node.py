@@ -313,6 +313,40 @@ class Cluster:
                 self._send_pm(session, lease, effect.text)
         self.names.where(name.lower(), located)
 
+    def remote_kick(self, effect):
+        """An operator's kick of a name that is not here: to its node."""
+        session, name, reason = effect
+
+        def located(lease, error):
+            if not session.logged_in:
+                return
+            if error is not None:
+                self._error(session, UNAVAILABLE)
+            elif lease is None or lease[0] == self.node_id:
+                self._error(session, "%s is not online" % name)
+            else:
+                self._publish_event(t="kick", to=lease[0], k=lease[1].lower(), by=session.name,
+                                    why=reason).add_done_callback(lambda r: kicked(r, lease[1]))
+
+        def kicked(reply, spelled):
+            if session.logged_in:
+                if reply.error is not None:
+                    self._error(session, UNAVAILABLE)
+                else:
+                    self.server.execute([self.core.info(session, "%s was kicked by %s%s" % (
+                        spelled, session.name, " (%s)" % reason if reason else ""))])
+        self.names.where(name.lower(), located)
+
+    def _kicked(self, fields):
+        """Another node's operator kicked one of our users."""
+        if fields.get("to") != self.node_id.encode():
+            return
+        session = self.core.users.get((fields.get("k") or b"").decode("utf-8", "replace"))
+        by = (fields.get("by") or b"?").decode("utf-8", "replace")
+        if session is not None:
+            reason = (fields.get("why") or b"").decode("utf-8", "replace")
+            self.server.execute(self.core.kicked_from_elsewhere(session, by, reason))
+
     def _send_pm(self, session, lease, text):
         node, spelled = lease
         payload = protocol.encode_response(self.core.clock.timestamp(),
@@ -360,6 +394,8 @@ class Cluster:
         kind = fields.get("t")
         if kind in (b"j", b"l", b"s"):
             self.presence.event(node, kind, fields)
+        elif kind == b"kick":
+            self._kicked(fields)
         elif kind != b"hello":
             self.shared.event(kind, fields)
 
@@ -367,8 +403,8 @@ class Cluster:
         args = []
         for name, value in fields.items():
             args += (name, value)
-        self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", EVENTS_LENGTH, "*",
-                        "n", self.node_id, *args)
+        return self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", EVENTS_LENGTH, "*",
+                               "n", self.node_id, *args)
 
     def _kick(self, session, text):
         self._error(session, text)

@@ -17,7 +17,8 @@ glue (``chat/cluster``) carries them through Redis:
 * ``Publish(session, room, payload)``: a ``msg`` for the room's shared
   log; nobody is sent it until the log gives it back (``ChatCore.deliver``);
 * ``RemotePm(session, name, text)``: a private message to a user who is
-  not on this node.
+  not on this node; ``RemoteKick(session, name, reason)``: an operator's
+  kick of one.
 """
 
 import collections
@@ -35,6 +36,7 @@ Broadcast = collections.namedtuple("Broadcast", "data recipients")
 Close = collections.namedtuple("Close", "session reason")
 Publish = collections.namedtuple("Publish", "session room payload")
 RemotePm = collections.namedtuple("RemotePm", "session name text")
+RemoteKick = collections.namedtuple("RemoteKick", "session name reason")
 
 #: A user on another cluster node, as a room's presence notices name it.
 RemoteMember = collections.namedtuple("RemoteMember", "name key")

@@ -387,6 +387,12 @@ class RedisClient:
             return
         if reply.error is not None:
             self._drop(conn, reply.error)
+        elif reply.command == "PING" and reply.value != "PONG":
+            # Not Redis: e.g. a socket connected to itself (a local port
+            # with no listener, and the kernel chose that same port for us)
+            # echoes our PING back as an array.
+            self._drop(conn, ProtocolError("not a redis server: PING answered %r"
+                                           % (reply.value,)))
         elif reply.command == "PING":
             self.state = READY
             self._failures = 0

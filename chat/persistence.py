@@ -34,6 +34,10 @@ def open_configured_store(config):
     used: it is left as it was. The caller logs the line once it listens
     ("listening on" stays the first log line)."""
     started = time.monotonic()
+    if config.redis is not None:
+        from .cluster.shared import SharedStore
+        return SharedStore(config.history_limit), ("cluster: histories, accounts and bans in "
+                                                   "redis, read when connected")
     try:
         store = open_store(config.db, config.history_limit, config.fsync, config.db_max_pages)
     except StoreOpenError as exc:

@@ -21,6 +21,10 @@ worst case the output caps cannot hold.
 With a durable store (``--db``, ``chat/store``) a ``GroupCommit``
 (``chat/group_commit.py``) sits between ``execute`` and the connections:
 the effects of a pass wait for that pass's one commit.
+
+With ``--redis`` the server is a cluster node: a ``Cluster``
+(``chat/cluster``) sees each request first (``gate``) and carries the
+core's ``Publish`` and ``RemotePm`` effects through Redis.
 """
 
 import argparse
@@ -35,8 +39,10 @@ from reactor.loop import EventLoop
 from reactor.tcp import listen
 
 from . import limits
+from .cluster import options as cluster_options
 from .connection import ClientConnection
-from .core import Broadcast, ChatCore, Close, Send, worst_case_response_bytes
+from .core import (Broadcast, ChatCore, Close, Publish, RemoteKick, RemotePm, Send,
+                   worst_case_response_bytes)
 from .group_commit import GroupCommit
 from .output import OutputLimits, OutputMeter
 from .persistence import close_store, open_configured_store
@@ -89,6 +95,8 @@ class ServerConfig:
         self.fsync = False
         self.db_max_pages = 0
         self.store_retry = limits.STORE_RETRY_INTERVAL
+        # cluster (chat/cluster): no redis, a single server
+        self.__dict__.update(cluster_options.DEFAULTS)
         for name, value in options.items():
             if not hasattr(self, name):
                 raise TypeError("unknown server option %r" % name)
@@ -113,6 +121,7 @@ class ServerConfig:
                             % (self.pause_output, self.max_output))
         if self.db is None and (self.fsync or self.db_max_pages):
             problems.append("--fsync and --db-max-pages need --db PATH")
+        problems += cluster_options.problems(self)
         return problems
 
 
@@ -129,7 +138,8 @@ class ChatServer:
                              oper_password=config.oper_password,
                              failed_login_limit=config.failed_login_limit,
                              failed_login_window=config.failed_login_window,
-                             hash_rate=config.hash_rate, now=loop.time)
+                             hash_rate=config.hash_rate, now=loop.time,
+                             shared_log=config.redis is not None)
         self.meter = OutputMeter()   # bytes owed to the clients past the pause mark
         self.output_limits = OutputLimits(
             config.pause_output, config.max_output, config.max_total_output, self.meter,
@@ -144,6 +154,7 @@ class ChatServer:
         self._login_timer = None
         self.tracks_idle = config.idle_timeout > 0
         self._stopping = False
+        self.cluster = None   # a Cluster once listening, with --redis
         self.commits = None   # a GroupCommit when the store is durable
         if self.core.store.durable:
             self.commits = GroupCommit(loop, self.core.store, self.core, self.carry_out,
@@ -156,6 +167,9 @@ class ChatServer:
             self._idle_timer = self.loop.call_later(self._idle_period(), self._idle_sweep)
         host, port = self.listener.address[:2]
         log.info("listening on %s:%d", host, port)
+        if self.config.redis is not None:
+            from .cluster.node import Cluster, default_node_id
+            self.cluster = Cluster(self, self.config.node_id or default_node_id(host, port))
         return self.listener.address
 
     # -- connections ------------------------------------------------------------
@@ -236,6 +250,12 @@ class ChatServer:
                 effect.session.send(effect.data)
             elif kind is Close:
                 effect.session.close(effect.reason)
+            elif kind is Publish:
+                self.cluster.publish(effect)
+            elif kind is RemotePm:
+                self.cluster.remote_pm(effect)
+            elif kind is RemoteKick:
+                self.cluster.remote_kick(effect)
         self.presence_changed()
 
     def close_output(self, output):
@@ -381,6 +401,7 @@ def parse_args(argv=None):
     p.add_argument("--store-retry", type=float, default=limits.STORE_RETRY_INTERVAL,
                    help="seconds between retries of a failed database write when no message "
                         "brings the next one")
+    cluster_options.add_arguments(p)
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warning", "error"], help="stderr log level")
     args = p.parse_args(argv)
@@ -467,6 +488,8 @@ def main(argv=None):
     try:
         loop.run()
     finally:
+        if server.cluster is not None:
+            server.cluster.close(loop)
         loop.close()
         close_store(server)
     log.info("stopped")

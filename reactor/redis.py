@@ -299,6 +299,11 @@ class RedisClient:
     def connected(self):
         return self.state is READY
 
+    @property
+    def pending(self):
+        """Calls sent or queued and not yet answered."""
+        return len(self._conn.waiting) if self._conn is not None else 0
+
     def clone(self, **overrides):
         """A new client to the same server with the same options (but no
         callbacks unless given): the separate connection that blocking
@@ -382,6 +387,12 @@ class RedisClient:
             return
         if reply.error is not None:
             self._drop(conn, reply.error)
+        elif reply.command == "PING" and reply.value != "PONG":
+            # Not Redis: e.g. a socket connected to itself (a local port
+            # with no listener, and the kernel chose that same port for us)
+            # echoes our PING back as an array.
+            self._drop(conn, ProtocolError("not a redis server: PING answered %r"
+                                           % (reply.value,)))
         elif reply.command == "PING":
             self.state = READY
             self._failures = 0

@@ -265,6 +265,27 @@ def test_a_peer_speaking_garbage_loses_the_connection_not_the_process(loop):
         client.close()
 
 
+def test_a_peer_that_echoes_the_handshake_is_not_redis(loop):
+    """A socket connected to itself (connecting to a local port nobody
+    listens on, from that very port) echoes PING back: never "connected"."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        accepted = []
+        client = RedisClient(loop, "redis://127.0.0.1:%d" % listener.getsockname()[1],
+                             backoff_initial=5, backoff_max=5)
+        run_until(loop, lambda: accept(listener, accepted))
+        with accepted.pop() as peer:
+            peer.setblocking(False)
+            run_until(loop, lambda: b"PING" in peek(peer))
+            peer.sendall(b"*1\r\n$4\r\nPING\r\n")
+            run_until(loop, lambda: client.last_error is not None)
+        assert not client.connected
+        assert "not a redis server" in str(client.last_error)
+        client.close()
+
+
 def test_bounded_queue_fails_the_excess_at_once(loop, redis_server):
     client = connect(loop, redis_server.url(), max_pending=10)
     replies = [client.call("PING") for _ in range(12)]

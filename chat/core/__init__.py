@@ -18,8 +18,10 @@ interface the glue and the tests use.
 from .chat import (DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_LENGTH,
                    ChatCore)
 from .history import worst_case_response_bytes
-from .session import MAX_USERNAME_LENGTH, Broadcast, Close, Send, Session, check_username
+from .session import (MAX_USERNAME_LENGTH, Broadcast, Close, Publish, RemoteKick, RemotePm, Send,
+                      Session, check_username)
 
-__all__ = ["ChatCore", "Session", "Send", "Broadcast", "Close", "check_username",
+__all__ = ["ChatCore", "Session", "Send", "Broadcast", "Close", "Publish", "RemotePm", "RemoteKick",
+           "check_username",
            "worst_case_response_bytes", "MAX_USERNAME_LENGTH", "DEFAULT_HISTORY_LIMIT",
            "DEFAULT_MAX_MESSAGE_LENGTH", "DEFAULT_MAX_MESSAGE_BYTES"]

@@ -43,7 +43,8 @@ from .accounts import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, AccountRequests
 from .history import worst_case_response_bytes
 from .moderation import Bans, ModerationRequests
 from .rooms import LOBBY, Room, RoomRequests
-from .session import MAX_USERNAME_LENGTH, Broadcast, Close, Send, Session, is_username
+from .session import (MAX_USERNAME_LENGTH, Broadcast, Close, Publish, RemoteMember, RemotePm,
+                      Send, Session, is_username)
 
 DEFAULT_HISTORY_LIMIT = limits.HISTORY_LIMIT
 DEFAULT_MAX_MESSAGE_LENGTH = limits.MAX_MESSAGE_LENGTH
@@ -59,12 +60,16 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
                  oper_password=None, failed_login_limit=limits.FAILED_LOGIN_LIMIT,
                  failed_login_window=limits.FAILED_LOGIN_WINDOW,
                  max_accounts=limits.MAX_ACCOUNTS, hash_rate=limits.HASHES_PER_SECOND,
-                 hash_burst=limits.HASH_BURST, now=time.monotonic, store=None):
+                 hash_burst=limits.HASH_BURST, now=time.monotonic, store=None,
+                 shared_log=False):
         self.clock = clock                  # .timestamp() -> str
         self.history_limit = history_limit
         self.max_message_length = max_message_length
         self.max_message_bytes = max_message_bytes
         self.max_rooms = max_rooms
+        self.shared_log = shared_log        # a cluster node: msg goes through the log
+        self.on_forget = None               # fn(key): a name was freed (cluster glue)
+        self.on_move = None                 # fn(session, room, entered, notice) (cluster)
         self.oper_password = oper_password or None   # "" configures nothing
         self.users = {}                     # case-folded name -> Session
         self.lobby = Room(LOBBY, history_limit)
@@ -107,6 +112,53 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
             room = self.rooms.get(message.room_key)
             if room is not None:
                 room.history.discard(message.sender_key, message.payload)
+
+    # -- the shared log (cluster) -------------------------------------------
+
+    def deliver(self, room_key, room_name, sender_key, payload):
+        """A message the shared log gave back: into the room's history, to
+        its members here. The room is created if this node lacks it."""
+        room = self.rooms.get(room_key)
+        if room is None:
+            room = self.rooms[room_key] = Room(room_name, self.history_limit)
+        room.history.append(sender_key, payload)
+        recipients = room.recipients()
+        return [Broadcast(payload, recipients)] if recipients else []
+
+    def mirror_room(self, room_name, messages):
+        """Give the room ``messages`` ((sender key, payload), oldest first)
+        as its history, read from the shared log (once per room: the glue
+        reads the log on from there)."""
+        key = room_name.lower()
+        room = self.rooms.get(key)
+        if room is None:
+            room = self.rooms[key] = Room(room_name, self.history_limit)
+        for sender_key, payload in messages:
+            room.history.append(sender_key, payload)
+
+    def remote_presence(self, room_name, key, name, entered, notice=True):
+        """A user on another node entered or left a room (with a presence
+        notice here unless ``notice`` is false)."""
+        room_key = room_name.lower()
+        room = self.rooms.get(room_key)
+        if entered:
+            if room is None:
+                room = self.rooms[room_key] = Room(room_name, self.history_limit)
+            room.remote[key] = name
+        elif room is None or room.remote.pop(key, None) is None:
+            return
+        room._membership_changed()
+        self._membership_version += 1
+        if notice:
+            member = RemoteMember(name, key)
+            if entered:
+                room.presence.join(member)
+            else:
+                room.presence.leave(member)
+            self._presence_rooms[room] = None
+        if room.abandoned and room is not self.lobby:
+            del self.rooms[room_key]
+            self._presence_rooms.pop(room, None)
 
     # -- sessions -------------------------------------------------------
 
@@ -198,6 +250,8 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         room = session.room
         payload = protocol.encode_response(self.clock.timestamp(), session.name,
                                            protocol.MESSAGE, text)
+        if self.shared_log:
+            return [Publish(session, room, payload)]
         room.history.append(session.key, payload)
         self.store.append(room.key, room.name, session.key, payload)
         return [Broadcast(payload, room.recipients())]
@@ -210,6 +264,8 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         self._check_text(text, usage)
         recipient = self.users.get(name.lower())
         if recipient is None:
+            if self.shared_log:
+                return [RemotePm(session, name, text)]
             raise RequestError("%s is not online" % name)
         payload = protocol.encode_response(self.clock.timestamp(),
                                            "%s -> %s" % (session.name, recipient.name),
@@ -233,6 +289,8 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         key = session.key
         if self.users.get(key) is session:
             del self.users[key]
+            if self.on_forget is not None:
+                self.on_forget(key)
         self._exit_room(session, notice)
         session.name = session.key = None
         session.operator = False

@@ -24,7 +24,7 @@ import ipaddress
 from .. import protocol
 from ..protocol import RequestError
 from .accounts import secret_bytes
-from .session import Broadcast, Close, Send, is_username
+from .session import Broadcast, Close, RemoteKick, Send, is_username
 
 
 def is_loopback(host):
@@ -127,7 +127,13 @@ class ModerationRequests:
 
     def _on_kick(self, session, content):
         name, reason = _target(content, "kick", "kick <name> [reason]")
+        if self.shared_log and name.lower() not in self.users:
+            return [RemoteKick(session, name, reason)]   # perhaps on another node
         return self._remove_user(session, self._online(name, "kick"), "kicked", reason)
+
+    def kicked_from_elsewhere(self, victim, operator_name, reason):
+        """A cluster node's operator kicked ``victim``, who is here."""
+        return self._removal(victim, operator_name, "kicked", reason, ())
 
     def _on_ban(self, session, content):
         name, reason = _target(content, "ban", "ban <name> [reason]")
@@ -169,15 +175,17 @@ class ModerationRequests:
         (the operator hears it wherever it is)."""
         if victim is operator:
             raise RequestError("you cannot kick yourself: use logout")
+        also_told = () if operator.room is victim.room else (operator,)
+        return self._removal(victim, operator.name, what, reason, also_told)
+
+    def _removal(self, victim, operator_name, what, reason, also_told):
         room = victim.room
         victim_name = victim.name
         self._forget(victim, notice=False)
-        told = room.recipients()
-        if operator.room is not room:
-            told = told + (operator,)
-        to_victim = "%s by %s%s" % (what, operator.name, ": " + reason if reason else "")
-        to_room = "%s was %s by %s%s" % (victim_name, what, operator.name,
+        to_victim = "%s by %s%s" % (what, operator_name, ": " + reason if reason else "")
+        to_room = "%s was %s by %s%s" % (victim_name, what, operator_name,
                                          " (%s)" % reason if reason else "")
         return [Send(victim, self._server_response(protocol.ERROR, to_victim)),
-                Close(victim, "%s by %s" % (what, operator.name)),
-                Broadcast(self._server_response(protocol.INFO, to_room), told)]
+                Close(victim, "%s by %s" % (what, operator_name)),
+                Broadcast(self._server_response(protocol.INFO, to_room),
+                          room.recipients() + also_told)]

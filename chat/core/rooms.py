@@ -52,13 +52,14 @@ def check_room_name(text, request="join"):
 class Room:
     """One room: members, history, pending presence, cached answers."""
 
-    __slots__ = ("name", "key", "members", "history", "presence", "_recipients",
+    __slots__ = ("name", "key", "members", "remote", "history", "presence", "_recipients",
                  "_names_text", "_names_response")
 
     def __init__(self, name, history_limit):
         self.name = name            # as spelled by its creator, without '#'
         self.key = name.lower()
         self.members = {}           # Session -> None, in join order
+        self.remote = {}            # key -> name: members on other cluster nodes
         self.history = History(history_limit)
         self.presence = Presence()
         self._recipients = None     # tuple of members, until membership changes
@@ -77,13 +78,18 @@ class Room:
         del self.members[session]
         self._membership_changed()
 
+    @property
+    def size(self):
+        """Members here and, in a cluster, on the other nodes."""
+        return len(self.members) + len(self.remote)
+
     def _membership_changed(self):
         self._recipients = self._names_text = self._names_response = None
 
     @property
     def abandoned(self):
         """No members and no history: the room may cease to exist."""
-        return not self.members and not len(self.history)
+        return not self.members and not self.remote and not len(self.history)
 
     def recipients(self):
         """Every member, as one tuple shared by broadcasts until someone
@@ -99,7 +105,8 @@ class Room:
         if cached is not None and cached[0] == timestamp:
             return cached[1]
         if self._names_text is None:
-            names = sorted((s.name for s in self.members), key=lambda n: (n.lower(), n))
+            names = sorted([*(s.name for s in self.members), *self.remote.values()],
+                           key=lambda n: (n.lower(), n))
             where = "online" if self.key == LOBBY else "in " + self.label
             self._names_text = "Users %s (%d): %s" % (where, len(names), ", ".join(names))
         data = protocol.encode_response(timestamp, protocol.SERVER_SENDER, protocol.INFO,
@@ -134,9 +141,9 @@ class RoomRequests:
         # built once per change of membership anywhere and clock second.
         key = (self._membership_version, self.clock.timestamp())
         if self._rooms_response is None or self._rooms_response[0] != key:
-            shown = [room for room in self.rooms.values() if room.members]
-            shown.sort(key=lambda room: (-len(room.members), room.key))
-            listing = ", ".join("%s (%d)" % (room.label, len(room.members)) for room in shown)
+            shown = [room for room in self.rooms.values() if room.size]
+            shown.sort(key=lambda room: (-room.size, room.key))
+            listing = ", ".join("%s (%d)" % (room.label, room.size) for room in shown)
             text = "Rooms (%d): %s" % (len(shown), listing)
             self._rooms_response = (key, self._server_response(protocol.INFO, text))
         return [Send(session, self._rooms_response[1])]
@@ -145,7 +152,7 @@ class RoomRequests:
         """Leave the current room for ``room``; answer as a login does."""
         self._exit_room(session)
         self._enter_room(session, room)
-        count = len(room.members)
+        count = room.size
         return [self.info(session, "Joined %s (%d user%s)"
                           % (room.label, count, "" if count == 1 else "s")),
                 Send(session, self.history_response(room))]
@@ -156,6 +163,8 @@ class RoomRequests:
         room.add(session)
         room.presence.join(session)
         self._presence_rooms[room] = None
+        if self.on_move is not None:
+            self.on_move(session, room, True, True)
 
     def _exit_room(self, session, notice=True):
         """Take ``session`` out of its room (with a "left" notice unless
@@ -169,6 +178,8 @@ class RoomRequests:
             self._presence_rooms[room] = None
         else:
             room.presence.forget(session)
+        if self.on_move is not None:
+            self.on_move(session, room, False, notice)
         if room.abandoned and room is not self.lobby:
             del self.rooms[room.key]
             self._presence_rooms.pop(room, None)

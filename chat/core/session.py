@@ -10,6 +10,15 @@ input with a list of effects, carried out in order by the glue:
 * ``Broadcast(data, recipients)``: the same bytes for each session in
   ``recipients`` (encoded once, whatever the number of recipients);
 * ``Close(session, reason)``: close that session once its output is sent.
+
+Only a cluster node's core (``shared_log``) returns the two others; the
+glue (``chat/cluster``) carries them through Redis:
+
+* ``Publish(session, room, payload)``: a ``msg`` for the room's shared
+  log; nobody is sent it until the log gives it back (``ChatCore.deliver``);
+* ``RemotePm(session, name, text)``: a private message to a user who is
+  not on this node; ``RemoteKick(session, name, reason)``: an operator's
+  kick of one.
 """
 
 import collections
@@ -25,6 +34,12 @@ _USERNAME = re.compile(r"[A-Za-z0-9]+")
 Send = collections.namedtuple("Send", "session data")
 Broadcast = collections.namedtuple("Broadcast", "data recipients")
 Close = collections.namedtuple("Close", "session reason")
+Publish = collections.namedtuple("Publish", "session room payload")
+RemotePm = collections.namedtuple("RemotePm", "session name text")
+RemoteKick = collections.namedtuple("RemoteKick", "session name reason")
+
+#: A user on another cluster node, as a room's presence notices name it.
+RemoteMember = collections.namedtuple("RemoteMember", "name key")
 
 
 class Session:

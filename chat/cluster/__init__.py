@@ -1,0 +1,14 @@
+"""Clusters: several server processes sharing rooms, names and private
+messages through Redis (``--redis URL``).
+
+* ``roomlog``: a Redis Stream per room, the one order every node delivers
+  (and the rooms' history);
+* ``names``: one lease per logged-in name, unique across the cluster;
+* ``presence``: who is in which room on the other nodes;
+* ``shared``: accounts, bans and purges through Redis;
+* ``node``: the glue between the core's effects, the connections and Redis
+  (the gate that fails closed while Redis is down, private messages);
+* ``options``: the command-line options and their checks.
+
+Without ``--redis`` only ``options`` is imported.
+"""

@@ -1,0 +1,426 @@
+"""A cluster node: the server glue between the core's effects and Redis.
+
+Theory of operation
+-------------------
+With ``--redis URL`` the core runs with ``shared_log`` and this object sits
+between the connections and the core. It keeps two Redis clients on the
+server's loop (``reactor.redis``): a pipelined one for every short command
+and one for the blocking ``XREAD`` of the room logs (``roomlog``).
+
+*The gate* (``gate``) sees each request before the core does. ``msg``,
+``login``, ``join`` and ``pm`` are refused with ``error`` "chat is
+temporarily unavailable, try again" while either connection to Redis is
+down or the node has not finished starting (fail closed: never a message
+that only part of the cluster sees); connected users stay connected and
+every other request works. A ``login`` first takes the name's lease
+(``names``) and a ``join`` of a room this node does not mirror yet first
+loads its history from the stream; meanwhile that connection's requests
+wait (``ClientConnection.hold``), then the request goes to the core as
+usual. A login the core then refuses (ban, password) gives the lease back.
+
+*Effects*: the core answers ``msg`` with ``Publish`` (appended to the
+room's stream; delivered to everyone, the sender included, when the
+reader gives it back; a failed append is an ``error`` to its sender) and a
+``pm`` to someone not on this node with ``RemotePm``.
+
+*Shared state*: presence (``presence``), accounts, bans and purges
+(``shared``) travel as events in one stream, ``ktn:events``, that every
+node reads with the rooms; ``register``, ``password``, ``ban``, ``unban``
+and ``purge`` are refused too while Redis is down.
+
+*Private messages across nodes*: the name's lease says which node holds
+it; the message is appended to that node's own stream
+(``ktn:node:<id>``), which only that node reads, from the id of an entry
+it wrote at start-up. The sender gets its copy once the append succeeded.
+Guarantee: a pm is delivered at most once, and exactly once if the
+recipient is still logged in there when that node reads it (its reader
+resumes from the last id after a Redis outage, so an outage delays it but
+does not lose it); the sender is told "not online" if the name has no
+lease, and "unavailable" if Redis is down.
+
+Start-up: once connected, the node writes the first entry of its own
+stream and of the events stream (its starting points), reads the others'
+presence, the accounts and the bans, and mirrors ``#lobby``; then it logs
+"cluster node ... ready" and opens the gate. Requests that arrive before
+(clients are accepted from the moment the server listens) wait for that,
+for at most ``--redis-timeout``; after it they are refused like any
+request while Redis is down. At shutdown the node releases its names and
+waits (as long) for Redis to confirm, so a restarted node can take them.
+"""
+
+import logging
+import os
+
+from reactor.redis import RedisClient
+
+from .. import protocol
+from ..core import Broadcast, Send
+from ..core.accounts import split_login
+from ..core.rooms import LOBBY, check_room_name
+from ..protocol import RequestError
+from .names import NameLeases
+from .presence import EVENTS_STREAM, ClusterPresence
+from .shared import SharedState
+from .roomlog import RoomLog, node_stream
+
+log = logging.getLogger("chat.cluster")
+
+UNAVAILABLE = "chat is temporarily unavailable, try again"
+MISSED = ("some messages of %s may have been missed: this server was cut off from the "
+          "chat while its history moved on")
+TAKEN_OVER = "your name %s was taken by a login on another server; disconnected"
+GATED = ("login", "msg", "join", "pm")
+#: Refused too while Redis is down: their changes are shared through it.
+SHARED_CHANGES = ("register", "password", "ban", "unban", "purge")
+PM_STREAM_LENGTH = 10_000
+EVENTS_LENGTH = 10_000
+
+
+def default_node_id(host, port):
+    return "%s:%d:%d" % (host, port, os.getpid())
+
+
+class Cluster:
+    """This server's membership in the cluster (see the module docstring)."""
+
+    def __init__(self, server, node_id):
+        self.server = server
+        self.core = server.core
+        self.node_id = node_id
+        config = server.config
+        loop = server.loop
+        options = dict(reply_timeout=config.redis_timeout, backoff_max=config.redis_backoff_max,
+                       connect_timeout=config.redis_timeout)
+        self.redis = RedisClient(loop, config.redis, on_connected=self._connected,
+                                 on_disconnected=self._disconnected, **options)
+        self.reader = self.redis.clone(on_connected=self._reader_connected)
+        heartbeat = config.lease_heartbeat or config.lease / 3.0
+        self.names = NameLeases(loop, self.redis, node_id, config.lease, heartbeat,
+                                self._name_lost)
+        self.presence = ClusterPresence(loop, self.redis, node_id, self.core, config.lease,
+                                        heartbeat, server.presence_changed)
+        self.log = RoomLog(self.redis, self.reader, node_id, config.history_limit,
+                           self._deliver, self.core.mirror_room,
+                           {node_stream(node_id): self._node_entry,
+                            EVENTS_STREAM: self._event},
+                           self._trimmed, block=config.redis_block,
+                           retain=config.stream_retain)
+        self.shared = SharedState(self.redis, self.core, self._kick)
+        store = self.core.store
+        store.redis, store.publish = self.redis, self._publish_event
+        store.scan = self.log.stream_length * 2   # MAXLEN ~ keeps a little more
+        self.core.on_forget = self.names.release
+        self.core.on_move = self.presence.moved
+        self.ready = False
+        self._starting = False
+        self._before_ready = []    # (conn, item) held until the node is ready
+        self._start_deadline = loop.call_later(config.redis_timeout, self._start_overdue)
+
+    @property
+    def available(self):
+        return self.ready and self.redis.connected and self.reader.connected
+
+    def close(self, loop):
+        """Release the names, wait (bounded) for Redis to have them, close."""
+        self.names.close()
+        self.presence.close()
+        self._start_deadline.cancel()
+        for key in list(self.names.held):
+            self.names.release(key)
+        deadline = loop.time() + self.server.config.redis_timeout
+        wake = loop.call_at(deadline, lambda: None)
+        while self.redis.pending and loop.time() < deadline:
+            loop.run_once()
+        wake.cancel()
+        self.reader.close()
+        self.redis.close()
+
+    # -- connection to Redis ----------------------------------------------
+
+    def _connected(self):
+        if not self.ready:
+            self._start()
+        else:
+            log.warning("redis is back: renewing %d names", len(self.names.held))
+            self.names.renew_all()
+            self.presence.publish_state()
+
+    def _disconnected(self, exc):
+        log.warning("redis lost (%s): msg, login, join and pm are refused until it is back",
+                    exc)
+
+    def _reader_connected(self):
+        if self.ready:
+            self.log.resume()
+
+    def _start(self):
+        if self._starting:
+            return
+        self._starting = True
+        reply = self.redis.call("XADD", node_stream(self.node_id), "MAXLEN", "~",
+                                PM_STREAM_LENGTH, "*", "t", "start")
+        reply.add_done_callback(self._started)
+
+    def _started(self, reply):
+        if reply.error is not None:
+            self._starting = False   # tried again on the next connection
+            return
+        self.log.last_ids[self.log.node_key] = reply.value
+        self.presence.start(self._presence_started)
+
+    def _presence_started(self, error):
+        if error is not None:
+            self._starting = False
+            return
+        self.log.last_ids[EVENTS_STREAM] = self.presence.start_id
+        self.shared.load(self._shared_loaded)
+
+    def _shared_loaded(self, error):
+        if error is not None:
+            self._starting = False
+            return
+        self.log.mirror(LOBBY, self._lobby_mirrored)
+
+    def _lobby_mirrored(self, error):
+        self._starting = False
+        if error is None:
+            self.ready = True
+            log.info("cluster node %s ready (redis %s)", self.node_id, self.redis.url)
+            self.log.resume()
+            self._start_deadline.cancel()
+            self._let_in(self._before_ready)
+
+    def _start_overdue(self):
+        """Redis did not answer in time at start-up: refuse what waited."""
+        self._let_in(self._before_ready)
+
+    def _let_in(self, held):
+        """Hand the requests held at start-up to the gate again, in order."""
+        self._before_ready = None
+        for conn, item in held or ():
+            conn.release(go_on=False)
+            if conn.is_open and not self.gate(conn, item):
+                conn.handle_now(item)
+            if not conn.held:   # not held again (by a lease claim, say)
+                conn.carry_on()
+
+    # -- requests ---------------------------------------------------------
+
+    def gate(self, conn, item):
+        """Whether this node took charge of the request (refused it, or
+        will hand it to the core once Redis has answered)."""
+        if type(item) is not dict:
+            return False
+        request = item.get("request")
+        if not isinstance(request, str):
+            return False
+        request = request.strip().lower()
+        if request in SHARED_CHANGES:
+            if conn.logged_in and not self.available:
+                self._error(conn, UNAVAILABLE)
+                return True
+            return False
+        if request not in GATED or conn.logged_in == (request == "login"):
+            return False   # the core answers (e.g. "log in first")
+        if not self.available:
+            if self._before_ready is not None:   # starting: wait for the node
+                conn.hold()
+                self._before_ready.append((conn, item))
+            else:
+                self._error(conn, UNAVAILABLE)
+            return True
+        content = item.get("content")
+        if not isinstance(content, str):
+            return False
+        if request == "login":
+            return self._gate_login(conn, item, content)
+        if request == "join":
+            return self._gate_join(conn, item, content)
+        return False
+
+    def _gate_login(self, conn, item, content):
+        try:
+            name = split_login(content)[0]
+        except RequestError:
+            return False
+        key = name.lower()
+        if key in self.core.users:
+            return False   # taken here: the core says so
+
+        def claimed(won, error):
+            if not conn.is_open:
+                if won:
+                    self.names.release(key)
+            elif error is not None:
+                self._error(conn, UNAVAILABLE)
+            elif not won:
+                self._error(conn, "Username taken: %s is already logged in" % name)
+            else:
+                conn.handle_now(item)
+                if conn.key != key:   # refused by the core (ban, password)
+                    self.names.release(key)
+            conn.release()
+        conn.hold()
+        self.names.claim(name, claimed)
+        return True
+
+    def _gate_join(self, conn, item, content):
+        try:
+            room_name = check_room_name(content)
+        except RequestError:
+            return False
+        if self.log.mirrored(room_name.lower()):
+            return False
+
+        def mirrored(error):
+            if conn.is_open and conn.logged_in:
+                if error is not None:
+                    self._error(conn, UNAVAILABLE)
+                else:
+                    conn.handle_now(item)
+            conn.release()
+        conn.hold()
+        self.log.mirror(room_name, mirrored)
+        return True
+
+    def _error(self, session, text):
+        self.server.execute([self.core.error(session, text)])
+
+    # -- effects ------------------------------------------------------------
+
+    def publish(self, effect):
+        """A ``msg`` into its room's stream; its sender hears of a failure."""
+        session = effect.session
+        reply = self.log.publish(effect.room, session.key, effect.payload)
+
+        def appended(reply):
+            if reply.error is not None and session.logged_in:
+                self._error(session, UNAVAILABLE)
+        reply.add_done_callback(appended)
+
+    def remote_pm(self, effect):
+        """A ``pm`` to a name that is not here: to the node that holds it."""
+        session, name = effect.session, effect.name
+
+        def located(lease, error):
+            if not session.logged_in:
+                return
+            if error is not None:
+                self._error(session, UNAVAILABLE)
+            elif lease is None or lease[0] == self.node_id:
+                self._error(session, "%s is not online" % name)
+            else:
+                self._send_pm(session, lease, effect.text)
+        self.names.where(name.lower(), located)
+
+    def remote_kick(self, effect):
+        """An operator's kick of a name that is not here: to its node."""
+        session, name, reason = effect
+
+        def located(lease, error):
+            if not session.logged_in:
+                return
+            if error is not None:
+                self._error(session, UNAVAILABLE)
+            elif lease is None or lease[0] == self.node_id:
+                self._error(session, "%s is not online" % name)
+            else:
+                self._publish_event(t="kick", to=lease[0], k=lease[1].lower(), by=session.name,
+                                    why=reason).add_done_callback(lambda r: kicked(r, lease[1]))
+
+        def kicked(reply, spelled):
+            if session.logged_in:
+                if reply.error is not None:
+                    self._error(session, UNAVAILABLE)
+                else:
+                    self.server.execute([self.core.info(session, "%s was kicked by %s%s" % (
+                        spelled, session.name, " (%s)" % reason if reason else ""))])
+        self.names.where(name.lower(), located)
+
+    def _kicked(self, fields):
+        """Another node's operator kicked one of our users."""
+        if fields.get("to") != self.node_id.encode():
+            return
+        session = self.core.users.get((fields.get("k") or b"").decode("utf-8", "replace"))
+        by = (fields.get("by") or b"?").decode("utf-8", "replace")
+        if session is not None:
+            reason = (fields.get("why") or b"").decode("utf-8", "replace")
+            self.server.execute(self.core.kicked_from_elsewhere(session, by, reason))
+
+    def _send_pm(self, session, lease, text):
+        node, spelled = lease
+        payload = protocol.encode_response(self.core.clock.timestamp(),
+                                           "%s -> %s" % (session.name, spelled),
+                                           protocol.MESSAGE, text)
+        reply = self.redis.call("XADD", node_stream(node), "MAXLEN", "~", PM_STREAM_LENGTH,
+                                "*", "t", "pm", "to", spelled.lower(), "p", payload)
+
+        def sent(reply):
+            if session.logged_in:
+                if reply.error is not None:
+                    self._error(session, UNAVAILABLE)
+                else:
+                    self.server.execute([Send(session, payload)])
+        reply.add_done_callback(sent)
+
+    # -- what the reader gives back -----------------------------------------
+
+    def _deliver(self, messages):
+        """Messages read back from the room streams, in order: one batch of
+        effects per reply."""
+        deliver = self.core.deliver
+        effects = []
+        for room_key, room_name, sender_key, payload in messages:
+            effects += deliver(room_key, room_name, sender_key, payload)
+        self.server.execute(effects)
+
+    def _node_entry(self, fields):
+        if fields.get("t") != b"pm":
+            return   # start and wake-up entries
+        to, payload = fields.get("to"), fields.get("p")
+        if not (isinstance(to, bytes) and isinstance(payload, bytes)
+                and payload.endswith(b"\n")):
+            return
+        session = self.core.users.get(to.decode("utf-8", "replace"))
+        if session is not None:
+            self.server.execute([Send(session, payload)])
+
+    def _event(self, fields):
+        """An entry of the shared events stream: presence, or a shared change."""
+        node = fields.get("n")
+        node = node.decode("utf-8", "replace") if isinstance(node, bytes) else None
+        if node is None or node == self.node_id:
+            return
+        kind = fields.get("t")
+        if kind in (b"j", b"l", b"s"):
+            self.presence.event(node, kind, fields)
+        elif kind == b"kick":
+            self._kicked(fields)
+        elif kind != b"hello":
+            self.shared.event(kind, fields)
+
+    def _publish_event(self, **fields):
+        args = []
+        for name, value in fields.items():
+            args += (name, value)
+        return self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", EVENTS_LENGTH, "*",
+                               "n", self.node_id, *args)
+
+    def _kick(self, session, text):
+        self._error(session, text)
+        session.close(text)
+
+    def _trimmed(self, room_key):
+        room = self.core.rooms.get(room_key)
+        if room is not None and room.members:
+            log.warning("%s was trimmed past what this node had read", room.label)
+            payload = protocol.encode_response(self.core.clock.timestamp(),
+                                               protocol.SERVER_SENDER, protocol.INFO,
+                                               MISSED % room.label)
+            self.server.execute([Broadcast(payload, room.recipients())])
+
+    def _name_lost(self, key):
+        session = self.core.users.get(key)
+        if session is not None:
+            self._error(session, TAKEN_OVER % session.name)
+            session.close("name taken over on another node")

@@ -1,0 +1,204 @@
+"""Presence across nodes: who is in which room on the other nodes.
+
+Theory of operation
+-------------------
+Every entry to and exit from a room on this node (``ChatCore.on_move``)
+becomes an event in the shared stream ``ktn:events``, which every node
+reads with the room streams; the others apply it to the room's ``remote``
+members (``ChatCore.remote_presence``), so ``names``, ``rooms``, the
+"Joined" count and the coalesced presence notices count users of every
+node. Each node also keeps its current members in the hash
+``ktn:members:<node>`` and its id in the set ``ktn:nodes``.
+
+A starting node writes the first presence entry it will read from, then
+reads the others' hashes (a snapshot, applied without notices; events
+after the entry may repeat it, and applying them again changes nothing).
+A node that loses Redis cannot publish the exits meanwhile: when it is
+back it publishes its whole membership as one ``state`` event and the
+others compare it with what they had (notices for the differences).
+
+A node that dies stops renewing ``ktn:alive:<node>`` (a lease like a
+name's); at each heartbeat every node checks the nodes it has members
+from, and one whose key has expired is gone: its members leave, each
+node telling its own users once, and its hash and set entry are removed.
+
+Guarantee: presence is eventually consistent (a notice may come a
+heartbeat late after a crash, or twice as "joined" after a state
+event); it is never what orders messages.
+"""
+
+import json
+import logging
+
+log = logging.getLogger("chat.cluster")
+
+EVENTS_STREAM = "ktn:events"   # shared with chat/cluster/shared.py
+NODES = "ktn:nodes"
+STREAM_LENGTH = 10_000
+
+
+def members_key(node_id):
+    return "ktn:members:" + node_id
+
+
+def alive_key(node_id):
+    return "ktn:alive:" + node_id
+
+
+def _text(value):
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else None
+
+
+class ClusterPresence:
+    """Publishes this node's room membership and applies the others'."""
+
+    def __init__(self, loop, redis, node_id, core, lease, heartbeat, changed):
+        self.redis = redis
+        self.changed = changed   # fn(): presence notices may be owed
+        self.node_id = node_id
+        self.core = core
+        self.lease_ms = max(1, int(lease * 1000))
+        self.local = {}      # key -> (room name, name): this node's members
+        self.remote = {}     # node id -> {key: (room name, name)}
+        self._timer = loop.call_later(heartbeat, self._beat, loop, heartbeat)
+
+    def close(self):
+        self._timer.cancel()
+
+    # -- this node --------------------------------------------------------
+
+    def moved(self, session, room, entered, notice):
+        """``ChatCore.on_move``: tell the others."""
+        key = session.key
+        if entered:
+            self.local[key] = (room.name, session.name)
+        elif self.local.get(key, (None,))[0] == room.name:
+            del self.local[key]
+        if not self.redis.connected:
+            return   # the state event after the reconnection says it
+        call = self.redis.call
+        call("XADD", EVENTS_STREAM, "MAXLEN", "~", STREAM_LENGTH, "*",
+             "t", "j" if entered else "l", "n", self.node_id, "r", room.name, "k", key,
+             "u", session.name, "q", "1" if notice else "0")
+        if entered:
+            call("HSET", members_key(self.node_id), key, "%s %s" % (room.name, session.name))
+        else:
+            call("HDEL", members_key(self.node_id), key)
+
+    def start(self, then):
+        """Write the entry to read from, read the snapshot; ``then(error)``."""
+        reply = self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", STREAM_LENGTH, "*",
+                                "t", "hello", "n", self.node_id)
+
+        def started(reply):
+            if reply.error is not None:
+                then(reply.error)
+                return
+            self.start_id = reply.value
+            self.redis.call("DEL", members_key(self.node_id))
+            self.redis.call("SADD", NODES, self.node_id)
+            self._renew_alive()
+            self.redis.call("SMEMBERS", NODES).add_done_callback(
+                lambda r: self._snapshot(r, then))
+        reply.add_done_callback(started)
+
+    def _snapshot(self, reply, then):
+        if reply.error is not None:
+            then(reply.error)
+            return
+        others = [_text(n) for n in reply.value or () if _text(n) != self.node_id]
+        if not others:
+            then(None)
+            return
+        replies = [(node, self.redis.call("EXISTS", alive_key(node)),
+                    self.redis.call("HGETALL", members_key(node))) for node in others]
+        replies[-1][2].add_done_callback(lambda _r: self._apply_snapshot(replies, then))
+
+    def _apply_snapshot(self, replies, then):
+        for node, alive, reply in replies:
+            if alive.value == 0:   # a dead node's leftovers
+                self.redis.call("SREM", NODES, node)
+                self.redis.call("DEL", members_key(node))
+                continue
+            flat = reply.value or []
+            members = {}
+            for i in range(0, len(flat) - 1, 2):
+                room, _, name = (_text(flat[i + 1]) or "").partition(" ")
+                if room and name:
+                    members[_text(flat[i])] = (room, name)
+            self._become(node, members, notice=False)
+        then(replies[-1][2].error)
+
+    def publish_state(self):
+        """After a reconnection: this node's whole membership, at once."""
+        members = members_key(self.node_id)
+        self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", STREAM_LENGTH, "*",
+                        "t", "s", "n", self.node_id, "m", json.dumps(self.local))
+        self.redis.call("DEL", members)
+        for key, (room, name) in self.local.items():
+            self.redis.call("HSET", members, key, "%s %s" % (room, name))
+        self.redis.call("SADD", NODES, self.node_id)
+        self._renew_alive()
+
+    # -- the others ---------------------------------------------------------
+
+    def event(self, node, kind, fields):
+        """One presence entry of another node (``kind``: the event's t)."""
+        if kind in (b"j", b"l"):
+            room, key, name = _text(fields.get("r")), _text(fields.get("k")), _text(fields.get("u"))
+            if not (room and key and name):
+                return
+            members = self.remote.setdefault(node, {})
+            entered = kind == b"j"
+            if entered:
+                members[key] = (room, name)
+            elif members.get(key, (None,))[0] == room:
+                del members[key]
+            self.core.remote_presence(room, key, name, entered, fields.get("q") != b"0")
+            self.changed()
+        elif kind == b"s":
+            try:
+                state = json.loads(fields.get("m") or b"{}")
+                members = {key: (room, name) for key, (room, name) in state.items()}
+            except (ValueError, TypeError, AttributeError):
+                log.warning("ignored a malformed presence state from %s", node)
+                return
+            self._become(node, members, notice=True)
+            self.changed()
+
+    def _become(self, node, members, notice):
+        """Make ``node``'s members here equal ``members``."""
+        old = self.remote.get(node, {})
+        for key, (room, name) in old.items():
+            if members.get(key, (None,))[0] != room:
+                self.core.remote_presence(room, key, name, False, notice)
+        for key, (room, name) in members.items():
+            if old.get(key, (None,))[0] != room:
+                self.core.remote_presence(room, key, name, True, notice)
+        if members:
+            self.remote[node] = members
+        else:
+            self.remote.pop(node, None)
+
+    # -- liveness -------------------------------------------------------------
+
+    def _renew_alive(self):
+        self.redis.call("SET", alive_key(self.node_id), "1", "PX", self.lease_ms)
+
+    def _beat(self, loop, heartbeat):
+        self._timer = loop.call_later(heartbeat, self._beat, loop, heartbeat)
+        if not self.redis.connected:
+            return
+        self._renew_alive()
+        for node in list(self.remote):
+            self.redis.call("EXISTS", alive_key(node)).add_done_callback(
+                lambda r, node=node: r.value == 0 and self._gone(node))
+
+    def _gone(self, node):
+        if node not in self.remote:
+            return
+        log.warning("cluster node %s is gone: its users left", node)
+        self._become(node, {}, notice=True)
+        self.redis.call("SREM", NODES, node)
+        self.redis.call("DEL", members_key(node))
+        self.changed()

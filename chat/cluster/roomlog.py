@@ -1,0 +1,222 @@
+"""The rooms' shared logs: one Redis Stream per room, read back by every node.
+
+Theory of operation
+-------------------
+A room's messages live in the stream ``ktn:room:<key>``; each entry holds
+the sender's case-folded name (``s``), the room's spelling (``r``) and the
+``message`` payload exactly as clients receive it (``p``, newline
+included). ``publish`` appends with ``XADD ... MAXLEN ~ N`` (the calls
+of one loop pass leave in one pipelined write); nobody is sent the
+message then. N is the larger of the history limit and ``--stream-retain``
+(10 000): trimming at the history limit itself would delete entries the
+readers have not read yet whenever a burst outruns them. A single *reader* (a ``XREAD BLOCK`` loop on its own
+connection, since a blocking command holds up everything behind it) reads
+every stream this node *mirrors* from the last id it saw in each, and hands
+the entries of each reply, in order, to ``deliver``: the core appends each
+to its room's history and sends it to the room's members here. Every node, the sender's included,
+therefore shows a room's messages in the stream's one order, and a node's
+history of a room is exactly the stream up to the last id it has read.
+
+Mirrors and the join race. A node mirrors the lobby from start-up and
+every room one of its users has joined. Before a user enters a room not
+yet mirrored, ``mirror`` reads its newest ``history-limit`` entries with
+one ``XREVRANGE``; the newest id read becomes the room's last id and the
+room joins the reader's set. A message appended after the ``XREVRANGE`` has
+a greater id, so the reader delivers it; one appended before is in what
+was read. The joiner is answered (history from the mirror) only once the
+mirror exists, and from then on the history and the live messages are both
+cut from the same sequence at the same id, in the same loop callback: no
+gap, no overlap. While the reader blocks on the old set, a mirror added
+wakes it with a tiny entry in this node's own stream (``ktn:node:<id>``),
+which is always in the set and also carries private messages (see
+``chat/cluster/node.py``); the presence stream is read along
+(``chat/cluster/presence.py``).
+
+Redis lost: the reader's call fails, its client reconnects by itself and
+``resume`` starts again from the last ids: nothing is lost (the stream
+kept it) and nothing is delivered twice (ids only grow). If a room's
+stream was trimmed meanwhile past the last entry this node had read, its
+users are told that messages may have been missed. Appends that
+failed are the publisher's to report.
+"""
+
+import logging
+
+log = logging.getLogger("chat.cluster")
+
+ROOM_PREFIX = "ktn:room:"
+NODE_PREFIX = "ktn:node:"
+
+
+def room_stream(room_key):
+    return ROOM_PREFIX + room_key
+
+
+def node_stream(node_id):
+    return NODE_PREFIX + node_id
+
+
+def entry_fields(flat):
+    """XREAD's flat [field, value, ...] list -> dict with text field names."""
+    return {flat[i].decode("ascii", "replace") if isinstance(flat[i], bytes) else flat[i]:
+            flat[i + 1] for i in range(0, len(flat) - 1, 2)}
+
+
+class RoomLog:
+    """Publishes messages to the room streams and reads every mirrored one."""
+
+    def __init__(self, redis, reader, node_id, history_limit, deliver, load_room, side_streams,
+                 trimmed, block=5.0, batch=1000, retain=10_000):
+        self.redis = redis                  # pipelined client: XADD, XREVRANGE
+        self.reader = reader                # its own connection: XREAD BLOCK
+        self.history_limit = history_limit
+        self.stream_length = max(1, history_limit, retain)   # MAXLEN ~
+        self.deliver = deliver              # fn([(room key, room name, sender key, payload)])
+        self.side_streams = side_streams    # stream key -> fn(fields): not a room
+        self.trimmed = trimmed              # fn(room key): entries may have been missed
+        self._started = False               # the first resume reads at once
+        self.load_room = load_room          # fn(room name, [(sender key, payload)])
+        self.node_key = node_stream(node_id)
+        self.block_ms = max(1, int(block * 1000))
+        self.batch = batch
+        # stream key -> last id read; the side streams' ids are set at start
+        self.last_ids = {key: b"0-0" for key in side_streams}
+        self.loading = {}                   # room key -> [callbacks] while mirroring
+        self._reading = None                # the XREAD Reply in flight
+        self._read_keys = ()                # the streams that XREAD covers
+
+    def mirrored(self, room_key):
+        return room_stream(room_key) in self.last_ids
+
+    # -- writing ------------------------------------------------------------
+
+    def publish(self, room, sender_key, payload):
+        """Append one message to the room's stream; return the Reply."""
+        return self.redis.call("XADD", room_stream(room.key), "MAXLEN", "~",
+                               self.stream_length, "*", "s", sender_key,
+                               "r", room.name, "p", payload)
+
+    def wake(self):
+        """Make the reader start a new XREAD (its set of streams changed)."""
+        if self._reading is not None:
+            self.redis.call("XADD", self.node_key, "MAXLEN", "~", 1000, "*", "t", "wake")
+
+    # -- mirrors ------------------------------------------------------------
+
+    def mirror(self, room_name, then):
+        """Load the room's history from its stream and read it from now on;
+        ``then(error)`` once done (error None) or failed."""
+        key = room_name.lower()
+        if self.mirrored(key):
+            then(None)
+            return
+        waiting = self.loading.get(key)
+        if waiting is not None:
+            waiting.append(then)
+            return
+        self.loading[key] = [then]
+        count = max(1, self.history_limit)
+        reply = self.redis.call("XREVRANGE", room_stream(key), "+", "-", "COUNT", count)
+        reply.add_done_callback(lambda r: self._mirrored(key, room_name, r))
+
+    def _mirrored(self, key, room_name, reply):
+        waiting = self.loading.pop(key, ())
+        error = reply.error
+        if error is None:
+            entries = reply.value or []
+            messages = []
+            for _entry_id, flat in reversed(entries):
+                message = _message(flat)
+                if message is not None:
+                    if message[0].lower() == key:
+                        room_name = message[0]   # the spelling the cluster uses
+                    messages.append(message[1:])
+            self.last_ids[room_stream(key)] = entries[0][0] if entries else b"0-0"
+            self.load_room(room_name, messages)
+            self.wake()
+        for then in waiting:
+            then(error)
+
+    # -- reading ------------------------------------------------------------
+
+    def resume(self):
+        """(Re)start the reader from the last ids (start-up, reconnect).
+
+        After a reconnection, first ask whether the last entry read of each
+        room is still in its stream: if not, the stream was trimmed past it
+        meanwhile (or that entry purged), and entries this node never read
+        may be gone with it: ``trimmed(room key)`` says so."""
+        if self._reading is not None or not self.reader.connected:
+            return
+        rooms = [key for key, last in self.last_ids.items()
+                 if key not in self.side_streams and last != b"0-0"]
+        if not self._started or not rooms:
+            self._started = True
+            self._read()
+            return
+        replies = [(key, self.reader.call("XRANGE", key, self.last_ids[key],
+                                          self.last_ids[key])) for key in rooms]
+        self._reading = replies[-1][1]
+        self._reading.add_done_callback(lambda _reply: self._checked(replies))
+
+    def _checked(self, replies):
+        self._reading = None
+        if any(reply.error is not None for _key, reply in replies):
+            return   # lost again: the next reconnection checks again
+        for key, reply in replies:
+            if not reply.value:
+                self.trimmed(key[len(ROOM_PREFIX):])
+        if self.reader.connected:
+            self._read()
+
+    def _read(self):
+        keys = list(self.last_ids)
+        self._read_keys = keys
+        self._reading = reply = self.reader.call(
+            "XREAD", "COUNT", self.batch, "BLOCK", self.block_ms, "STREAMS", *keys,
+            *[self.last_ids[k] for k in keys],
+            timeout=self.block_ms / 1000.0 + self.reader.reply_timeout)
+        reply.add_done_callback(self._got)
+
+    def _got(self, reply):
+        self._reading = None
+        if reply.error is not None:
+            if self.reader.state == "closed":
+                return   # shutting down
+            log.warning("reading the room streams failed: %s", reply.error)
+            return   # the reader's client reconnects, then calls resume()
+        delivered = []   # (room key, room name, sender key, payload), in order
+        for stream, entries in reply.value or ():
+            key = stream.decode("ascii", "replace")
+            if key not in self.last_ids:
+                continue
+            self.last_ids[key] = entries[-1][0]
+            handler = self.side_streams.get(key)
+            if handler is not None:
+                for _entry_id, flat in entries:
+                    handler(entry_fields(flat))
+                continue
+            room_key = key[len(ROOM_PREFIX):]
+            for entry_id, flat in entries:
+                message = _message(flat)
+                if message is None:
+                    log.warning("ignored a malformed entry %r in %s", entry_id, key)
+                else:
+                    delivered.append((room_key, *message))
+        if delivered:
+            self.deliver(delivered)
+        if self.reader.connected:
+            self._read()
+
+
+def _message(flat):
+    """(room name, sender key, payload) of a room entry, or None if malformed."""
+    if len(flat) == 6 and flat[0] == b"s" and flat[2] == b"r" and flat[4] == b"p":
+        sender, room, payload = flat[1], flat[3], flat[5]   # as publish writes them
+    else:
+        fields = entry_fields(flat)
+        sender, room, payload = fields.get("s"), fields.get("r"), fields.get("p")
+    if not (isinstance(sender, bytes) and isinstance(room, bytes)
+            and isinstance(payload, bytes) and payload.endswith(b"\n")):
+        return None
+    return room.decode("utf-8", "replace"), sender.decode("utf-8", "replace"), payload

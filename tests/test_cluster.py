@@ -1,0 +1,417 @@
+"""Clusters (issue 13): real server processes sharing one real redis-server.
+
+Every wait is for an event with a deadline; the lease, heartbeat, Redis
+timeout and backoff are shrunk through their options.
+"""
+
+import itertools
+import random
+import signal
+import socket
+import time
+
+import pytest
+
+from chat.server import ServerConfig
+from redis_support import (RedisServer, own_redis_server,  # noqa: F401 (fixtures)
+                           redis_server, require_redis_server)
+from support import TIMEOUT, ServerProcess
+
+UNAVAILABLE = "chat is temporarily unavailable, try again"
+FAST = ("--rate", "0", "--redis-timeout", "1", "--redis-backoff-max", "0.2",
+        "--redis-block", "1")
+
+
+def start_node(redis, *args, db=0):
+    node = ServerProcess("--redis", redis.url(db), *FAST, *args)
+    node.wait_for_log("cluster node .* ready")
+    return node
+
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture
+def nodes(redis_server):  # noqa: F811
+    """Start nodes on the module's Redis, in a database of this test's own
+    (the names and streams of other tests' nodes are elsewhere)."""
+    started = []
+    db = next(_databases) % 16
+
+    def start(*args, redis=redis_server):
+        started.append(start_node(redis, *args, db=db))
+        return started[-1]
+    yield start
+    for node in started:
+        if node.proc.poll() is None:
+            node.proc.kill()
+        node.proc.wait()
+
+
+def messages(client, count):
+    return [(m["sender"], m["content"]) for m in (client.expect("message")
+                                                   for _ in range(count))]
+
+
+def history(payload):
+    return [(m["sender"], m["content"]) for m in payload["content"]]
+
+
+def poll(attempt, timeout=TIMEOUT, interval=0.05):
+    """Call ``attempt()`` until it returns a true value; fail after
+    ``timeout``. Attempts are spaced by ``interval`` so that a server's
+    log pipe (read only when a test waits for a line) never fills."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = attempt()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError("not within %g s" % timeout)
+        time.sleep(interval)   # a polling interval, not a synchronisation
+
+
+def next_answer(client):
+    """The next payload that is not a presence notice."""
+    while True:
+        payload = client.recv()
+        if payload["response"] != "info":
+            return payload
+
+
+def try_login(node, name):
+    """A client logged in as ``name`` on ``node``, or None if refused."""
+    client = node.connect()
+    client.send("login", name)
+    answer = client.recv()
+    if answer["response"] == "info" and answer["content"] == "Login successful":
+        client.expect("history")
+        return client
+    assert answer["response"] == "error", answer
+    client.close()
+    return None
+
+
+def test_one_order_across_nodes(nodes):
+    """Clients on two nodes send into one room at once: every client sees
+    the same sequence, and a newcomer's history on either node ends it."""
+    # a history far shorter than the burst: the streams keep what readers
+    # have not read yet (--stream-retain), the history is the last 20
+    a, b = nodes("--history-limit", "20"), nodes("--history-limit", "20")
+    clients = [a.connect(), b.connect(), a.connect(), b.connect()]
+    for i, client in enumerate(clients):
+        client.login("user%d" % i)
+    per_client = 60
+    for n in range(per_client):   # all sent before anything is read
+        for i, client in enumerate(clients):
+            client.send("msg", "m%d-%d" % (i, n))
+    total = per_client * len(clients)
+    seen = [messages(client, total) for client in clients]
+    assert all(s == seen[0] for s in seen[1:])
+    for i in range(len(clients)):   # each sender's own order is kept
+        mine = [text for sender, text in seen[0] if sender == "user%d" % i]
+        assert mine == ["m%d-%d" % (i, n) for n in range(per_client)]
+    for node in (a, b):
+        assert history(node.connect().login("late" + str(node.port))) == seen[0][-20:]
+
+
+def test_rooms_and_private_messages_across_nodes(nodes):
+    a, b = nodes(), nodes()
+    alice, bob = a.connect(), b.connect()
+    alice.login("alice")
+    bob.login("Bob")
+    alice.send("join", "Dev")
+    assert info_containing(alice, "Joined") == "Joined #Dev (1 user)"
+    assert alice.expect("history")["content"] == []
+    alice.send("msg", "first in dev")
+    assert messages(alice, 1) == [("alice", "first in dev")]
+    bob.send("join", "dev")   # another node: the room's history comes from its stream
+    assert info_containing(bob, "Joined").startswith("Joined #Dev")
+    assert history(bob.expect("history")) == [("alice", "first in dev")]
+    bob.send("msg", "second")
+    assert messages(alice, 1) == messages(bob, 1) == [("Bob", "second")]
+    alice.send("pm", "bob hello across")
+    expected = [("alice -> Bob", "hello across")]
+    assert messages(alice, 1) == messages(bob, 1) == expected
+    alice.send("pm", "nobody hi")
+    assert alice.expect("error")["content"] == "nobody is not online"
+
+
+def info_containing(client, text):
+    """The next ``info`` containing ``text`` (presence notices are skipped)."""
+    while True:
+        content = client.expect("info", skip=("message",))["content"]
+        if text in content:
+            return content
+
+
+def test_presence_names_and_rooms_across_nodes(nodes):
+    """Joins and leaves on one node are told on the others; names and
+    rooms count every node; a crashed node's users leave once."""
+    a = nodes("--lease", "1", "--lease-heartbeat", "0.2")
+    b = nodes("--lease", "1", "--lease-heartbeat", "0.2")
+    alice, bob = a.connect(), b.connect()
+    alice.login("alice")
+    bob.login("bob")
+    info_containing(alice, "bob joined")
+    carol_node = nodes()   # starts late: reads the snapshot
+    carol = carol_node.connect()
+    carol.login("carol")
+    carol.send("names")
+    assert info_containing(carol, "Users") == "Users online (3): alice, bob, carol"
+    info_containing(alice, "carol joined")
+    info_containing(bob, "carol joined")
+    carol.send("join", "dev")
+    assert info_containing(carol, "Joined") == "Joined #dev (1 user)"
+    assert info_containing(alice, "left") == info_containing(bob, "left") == "carol left"
+    bob.send("rooms")
+    assert info_containing(bob, "Rooms") == "Rooms (2): #lobby (2), #dev (1)"
+    b.proc.kill()
+    assert info_containing(alice, "left") == "bob left"
+    alice.send("names")
+    assert info_containing(alice, "Users") == "Users online (1): alice"
+
+
+def test_accounts_bans_and_purges_are_shared(nodes, tmp_path):
+    secret = tmp_path / "oper"
+    secret.write_text("operpass\n")
+    a, b = nodes("--oper-password-file", str(secret)), nodes()
+    oper, bob = a.connect(), b.connect()
+    oper.login("oper")
+    bob.login("bob")
+    oper.send("oper", "operpass")
+    info_containing(oper, "you are now an operator")
+    bob.send("register", "secret123")
+    info_containing(bob, "registered")
+    for text in ("one", "two"):
+        bob.send("msg", text)
+        assert messages(bob, 1) == [("bob", text)]
+    oper.send("msg", "mine")
+    assert messages(bob, 1) == [("oper", "mine")]
+    oper.send("purge", "bob")   # the stream loses bob's messages, every node its copy
+    info_containing(oper, "2 messages from bob were removed by oper")
+    assert history(a.connect().login("late1")) == [("oper", "mine")]
+    carol = b.connect()
+    carol.login("carol")
+    oper.send("kick", "carol too loud")   # on the other node
+    assert [p["content"] for p in carol.wait_closed() if p["response"] == "error"] == [
+        "kicked by oper: too loud"]
+    info_containing(oper, "carol was kicked by oper (too loud)")
+    oper.send("kick", "nobody")
+    assert oper.expect("error", skip=("info", "message"))["content"] == "nobody is not online"
+    oper.send("ban", "bob spam")   # bob is on the other node
+    assert [p["content"] for p in bob.wait_closed() if p["response"] == "error"] == [
+        "you are banned: spam"]
+    assert try_login(b, "bob") is None
+    oper.send("unban", "bob")
+    info_containing(oper, "bob")
+    # the password registered on b holds on a once bob may log in again
+    anon = poll(lambda: try_login(a, "bob secret123"))
+    anon.close()
+    assert try_login(a, "bob") is None   # registered: a password is needed
+
+
+def test_names_are_unique_across_nodes(nodes):
+    """Simultaneous logins with one name on two nodes: exactly one wins;
+    a name freed by logout on one node can be taken on the other."""
+    a, b = nodes(), nodes()
+    for round_ in range(15):
+        name = "race%d" % round_
+        first, second = a.connect(), b.connect()
+        first.send("login", name)
+        second.send("login", name)
+        answers = [first.recv()["content"], second.recv()["content"]]
+        assert sorted(answers) == ["Login successful",
+                                   "Username taken: %s is already logged in" % name], answers
+        first.close()
+        second.close()
+    alice = a.connect()
+    alice.login("alice")
+    assert try_login(b, "ALICE") is None
+    alice.send("logout")
+    alice.wait_closed()
+    assert poll(lambda: try_login(b, "alice"))
+
+
+def test_logins_before_the_node_is_ready_wait_for_it(redis_server):  # noqa: F811
+    node = ServerProcess("--redis", redis_server.url(next(_databases) % 16), *FAST)
+    try:
+        client = node.connect()   # at once: the node may still be starting
+        client.login("early")
+        client.send("msg", "first")
+        assert messages(client, 1) == [("early", "first")]
+    finally:
+        node.proc.kill()
+        node.proc.wait()
+
+
+def test_a_stopped_node_releases_its_names(nodes):
+    a, b = nodes(), nodes()
+    alice = a.connect()
+    alice.login("alice")
+    assert a.stop() == 0
+    assert try_login(b, "alice")   # at once: not after the lease
+
+
+def test_crashed_node_frees_its_names_within_the_lease(nodes):
+    lease = 1.0
+    a = nodes("--lease", str(lease), "--lease-heartbeat", "0.2")
+    b = nodes("--lease", str(lease), "--lease-heartbeat", "0.2")
+    alice = a.connect()   # kept: a closed socket would log her out
+    alice.login("alice")
+    bob = b.connect()
+    bob.login("bob")
+    assert try_login(b, "alice") is None
+    a.proc.kill()
+    a.proc.wait()
+    killed = time.monotonic()
+    assert poll(lambda: try_login(b, "alice"), timeout=lease + 2)
+    assert time.monotonic() - killed < lease + 1
+    bob.send("msg", "still here")
+    assert messages(bob, 1) == [("bob", "still here")]
+
+
+def test_stalled_node_disconnects_a_name_taken_over(nodes):
+    a = nodes("--lease", "0.5", "--lease-heartbeat", "0.1")
+    b = nodes("--lease", "0.5", "--lease-heartbeat", "0.1")
+    alice = a.connect()
+    alice.login("alice")
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        taker = poll(lambda: try_login(b, "alice"))   # the lease expired
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    told = alice.wait_closed()
+    assert [p["content"] for p in told if p["response"] == "error"] == [
+        "your name alice was taken by a login on another server; disconnected"]
+    taker.send("msg", "mine now")
+    assert messages(taker, 1) == [("alice", "mine now")]
+
+
+def port_outside_the_ephemeral_range():
+    """A free port that no outgoing connection can be given: a node that
+    reconnects to a port where nothing listens may otherwise connect to
+    itself, and hold the port that Redis is to be restarted on."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    for port in random.sample(range(max(1024, low - 10_000), low), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port below %d" % low)
+
+
+@pytest.fixture
+def restartable_redis():
+    """A Redis that is not started yet, on a port it can be restarted on."""
+    redis = RedisServer(require_redis_server(), "--appendonly", "yes",
+                        "--appendfsync", "always")
+    redis.port = port_outside_the_ephemeral_range()
+    yield redis
+    redis.stop()
+
+
+def test_redis_restart_fails_closed_then_recovers(restartable_redis):
+    redis = restartable_redis.start()
+    a, b = start_node(redis), start_node(redis)
+    try:
+        alice, bob = a.connect(), b.connect()
+        alice.login("alice")
+        bob.login("bob")
+        alice.send("msg", "before")
+        assert messages(alice, 1) == messages(bob, 1) == [("alice", "before")]
+
+        redis.kill()
+        for client, request, content in ((alice, "msg", "during"), (bob, "pm", "alice x"),
+                                         (bob, "join", "elsewhere")):
+            client.send(request, content)
+            assert client.expect("error")["content"] == UNAVAILABLE
+        newcomer = a.connect()
+        newcomer.send("login", "carol")
+        assert newcomer.expect("error")["content"] == UNAVAILABLE
+        alice.send("names")   # connected users stay connected
+        assert "alice" in info_containing(alice, "Users online")
+
+        redis.start()
+        returned = time.monotonic()
+
+        def delivered():
+            bob.send("msg", "after")
+            answer = next_answer(bob)
+            return answer if answer["response"] == "message" else None
+        assert poll(delivered)["content"] == "after"
+        assert time.monotonic() - returned < 5
+        alice.send("msg", "after 2")
+        # exactly once each, in one order, on both nodes (no "during")
+        assert messages(alice, 2) == [("bob", "after"), ("alice", "after 2")]
+        assert messages(bob, 1) == [("alice", "after 2")]
+        assert history(b.connect().login("dave")) == [
+            ("alice", "before"), ("bob", "after"), ("alice", "after 2")]
+    finally:
+        for node in (a, b):
+            node.proc.kill()
+            node.proc.wait()
+
+
+def test_a_node_started_before_redis_refuses_then_serves(restartable_redis):
+    redis = restartable_redis   # nothing listens there yet
+    node = ServerProcess("--redis", redis.url(), *FAST)
+    try:
+        early = node.connect()
+        early.send("login", "early")   # held for --redis-timeout, then refused
+        assert early.expect("error")["content"] == UNAVAILABLE
+        redis.start()
+        assert poll(lambda: try_login(node, "later"))
+    finally:
+        node.proc.kill()
+        node.proc.wait()
+
+
+def redis_command(redis, line):
+    """One inline command to ``redis``; its first reply line."""
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=TIMEOUT) as sock:
+        sock.sendall(line.encode() + b"\r\n")
+        return sock.recv(1024)
+
+
+def test_a_history_trimmed_while_a_node_was_cut_off_is_announced(own_redis_server):  # noqa: F811
+    redis = own_redis_server()
+    # b's reader lags by at most one batch of 50: a stream that keeps 60 loses
+    # nothing b has not read, but soon what a had read last
+    a = start_node(redis, "--history-limit", "5", "--stream-retain", "60")
+    b = start_node(redis, "--history-limit", "5", "--stream-retain", "60")
+    try:
+        alice, bob = a.connect(), b.connect()
+        alice.login("alice")
+        bob.login("bob")
+        bob.send("msg", "seen by all")
+        assert messages(alice, 1) == messages(bob, 1) == [("bob", "seen by all")]
+        a.proc.send_signal(signal.SIGSTOP)
+        try:
+            redis_command(redis, "CLIENT KILL TYPE normal")   # both nodes are cut off
+            assert poll(lambda: try_login(b, "carol"))        # b is back, a is stopped
+            for batch in range(6):
+                for n in range(50):
+                    bob.send("msg", "m%d" % n)
+                assert messages(bob, 50)[-1] == ("bob", "m49")
+        finally:
+            a.proc.send_signal(signal.SIGCONT)
+        assert "may have been missed" in info_containing(alice, "missed")
+        assert messages(alice, 1)[0][0] == "bob"   # and the chat goes on from the stream
+    finally:
+        for node in (a, b):
+            node.proc.kill()
+            node.proc.wait()
+
+
+def test_cluster_options_are_checked():
+    assert ServerConfig(redis="redis://127.0.0.1:1", db="x.db").check()
+    assert ServerConfig(node_id="n1").check()
+    assert ServerConfig(redis="http://x").check()
+    assert ServerConfig(redis="redis://127.0.0.1:1", lease=1, lease_heartbeat=2).check()
+    assert ServerConfig(redis="redis://127.0.0.1:1", redis_timeout=0).check()
+    assert ServerConfig(redis="redis://127.0.0.1:1", lease_heartbeat=0).check()
+    assert not ServerConfig(redis="redis://127.0.0.1:1/2", node_id="n1").check()

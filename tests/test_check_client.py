@@ -157,7 +157,7 @@ def test_client_that_cannot_start_exits_2():
 
 def test_client_that_never_connects_exits_2():
     status, report, _, wall = CheckRun(
-        [sys.executable, "-c", "import time; print('hello'); time.sleep(60)"],
+        [sys.executable, "-c", "import sys; print('hello', flush=True); sys.stdin.read()"],
         "--start-timeout", "0.5").result()
     assert status == 2
     assert "did not connect" in report["fatal"] and "hello" in report["fatal"]

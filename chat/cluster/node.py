@@ -300,33 +300,16 @@ class Cluster:
 
     def remote_pm(self, effect):
         """A ``pm`` to a name that is not here: to the node that holds it."""
-        session, name = effect.session, effect.name
-
-        def located(lease, error):
-            if not session.logged_in:
-                return
-            if error is not None:
-                self._error(session, UNAVAILABLE)
-            elif lease is None or lease[0] == self.node_id:
-                self._error(session, "%s is not online" % name)
-            else:
-                self._send_pm(session, lease, effect.text)
-        self.names.where(name.lower(), located)
+        self._on_remote_holder(effect.session, effect.name,
+                               lambda lease: self._send_pm(effect.session, lease, effect.text))
 
     def remote_kick(self, effect):
         """An operator's kick of a name that is not here: to its node."""
         session, name, reason = effect
 
-        def located(lease, error):
-            if not session.logged_in:
-                return
-            if error is not None:
-                self._error(session, UNAVAILABLE)
-            elif lease is None or lease[0] == self.node_id:
-                self._error(session, "%s is not online" % name)
-            else:
-                self._publish_event(t="kick", to=lease[0], k=lease[1].lower(), by=session.name,
-                                    why=reason).add_done_callback(lambda r: kicked(r, lease[1]))
+        def located(lease):
+            self._publish_event(t="kick", to=lease[0], k=lease[1].lower(), by=session.name,
+                                why=reason).add_done_callback(lambda r: kicked(r, lease[1]))
 
         def kicked(reply, spelled):
             if session.logged_in:
@@ -335,6 +318,20 @@ class Cluster:
                 else:
                     self.server.execute([self.core.info(session, "%s was kicked by %s%s" % (
                         spelled, session.name, " (%s)" % reason if reason else ""))])
+        self._on_remote_holder(session, name, located)
+
+    def _on_remote_holder(self, session, name, then):
+        """Find the node holding ``name`` and call ``then(lease)``; tell
+        ``session`` if Redis cannot say or nobody elsewhere holds it."""
+        def located(lease, error):
+            if not session.logged_in:
+                return
+            if error is not None:
+                self._error(session, UNAVAILABLE)
+            elif lease is None or lease[0] == self.node_id:
+                self._error(session, "%s is not online" % name)
+            else:
+                then(lease)
         self.names.where(name.lower(), located)
 
     def _kicked(self, fields):

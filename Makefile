@@ -19,7 +19,8 @@ help:
 	@echo "make run-cluster [NODE_PORTS='9998 9999'] [REDIS_PORT=6390]  Redis and a node per port"
 	@echo "make test                                      run the test suite (sets up $(VENV))"
 	@echo "make bench / make bench-full                   run the benchmark suite"
-	@echo "make bench-cluster                             broadcast: one node, one with Redis, two nodes"
+	@echo "make bench-cluster [ARGS='--clients 100']      broadcast: one node, one with Redis, two nodes"
+	@echo "                                               (in bench-full: scenarios cluster-100, cluster-1000)"
 
 run-server:
 	$(if $(DB),@mkdir -p $(dir $(DB)))

@@ -146,6 +146,24 @@ def db_ratio(result, scenario="broadcast-1000"):
     return None
 
 
+def cluster_ratios(result):
+    """'1 node with --redis / without' per cluster-N scenario (issue 13: >= 0.6)."""
+    lines = []
+    for sc in result["scenarios"]:
+        if not sc["name"].startswith("cluster-"):
+            continue
+        for name, entry in sc["results"].items():
+            median = entry["median"] if entry["status"] == "ok" else {}
+            if median.get("redis_vs_single") is not None:
+                lines.append("%s (%s) deliveries/s: 1 node %.0f, with --redis %.0f: %.2fx; "
+                             "2 nodes %.0f: %.2fx"
+                             % (sc["name"], name, median["single_deliveries_per_s"],
+                                median["redis_deliveries_per_s"], median["redis_vs_single"],
+                                median["cluster2_deliveries_per_s"],
+                                median["cluster2_vs_single"]))
+    return lines
+
+
 def main(argv=None):
     args = parse_args(argv)
     fd_limit = raise_fd_limit()
@@ -185,6 +203,8 @@ def main(argv=None):
     ratio = db_ratio(result)
     if ratio:
         print(ratio)
+    for line in cluster_ratios(result):
+        print(line)
     restart.remove_databases()
     for path in report.write(result, args.out):
         progress("wrote %s" % os.path.relpath(path))

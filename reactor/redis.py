@@ -33,6 +33,15 @@ own ``timeout`` (a blocking command such as ``XREAD BLOCK`` waits longer;
 ``None`` waits forever). Blocking commands hold up everything behind them,
 so they go on a separate client: ``client.clone()``.
 
+Atomic calls (``call(..., atomic=True)``): consecutive ones of one pass
+leave wrapped in ``MULTI`` ... ``EXEC``, still in the pass's one write and
+in call order with the others (a plain call in between closes the block).
+Redis then runs them back to back, and answers a client blocked on their
+keys (``XREAD BLOCK``) only after the last of them: a pass's appends reach
+a reader in one reply, not the first alone and the rest a reply later.
+Each atomic call's ``Reply`` gets its own answer from ``EXEC``'s (or the
+error that refused it when queued, or the one that lost the block).
+
 Every queue is bounded: ``max_pending`` calls awaiting replies,
 ``max_output_bytes`` of unsent commands, ``max_reply_size`` per reply; a
 call past a bound fails at once with ``Overloaded``. Publish/subscribe and
@@ -56,6 +65,8 @@ log = logging.getLogger("reactor.redis")
 CONNECTING, READY, WAITING, CLOSED = "connecting", "ready", "waiting", "closed"
 
 _DEFAULT = object()   # "use the client's reply_timeout"
+_MULTI = encode_command(("MULTI",))
+_EXEC = encode_command(("EXEC",))
 
 
 class Unavailable(RedisError):
@@ -99,12 +110,12 @@ class Reply:
 
     __slots__ = ("command", "done", "value", "error", "timeout", "_callbacks")
 
-    def __init__(self, command):
+    def __init__(self, command, timeout=None):
         self.command = command
         self.done = False
         self.value = None
         self.error = None
-        self.timeout = None
+        self.timeout = timeout
         self._callbacks = None
 
     @property
@@ -174,10 +185,32 @@ class _Connection:
         self.last_progress = 0.0             # loop time of the last sign of life
         self.watchdog = None
         self.dropped = False
+        self.block = None                    # the open MULTI: [(Reply, its QUEUED answer)]
 
     # -- sending --------------------------------------------------------
 
     def send(self, reply, data):
+        if self.block is not None:
+            self._close_block()
+        self._queue(reply, data)
+
+    def send_atomic(self, reply, data):
+        """Queue a command inside this pass's MULTI block (opened if need be);
+        ``reply`` is resolved from EXEC's answer, or its own refusal."""
+        if self.block is None:
+            self.block = []
+            self._queue(Reply("MULTI", reply.timeout), _MULTI)
+        queued = Reply(reply.command, reply.timeout)   # "QUEUED", or why not
+        self.block.append((reply, queued))
+        self._queue(queued, data)
+
+    def _close_block(self):
+        block, self.block = self.block, None
+        executed = Reply("EXEC", block[0][0].timeout)
+        executed.add_done_callback(lambda answer: _resolve_block(block, answer))
+        self._queue(executed, _EXEC)
+
+    def _queue(self, reply, data):
         if not self.waiting:
             self.last_progress = self.loop.time()
         self.waiting.append(reply)
@@ -190,6 +223,8 @@ class _Connection:
 
     def flush(self):
         """End of pass: everything called this pass leaves in one write."""
+        if self.block is not None and not self.dropped:
+            self._close_block()
         out, self.out, self.out_bytes = self.out, [], 0
         if out and not self.dropped:
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
@@ -261,10 +296,32 @@ class _Connection:
             self.transport.abort()
         self.out, self.out_bytes = [], 0
         waiting, self.waiting = self.waiting, collections.deque()
+        block, self.block = self.block, None   # its EXEC was never sent
         for reply in waiting:
-            reply._resolve(None, ConnectionLost(
-                "%s: connection to redis lost before its reply (%s); "
-                "it may or may not have run" % (reply.name, exc)))
+            reply._resolve(None, _lost(reply, exc))
+        for reply, _queued in block or ():
+            reply._resolve(None, _lost(reply, exc))
+
+
+def _lost(reply, exc):
+    return ConnectionLost("%s: connection to redis lost before its reply (%s); "
+                          "it may or may not have run" % (reply.name, exc))
+
+
+def _resolve_block(block, answer):
+    """Hand each call of a MULTI block its part of EXEC's ``answer``."""
+    values, error = answer.value, answer.error
+    if error is None and (type(values) is not list or len(values) != len(block)):
+        error = ProtocolError("EXEC answered %r to %d commands" % (values, len(block)))
+    for i, (reply, queued) in enumerate(block):
+        if queued.error is not None:     # refused when queued (EXEC says EXECABORT)
+            reply._resolve(None, queued.error)
+        elif error is not None:
+            reply._resolve(None, error)
+        elif values[i].__class__ is ReplyError:
+            reply._resolve(None, values[i])
+        else:
+            reply._resolve(values[i], None)
 
 
 class RedisClient:
@@ -312,9 +369,10 @@ class RedisClient:
 
     # -- calls ------------------------------------------------------------
 
-    def call(self, *args, timeout=_DEFAULT):
+    def call(self, *args, timeout=_DEFAULT, atomic=False):
         """Send one command; return its ``Reply``. ``timeout`` (seconds or
-        None) overrides ``reply_timeout`` for this call."""
+        None) overrides ``reply_timeout`` for this call; ``atomic`` puts it
+        in this pass's MULTI block (see the module docstring)."""
         data = encode_command(args)   # a bad argument is the caller's bug: raise
         reply = Reply(args[0])
         if self.state is not READY:
@@ -331,7 +389,10 @@ class RedisClient:
                 % (reply.name, self.max_output_bytes)))
             return reply
         reply.timeout = self.reply_timeout if timeout is _DEFAULT else timeout
-        conn.send(reply, data)
+        if atomic:
+            conn.send_atomic(reply, data)
+        else:
+            conn.send(reply, data)
         return reply
 
     def _unavailable(self):

@@ -118,6 +118,50 @@ def test_blocking_read_on_its_own_connection(loop, redis_server):
     client.close()
 
 
+def test_atomic_calls_of_one_pass_reach_a_blocked_reader_in_one_reply(loop, redis_server):
+    """Consecutive atomic calls leave as one MULTI/EXEC block, in call order
+    with the plain calls around them; a reader blocked on their stream is
+    answered with all of the block (Redis answers a blocked reader after
+    each command otherwise: with the first entry alone)."""
+    client = connect(loop, redis_server.url())
+    blocking = client.clone(reply_timeout=None)
+    run_until(loop, lambda: blocking.connected)
+    read = blocking.call("XREAD", "BLOCK", 5000, "STREAMS", "together", "$")
+    run_until(loop, lambda: b"blocked_clients:1" in wait(loop, client.call("INFO", "clients"))[0])
+    first = [client.call("XADD", "together", "*", "n", i, atomic=True) for i in range(3)]
+    plain = client.call("INCR", "between")
+    second = [client.call("XADD", "together", "*", "n", i, atomic=True) for i in (3, 4)]
+    ids = wait(loop, *first, plain, *second)
+    assert ids[3] == 1 and ids[:3] + ids[4:] == sorted(ids[:3] + ids[4:])
+    run_until(loop, lambda: read.done)
+    [[_stream, entries]] = read.result()
+    assert [entry_id for entry_id, _fields in entries] == ids[:3]
+    blocking.close()
+    client.close()
+
+
+def test_atomic_calls_get_their_own_errors(loop, redis_server):
+    client = connect(loop, redis_server.url())
+    client.call("SET", "a-string", "x")
+    # Failing when run: that call alone fails.
+    ran = [client.call("LPUSH", "a-string", "y", atomic=True),
+           client.call("INCR", "counted", atomic=True)]
+    run_until(loop, lambda: all(r.done for r in ran))
+    assert ran[0].error.code == "WRONGTYPE" and ran[1].result() == 1
+    # Refused when queued (wrong arity): it has its refusal, the block is not run.
+    refused = [client.call("INCR", "counted", atomic=True), client.call("XADD", "k", atomic=True)]
+    run_until(loop, lambda: all(r.done for r in refused))
+    assert refused[0].error.code == "EXECABORT" and refused[1].error.code == "ERR"
+    assert wait(loop, client.call("GET", "counted")) == [b"1"]
+    # Lost before EXEC left: every call hears of it, once.
+    outcomes = []
+    lost = [client.call("INCR", "counted", atomic=True) for _ in range(2)]
+    for reply in lost:
+        reply.add_done_callback(lambda r: outcomes.append(r.error))
+    client.close()
+    assert len(outcomes) == 2 and all(isinstance(e, ConnectionLost) for e in outcomes)
+
+
 def test_compare_and_delete_script(loop, redis_server):
     client = connect(loop, redis_server.url())
     client.call("SET", "lease:alice", "node-1", "NX", "PX", 10_000)

@@ -6,7 +6,10 @@ A room's messages live in the stream ``ktn:room:<key>``; each entry holds
 the sender's case-folded name (``s``), the room's spelling (``r``) and the
 ``message`` payload exactly as clients receive it (``p``, newline
 included). ``publish`` appends with ``XADD ... MAXLEN ~ N`` (the calls
-of one loop pass leave in one pipelined write); nobody is sent the
+of one loop pass leave in one pipelined write, as one ``MULTI``/``EXEC``
+block: a reader blocked on the stream, this node's or another's, is then
+answered with all of them at once, not with the first alone, which would
+cost one more write per recipient for the rest); nobody is sent the
 message then. N is the larger of the history limit and ``--stream-retain``
 (10 000): trimming at the history limit itself would delete entries the
 readers have not read yet whenever a burst outruns them. A single *reader* (a ``XREAD BLOCK`` loop on its own
@@ -94,7 +97,7 @@ class RoomLog:
         """Append one message to the room's stream; return the Reply."""
         return self.redis.call("XADD", room_stream(room.key), "MAXLEN", "~",
                                self.stream_length, "*", "s", sender_key,
-                               "r", room.name, "p", payload)
+                               "r", room.name, "p", payload, atomic=True)
 
     def wake(self):
         """Make the reader start a new XREAD (its set of streams changed)."""

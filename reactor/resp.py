@@ -17,10 +17,13 @@ so far, in order. A reply becomes a Python value:
 The parser is a small stack machine, so a reply is never parsed twice:
 arrays under construction are kept on a stack between feeds, a line is
 searched for its CRLF from where the last search stopped, and a bulk
-string is taken in one slice once all its bytes are there. Consumed input
-is dropped from the front of a bytearray (which CPython does without
-moving the rest). Work is therefore linear in the input, however it is
-split.
+string is taken in one slice once all its bytes are there. Input
+accumulates in a bytearray; a feed that cannot complete a line or the
+awaited bulk string returns at once, and one that can parses one
+immutable copy of the buffer in a single loop (every slice of it is a
+value as it stands: this loop runs for every element of every reply, ten
+per stream entry), then drops what it consumed from the front. Work is
+therefore linear in the input, however it is split.
 
 Every reply is bounded: its total size (``max_reply_size``), its nesting
 (``max_depth``) and the length of any line (``MAX_LINE``). A declared size
@@ -132,9 +135,6 @@ def encode_reply(value):
 
 # -- parsing -------------------------------------------------------------
 
-_INCOMPLETE = object()   # need more input
-_NESTED = object()       # an array header was read: its elements follow
-
 
 class ReplyParser:
     """Incremental RESP2 reply parser: ``feed(bytes) -> [reply, ...]``."""
@@ -145,7 +145,7 @@ class ReplyParser:
         self._buf = bytearray()
         self._scan = 0          # where the CRLF search resumes
         self._bulk = -1         # length of the bulk string being waited for
-        self._stack = []        # [list, declared length] of unfinished arrays
+        self._stack = []        # (list, declared length) of unfinished arrays
         self._used = 0          # bytes of the current reply consumed so far
         self._broken = None     # the ProtocolError that ended the stream
 
@@ -153,100 +153,124 @@ class ReplyParser:
         """Add ``data``; return every reply completed, oldest first."""
         if self._broken is not None:
             raise self._broken
-        self._buf += data
-        replies = []
+        buf = self._buf
+        buf += data
+        # Nothing to parse yet: a bulk string or a line still incomplete.
+        if self._bulk >= 0 and len(buf) < self._bulk + 2:
+            return []
+        if self._bulk < 0 and buf.find(b"\r\n", self._scan) < 0:
+            if len(buf) > MAX_LINE:
+                self._broken = ProtocolError("no line end within %d bytes" % MAX_LINE)
+                self._buf = bytearray()
+                raise self._broken
+            self._scan = max(0, len(buf) - 1)
+            return []
         try:
-            while True:
-                value = self._next_value()
-                if value is _INCOMPLETE:
-                    return replies
-                if value is _NESTED:
-                    continue
-                stack = self._stack
-                while stack:
-                    frame = stack[-1]
-                    items = frame[0]
-                    items.append(value)
-                    if len(items) < frame[1]:
-                        break
-                    stack.pop()
-                    value = items
-                else:
-                    replies.append(value)
-                    self._used = 0
+            replies, pos = self._parse(bytes(buf))
         except ProtocolError as exc:
             self._broken = exc
             self._buf = bytearray()
             raise
+        del buf[:pos]   # consumed input leaves once per feed
+        return replies
 
-    def _take(self, size):
-        """Count ``size`` more bytes against the current reply's budget."""
-        self._used += size
-        if self._used > self.max_reply_size:
-            raise ProtocolError("reply larger than %d bytes" % self.max_reply_size)
+    def _parse(self, data):
+        """Parse ``data`` (what is buffered) as far as it goes: (replies,
+        bytes used). One loop, its state in local variables."""
+        replies = []
+        stack = self._stack
+        top = stack[-1] if stack else None   # the innermost unfinished array
+        find = data.find
+        size = len(data)
+        limit = self.max_reply_size
+        used = self._used
+        bulk = self._bulk
+        pos = 0
+        while True:
+            if bulk >= 0:   # its header was read in an earlier feed
+                end = pos + bulk
+                if end + 2 > size:
+                    break
+                if data[end:end + 2] != b"\r\n":
+                    raise ProtocolError("bulk string not followed by CRLF")
+                value = data[pos:end]
+                pos = end + 2
+                bulk = -1
+            else:
+                end = find(b"\r\n", pos)
+                if end < 0:
+                    if size - pos > MAX_LINE:
+                        raise ProtocolError("no line end within %d bytes" % MAX_LINE)
+                    break
+                kind = data[pos]
+                line = data[pos + 1:end]
+                used += end + 2 - pos
+                pos = end + 2
+                if used > limit:
+                    raise ProtocolError("reply larger than %d bytes" % limit)
+                if kind == 36:    # $
+                    length = _integer(line)
+                    if length < 0:
+                        if length != -1:
+                            raise ProtocolError("bad bulk string length %d" % length)
+                        value = None
+                    else:
+                        used += length + 2
+                        if used > limit:
+                            raise ProtocolError("reply larger than %d bytes" % limit)
+                        end = pos + length
+                        if end + 2 > size:   # the rest comes later: wait for it whole
+                            bulk = length
+                            break
+                        if data[end:end + 2] != b"\r\n":
+                            raise ProtocolError("bulk string not followed by CRLF")
+                        value = data[pos:end]
+                        pos = end + 2
+                elif kind == 42:  # *
+                    count = _integer(line)
+                    if count <= 0:
+                        if count < -1:
+                            raise ProtocolError("bad array length %d" % count)
+                        value = None if count == -1 else []
+                    else:
+                        if count * _MIN_ELEMENT_SIZE > limit - used:
+                            raise ProtocolError("array of %d elements exceeds the reply "
+                                                "size cap" % count)
+                        if len(stack) >= self.max_depth:
+                            raise ProtocolError("arrays nested deeper than %d"
+                                                % self.max_depth)
+                        top = ([], count)
+                        stack.append(top)
+                        continue
+                elif kind == 43:  # +
+                    value = line.decode("utf-8", "surrogateescape")
+                elif kind == 58:  # :
+                    value = _integer(line)
+                elif kind == 45:  # -
+                    value = ReplyError(line.decode("utf-8", "surrogateescape"))
+                else:
+                    raise ProtocolError("unknown reply type %r" % bytes([kind]))
+            while top is not None:   # the value completes arrays, innermost first
+                items = top[0]
+                items.append(value)
+                if len(items) < top[1]:
+                    break
+                stack.pop()
+                top = stack[-1] if stack else None
+                value = items
+            else:
+                replies.append(value)
+                used = 0
+        self._used = used
+        self._bulk = bulk
+        self._scan = max(0, size - pos - 1)   # no line end in the rest
+        return replies, pos
 
-    def _next_value(self):
-        buf = self._buf
-        if self._bulk >= 0:
-            return self._bulk_value()
-        end = buf.find(b"\r\n", self._scan)
-        if end < 0:
-            if len(buf) > MAX_LINE:
-                raise ProtocolError("no line end within %d bytes" % MAX_LINE)
-            self._scan = max(0, len(buf) - 1)
-            return _INCOMPLETE
-        line = bytes(buf[1:end])
-        kind = buf[0]
-        del buf[:end + 2]
-        self._scan = 0
-        self._take(end + 2)
-        if kind == 43:    # +
-            return line.decode("utf-8", "surrogateescape")
-        if kind == 58:    # :
-            return self._integer(line)
-        if kind == 36:    # $
-            size = self._integer(line)
-            if size == -1:
-                return None
-            if size < 0:
-                raise ProtocolError("bad bulk string length %d" % size)
-            self._take(size + 2)
-            self._bulk = size
-            return self._bulk_value()
-        if kind == 42:    # *
-            return self._array(self._integer(line))
-        if kind == 45:    # -
-            return ReplyError(line.decode("utf-8", "surrogateescape"))
-        raise ProtocolError("unknown reply type %r" % bytes([kind]))
 
-    def _bulk_value(self):
-        size = self._bulk
-        buf = self._buf
-        if len(buf) < size + 2:
-            return _INCOMPLETE
-        if buf[size:size + 2] != b"\r\n":
-            raise ProtocolError("bulk string not followed by CRLF")
-        value = bytes(buf[:size])
-        del buf[:size + 2]
-        self._bulk = -1
-        return value
-
-    def _array(self, count):
-        if count == -1:
-            return None
-        if count < 0:
-            raise ProtocolError("bad array length %d" % count)
-        if count == 0:
-            return []
-        if count * _MIN_ELEMENT_SIZE > self.max_reply_size - self._used:
-            raise ProtocolError("array of %d elements exceeds the reply size cap" % count)
-        if len(self._stack) >= self.max_depth:
-            raise ProtocolError("arrays nested deeper than %d" % self.max_depth)
-        self._stack.append([[], count])
-        return _NESTED
-
-    @staticmethod
-    def _integer(line):
-        if not _INTEGER.match(line):
-            raise ProtocolError("bad integer %r" % line[:40])
+def _integer(line):
+    """A strict decimal number: int() alone would accept " 1", "1_0" and "+1"."""
+    if line.isdigit() and len(line) < 20:   # ASCII digits only, for bytes
         return int(line)
+    if not _INTEGER.match(line):
+        raise ProtocolError("bad integer %r" % bytes(line[:40]))
+    return int(line)

@@ -364,11 +364,32 @@ class Cluster:
 
     def _deliver(self, messages):
         """Messages read back from the room streams, in order: one batch of
-        effects per reply."""
+        effects per reply.
+
+        A reply holds many messages; a room's consecutive ones go to the
+        same members (the core shares one recipients tuple until someone
+        comes or goes), so they leave joined, one send per member instead
+        of one per member and message: a streamed connection receives the
+        same bytes in the same order either way. A paced connection (a
+        naive reader, PROTOCOL.md section 3) still gets them one by one."""
         deliver = self.core.deliver
-        effects = []
+        runs = []   # [recipients, [payload, ...]]: consecutive broadcasts to the same
         for room_key, room_name, sender_key, payload in messages:
-            effects += deliver(room_key, room_name, sender_key, payload)
+            for effect in deliver(room_key, room_name, sender_key, payload):
+                if runs and effect.recipients is runs[-1][0]:
+                    runs[-1][1].append(effect.data)
+                else:
+                    runs.append([effect.recipients, [effect.data]])
+        effects = []
+        for recipients, payloads in runs:
+            if len(payloads) == 1:
+                effects.append(Broadcast(payloads[0], recipients))
+                continue
+            paced = [session for session in recipients if session.output.paced]
+            if paced:
+                recipients = [session for session in recipients if not session.output.paced]
+                effects += [Broadcast(payload, paced) for payload in payloads]
+            effects.append(Broadcast(b"".join(payloads), recipients))
         self.server.execute(effects)
 
     def _node_entry(self, fields):

@@ -373,7 +373,7 @@ class Cluster:
         same bytes in the same order either way. A paced connection (a
         naive reader, PROTOCOL.md section 3) still gets them one by one."""
         deliver = self.core.deliver
-        runs = []   # [recipients, [payload, ...]]: consecutive broadcasts to the same
+        runs = []   # [recipients, [payload, ...]]: a run of broadcasts to the same members
         for room_key, room_name, sender_key, payload in messages:
             for effect in deliver(room_key, room_name, sender_key, payload):
                 if runs and effect.recipients is runs[-1][0]:

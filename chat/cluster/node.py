@@ -76,6 +76,26 @@ PM_STREAM_LENGTH = 10_000
 EVENTS_LENGTH = 10_000
 
 
+class _Append:
+    """One ``msg`` of ours on its way into a stream."""
+
+    __slots__ = ("session", "read_back")
+
+    def __init__(self, session):
+        self.session = session
+        self.read_back = False   # the reader delivered it: it is in the stream
+
+
+def _mark_read_back(appends):
+    """The reader gave back a payload we are appending: the oldest of our
+    appends of it not marked yet is in the stream. (Equal payloads are one
+    user's same text in the same second, interchangeable.)"""
+    for append in appends:
+        if not append.read_back:
+            append.read_back = True
+            return
+
+
 def default_node_id(host, port):
     return "%s:%d:%d" % (host, port, os.getpid())
 
@@ -112,6 +132,7 @@ class Cluster:
         self.core.on_forget = self.names.release
         self.core.on_move = self.presence.moved
         self.ready = False
+        self._appending = {}       # payload -> [_Append] awaiting Redis' answer
         self._starting = False
         self._before_ready = []    # (conn, item) held until the node is ready
         self._start_deadline = loop.call_later(config.redis_timeout, self._start_overdue)
@@ -289,12 +310,24 @@ class Cluster:
     # -- effects ------------------------------------------------------------
 
     def publish(self, effect):
-        """A ``msg`` into its room's stream; its sender hears of a failure."""
-        session = effect.session
-        reply = self.log.publish(effect.room, session.key, effect.payload)
+        """A ``msg`` into its room's stream; its sender hears of a failure,
+        unless the reader has given the message back meanwhile. (Redis
+        answers the append and wakes the readers at once, on two
+        connections: when Redis dies just then, the reset can discard the
+        append's answer from the socket after the message was read back
+        and delivered. It is in the stream: saying "try again" would only
+        invite a duplicate.)"""
+        session, payload = effect.session, effect.payload
+        append = _Append(session)
+        self._appending.setdefault(payload, []).append(append)
+        reply = self.log.publish(effect.room, session.key, payload)
 
         def appended(reply):
-            if reply.error is not None and session.logged_in:
+            appends = self._appending[payload]
+            appends.remove(append)
+            if not appends:
+                del self._appending[payload]
+            if reply.error is not None and not append.read_back and session.logged_in:
                 self._error(session, UNAVAILABLE)
         reply.add_done_callback(appended)
 
@@ -366,8 +399,11 @@ class Cluster:
         """Messages read back from the room streams, in order: one batch of
         effects per reply."""
         deliver = self.core.deliver
+        appending = self._appending
         effects = []
         for room_key, room_name, sender_key, payload in messages:
+            if appending and payload in appending:   # one of ours, still unanswered
+                _mark_read_back(appending[payload])
             effects += deliver(room_key, room_name, sender_key, payload)
         self.server.execute(effects)
 

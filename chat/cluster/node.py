@@ -125,7 +125,7 @@ class Cluster:
                             EVENTS_STREAM: self._event},
                            self._trimmed, block=config.redis_block,
                            retain=config.stream_retain)
-        self.shared = SharedState(self.redis, self.core, self._kick)
+        self.shared = SharedState(self.core, self._kick)
         store = self.core.store
         store.redis, store.publish = self.redis, self._publish_event
         store.scan = self.log.stream_length * 2   # MAXLEN ~ keeps a little more

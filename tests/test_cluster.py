@@ -415,3 +415,29 @@ def test_cluster_options_are_checked():
     assert ServerConfig(redis="redis://127.0.0.1:1", redis_timeout=0).check()
     assert ServerConfig(redis="redis://127.0.0.1:1", lease_heartbeat=0).check()
     assert not ServerConfig(redis="redis://127.0.0.1:1/2", node_id="n1").check()
+
+
+def test_failed_logins_count_on_every_node(nodes):
+    """The per-address limit of failed password attempts is the cluster's:
+    two failures on one node and one on the other use up a limit of 3."""
+    limit = ("--failed-login-limit", "3", "--failed-login-window", "60")
+    a, b = nodes(*limit), nodes(*limit)
+    bob = a.connect()
+    bob.login("bob")
+    bob.send("register", "secret123")
+    info_containing(bob, "registered")
+    bob.send("logout")
+    bob.wait_closed()
+
+    def failed(node):
+        client = node.connect()
+        client.send("login", "bob wrong-password")
+        answer = client.expect("error")["content"]
+        client.close()
+        return answer
+    assert failed(a) == failed(a) == "login failed: wrong name or password"
+    assert failed(b) == "login failed: wrong name or password"
+    # b's failure reaches a through Redis (this wait may add a failure on a
+    # itself); the decisive check: b, with one failure of its own, refuses
+    assert poll(lambda: failed(a).startswith("too many failed logins"))
+    assert failed(b).startswith("too many failed logins")

@@ -26,7 +26,8 @@ reader gives it back; a failed append is an ``error`` to its sender) and a
 *Shared state*: presence (``presence``), accounts, bans and purges
 (``shared``) travel as events in one stream, ``ktn:events``, that every
 node reads with the rooms; ``register``, ``password``, ``ban``, ``unban``
-and ``purge`` are refused too while Redis is down.
+and ``purge`` are refused too while Redis is down. A failed password
+attempt is an event as well: every node counts it against the address.
 
 *Private messages across nodes*: the name's lease says which node holds
 it; the message is appended to that node's own stream
@@ -130,6 +131,7 @@ class Cluster:
         store.redis, store.publish = self.redis, self._publish_event
         store.scan = self.log.stream_length * 2   # MAXLEN ~ keeps a little more
         self.core.on_forget = self.names.release
+        self.core.failed_logins.on_record = self._failed_login
         self.core.on_move = self.presence.moved
         self.ready = False
         self._appending = {}       # payload -> [_Append] awaiting Redis' answer
@@ -429,6 +431,10 @@ class Cluster:
             self.presence.event(node, kind, fields)
         elif kind == b"kick":
             self._kicked(fields)
+        elif kind == b"fail":
+            host = fields.get("h")
+            if isinstance(host, bytes):
+                self.core.failed_logins.record_elsewhere(host.decode("utf-8", "replace"))
         elif kind != b"hello":
             self.shared.event(kind, fields)
 
@@ -438,6 +444,12 @@ class Cluster:
             args += (name, value)
         return self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", EVENTS_LENGTH, "*",
                                "n", self.node_id, *args)
+
+    def _failed_login(self, host):
+        """A failed password attempt here counts on every node (best effort:
+        while Redis is down it counts here only)."""
+        if self.redis.connected:
+            self._publish_event(t="fail", h=host)
 
     def _kick(self, session, text):
         self._error(session, text)

@@ -14,7 +14,8 @@ later histories, on any node, lack them).
 A starting node reads the accounts and bans (``load``, through the store's
 ``fetch``) before it opens. Changes made while Redis is down are refused
 before they are made (the gate), or fail with the error of the request
-that made them. Still per node: the failed-login counters.
+that made them. Failed password attempts travel as events too (``fail``,
+see ``chat/cluster/node.py``), so the per-address limit is the cluster's.
 """
 
 import logging

@@ -35,8 +35,8 @@ def open_configured_store(config):
     ("listening on" stays the first log line)."""
     started = time.monotonic()
     if config.redis is not None:
-        from .cluster.shared import SharedStore
-        return SharedStore(config.history_limit), ("cluster: histories, accounts and bans in "
+        from .store.redis import RedisStore
+        return RedisStore(config.history_limit), ("cluster: histories, accounts and bans in "
                                                    "redis, read when connected")
     try:
         store = open_store(config.db, config.history_limit, config.fsync, config.db_max_pages)

@@ -5,7 +5,8 @@ messages through Redis (``--redis URL``).
   (and the rooms' history);
 * ``names``: one lease per logged-in name, unique across the cluster;
 * ``presence``: who is in which room on the other nodes;
-* ``shared``: accounts, bans and purges through Redis;
+* ``shared``: other nodes' accounts, bans and purges applied here (the
+  store, ``chat.store.redis``, writes ours through to Redis);
 * ``node``: the glue between the core's effects, the connections and Redis
   (the gate that fails closed while Redis is down, private messages);
 * ``options``: the command-line options and their checks.

@@ -26,7 +26,8 @@ reader gives it back; a failed append is an ``error`` to its sender) and a
 *Shared state*: presence (``presence``), accounts, bans and purges
 (``shared``) travel as events in one stream, ``ktn:events``, that every
 node reads with the rooms; ``register``, ``password``, ``ban``, ``unban``
-and ``purge`` are refused too while Redis is down.
+and ``purge`` are refused too while Redis is down. A failed password
+attempt is an event as well: every node counts it against the address.
 
 *Private messages across nodes*: the name's lease says which node holds
 it; the message is appended to that node's own stream
@@ -76,6 +77,26 @@ PM_STREAM_LENGTH = 10_000
 EVENTS_LENGTH = 10_000
 
 
+class _Append:
+    """One ``msg`` of ours on its way into a stream."""
+
+    __slots__ = ("session", "read_back")
+
+    def __init__(self, session):
+        self.session = session
+        self.read_back = False   # the reader delivered it: it is in the stream
+
+
+def _mark_read_back(appends):
+    """The reader gave back a payload we are appending: the oldest of our
+    appends of it not marked yet is in the stream. (Equal payloads are one
+    user's same text in the same second, interchangeable.)"""
+    for append in appends:
+        if not append.read_back:
+            append.read_back = True
+            return
+
+
 def default_node_id(host, port):
     return "%s:%d:%d" % (host, port, os.getpid())
 
@@ -105,13 +126,15 @@ class Cluster:
                             EVENTS_STREAM: self._event},
                            self._trimmed, block=config.redis_block,
                            retain=config.stream_retain)
-        self.shared = SharedState(self.redis, self.core, self._kick)
+        self.shared = SharedState(self.core, self._kick)
         store = self.core.store
         store.redis, store.publish = self.redis, self._publish_event
         store.scan = self.log.stream_length * 2   # MAXLEN ~ keeps a little more
         self.core.on_forget = self.names.release
+        self.core.failed_logins.on_record = self._failed_login
         self.core.on_move = self.presence.moved
         self.ready = False
+        self._appending = {}       # payload -> [_Append] awaiting Redis' answer
         self._starting = False
         self._before_ready = []    # (conn, item) held until the node is ready
         self._start_deadline = loop.call_later(config.redis_timeout, self._start_overdue)
@@ -289,12 +312,24 @@ class Cluster:
     # -- effects ------------------------------------------------------------
 
     def publish(self, effect):
-        """A ``msg`` into its room's stream; its sender hears of a failure."""
-        session = effect.session
-        reply = self.log.publish(effect.room, session.key, effect.payload)
+        """A ``msg`` into its room's stream; its sender hears of a failure,
+        unless the reader has given the message back meanwhile. (Redis
+        answers the append and wakes the readers at once, on two
+        connections: when Redis dies just then, the reset can discard the
+        append's answer from the socket after the message was read back
+        and delivered. It is in the stream: saying "try again" would only
+        invite a duplicate.)"""
+        session, payload = effect.session, effect.payload
+        append = _Append(session)
+        self._appending.setdefault(payload, []).append(append)
+        reply = self.log.publish(effect.room, session.key, payload)
 
         def appended(reply):
-            if reply.error is not None and session.logged_in:
+            appends = self._appending[payload]
+            appends.remove(append)
+            if not appends:
+                del self._appending[payload]
+            if reply.error is not None and not append.read_back and session.logged_in:
                 self._error(session, UNAVAILABLE)
         reply.add_done_callback(appended)
 
@@ -373,8 +408,11 @@ class Cluster:
         same bytes in the same order either way. A paced connection (a
         naive reader, PROTOCOL.md section 3) still gets them one by one."""
         deliver = self.core.deliver
+        appending = self._appending
         runs = []   # [recipients, [payload, ...]]: a run of broadcasts to the same members
         for room_key, room_name, sender_key, payload in messages:
+            if appending and payload in appending:   # one of ours, still unanswered
+                _mark_read_back(appending[payload])
             for effect in deliver(room_key, room_name, sender_key, payload):
                 if runs and effect.recipients is runs[-1][0]:
                     runs[-1][1].append(effect.data)
@@ -414,6 +452,10 @@ class Cluster:
             self.presence.event(node, kind, fields)
         elif kind == b"kick":
             self._kicked(fields)
+        elif kind == b"fail":
+            host = fields.get("h")
+            if isinstance(host, bytes):
+                self.core.failed_logins.record_elsewhere(host.decode("utf-8", "replace"))
         elif kind != b"hello":
             self.shared.event(kind, fields)
 
@@ -423,6 +465,12 @@ class Cluster:
             args += (name, value)
         return self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", EVENTS_LENGTH, "*",
                                "n", self.node_id, *args)
+
+    def _failed_login(self, host):
+        """A failed password attempt here counts on every node (best effort:
+        while Redis is down it counts here only)."""
+        if self.redis.connected:
+            self._publish_event(t="fail", h=host)
 
     def _kick(self, session, text):
         self._error(session, text)

@@ -45,14 +45,11 @@ failed are the publisher's to report.
 
 import logging
 
+from ..store.redis import ROOM_PREFIX, room_stream
+
 log = logging.getLogger("chat.cluster")
 
-ROOM_PREFIX = "ktn:room:"
 NODE_PREFIX = "ktn:node:"
-
-
-def room_stream(room_key):
-    return ROOM_PREFIX + room_key
 
 
 def node_stream(node_id):

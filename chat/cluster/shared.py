@@ -2,113 +2,45 @@
 
 Theory of operation
 -------------------
-A cluster node's core gets a ``SharedStore``: the memory store, whose
-``set_account``, ``add_ban``, ``remove_ban`` and ``purge`` also go to
-Redis. Accounts and bans live in the hashes ``ktn:accounts`` (key ->
-JSON [salt, hash], hex) and ``ktn:bans`` (key -> JSON [name, reason,
-host]); each change is also an event in the shared ``ktn:events`` stream
-(the one presence uses), and every other node applies it to its own core
-as it reads it: a ban also disconnects the banned user if they are on
-that node. A purge deletes the user's entries from the room's stream with
-one script (so later histories, on any node, lack them) and tells the
-other nodes to purge their copy of the room's history.
+A cluster node's store is ``chat.store.redis.RedisStore``: the memory
+store writing accounts, bans and purges through to Redis, and announcing
+each change as an event in the shared ``ktn:events`` stream (the one
+presence uses). Every other node applies the event to its own core as it
+reads it (``SharedState.event``): a ban also disconnects the banned user
+if they are on that node; a purge makes each node purge its copy of the
+room's history (the store already deleted the entries from the stream, so
+later histories, on any node, lack them).
 
-A starting node loads both hashes before it opens (``load``). Changes
-made while Redis is down are refused before they are made (the gate), or
-fail with the error of the request that made them. Still per node: the
-failed-login counters.
+A starting node reads the accounts and bans (``load``, through the store's
+``fetch``) before it opens. Changes made while Redis is down are refused
+before they are made (the gate), or fail with the error of the request
+that made them. Failed password attempts travel as events too (``fail``,
+see ``chat/cluster/node.py``), so the per-address limit is the cluster's.
 """
 
-import json
 import logging
 
-from ..store.memory import MemoryStore
-from .roomlog import room_stream
+from ..store.redis import parse_account, parse_ban
 
 log = logging.getLogger("chat.cluster")
-
-ACCOUNTS = "ktn:accounts"
-BANS = "ktn:bans"
-
-#: Delete every entry of the stream KEYS[1] whose sender is ARGV[1]
-#: (at most ARGV[2] entries are looked at: the stream is capped anyway).
-PURGE = """
-local n = 0
-for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[2])) do
-  local f = e[2]
-  for i = 1, #f, 2 do
-    if f[i] == 's' and f[i + 1] == ARGV[1] then
-      redis.call('XDEL', KEYS[1], e[1]); n = n + 1
-    end
-  end
-end
-return n
-"""
-
-
-class SharedStore(MemoryStore):
-    """The memory store, writing accounts, bans and purges through to Redis."""
-
-    def __init__(self, keep):
-        super().__init__(keep)
-        self.redis = None          # set by the node
-        self.publish = None        # fn(**fields): an event in ktn:events
-        self.applying = False      # applying another node's change: do not echo it
-        self.scan = max(1, keep or 0)   # stream entries a purge looks at (set by the node)
-
-    def set_account(self, key, salt, digest):
-        super().set_account(key, salt, digest)
-        if not self.applying:
-            record = json.dumps([salt.hex(), digest.hex()])
-            self.redis.call("HSET", ACCOUNTS, key, record)
-            self.publish(t="account", k=key, a=record)
-
-    def add_ban(self, key, name, reason, host):
-        super().add_ban(key, name, reason, host)
-        if not self.applying:
-            record = json.dumps([name, reason, host])
-            self.redis.call("HSET", BANS, key, record)
-            self.publish(t="ban", k=key, b=record)
-
-    def remove_ban(self, key):
-        super().remove_ban(key)
-        if not self.applying:
-            self.redis.call("HDEL", BANS, key)
-            self.publish(t="unban", k=key)
-
-    def purge(self, room_key, sender_key):
-        super().purge(room_key, sender_key)
-        if not self.applying:
-            self.redis.call("EVAL", PURGE, 1, room_stream(room_key), sender_key,
-                            self.scan)
-            self.publish(t="purge", r=room_key, k=sender_key)
 
 
 class SharedState:
     """Loads the shared accounts and bans, and applies others' changes."""
 
-    def __init__(self, redis, core, kick):
-        self.redis = redis
+    def __init__(self, core, kick):
         self.core = core
         self.store = core.store
         self.kick = kick           # fn(session, text): disconnect a banned user
 
     def load(self, then):
-        """Read both hashes into the core; ``then(error)``."""
-        accounts = self.redis.call("HGETALL", ACCOUNTS)
-        bans = self.redis.call("HGETALL", BANS)
-
-        def loaded(_reply):
-            error = accounts.error or bans.error
+        """Read the accounts and bans into the core; ``then(error)``."""
+        def fetched(snapshot, error):
             if error is None:
-                flat = accounts.value or []
-                for i in range(0, len(flat) - 1, 2):
-                    self._account(flat[i], flat[i + 1])
-                flat = bans.value or []
-                for i in range(0, len(flat) - 1, 2):
-                    self._ban(flat[i + 1])
+                self.core.accounts.restore(snapshot.accounts)
+                self.core.bans.restore(snapshot.bans)
             then(error)
-        bans.add_done_callback(loaded)
+        self.store.fetch(fetched)
 
     def event(self, kind, fields):
         """One shared change from another node (``kind``: the event's t)."""
@@ -138,21 +70,18 @@ class SharedState:
 
     def _account(self, key, record):
         try:
-            salt, digest = json.loads(record)
-            salt, digest = bytes.fromhex(salt), bytes.fromhex(digest)
-        except (TypeError, ValueError):
-            log.warning("ignored a malformed shared account %r", key)
+            account = parse_account(record)
+        except ValueError as exc:
+            log.warning("ignored a shared account of %r: %s", key, exc)
             return
-        self.core.accounts.restore({key.decode("utf-8", "replace"): (salt, digest)})
+        self.core.accounts.restore({key.decode("utf-8", "replace"): account})
 
     def _ban(self, record):
         """Apply one ban record; return (name, reason, host) or None."""
         try:
-            name, reason, host = json.loads(record)
-            if not isinstance(name, str):
-                raise TypeError(name)
-        except (TypeError, ValueError):
-            log.warning("ignored a malformed shared ban %r", record)
+            ban = parse_ban(record)
+        except ValueError as exc:
+            log.warning("ignored a shared ban: %s", exc)
             return None
-        self._apply(self.core.bans.add, name, reason, host)
-        return name, reason, host
+        self._apply(self.core.bans.add, *ban)
+        return ban

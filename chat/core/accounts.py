@@ -92,6 +92,7 @@ class FailedLogins:
         self.limit = limit
         self.window = window
         self.now = now                 # () -> seconds, monotonic
+        self.on_record = None          # fn(host): a failure here (a cluster node shares it)
         self._failures = {}            # host -> deque of failure times (<= limit)
         self._swept_at_size = 64
 
@@ -106,6 +107,14 @@ class FailedLogins:
         return max(0, math.ceil(times[0] + self.window - self.now()))
 
     def record(self, host):
+        self.record_elsewhere(host)
+        if self.on_record is not None and self.limit > 0:
+            self.on_record(host)
+
+    def record_elsewhere(self, host):
+        """A failure from ``host`` on another node of the cluster: the limit
+        is the cluster's, not one node's (an attacker does not get N tries
+        per window from N nodes)."""
         if self.limit <= 0:
             return
         times = self._failures.get(host)

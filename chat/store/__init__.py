@@ -20,8 +20,10 @@ changes stay pending and go with the next commit.
 
 A message is kept as the bytes that were broadcast (the ``message``
 payload with its newline), so what a restart replays is byte for byte what
-clients saw. Implementations: ``memory.MemoryStore`` (no ``--db``) and
-``sqlite.SqliteStore``; nothing outside ``chat/store/`` knows SQL.
+clients saw. Implementations: ``memory.MemoryStore`` (no ``--db``),
+``sqlite.SqliteStore`` (``--db``) and ``redis.RedisStore`` (``--redis``:
+a cluster's accounts and bans in Redis, its rooms' messages in their
+streams); nothing outside ``chat/store/`` knows SQL.
 """
 
 import collections

@@ -1,0 +1,148 @@
+"""The store of a cluster node: what the server remembers, kept in Redis.
+
+Theory of operation
+-------------------
+The store interface (``chat/store/__init__.py``) has its third
+implementation here, for ``--redis``. What a single server keeps in its
+SQLite file a cluster keeps in Redis, where every node reads it:
+
+* a room's messages: the room's stream ``ktn:room:<key>``, which is also
+  the one order of the room (``chat/cluster/roomlog.py`` appends to it and
+  reads it back, since every node, the sender's included, must deliver
+  what the stream says, not what the core did);
+* accounts: the hash ``ktn:accounts`` (key -> JSON [salt, hash], hex);
+* bans: the hash ``ktn:bans`` (key -> JSON [name, reason, host]).
+
+The calls of the interface never block, and Redis answers later, so the
+store is the memory store (the node's working copy) writing its changes
+through to Redis: ``set_account``, ``add_ban``, ``remove_ban`` and
+``purge`` each send one command on the node's pipelined client (they leave
+in the pass's one write) and hand an event to ``publish``, which tells the
+other nodes to apply the change to their copies (``chat/cluster/shared.py``).
+``load`` cannot wait for Redis either: it returns what memory holds, and
+``fetch`` reads both hashes once the node is connected (before it opens).
+
+``durable`` is false: Redis, not this process, decides what survives a
+crash (run it with ``appendonly yes``), and nothing is held back per pass.
+Changes are refused before they are made while Redis is down (the node's
+gate), so a write-through is never silently skipped; one cut off in flight
+may or may not have run, like any Redis command.
+"""
+
+import json
+import logging
+
+from . import Snapshot
+from .memory import MemoryStore
+
+log = logging.getLogger("chat.store")
+
+ROOM_PREFIX = "ktn:room:"
+ACCOUNTS = "ktn:accounts"
+BANS = "ktn:bans"
+
+#: Delete every entry of the stream KEYS[1] whose sender is ARGV[1]
+#: (at most ARGV[2] entries are looked at: the stream is capped anyway).
+PURGE = """
+local n = 0
+for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[2])) do
+  local f = e[2]
+  for i = 1, #f, 2 do
+    if f[i] == 's' and f[i + 1] == ARGV[1] then
+      redis.call('XDEL', KEYS[1], e[1]); n = n + 1
+    end
+  end
+end
+return n
+"""
+
+
+def room_stream(room_key):
+    return ROOM_PREFIX + room_key
+
+
+class RedisStore(MemoryStore):
+    """The memory store, writing accounts, bans and purges through to Redis."""
+
+    def __init__(self, keep):
+        super().__init__(keep)
+        self.redis = None          # the node's pipelined RedisClient (set by the node)
+        self.publish = None        # fn(**fields): tell the other nodes (set by the node)
+        self.applying = False      # applying another node's change: do not echo it
+        self.scan = max(1, keep or 0)   # stream entries a purge looks at (set by the node)
+
+    def set_account(self, key, salt, digest):
+        super().set_account(key, salt, digest)
+        if not self.applying:
+            record = json.dumps([salt.hex(), digest.hex()])
+            self.redis.call("HSET", ACCOUNTS, key, record)
+            self.publish(t="account", k=key, a=record)
+
+    def add_ban(self, key, name, reason, host):
+        super().add_ban(key, name, reason, host)
+        if not self.applying:
+            record = json.dumps([name, reason, host])
+            self.redis.call("HSET", BANS, key, record)
+            self.publish(t="ban", k=key, b=record)
+
+    def remove_ban(self, key):
+        super().remove_ban(key)
+        if not self.applying:
+            self.redis.call("HDEL", BANS, key)
+            self.publish(t="unban", k=key)
+
+    def purge(self, room_key, sender_key):
+        super().purge(room_key, sender_key)
+        if not self.applying:
+            self.redis.call("EVAL", PURGE, 1, room_stream(room_key), sender_key, self.scan)
+            self.publish(t="purge", r=room_key, k=sender_key)
+
+    def fetch(self, then):
+        """Read the accounts and bans from Redis: ``then(snapshot, error)``
+        with a ``Snapshot`` (no rooms: those are read per room, from their
+        streams). A malformed record is logged and skipped."""
+        accounts = self.redis.call("HGETALL", ACCOUNTS)
+        bans = self.redis.call("HGETALL", BANS)
+
+        def fetched(_reply):
+            error = accounts.error or bans.error
+            if error is not None:
+                then(None, error)
+                return
+            then(Snapshot([], _records(accounts.value, parse_account),
+                          list(_records(bans.value, parse_ban).values())), None)
+        bans.add_done_callback(fetched)
+
+
+def parse_account(record):
+    """JSON [salt hex, hash hex] -> (salt, hash); ValueError if malformed."""
+    try:
+        salt, digest = json.loads(record)
+        return bytes.fromhex(salt), bytes.fromhex(digest)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("malformed account %r" % (record,)) from exc
+
+
+def parse_ban(record):
+    """JSON [name, reason, host] -> the tuple; ValueError if malformed."""
+    try:
+        name, reason, host = json.loads(record)
+    except (TypeError, ValueError) as exc:
+        raise ValueError("malformed ban %r" % (record,)) from exc
+    if not isinstance(name, str) or not isinstance(reason, (str, type(None))) \
+            or not isinstance(host, (str, type(None))):
+        raise ValueError("malformed ban %r" % (record,))
+    return name, reason, host
+
+
+def _records(flat, parse):
+    """HGETALL's flat [key, value, ...] -> {key text: parsed value}."""
+    found = {}
+    flat = flat or []
+    for i in range(0, len(flat) - 1, 2):
+        key = flat[i].decode("utf-8", "replace")
+        try:
+            found[key] = parse(flat[i + 1])
+        except ValueError as exc:
+            log.warning("ignored a record of redis: %s", exc)
+    return found

@@ -87,6 +87,26 @@ def encoded_length(text):
     return len(_encode(text)) - 2
 
 
+_RESPONSE_KEYS = ["timestamp", "sender", "response", "content"]
+
+
+def is_message_payload(data):
+    """Whether ``data`` is one ``message`` response as ``encode_response``
+    writes it: ASCII JSON, the four keys in order, strings, one newline at
+    the end. (A cluster node checks what it reads from Redis before a
+    client gets it: anyone with access may have written it. ``json.loads``
+    is C; it costs about 2 us a message, less than a pattern.)"""
+    if not (data.endswith(b"\n") and data.isascii() and data.count(b"\n") == 1):
+        return False
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return False
+    return (type(value) is dict and list(value) == _RESPONSE_KEYS
+            and value["response"] == MESSAGE
+            and all(type(v) is str for v in value.values()))
+
+
 def encode_response(timestamp, sender, response, content):
     """Encode one response with the standard's four keys, in order."""
     return encode_payload({"timestamp": timestamp, "sender": sender,

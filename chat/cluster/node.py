@@ -21,7 +21,8 @@ usual. A login the core then refuses (ban, password) gives the lease back.
 *Effects*: the core answers ``msg`` with ``Publish`` (appended to the
 room's stream; delivered to everyone, the sender included, when the
 reader gives it back; a failed append is an ``error`` to its sender) and a
-``pm`` to someone not on this node with ``RemotePm``.
+``pm`` to someone not on this node with ``RemotePm`` (an operator's
+``kick`` of someone elsewhere: ``RemoteKick``).
 
 *Shared state*: presence (``presence``), accounts, bans and purges
 (``shared``) travel as events in one stream, ``ktn:events``, that every
@@ -29,15 +30,8 @@ node reads with the rooms; ``register``, ``password``, ``ban``, ``unban``
 and ``purge`` are refused too while Redis is down. A failed password
 attempt is an event as well: every node counts it against the address.
 
-*Private messages across nodes*: the name's lease says which node holds
-it; the message is appended to that node's own stream
-(``ktn:node:<id>``), which only that node reads, from the id of an entry
-it wrote at start-up. The sender gets its copy once the append succeeded.
-Guarantee: a pm is delivered at most once, and exactly once if the
-recipient is still logged in there when that node reads it (its reader
-resumes from the last id after a Redis outage, so an outage delays it but
-does not lose it); the sender is told "not online" if the name has no
-lease, and "unavailable" if Redis is down.
+*Across nodes*: a ``pm`` to a user on another node and an operator's
+``kick`` of one go through ``direct`` (``chat/cluster/direct.py``).
 
 Start-up: once connected, the node writes the first entry of its own
 stream and of the events stream (its starting points), reads the others'
@@ -55,14 +49,16 @@ import os
 from reactor.redis import RedisClient
 
 from .. import protocol
-from ..core import Broadcast, Send
+from ..core import Broadcast
 from ..core.accounts import split_login
 from ..core.rooms import LOBBY, check_room_name
 from ..protocol import RequestError
+from ..store.redis import ROOM_PREFIX
+from .direct import PM_STREAM_LENGTH, DirectMessages
 from .names import NameLeases
 from .presence import EVENTS_STREAM, ClusterPresence
-from .shared import SharedState
 from .roomlog import RoomLog, node_stream
+from .shared import SharedState
 
 log = logging.getLogger("chat.cluster")
 
@@ -73,8 +69,10 @@ TAKEN_OVER = "your name %s was taken by a login on another server; disconnected"
 GATED = ("login", "msg", "join", "pm")
 #: Refused too while Redis is down: their changes are shared through it.
 SHARED_CHANGES = ("register", "password", "ban", "unban", "purge")
-PM_STREAM_LENGTH = 10_000
 EVENTS_LENGTH = 10_000
+#: A room entry's bytes besides the message's content: timestamp, sender,
+#: room, field names (generous: it only sizes the reader's batches).
+ENTRY_OVERHEAD = 1024
 
 
 class _Append:
@@ -120,15 +118,20 @@ class Cluster:
                                 self._name_lost)
         self.presence = ClusterPresence(loop, self.redis, node_id, self.core, config.lease,
                                         heartbeat, server.presence_changed)
+        self.direct = DirectMessages(self)
+        self.remote_pm = self.direct.remote_pm        # the server carries out these
+        self.remote_kick = self.direct.remote_kick    # effects through the cluster
         self.log = RoomLog(self.redis, self.reader, node_id, config.history_limit,
                            self._deliver, self.core.mirror_room,
-                           {node_stream(node_id): self._node_entry,
+                           {node_stream(node_id): self.direct.node_entry,
                             EVENTS_STREAM: self._event},
                            self._trimmed, block=config.redis_block,
-                           retain=config.stream_retain)
+                           retain=config.stream_retain,
+                           max_entry=config.max_message_bytes + ENTRY_OVERHEAD,
+                           retry=config.redis_backoff_max)
         self.shared = SharedState(self.core, self._kick)
         store = self.core.store
-        store.redis, store.publish = self.redis, self._publish_event
+        store.redis, store.publish = self.redis, self.publish_event
         store.scan = self.log.stream_length * 2   # MAXLEN ~ keeps a little more
         self.core.on_forget = self.names.release
         self.core.failed_logins.on_record = self._failed_login
@@ -309,6 +312,10 @@ class Cluster:
     def _error(self, session, text):
         self.server.execute([self.core.error(session, text)])
 
+    def unavailable(self, session):
+        """Tell ``session`` its request could not go through Redis."""
+        self._error(session, UNAVAILABLE)
+
     # -- effects ------------------------------------------------------------
 
     def publish(self, effect):
@@ -332,68 +339,6 @@ class Cluster:
             if reply.error is not None and not append.read_back and session.logged_in:
                 self._error(session, UNAVAILABLE)
         reply.add_done_callback(appended)
-
-    def remote_pm(self, effect):
-        """A ``pm`` to a name that is not here: to the node that holds it."""
-        self._on_remote_holder(effect.session, effect.name,
-                               lambda lease: self._send_pm(effect.session, lease, effect.text))
-
-    def remote_kick(self, effect):
-        """An operator's kick of a name that is not here: to its node."""
-        session, name, reason = effect
-
-        def located(lease):
-            self._publish_event(t="kick", to=lease[0], k=lease[1].lower(), by=session.name,
-                                why=reason).add_done_callback(lambda r: kicked(r, lease[1]))
-
-        def kicked(reply, spelled):
-            if session.logged_in:
-                if reply.error is not None:
-                    self._error(session, UNAVAILABLE)
-                else:
-                    self.server.execute([self.core.info(session, "%s was kicked by %s%s" % (
-                        spelled, session.name, " (%s)" % reason if reason else ""))])
-        self._on_remote_holder(session, name, located)
-
-    def _on_remote_holder(self, session, name, then):
-        """Find the node holding ``name`` and call ``then(lease)``; tell
-        ``session`` if Redis cannot say or nobody elsewhere holds it."""
-        def located(lease, error):
-            if not session.logged_in:
-                return
-            if error is not None:
-                self._error(session, UNAVAILABLE)
-            elif lease is None or lease[0] == self.node_id:
-                self._error(session, "%s is not online" % name)
-            else:
-                then(lease)
-        self.names.where(name.lower(), located)
-
-    def _kicked(self, fields):
-        """Another node's operator kicked one of our users."""
-        if fields.get("to") != self.node_id.encode():
-            return
-        session = self.core.users.get((fields.get("k") or b"").decode("utf-8", "replace"))
-        by = (fields.get("by") or b"?").decode("utf-8", "replace")
-        if session is not None:
-            reason = (fields.get("why") or b"").decode("utf-8", "replace")
-            self.server.execute(self.core.kicked_from_elsewhere(session, by, reason))
-
-    def _send_pm(self, session, lease, text):
-        node, spelled = lease
-        payload = protocol.encode_response(self.core.clock.timestamp(),
-                                           "%s -> %s" % (session.name, spelled),
-                                           protocol.MESSAGE, text)
-        reply = self.redis.call("XADD", node_stream(node), "MAXLEN", "~", PM_STREAM_LENGTH,
-                                "*", "t", "pm", "to", spelled.lower(), "p", payload)
-
-        def sent(reply):
-            if session.logged_in:
-                if reply.error is not None:
-                    self._error(session, UNAVAILABLE)
-                else:
-                    self.server.execute([Send(session, payload)])
-        reply.add_done_callback(sent)
 
     # -- what the reader gives back -----------------------------------------
 
@@ -430,17 +375,6 @@ class Cluster:
             effects.append(Broadcast(b"".join(payloads), recipients))
         self.server.execute(effects)
 
-    def _node_entry(self, fields):
-        if fields.get("t") != b"pm":
-            return   # start and wake-up entries
-        to, payload = fields.get("to"), fields.get("p")
-        if not (isinstance(to, bytes) and isinstance(payload, bytes)
-                and payload.endswith(b"\n")):
-            return
-        session = self.core.users.get(to.decode("utf-8", "replace"))
-        if session is not None:
-            self.server.execute([Send(session, payload)])
-
     def _event(self, fields):
         """An entry of the shared events stream: presence, or a shared change."""
         node = fields.get("n")
@@ -451,7 +385,7 @@ class Cluster:
         if kind in (b"j", b"l", b"s"):
             self.presence.event(node, kind, fields)
         elif kind == b"kick":
-            self._kicked(fields)
+            self.direct.kicked(fields)
         elif kind == b"fail":
             host = fields.get("h")
             if isinstance(host, bytes):
@@ -459,7 +393,8 @@ class Cluster:
         elif kind != b"hello":
             self.shared.event(kind, fields)
 
-    def _publish_event(self, **fields):
+    def publish_event(self, **fields):
+        """One event of this node in the shared stream; return the Reply."""
         args = []
         for name, value in fields.items():
             args += (name, value)
@@ -470,14 +405,19 @@ class Cluster:
         """A failed password attempt here counts on every node (best effort:
         while Redis is down it counts here only)."""
         if self.redis.connected:
-            self._publish_event(t="fail", h=host)
+            self.publish_event(t="fail", h=host)
 
     def _kick(self, session, text):
         self._error(session, text)
         session.close(text)
 
-    def _trimmed(self, room_key):
-        room = self.core.rooms.get(room_key)
+    def _trimmed(self, stream):
+        """A stream moved on past what this node had read while it was cut off."""
+        if not stream.startswith(ROOM_PREFIX):
+            log.warning("%s was trimmed past what this node had read: some of its entries "
+                        "were never seen here", stream)
+            return
+        room = self.core.rooms.get(stream[len(ROOM_PREFIX):])
         if room is not None and room.members:
             log.warning("%s was trimmed past what this node had read", room.label)
             payload = protocol.encode_response(self.core.clock.timestamp(),

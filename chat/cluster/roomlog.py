@@ -45,6 +45,7 @@ failed are the publisher's to report.
 
 import logging
 
+from ..protocol import is_message_payload
 from ..store.redis import ROOM_PREFIX, room_stream
 
 log = logging.getLogger("chat.cluster")
@@ -66,24 +67,29 @@ class RoomLog:
     """Publishes messages to the room streams and reads every mirrored one."""
 
     def __init__(self, redis, reader, node_id, history_limit, deliver, load_room, side_streams,
-                 trimmed, block=5.0, batch=1000, retain=10_000):
+                 trimmed, block=5.0, batch=1000, retain=10_000, max_entry=32 * 1024,
+                 retry=1.0):
         self.redis = redis                  # pipelined client: XADD, XREVRANGE
         self.reader = reader                # its own connection: XREAD BLOCK
         self.history_limit = history_limit
         self.stream_length = max(1, history_limit, retain)   # MAXLEN ~
         self.deliver = deliver              # fn([(room key, room name, sender key, payload)])
         self.side_streams = side_streams    # stream key -> fn(fields): not a room
-        self.trimmed = trimmed              # fn(room key): entries may have been missed
+        self.trimmed = trimmed              # fn(stream key): entries may have been missed
         self._started = False               # the first resume reads at once
         self.load_room = load_room          # fn(room name, [(sender key, payload)])
         self.node_key = node_stream(node_id)
         self.block_ms = max(1, int(block * 1000))
         self.batch = batch
+        # entries one XREAD may return, all streams together: its reply must
+        # stay under the reader's bound, or it is dropped again and again
+        self.entry_budget = max(1, reader.max_reply_size // max(1, max_entry))
+        self.retry = retry                  # seconds before reading again after an error
+        self._retry = None                  # the timer of that
         # stream key -> last id read; the side streams' ids are set at start
         self.last_ids = {key: b"0-0" for key in side_streams}
         self.loading = {}                   # room key -> [callbacks] while mirroring
         self._reading = None                # the XREAD Reply in flight
-        self._read_keys = ()                # the streams that XREAD covers
 
     def mirrored(self, room_key):
         return room_stream(room_key) in self.last_ids
@@ -143,37 +149,51 @@ class RoomLog:
         """(Re)start the reader from the last ids (start-up, reconnect).
 
         After a reconnection, first ask whether the last entry read of each
-        room is still in its stream: if not, the stream was trimmed past it
-        meanwhile (or that entry purged), and entries this node never read
-        may be gone with it: ``trimmed(room key)`` says so."""
+        stream is still there: if not, the stream was trimmed past it
+        meanwhile (or that entry deleted), and entries this node never read
+        may be gone with it: ``trimmed(stream key)`` says so."""
         if self._reading is not None or not self.reader.connected:
             return
-        rooms = [key for key, last in self.last_ids.items()
-                 if key not in self.side_streams and last != b"0-0"]
-        if not self._started or not rooms:
+        streams = [key for key, last in self.last_ids.items() if last != b"0-0"]
+        if not self._started or not streams:
             self._started = True
             self._read()
             return
         replies = [(key, self.reader.call("XRANGE", key, self.last_ids[key],
-                                          self.last_ids[key])) for key in rooms]
+                                          self.last_ids[key])) for key in streams]
         self._reading = replies[-1][1]
         self._reading.add_done_callback(lambda _reply: self._checked(replies))
 
     def _checked(self, replies):
         self._reading = None
-        if any(reply.error is not None for _key, reply in replies):
-            return   # lost again: the next reconnection checks again
+        error = next((reply.error for _key, reply in replies if reply.error is not None), None)
+        if error is not None:
+            if self.reader.connected:   # an error answer (Redis loading its data...)
+                log.warning("checking the streams after a reconnection failed: %s", error)
+                self._later(self.resume)
+            return   # else lost again: the next reconnection checks again
         for key, reply in replies:
-            if not reply.value:
-                self.trimmed(key[len(ROOM_PREFIX):])
+            if not reply.value and key in self.last_ids:
+                self.trimmed(key)
         if self.reader.connected:
             self._read()
 
+    def _later(self, then):
+        """Try again after ``retry`` seconds, not at once: Redis answered
+        with an error that the next attempt may well get too."""
+        def again():
+            self._retry = None
+            then()
+        if self._retry is None:
+            self._retry = self.reader.loop.call_later(self.retry, again)
+
     def _read(self):
+        if self._reading is not None or not self.reader.connected:
+            return
         keys = list(self.last_ids)
-        self._read_keys = keys
+        count = max(1, min(self.batch, self.entry_budget // len(keys)))
         self._reading = reply = self.reader.call(
-            "XREAD", "COUNT", self.batch, "BLOCK", self.block_ms, "STREAMS", *keys,
+            "XREAD", "COUNT", count, "BLOCK", self.block_ms, "STREAMS", *keys,
             *[self.last_ids[k] for k in keys],
             timeout=self.block_ms / 1000.0 + self.reader.reply_timeout)
         reply.add_done_callback(self._got)
@@ -181,12 +201,16 @@ class RoomLog:
     def _got(self, reply):
         self._reading = None
         if reply.error is not None:
-            if self.reader.state == "closed":
-                return   # shutting down
-            log.warning("reading the room streams failed: %s", reply.error)
-            return   # the reader's client reconnects, then calls resume()
+            self._read_failed(reply.error)
+            return
+        try:
+            self._hand_out(reply.value)
+        finally:   # whatever went wrong with one entry, the reader goes on
+            self._read()
+
+    def _hand_out(self, streams):
         delivered = []   # (room key, room name, sender key, payload), in order
-        for stream, entries in reply.value or ():
+        for stream, entries in streams or ():
             key = stream.decode("ascii", "replace")
             if key not in self.last_ids:
                 continue
@@ -205,8 +229,31 @@ class RoomLog:
                     delivered.append((room_key, *message))
         if delivered:
             self.deliver(delivered)
-        if self.reader.connected:
-            self._read()
+
+    def _read_failed(self, error):
+        if self.reader.state == "closed":
+            return   # shutting down
+        if not self.reader.connected:
+            log.warning("reading the room streams failed: %s", error)
+            return   # the reader's client reconnects, then calls resume()
+        # Redis answered with an error: still loading its data after a
+        # restart, or a key that is not a stream (WRONGTYPE), which would
+        # fail every read of every stream. Find such keys, stop reading
+        # them, and read the others again (after a pause).
+        log.warning("reading the room streams was refused: %s", error)
+        keys = list(self.last_ids)
+        types = [(key, self.reader.call("TYPE", key)) for key in keys]
+        self._reading = types[-1][1]
+
+        def checked(_reply):
+            self._reading = None
+            for key, reply in types:
+                if reply.value not in (None, "stream", "none"):
+                    log.error("%s in redis is a %s, not a stream: this node stops reading "
+                              "it (delete or rename it there)", key, reply.value)
+                    self.last_ids.pop(key, None)
+            self._later(self._read)
+        self._reading.add_done_callback(checked)
 
 
 def _message(flat):
@@ -217,6 +264,6 @@ def _message(flat):
         fields = entry_fields(flat)
         sender, room, payload = fields.get("s"), fields.get("r"), fields.get("p")
     if not (isinstance(sender, bytes) and isinstance(room, bytes)
-            and isinstance(payload, bytes) and payload.endswith(b"\n")):
-        return None
+            and isinstance(payload, bytes) and is_message_payload(payload)):
+        return None   # not written by a node: anyone with access to Redis may write
     return room.decode("utf-8", "replace"), sender.decode("utf-8", "replace"), payload

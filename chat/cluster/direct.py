@@ -1,0 +1,119 @@
+"""Private messages and kicks to users on other nodes of the cluster.
+
+Theory of operation
+-------------------
+A name's lease (``names``) says which node holds it. A ``pm`` to someone
+not on this node (the core's ``RemotePm``) is appended to that node's own
+stream (``ktn:node:<id>``), which only that node reads, from the id of an
+entry it wrote at start-up (``node_entry`` hands it to the recipient
+there). The sender gets its copy once the append succeeded.
+
+Guarantee: a pm is delivered at most once, and exactly once if the
+recipient is still logged in there when that node reads it (its reader
+resumes from the last id after a Redis outage, so an outage delays it but
+does not lose it); the sender is told "not online" if the name has no
+lease, and "unavailable" if Redis is down.
+
+An operator's ``kick`` of someone on another node (``RemoteKick``) is an
+event in the shared ``ktn:events`` stream addressed to the holding node,
+which kicks its user as if its own operator had (``kicked``).
+
+What comes out of a stream was written by anyone with access to Redis: a
+pm entry reaches a client only if it is a well-formed ``message``
+response (``protocol.is_message_payload``).
+"""
+
+from .. import protocol
+from ..core import Send
+from .roomlog import node_stream
+
+PM_STREAM_LENGTH = 10_000
+
+
+class DirectMessages:
+    """``pm`` and ``kick`` across nodes, for one ``Cluster``."""
+
+    def __init__(self, cluster):
+        self.cluster = cluster
+        self.server = cluster.server
+        self.core = cluster.core
+        self.redis = cluster.redis
+        self.names = cluster.names
+        self.node_id = cluster.node_id
+
+    def remote_pm(self, effect):
+        """A ``pm`` to a name that is not here: to the node that holds it."""
+        self._on_remote_holder(effect.session, effect.name,
+                               lambda lease: self._send_pm(effect.session, lease, effect.text))
+
+    def remote_kick(self, effect):
+        """An operator's kick of a name that is not here: to its node."""
+        session, name, reason = effect
+
+        def located(lease):
+            self.cluster.publish_event(
+                t="kick", to=lease[0], k=lease[1].lower(), by=session.name, why=reason,
+            ).add_done_callback(lambda r: kicked(r, lease[1]))
+
+        def kicked(reply, spelled):
+            if session.logged_in:
+                if reply.error is not None:
+                    self.cluster.unavailable(session)
+                else:
+                    self.server.execute([self.core.info(session, "%s was kicked by %s%s" % (
+                        spelled, session.name, " (%s)" % reason if reason else ""))])
+        self._on_remote_holder(session, name, located)
+
+    def _on_remote_holder(self, session, name, then):
+        """Find the node holding ``name`` and call ``then(lease)``; tell
+        ``session`` if Redis cannot say or nobody elsewhere holds it."""
+        def located(lease, error):
+            if not session.logged_in:
+                return
+            if error is not None:
+                self.cluster.unavailable(session)
+            elif lease is None or lease[0] == self.node_id:
+                self.server.execute([self.core.error(session, "%s is not online" % name)])
+            else:
+                then(lease)
+        self.names.where(name.lower(), located)
+
+    def _send_pm(self, session, lease, text):
+        node, spelled = lease
+        payload = protocol.encode_response(self.core.clock.timestamp(),
+                                           "%s -> %s" % (session.name, spelled),
+                                           protocol.MESSAGE, text)
+        reply = self.redis.call("XADD", node_stream(node), "MAXLEN", "~", PM_STREAM_LENGTH,
+                                "*", "t", "pm", "to", spelled.lower(), "p", payload)
+
+        def sent(reply):
+            if session.logged_in:
+                if reply.error is not None:
+                    self.cluster.unavailable(session)
+                else:
+                    self.server.execute([Send(session, payload)])
+        reply.add_done_callback(sent)
+
+    # -- what other nodes sent here -------------------------------------------
+
+    def node_entry(self, fields):
+        """An entry of this node's own stream: a pm for one of our users."""
+        if fields.get("t") != b"pm":
+            return   # start and wake-up entries
+        to, payload = fields.get("to"), fields.get("p")
+        if not (isinstance(to, bytes) and isinstance(payload, bytes)
+                and protocol.is_message_payload(payload)):
+            return
+        session = self.core.users.get(to.decode("utf-8", "replace"))
+        if session is not None:
+            self.server.execute([Send(session, payload)])
+
+    def kicked(self, fields):
+        """A kick event: another node's operator kicked one of our users."""
+        if fields.get("to") != self.node_id.encode():
+            return
+        session = self.core.users.get((fields.get("k") or b"").decode("utf-8", "replace"))
+        by = (fields.get("by") or b"?").decode("utf-8", "replace")
+        if session is not None:
+            reason = (fields.get("why") or b"").decode("utf-8", "replace")
+            self.server.execute(self.core.kicked_from_elsewhere(session, by, reason))

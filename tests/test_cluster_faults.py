@@ -142,3 +142,35 @@ def test_garbage_room_entries_never_reach_clients(cluster):
     lines = read_lines(late, 2)
     assert payload_lines_are_json(lines), lines
     assert history(json.loads(lines[1])) == [("carol", "real"), ("carol", "after")]
+
+
+def test_malformed_presence_events_are_ignored(cluster):
+    """Presence events another writer put in ktn:events, with members that
+    are not (room, name) strings, change nothing: the node goes on reading
+    and names, rooms and messages work."""
+    a, b = cluster.start(), cluster.start()
+    alice, bob = a.connect(), b.connect()
+    alice.login("alice")
+    bob.login("bob")
+    for state in ('{"x": [5, "ghost"]}', '{"y": ["lobby", 7]}', '{"z": [null, null]}',
+                  '{"w": ["", "ghost"]}', '["lobby", "ghost"]'):
+        cluster.call("XADD", "ktn:events", "*", "n", "elsewhere", "t", "s", "m", state)
+    cluster.call("XADD", "ktn:events", "*", "n", "elsewhere", "t", "j", "r", "lobby",
+                 "k", "x y", "u", "not a name")
+    bob.send("msg", "still read")
+    assert messages(alice, 1) == messages(bob, 1) == [("bob", "still read")]
+    for client in (alice, bob):
+        client.send("names")
+        assert info_containing(client, "Users online") == "Users online (2): alice, bob"
+        client.send("rooms")
+        assert info_containing(client, "Rooms") == "Rooms (1): #lobby (2)"
+
+
+def test_a_node_starts_beside_members_that_are_not_a_hash(cluster):
+    """Another node's members key of the wrong type is skipped at start-up,
+    not a start that never ends."""
+    cluster.call("SADD", "ktn:nodes", "ghost")
+    cluster.call("SET", "ktn:alive:ghost", "1", "PX", "60000")
+    cluster.call("SET", "ktn:members:ghost", "not a hash")
+    a = cluster.start()
+    assert try_login(a, "alice")

@@ -22,6 +22,11 @@ name's); at each heartbeat every node checks the nodes it has members
 from, and one whose key has expired is gone: its members leave, each
 node telling its own users once, and its hash and set entry are removed.
 
+What Redis says about members is checked before it is used: an event or
+a hash entry whose room or name is not one a user could have (another
+writer's garbage) is logged and ignored, so it can neither stop the node
+reading the events stream nor reach ``names``.
+
 Guarantee: presence is eventually consistent (a notice may come a
 heartbeat late after a crash, or twice as "joined" after a state
 event); it is never what orders messages.
@@ -29,6 +34,12 @@ event); it is never what orders messages.
 
 import json
 import logging
+
+from reactor.redis import ReplyError
+
+from ..core.rooms import check_room_name
+from ..core.session import is_username
+from ..protocol import RequestError
 
 log = logging.getLogger("chat.cluster")
 
@@ -47,6 +58,28 @@ def alive_key(node_id):
 
 def _text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else None
+
+
+def _member(key, room, name):
+    """(room, name) if ``key`` could be in ``room`` under ``name``, else None."""
+    if not (isinstance(key, str) and isinstance(room, str) and isinstance(name, str)
+            and is_username(name) and name.lower() == key):
+        return None
+    try:
+        return (room, name) if check_room_name(room) == room else None
+    except RequestError:
+        return None
+
+
+def _members(pairs):
+    """{key: (room, name)} of the valid (key, (room, name)) pairs; None if any is not."""
+    members = {}
+    for key, (room, name) in pairs:
+        member = _member(key, room, name)
+        if member is None:
+            return None
+        members[key] = member
+    return members
 
 
 class ClusterPresence:
@@ -115,19 +148,31 @@ class ClusterPresence:
         replies[-1][2].add_done_callback(lambda _r: self._apply_snapshot(replies, then))
 
     def _apply_snapshot(self, replies, then):
+        lost = next((r.error for _node, _alive, r in replies
+                     if r.error is not None and not isinstance(r.error, ReplyError)), None)
+        if lost is not None:   # cut off: the start is tried again
+            then(lost)
+            return
         for node, alive, reply in replies:
             if alive.value == 0:   # a dead node's leftovers
                 self.redis.call("SREM", NODES, node)
                 self.redis.call("DEL", members_key(node))
                 continue
-            flat = reply.value or []
+            if reply.error is not None:   # not a hash: someone else's key
+                log.warning("ignored the members of node %s: %s", node, reply.error)
+                continue
+            flat = reply.value
             members = {}
             for i in range(0, len(flat) - 1, 2):
+                key = _text(flat[i])
                 room, _, name = (_text(flat[i + 1]) or "").partition(" ")
-                if room and name:
-                    members[_text(flat[i])] = (room, name)
+                member = _member(key, room, name)
+                if member is None:
+                    log.warning("ignored a malformed member %r of node %s", flat[i + 1], node)
+                else:
+                    members[key] = member
             self._become(node, members, notice=False)
-        then(replies[-1][2].error)
+        then(None)
 
     def publish_state(self):
         """After a reconnection: this node's whole membership, at once."""
@@ -146,7 +191,8 @@ class ClusterPresence:
         """One presence entry of another node (``kind``: the event's t)."""
         if kind in (b"j", b"l"):
             room, key, name = _text(fields.get("r")), _text(fields.get("k")), _text(fields.get("u"))
-            if not (room and key and name):
+            if _member(key, room, name) is None:
+                log.warning("ignored a malformed presence event from %s", node)
                 return
             members = self.remote.setdefault(node, {})
             entered = kind == b"j"
@@ -158,9 +204,10 @@ class ClusterPresence:
             self.changed()
         elif kind == b"s":
             try:
-                state = json.loads(fields.get("m") or b"{}")
-                members = {key: (room, name) for key, (room, name) in state.items()}
+                members = _members(json.loads(fields.get("m") or b"{}").items())
             except (ValueError, TypeError, AttributeError):
+                members = None
+            if members is None:
                 log.warning("ignored a malformed presence state from %s", node)
                 return
             self._become(node, members, notice=True)

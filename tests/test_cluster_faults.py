@@ -87,6 +87,15 @@ def read_lines(client, count, timeout=3.0):
     return lines
 
 
+def info_within(client, text, timeout):
+    """The first ``info`` containing ``text`` within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        payload = client.recv(max(0.01, deadline - time.monotonic()))
+        if payload["response"] == "info" and text in payload["content"]:
+            return payload["content"]
+
+
 def payload_lines_are_json(lines):
     """Every line one JSON object with the standard's four keys."""
     for line in lines:
@@ -174,3 +183,25 @@ def test_a_node_starts_beside_members_that_are_not_a_hash(cluster):
     cluster.call("SET", "ktn:members:ghost", "not a hash")
     a = cluster.start()
     assert try_login(a, "alice")
+
+
+# -- a node that comes back ----------------------------------------------------------
+
+
+def test_a_node_restarted_with_its_id_is_not_haunted_by_its_old_users(cluster):
+    """kill -9 and restart with the same --node-id within the lease: the
+    others learn at once that the old incarnation's users are gone (its
+    liveness key is renewed by the new one, so it never expires)."""
+    timing = ("--lease", "5", "--lease-heartbeat", "0.2")
+    a = cluster.start("--node-id", "same", *timing)
+    b = cluster.start(*timing)
+    alice, bob = a.connect(), b.connect()
+    bob.login("bob")
+    alice.login("alice")
+    assert "alice" in info_within(bob, "joined", timeout=3)
+    a.proc.kill()
+    a.proc.wait()
+    cluster.start("--node-id", "same", *timing)
+    assert info_within(bob, "left", timeout=3) == "alice left"
+    bob.send("names")
+    assert info_containing(bob, "Users online") == "Users online (1): bob"

@@ -10,9 +10,12 @@ members (``ChatCore.remote_presence``), so ``names``, ``rooms``, the
 node. Each node also keeps its current members in the hash
 ``ktn:members:<node>`` and its id in the set ``ktn:nodes``.
 
-A starting node writes the first presence entry it will read from, then
-reads the others' hashes (a snapshot, applied without notices; events
-after the entry may repeat it, and applying them again changes nothing).
+A starting node writes the first presence entry it will read from, a
+``state`` event with no members (so a node restarted with the same id
+within the lease, whose liveness key therefore never expired, is seen to
+have lost its old incarnation's members), then reads the others' hashes
+(a snapshot, applied without notices; events after the entry may repeat
+it, and applying them again changes nothing).
 A node that loses Redis cannot publish the exits meanwhile: when it is
 back it publishes its whole membership as one ``state`` event and the
 others compare it with what they had (notices for the differences).
@@ -121,7 +124,7 @@ class ClusterPresence:
     def start(self, then):
         """Write the entry to read from, read the snapshot; ``then(error)``."""
         reply = self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", STREAM_LENGTH, "*",
-                                "t", "hello", "n", self.node_id)
+                                "t", "s", "n", self.node_id, "m", "{}")
 
         def started(reply):
             if reply.error is not None:

@@ -205,3 +205,50 @@ def test_a_node_restarted_with_its_id_is_not_haunted_by_its_old_users(cluster):
     assert info_within(bob, "left", timeout=3) == "alice left"
     bob.send("names")
     assert info_containing(bob, "Users online") == "Users online (1): bob"
+
+
+# -- a Redis that stops answering (SIGSTOP) but keeps its sockets open -----------
+
+
+@pytest.fixture
+def stalled_cluster(own_redis_server):  # noqa: F811
+    """Its own Redis (to SIGSTOP) and two nodes on it; the Redis is
+    continued whatever the test did."""
+    redis = own_redis_server()
+    started = Cluster(redis)
+    started.db = 0
+    yield started
+    redis.resume()
+    started.kill()
+
+
+def test_names_touched_during_a_stall_are_free_after_it(stalled_cluster):
+    """A login cut off by the stall, one whose client left meanwhile, and a
+    logout while the node knew Redis was gone: once Redis answers again
+    each name can be taken at once (not a lease later: 15 s here)."""
+    a, b = stalled_cluster.start(), stalled_cluster.start()
+    alice, erin = a.connect(), a.connect()
+    alice.login("alice")
+    erin.login("erin")
+    stalled_cluster.redis.pause()
+    carol, dave = a.connect(), a.connect()
+    carol.send("login", "carol")   # the lease claim goes out and gets no answer
+    dave.send("login", "dave")
+    dave.close()                   # and this one's user does not wait for it
+    alice.send("msg", "during")
+    assert carol.expect("error", timeout=4)["content"] == UNAVAILABLE
+    assert alice.expect("error", timeout=4)["content"] == UNAVAILABLE
+    erin.send("logout")            # the node knows Redis is gone: no release can go out
+    erin.wait_closed()
+    stalled_cluster.redis.resume()
+
+    def answer(node, name):
+        """The first answer to a login that is not "unavailable" (not back yet)."""
+        client = node.connect()
+        client.send("login", name)
+        content = client.recv()["content"]
+        client.close()
+        return None if content == UNAVAILABLE else content
+    answers = {name: poll(lambda: answer(node, name), timeout=4)
+               for node, name in ((a, "carol"), (b, "dave"), (b, "erin"))}
+    assert answers == dict.fromkeys(answers, "Login successful")

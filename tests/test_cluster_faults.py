@@ -16,11 +16,15 @@ import time
 import pytest
 
 from chat import protocol
+from chat.store.redis import RedisStore
+from reactor.loop import EventLoop
+from reactor.redis import RedisClient
 from reactor.resp import ReplyError, ReplyParser, encode_command
-from redis_support import own_redis_server, redis_server  # noqa: F401 (fixtures)
+from redis_support import (RedisServer, own_redis_server,  # noqa: F401 (fixtures)
+                           redis_server, require_redis_server, run_until)
 from support import TIMEOUT
-from test_cluster import (UNAVAILABLE, history, info_containing, messages, poll, start_node,
-                          try_login)
+from test_cluster import (UNAVAILABLE, history, info_containing, messages, poll,
+                          port_outside_the_ephemeral_range, start_node, try_login)
 
 _databases = itertools.count(1)
 
@@ -367,3 +371,82 @@ def test_a_stalled_redis_fails_closed_then_nothing_is_lost_or_doubled(stalled_cl
     expected = [("alice", "before")] + seen[alice]
     for i, node in enumerate((a, b)):   # and the same history everywhere
         assert history(node.connect().login("late%d" % i)) == expected
+
+
+# -- a Redis that dies while stalled: what was in flight never ran -------------------
+
+
+@pytest.fixture
+def dying_redis():
+    """A Redis with an append-only file, restartable on its port."""
+    redis = RedisServer(require_redis_server(), "--appendonly", "yes",
+                        "--appendfsync", "always")
+    redis.port = port_outside_the_ephemeral_range()
+    yield redis
+    redis.resume()
+    redis.stop()
+
+
+def test_a_registration_cut_off_by_redis_holds_on_every_node(dying_redis):
+    """A user told "registered" just before Redis stalls and dies: once it
+    is back, every node requires the password (not only the one that
+    answered), and it survives in Redis for the nodes started later."""
+    redis = dying_redis.start()
+    nodes = [start_node(redis), start_node(redis)]
+    a, b = nodes
+    try:
+        bob = a.connect()
+        bob.login("bob")
+        redis.pause()
+        bob.send("register", "secret123")
+        assert "registered" in info_containing(bob, "registered")
+        redis.kill()   # what the node sent meanwhile was never read
+        redis.start()
+        bob.send("logout")
+        bob.wait_closed()
+        refused = "bob is registered: login bob <password>"
+
+        def refuses(node):
+            client = node.connect()
+            client.send("login", "bob")
+            content = client.recv()["content"]
+            client.close()
+            return content == refused
+        for node in (a, b):   # the node that answered re-sends it when Redis is back
+            poll(lambda: refuses(node), timeout=3)
+        nodes.append(start_node(redis))   # reads the accounts from Redis
+        assert refuses(nodes[-1])
+    finally:
+        for node in nodes:
+            node.proc.kill()
+            node.proc.wait()
+
+
+def test_account_changes_cut_off_are_sent_again_in_order(own_redis_server):  # noqa: F811
+    """The store's outbox: a change cut off, then one made while Redis is
+    away, reach Redis in the order they were made (the newer password wins)."""
+    redis = own_redis_server()
+    loop = EventLoop()
+    client = RedisClient(loop, redis.url(), reply_timeout=0.3, connect_timeout=0.3,
+                         backoff_max=0.1)
+    try:
+        run_until(loop, lambda: client.connected)
+        store = RedisStore(10, retry=0.05)
+        store.redis, events = client, []
+        store.publish = lambda **fields: events.append(fields["a"]) or client.call("PING")
+        redis.pause()
+        try:
+            store.set_account("bob", b"\x01", b"old")   # cut off after 0.3 s
+            run_until(loop, lambda: not client.connected)
+            store.set_account("bob", b"\x02", b"new")   # made while Redis is away
+        finally:
+            redis.resume()
+        run_until(loop, lambda: not store.outbox)
+        reply = client.call("HGET", "ktn:accounts", "bob")
+        run_until(loop, lambda: reply.done)
+        old, new = '["01", "6f6c64"]', '["02", "6e6577"]'
+        assert json.loads(reply.value) == json.loads(new)
+        assert events == [old, old, new]   # the cut off one again, then the newer
+    finally:
+        client.close()
+        loop.close()

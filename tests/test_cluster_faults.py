@@ -450,3 +450,89 @@ def test_account_changes_cut_off_are_sent_again_in_order(own_redis_server):  # n
     finally:
         client.close()
         loop.close()
+
+
+class Chatter:
+    """A logged-in client that logs every message it gets, and counts the
+    msgs it sent and the "unavailable" errors it got. Errors name no msg,
+    and a msg cut off in flight may get an error and be delivered too."""
+
+    def __init__(self, node, name):
+        self.client = node.connect()
+        self.client.login(name)
+        self.name = name
+        self.seen = []   # (sender, text), in order
+        self.sent = 0
+        self.errors = 0
+
+    def send(self, text):
+        self.client.send("msg", text)
+        self.sent += 1
+
+    def next(self):
+        """The next message or error (logged); presence notices skipped."""
+        while True:
+            payload = self.client.recv()
+            if payload["response"] == "message":
+                self.seen.append((payload["sender"], payload["content"]))
+                return payload
+            if payload["response"] == "error":
+                assert payload["content"] == UNAVAILABLE, payload
+                self.errors += 1
+                return payload
+
+    def delivered(self, text):
+        """Send ``text`` (nothing else in flight); whether it came back."""
+        self.send(text)
+        while True:
+            payload = self.next()
+            if payload["response"] == "error":
+                return False
+            if payload["content"] == text:
+                return True
+
+    def answered(self):
+        """How many of its msgs came back or got an error (at least)."""
+        return sum(1 for sender, _text in self.seen if sender == self.name) + self.errors
+
+
+def test_sends_on_two_nodes_while_redis_dies_and_returns(dying_redis):
+    """Users on both nodes send a burst as Redis is killed and restarted:
+    every msg is answered (its message or an error), both nodes' users see
+    one sequence with nothing twice, delivery resumes within 5 s, and both
+    nodes give the same history."""
+    redis = dying_redis.start()
+    a, b = start_node(redis), start_node(redis)
+    try:
+        alice, bob = Chatter(a, "alice"), Chatter(b, "bob")
+        pingers = [Chatter(a, "pa"), Chatter(b, "pb")]   # one msg in flight at most
+        for n in range(100):
+            alice.send("a%d" % n)
+            bob.send("b%d" % n)
+        alice.next()   # Redis is taking the burst: kill it now
+        redis.kill()
+        redis.start()
+        returned = time.monotonic()
+        attempts = itertools.count()
+        for pinger in pingers:
+            poll(lambda: pinger.delivered("%s-%d" % (pinger.name, next(attempts))))
+        assert time.monotonic() - returned < 5
+        pingers[0].send("end")
+        everyone = [alice, bob, *pingers]
+        for chatter in everyone:
+            while ("pa", "end") not in chatter.seen:
+                chatter.next()
+        assert all(chatter.seen[-len(alice.seen):] == alice.seen for chatter in everyone)
+        assert alice.seen == bob.seen
+        texts = [text for _sender, text in alice.seen]
+        assert len(texts) == len(set(texts)), texts
+        for chatter in (alice, bob):
+            assert chatter.answered() >= chatter.sent, (chatter.name, chatter.answered())
+            own = [int(t[1:]) for s, t in chatter.seen if s == chatter.name]
+            assert own == sorted(own)   # each sender's order kept
+        histories = [history(node.connect().login("late%d" % i)) for i, node in enumerate((a, b))]
+        assert histories[0] == histories[1] == alice.seen
+    finally:
+        for node in (a, b):
+            node.proc.kill()
+            node.proc.wait()

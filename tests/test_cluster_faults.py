@@ -553,3 +553,28 @@ def test_sends_on_two_nodes_while_redis_dies_and_returns(dying_redis):
         for node in (a, b):
             node.proc.kill()
             node.proc.wait()
+
+
+def test_a_join_during_a_burst_meets_the_stream_with_no_gap_or_overlap(cluster):
+    """bob joins, on another node, a room that alice is flooding: his
+    history and the messages after it are one contiguous run of alice's."""
+    a, b = cluster.start("--history-limit", "10"), cluster.start("--history-limit", "10")
+    alice, bob = a.connect(), b.connect()
+    alice.login("alice")
+    bob.login("bob")
+    alice.send("join", "flood")
+    info_containing(alice, "Joined #flood")
+    alice.expect("history")
+    total = 300
+    for n in range(total):
+        alice.send("msg", "m%d" % n)
+    assert messages(alice, 50)[-1] == ("alice", "m49")   # the flood is under way
+    bob.send("join", "flood")
+    info_containing(bob, "Joined #flood")
+    got = history(bob.expect("history"))
+    while not got or got[-1] != ("alice", "m%d" % (total - 1)):
+        got += messages(bob, 1)
+    texts = ["m%d" % n for n in range(total)]
+    assert [text for _sender, text in got] == texts[-len(got):]
+    assert len(got) > 10   # the join came before the end of the flood
+    assert messages(alice, total - 50) == [("alice", t) for t in texts[50:]]

@@ -578,3 +578,23 @@ def test_a_join_during_a_burst_meets_the_stream_with_no_gap_or_overlap(cluster):
     assert [text for _sender, text in got] == texts[-len(got):]
     assert len(got) > 10   # the join came before the end of the flood
     assert messages(alice, total - 50) == [("alice", t) for t in texts[50:]]
+
+
+def test_a_node_stalled_past_the_lease_is_present_again_after_it(cluster):
+    """A node stopped past its liveness lease is taken for dead (its users
+    "left"); once it runs again, still connected to Redis, the others must
+    count its users again."""
+    timing = ("--lease", "0.6", "--lease-heartbeat", "0.1")
+    a, b = cluster.start(*timing), cluster.start(*timing)
+    bob, alice = b.connect(), a.connect()
+    bob.login("bob")
+    alice.login("alice")
+    assert "alice" in info_within(bob, "joined", timeout=3)
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        assert info_within(bob, "left", timeout=3) == "alice left"
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    assert "alice" in info_within(bob, "joined", timeout=3)
+    bob.send("names")
+    assert info_containing(bob, "Users online") == "Users online (2): alice, bob"

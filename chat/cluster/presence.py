@@ -24,6 +24,9 @@ A node that dies stops renewing ``ktn:alive:<node>`` (a lease like a
 name's); at each heartbeat every node checks the nodes it has members
 from, and one whose key has expired is gone: its members leave, each
 node telling its own users once, and its hash and set entry are removed.
+A node that was only stalled that long finds, at its next renewal, that
+its key had expired (``SET ... GET`` answers nil): it publishes its
+membership again, as after a reconnection, and its users are back.
 
 What Redis says about members is checked before it is used: an event or
 a hash entry whose room or name is not one a user could have (another
@@ -233,16 +236,23 @@ class ClusterPresence:
     # -- liveness -------------------------------------------------------------
 
     def _renew_alive(self):
-        self.redis.call("SET", alive_key(self.node_id), "1", "PX", self.lease_ms)
+        """Renew this node's liveness key; the Reply holds its old value."""
+        return self.redis.call("SET", alive_key(self.node_id), "1", "PX", self.lease_ms, "GET")
 
     def _beat(self, loop, heartbeat):
         self._timer = loop.call_later(heartbeat, self._beat, loop, heartbeat)
         if not self.redis.connected:
             return
-        self._renew_alive()
+        self._renew_alive().add_done_callback(self._alive_renewed)
         for node in list(self.remote):
             self.redis.call("EXISTS", alive_key(node)).add_done_callback(
                 lambda r, node=node: r.value == 0 and self._gone(node))
+
+    def _alive_renewed(self, reply):
+        if reply.error is None and reply.value is None:
+            log.warning("this node was taken for dead (stalled past the lease): "
+                        "publishing its members again")
+            self.publish_state()
 
     def _gone(self, node):
         if node not in self.remote:

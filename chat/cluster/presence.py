@@ -25,8 +25,8 @@ name's); at each heartbeat every node checks the nodes it has members
 from, and one whose key has expired is gone: its members leave, each
 node telling its own users once, and its hash and set entry are removed.
 A node that was only stalled that long finds, at its next renewal, that
-its key had expired (``SET ... GET`` answers nil): it publishes its
-membership again, as after a reconnection, and its users are back.
+its key had expired (``SET NX`` creates it): it publishes its membership
+again, as after a reconnection, and its users are back.
 
 What Redis says about members is checked before it is used: an event or
 a hash entry whose room or name is not one a user could have (another
@@ -236,8 +236,12 @@ class ClusterPresence:
     # -- liveness -------------------------------------------------------------
 
     def _renew_alive(self):
-        """Renew this node's liveness key; the Reply holds its old value."""
-        return self.redis.call("SET", alive_key(self.node_id), "1", "PX", self.lease_ms, "GET")
+        """Renew this node's liveness key; the Reply is "OK" if it had to be
+        created (it had expired)."""
+        key = alive_key(self.node_id)
+        created = self.redis.call("SET", key, "1", "PX", self.lease_ms, "NX")
+        self.redis.call("PEXPIRE", key, self.lease_ms)
+        return created
 
     def _beat(self, loop, heartbeat):
         self._timer = loop.call_later(heartbeat, self._beat, loop, heartbeat)
@@ -249,7 +253,7 @@ class ClusterPresence:
                 lambda r, node=node: r.value == 0 and self._gone(node))
 
     def _alive_renewed(self, reply):
-        if reply.error is None and reply.value is None:
+        if reply.value == "OK":
             log.warning("this node was taken for dead (stalled past the lease): "
                         "publishing its members again")
             self.publish_state()

@@ -37,11 +37,12 @@ def connect(loop, redis_server):  # noqa: F811
 
 
 def store_on(client, keep=10):
-    """A RedisStore writing through ``client``; its events are collected."""
+    """A RedisStore writing through ``client``; its events are collected
+    (each answered, as the node's would be, after the command before it)."""
     store = RedisStore(keep)
     store.redis = client
     store.events = []
-    store.publish = lambda **fields: store.events.append(fields)
+    store.publish = lambda **fields: store.events.append(fields) or client.call("PING")
     return store
 
 

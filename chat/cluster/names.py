@@ -14,12 +14,20 @@ The same pass runs at once after a reconnection to Redis (re-claim).
 ``release`` deletes the key only if it is still ours (compare-and-delete),
 so a late release never frees a name someone else has taken since.
 
+A claim or a release cut off by a lost connection may or may not have run,
+and a release while Redis is down cannot be sent: either way Redis may keep
+a lease of ours that no user here holds, which would refuse that very name
+(its user told to try again) until it expires. Such leases are *unsettled*:
+the next renewal pass, which runs as soon as Redis is back, releases them.
+
 A node that dies stops renewing: its names are free within the lease.
 The lease value also tells other nodes where a name lives (private
 messages).
 """
 
 import logging
+
+from reactor.redis import ConnectionLost
 
 log = logging.getLogger("chat.cluster")
 
@@ -64,6 +72,7 @@ class NameLeases:
         self.heartbeat = heartbeat
         self.on_lost = on_lost         # fn(key): the lease of that name is someone else's
         self.held = {}                 # key -> the lease value we hold
+        self.unsettled = {}            # key -> a value of ours Redis may hold for no one
         self._timer = loop.call_later(heartbeat, self._beat)
 
     def value(self, name):
@@ -77,10 +86,13 @@ class NameLeases:
 
         def done(reply):
             if reply.error is not None:
+                if isinstance(reply.error, ConnectionLost):   # it may have run
+                    self.unsettled[key] = value
                 then(False, reply.error)
             elif reply.value is None:
                 then(False, None)
             else:
+                self.unsettled.pop(key, None)
                 self.held[key] = value
                 then(True, None)
         reply.add_done_callback(done)
@@ -88,9 +100,19 @@ class NameLeases:
     def release(self, key):
         """Free the name if it is still ours (logout, disconnect)."""
         value = self.held.pop(key, None)
-        if value is not None and self.redis.connected:
-            self.redis.call("EVAL", RELEASE, 1, name_key(key), value)
-        # if Redis is down the lease simply expires
+        if value is not None:
+            self._release(key, value)
+
+    def _release(self, key, value):
+        if not self.redis.connected:
+            self.unsettled[key] = value
+            return
+        reply = self.redis.call("EVAL", RELEASE, 1, name_key(key), value)
+
+        def released(reply):
+            if isinstance(reply.error, ConnectionLost):   # it may not have run
+                self.unsettled.setdefault(key, value)
+        reply.add_done_callback(released)
 
     def where(self, key, then):
         """``then(lease or None, error)``: (node id, spelled name) holding ``key``."""
@@ -98,9 +120,14 @@ class NameLeases:
         reply.add_done_callback(lambda r: then(parse_lease(r.value), r.error))
 
     def renew_all(self):
-        """Renew (or take back) every lease now; report the lost ones."""
+        """Release the unsettled leases, renew (or take back) every lease
+        held; report the lost ones."""
         if not self.redis.connected:
             return
+        unsettled, self.unsettled = self.unsettled, {}
+        for key, value in unsettled.items():
+            if key not in self.held:
+                self._release(key, value)
         for key, value in list(self.held.items()):
             reply = self.redis.call("EVAL", RENEW, 1, name_key(key), value, self.lease_ms)
             reply.add_done_callback(lambda r, key=key, value=value: self._renewed(key, value, r))

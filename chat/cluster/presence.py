@@ -10,9 +10,12 @@ members (``ChatCore.remote_presence``), so ``names``, ``rooms``, the
 node. Each node also keeps its current members in the hash
 ``ktn:members:<node>`` and its id in the set ``ktn:nodes``.
 
-A starting node writes the first presence entry it will read from, then
-reads the others' hashes (a snapshot, applied without notices; events
-after the entry may repeat it, and applying them again changes nothing).
+A starting node writes the first presence entry it will read from, a
+``state`` event with no members (so a node restarted with the same id
+within the lease, whose liveness key therefore never expired, is seen to
+have lost its old incarnation's members), then reads the others' hashes
+(a snapshot, applied without notices; events after the entry may repeat
+it, and applying them again changes nothing).
 A node that loses Redis cannot publish the exits meanwhile: when it is
 back it publishes its whole membership as one ``state`` event and the
 others compare it with what they had (notices for the differences).
@@ -21,6 +24,14 @@ A node that dies stops renewing ``ktn:alive:<node>`` (a lease like a
 name's); at each heartbeat every node checks the nodes it has members
 from, and one whose key has expired is gone: its members leave, each
 node telling its own users once, and its hash and set entry are removed.
+A node that was only stalled that long finds, at its next renewal, that
+its key had expired (``SET NX`` creates it): it publishes its membership
+again, as after a reconnection, and its users are back.
+
+What Redis says about members is checked before it is used: an event or
+a hash entry whose room or name is not one a user could have (another
+writer's garbage) is logged and ignored, so it can neither stop the node
+reading the events stream nor reach ``names``.
 
 Guarantee: presence is eventually consistent (a notice may come a
 heartbeat late after a crash, or twice as "joined" after a state
@@ -29,6 +40,12 @@ event); it is never what orders messages.
 
 import json
 import logging
+
+from reactor.redis import ReplyError
+
+from ..core.rooms import check_room_name
+from ..core.session import is_username
+from ..protocol import RequestError
 
 log = logging.getLogger("chat.cluster")
 
@@ -47,6 +64,28 @@ def alive_key(node_id):
 
 def _text(value):
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else None
+
+
+def _member(key, room, name):
+    """(room, name) if ``key`` could be in ``room`` under ``name``, else None."""
+    if not (isinstance(key, str) and isinstance(room, str) and isinstance(name, str)
+            and is_username(name) and name.lower() == key):
+        return None
+    try:
+        return (room, name) if check_room_name(room) == room else None
+    except RequestError:
+        return None
+
+
+def _members(pairs):
+    """{key: (room, name)} of the valid (key, (room, name)) pairs; None if any is not."""
+    members = {}
+    for key, (room, name) in pairs:
+        member = _member(key, room, name)
+        if member is None:
+            return None
+        members[key] = member
+    return members
 
 
 class ClusterPresence:
@@ -88,7 +127,7 @@ class ClusterPresence:
     def start(self, then):
         """Write the entry to read from, read the snapshot; ``then(error)``."""
         reply = self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", STREAM_LENGTH, "*",
-                                "t", "hello", "n", self.node_id)
+                                "t", "s", "n", self.node_id, "m", "{}")
 
         def started(reply):
             if reply.error is not None:
@@ -115,19 +154,31 @@ class ClusterPresence:
         replies[-1][2].add_done_callback(lambda _r: self._apply_snapshot(replies, then))
 
     def _apply_snapshot(self, replies, then):
+        lost = next((r.error for _node, _alive, r in replies
+                     if r.error is not None and not isinstance(r.error, ReplyError)), None)
+        if lost is not None:   # cut off: the start is tried again
+            then(lost)
+            return
         for node, alive, reply in replies:
             if alive.value == 0:   # a dead node's leftovers
                 self.redis.call("SREM", NODES, node)
                 self.redis.call("DEL", members_key(node))
                 continue
-            flat = reply.value or []
+            if reply.error is not None:   # not a hash: someone else's key
+                log.warning("ignored the members of node %s: %s", node, reply.error)
+                continue
+            flat = reply.value
             members = {}
             for i in range(0, len(flat) - 1, 2):
+                key = _text(flat[i])
                 room, _, name = (_text(flat[i + 1]) or "").partition(" ")
-                if room and name:
-                    members[_text(flat[i])] = (room, name)
+                member = _member(key, room, name)
+                if member is None:
+                    log.warning("ignored a malformed member %r of node %s", flat[i + 1], node)
+                else:
+                    members[key] = member
             self._become(node, members, notice=False)
-        then(replies[-1][2].error)
+        then(None)
 
     def publish_state(self):
         """After a reconnection: this node's whole membership, at once."""
@@ -146,7 +197,8 @@ class ClusterPresence:
         """One presence entry of another node (``kind``: the event's t)."""
         if kind in (b"j", b"l"):
             room, key, name = _text(fields.get("r")), _text(fields.get("k")), _text(fields.get("u"))
-            if not (room and key and name):
+            if _member(key, room, name) is None:
+                log.warning("ignored a malformed presence event from %s", node)
                 return
             members = self.remote.setdefault(node, {})
             entered = kind == b"j"
@@ -158,9 +210,10 @@ class ClusterPresence:
             self.changed()
         elif kind == b"s":
             try:
-                state = json.loads(fields.get("m") or b"{}")
-                members = {key: (room, name) for key, (room, name) in state.items()}
+                members = _members(json.loads(fields.get("m") or b"{}").items())
             except (ValueError, TypeError, AttributeError):
+                members = None
+            if members is None:
                 log.warning("ignored a malformed presence state from %s", node)
                 return
             self._become(node, members, notice=True)
@@ -183,16 +236,27 @@ class ClusterPresence:
     # -- liveness -------------------------------------------------------------
 
     def _renew_alive(self):
-        self.redis.call("SET", alive_key(self.node_id), "1", "PX", self.lease_ms)
+        """Renew this node's liveness key; the Reply is "OK" if it had to be
+        created (it had expired)."""
+        key = alive_key(self.node_id)
+        created = self.redis.call("SET", key, "1", "PX", self.lease_ms, "NX")
+        self.redis.call("PEXPIRE", key, self.lease_ms)
+        return created
 
     def _beat(self, loop, heartbeat):
         self._timer = loop.call_later(heartbeat, self._beat, loop, heartbeat)
         if not self.redis.connected:
             return
-        self._renew_alive()
+        self._renew_alive().add_done_callback(self._alive_renewed)
         for node in list(self.remote):
             self.redis.call("EXISTS", alive_key(node)).add_done_callback(
                 lambda r, node=node: r.value == 0 and self._gone(node))
+
+    def _alive_renewed(self, reply):
+        if reply.value == "OK":
+            log.warning("this node was taken for dead (stalled past the lease): "
+                        "publishing its members again")
+            self.publish_state()
 
     def _gone(self, node):
         if node not in self.remote:

@@ -25,12 +25,23 @@ other nodes to apply the change to their copies (``chat/cluster/shared.py``).
 ``durable`` is false: Redis, not this process, decides what survives a
 crash (run it with ``appendonly yes``), and nothing is held back per pass.
 Changes are refused before they are made while Redis is down (the node's
-gate), so a write-through is never silently skipped; one cut off in flight
-may or may not have run, like any Redis command.
+gate), but a node learns that Redis is gone only when it stops answering:
+an account or ban change made just before was answered to its user and
+may never reach Redis. So each of those write-throughs (the command and
+its event) stays in an *outbox* until Redis has answered its event (one
+connection answers in order: the command before it ran too); once one is
+cut off, that one and every later one are sent again, in order, as soon as
+Redis is back (retried every ``retry`` seconds). Sending one twice is
+harmless: the same record, the same event applied again. A purge is not
+sent again (run later it would delete messages sent since); like any Redis
+command cut off in flight, it may or may not have run.
 """
 
+import collections
 import json
 import logging
+
+from reactor.redis import ReplyError
 
 from . import Snapshot
 from .memory import MemoryStore
@@ -64,32 +75,63 @@ def room_stream(room_key):
 class RedisStore(MemoryStore):
     """The memory store, writing accounts, bans and purges through to Redis."""
 
-    def __init__(self, keep):
+    def __init__(self, keep, retry=0.2):
         super().__init__(keep)
         self.redis = None          # the node's pipelined RedisClient (set by the node)
-        self.publish = None        # fn(**fields): tell the other nodes (set by the node)
+        self.publish = None        # fn(**fields) -> Reply: tell the other nodes (set by the node)
         self.applying = False      # applying another node's change: do not echo it
         self.scan = max(1, keep or 0)   # stream entries a purge looks at (set by the node)
+        self.retry = retry
+        self.outbox = collections.deque()   # (command, event) not yet confirmed, oldest first
+        self._cut_off = False      # one was cut off: the outbox waits to be sent again
 
     def set_account(self, key, salt, digest):
         super().set_account(key, salt, digest)
         if not self.applying:
             record = json.dumps([salt.hex(), digest.hex()])
-            self.redis.call("HSET", ACCOUNTS, key, record)
-            self.publish(t="account", k=key, a=record)
+            self._write(("HSET", ACCOUNTS, key, record), dict(t="account", k=key, a=record))
 
     def add_ban(self, key, name, reason, host):
         super().add_ban(key, name, reason, host)
         if not self.applying:
             record = json.dumps([name, reason, host])
-            self.redis.call("HSET", BANS, key, record)
-            self.publish(t="ban", k=key, b=record)
+            self._write(("HSET", BANS, key, record), dict(t="ban", k=key, b=record))
 
     def remove_ban(self, key):
         super().remove_ban(key)
         if not self.applying:
-            self.redis.call("HDEL", BANS, key)
-            self.publish(t="unban", k=key)
+            self._write(("HDEL", BANS, key), dict(t="unban", k=key))
+
+    def _write(self, command, event):
+        """Write a change through, keeping it until Redis has it."""
+        change = (command, event)
+        self.outbox.append(change)
+        if not self._cut_off:   # else it goes after the ones before it
+            self._send(change)
+
+    def _send(self, change):
+        command, event = change
+        self.redis.call(*command)
+        self.publish(**event).add_done_callback(lambda reply: self._answered(change, reply))
+
+    def _answered(self, change, reply):
+        error = reply.error
+        if error is None or isinstance(error, ReplyError):   # ran, or never will
+            if error is not None:
+                log.warning("redis refused a change: %s", error)
+            if change in self.outbox:
+                self.outbox.remove(change)
+        elif not self._cut_off:
+            self._cut_off = True
+            self.redis.loop.call_later(self.retry, self._send_again)
+
+    def _send_again(self):
+        if not self.redis.connected:
+            self.redis.loop.call_later(self.retry, self._send_again)
+            return
+        self._cut_off = False
+        for change in list(self.outbox):
+            self._send(change)
 
     def purge(self, room_key, sender_key):
         super().purge(room_key, sender_key)

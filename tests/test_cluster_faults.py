@@ -1,0 +1,603 @@
+"""Cluster faults (issue 13): what a node does when Redis stalls, returns,
+or holds data a third party wrote, and when a node comes back.
+
+Real server processes on a real ``redis-server``; every wait is for an
+event with a deadline. Tests marked ``xfail(strict=True)`` show a defect
+whose fix belongs to a module this branch does not change (the reason
+names it); they start passing, and so fail as XPASS, once it is fixed.
+"""
+
+import itertools
+import json
+import signal
+import socket
+import time
+
+import pytest
+
+from chat import protocol
+from chat.store.redis import RedisStore
+from reactor.loop import EventLoop
+from reactor.redis import RedisClient
+from reactor.resp import ReplyError, ReplyParser, encode_command
+from redis_support import (RedisServer, own_redis_server,  # noqa: F401 (fixtures)
+                           redis_server, require_redis_server, run_until)
+from support import TIMEOUT
+from test_cluster import (UNAVAILABLE, history, info_containing, messages, poll,
+                          port_outside_the_ephemeral_range, start_node, try_login)
+
+_databases = itertools.count(1)
+
+
+def redis_commands(redis, db, commands):
+    """Commands to database ``db`` of ``redis`` on a connection of their
+    own, pipelined, as a third party would send them; their replies."""
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"".join(encode_command(args) for args in [("SELECT", db), *commands]))
+        parser, replies = ReplyParser(), []
+        while len(replies) <= len(commands):
+            data = sock.recv(65536)
+            assert data, "redis closed the connection"
+            replies += parser.feed(data)
+    assert replies[0] == "OK", replies
+    return replies[1:]
+
+
+class Cluster:
+    """Nodes on the module's Redis, in a database of this test's own."""
+
+    def __init__(self, redis):
+        self.redis = redis
+        self.db = next(_databases) % 16
+        self.nodes = []
+
+    def start(self, *args):
+        self.nodes.append(start_node(self.redis, *args, db=self.db))
+        return self.nodes[-1]
+
+    def call(self, *args):
+        """One command; its reply (a ``ReplyError`` if refused)."""
+        return redis_commands(self.redis, self.db, [args])[0]
+
+    def pipeline(self, commands):
+        """Many commands at once; every one must succeed."""
+        errors = [reply for reply in redis_commands(self.redis, self.db, commands)
+                  if isinstance(reply, ReplyError)]
+        assert not errors, errors[:3]
+
+    def kill(self):
+        for node in self.nodes:
+            if node.proc.poll() is None:
+                node.proc.kill()
+            node.proc.wait()
+
+
+@pytest.fixture
+def cluster(redis_server):  # noqa: F811
+    started = Cluster(redis_server)
+    yield started
+    started.kill()
+
+
+def read_lines(client, count, timeout=3.0):
+    """The next ``count`` payloads as raw lines (not parsed: a test of what
+    reaches the wire must see a line that is not JSON as it is)."""
+    lines = []
+    deadline = time.monotonic() + timeout
+    while len(lines) < count:
+        while b"\n" not in client.buffer:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, "only %d of %d lines: %r" % (len(lines), count, lines)
+            client.sock.settimeout(remaining)
+            try:
+                data = client.sock.recv(65536)
+            except socket.timeout:
+                continue
+            assert data, "connection closed after %r" % lines
+            client.buffer += data
+        line, client.buffer = client.buffer.split(b"\n", 1)
+        lines.append(line)
+    return lines
+
+
+def info_within(client, text, timeout):
+    """The first ``info`` containing ``text`` within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        payload = client.recv(max(0.01, deadline - time.monotonic()))
+        if payload["response"] == "info" and text in payload["content"]:
+            return payload["content"]
+
+
+def payload_lines_are_json(lines):
+    """Every line one JSON object with the standard's four keys."""
+    for line in lines:
+        try:
+            payload = json.loads(line)
+        except ValueError:
+            return False
+        if not (isinstance(payload, dict)
+                and set(payload) == {"timestamp", "sender", "response", "content"}):
+            return False
+    return True
+
+
+class Chatter:
+    """A logged-in client that logs every message it gets, and counts the
+    msgs it sent and the "unavailable" errors it got. Errors name no msg,
+    and a msg cut off in flight may get an error and be delivered too."""
+
+    def __init__(self, node, name):
+        self.client = node.connect()
+        self.client.login(name)
+        self.name = name
+        self.seen = []   # (sender, text), in order
+        self.sent = 0
+        self.errors = 0
+
+    def send(self, text):
+        self.client.send("msg", text)
+        self.sent += 1
+
+    def next(self):
+        """The next message or error (logged); presence notices skipped."""
+        while True:
+            payload = self.client.recv()
+            if payload["response"] == "message":
+                self.seen.append((payload["sender"], payload["content"]))
+                return payload
+            if payload["response"] == "error":
+                assert payload["content"] == UNAVAILABLE, payload
+                self.errors += 1
+                return payload
+
+    def delivered(self, text):
+        """Send ``text`` (nothing else in flight); whether it came back."""
+        self.send(text)
+        while True:
+            payload = self.next()
+            if payload["response"] == "error":
+                return False
+            if payload["content"] == text:
+                return True
+
+    def answered(self):
+        """How many of its msgs came back or got an error (at least)."""
+        return sum(1 for sender, _text in self.seen if sender == self.name) + self.errors
+
+
+# -- data another writer put into Redis ---------------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "roomlog.RoomLog._got: an XREAD answered with an error (WRONGTYPE: a room key "
+    "that is not a stream) ends the reader for good; it waits for a reconnection "
+    "that never comes, and no message reaches this node's users again"))
+def test_a_room_key_of_the_wrong_type_does_not_stop_delivery(cluster):
+    a = cluster.start()
+    alice, carol = a.connect(), a.connect()
+    alice.login("alice")
+    carol.login("carol")
+    alice.send("join", "dev")   # a mirrored room whose stream does not exist yet
+    info_containing(alice, "Joined #dev")
+    cluster.call("SET", "ktn:room:dev", "not a stream")
+    for n in range(3):   # the XREAD in flight may still return one
+        carol.send("msg", "lobby %d" % n)
+        assert carol.expect("message", timeout=2)["content"] == "lobby %d" % n
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "roomlog._message accepts any payload ending in a newline: a room entry whose "
+    "'p' is not a message response goes to the room's users as it is and into the "
+    "history, whose response is then not JSON for every newcomer"))
+def test_garbage_room_entries_never_reach_clients(cluster):
+    a = cluster.start()
+    carol = a.connect()
+    carol.login("carol")
+    carol.send("msg", "real")
+    assert messages(carol, 1) == [("carol", "real")]
+    for payload in (b"garbage\n", b'{"response": "info"}\n', b"{}\n{}\n"):
+        cluster.call("XADD", "ktn:room:lobby", "*", "s", "mallory", "r", "lobby",
+                     "p", payload)
+    carol.send("msg", "after")
+    lines = read_lines(carol, 1)
+    assert payload_lines_are_json(lines), lines
+    assert json.loads(lines[0])["content"] == "after"
+    late = a.connect()
+    late.send("login", "late")
+    lines = read_lines(late, 2)
+    assert payload_lines_are_json(lines), lines
+    assert history(json.loads(lines[1])) == [("carol", "real"), ("carol", "after")]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "node.Cluster._node_entry sends a private message entry's 'p' to its recipient "
+    "as it is, if it ends in a newline: another writer's garbage reaches the client"))
+def test_garbage_private_message_entries_never_reach_clients(cluster):
+    a = cluster.start("--node-id", "a")
+    carol = a.connect()
+    carol.login("carol")
+    marker = protocol.encode_response("2026-01-01T00:00:00+00:00", "mallory -> carol",
+                                      protocol.MESSAGE, "marker")
+    for payload in (b"garbage\n", marker):   # read in this order
+        cluster.call("XADD", "ktn:node:a", "*", "t", "pm", "to", "carol", "p", payload)
+    lines = read_lines(carol, 1)
+    while b"marker" not in lines[-1]:
+        lines += read_lines(carol, 1)
+    assert payload_lines_are_json(lines), lines
+
+
+def test_malformed_presence_events_are_ignored(cluster):
+    """Presence events another writer put in ktn:events, with members that
+    are not (room, name) strings, change nothing: the node goes on reading
+    and names, rooms and messages work."""
+    a, b = cluster.start(), cluster.start()
+    alice, bob = a.connect(), b.connect()
+    alice.login("alice")
+    bob.login("bob")
+    for state in ('{"x": [5, "ghost"]}', '{"y": ["lobby", 7]}', '{"z": [null, null]}',
+                  '{"w": ["", "ghost"]}', '["lobby", "ghost"]'):
+        cluster.call("XADD", "ktn:events", "*", "n", "elsewhere", "t", "s", "m", state)
+    cluster.call("XADD", "ktn:events", "*", "n", "elsewhere", "t", "j", "r", "lobby",
+                 "k", "x y", "u", "not a name")
+    bob.send("msg", "still read")
+    assert messages(alice, 1) == messages(bob, 1) == [("bob", "still read")]
+    for client in (alice, bob):
+        client.send("names")
+        assert info_containing(client, "Users online") == "Users online (2): alice, bob"
+        client.send("rooms")
+        assert info_containing(client, "Rooms") == "Rooms (1): #lobby (2)"
+
+
+def test_a_node_starts_beside_members_that_are_not_a_hash(cluster):
+    """Another node's members key of the wrong type is skipped at start-up,
+    not a start that never ends."""
+    cluster.call("SADD", "ktn:nodes", "ghost")
+    cluster.call("SET", "ktn:alive:ghost", "1", "PX", "60000")
+    cluster.call("SET", "ktn:members:ghost", "not a hash")
+    a = cluster.start()
+    assert try_login(a, "alice")
+
+
+# -- a node stopped or cut off while the others go on -------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "roomlog.RoomLog._read asks XREAD for COUNT 1000 entries of every mirrored stream "
+    "at once: after a stall, a backlog of large (legal) messages in a few rooms makes "
+    "a reply over the client's 64 MiB bound; the connection is dropped, and the node "
+    "reconnects and asks for the same reply for ever (refusing every msg meanwhile)"))
+def test_a_node_reads_a_large_backlog_after_a_stall(cluster):
+    """Five rooms each get 1000 messages of the default largest size (16 KiB)
+    while a node is stopped: it must read them all and go on."""
+    a = cluster.start()
+    alice, carol = a.connect(), a.connect()
+    alice.login("alice")
+    carol.login("carol")
+    rooms = ["big%d" % n for n in range(5)]
+    for room in rooms:   # a mirrors each room from now on
+        alice.send("join", room)
+        info_containing(alice, "Joined #" + room)
+        alice.expect("history")
+    text = "x" * (16 * 1024 - 2)   # the quotes count: 16 KiB encoded
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        # cut off too, so that its next XREAD, whatever it had asked
+        # before, comes after the whole backlog (as after an outage)
+        cluster.call("CLIENT", "KILL", "TYPE", "normal")
+        for room in rooms:
+            payload = protocol.encode_response("2026-01-01T00:00:00+00:00", "mallory",
+                                               protocol.MESSAGE, text)
+            cluster.pipeline([
+                ("XADD", "ktn:room:" + room, "*", "s", "mallory", "r", room, "p", payload)
+                for _ in range(1000)])
+        marker = protocol.encode_response("2026-01-01T00:00:00+00:00", "mallory",
+                                          protocol.MESSAGE, "marker")
+        cluster.call("XADD", "ktn:room:lobby", "*", "s", "mallory", "r", "lobby", "p", marker)
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    assert carol.expect("message", timeout=3)["content"] == "marker"
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "roomlog.RoomLog.resume checks after a reconnection whether each room's stream was "
+    "trimmed past what the node had read, but not ktn:events: a ban (or account, unban, "
+    "presence) event trimmed away while a node was cut off is never applied there"))
+def test_a_ban_made_while_a_node_was_cut_off_holds_there_too(cluster, tmp_path):
+    secret = tmp_path / "oper"
+    secret.write_text("operpass\n")
+    a, b = cluster.start("--oper-password-file", str(secret)), cluster.start()
+    oper = a.connect()
+    oper.login("oper")
+    oper.send("oper", "operpass")
+    info_containing(oper, "you are now an operator")
+    b.proc.send_signal(signal.SIGSTOP)
+    try:
+        cluster.call("CLIENT", "KILL", "TYPE", "normal")   # b is cut off
+
+        def banned():   # once a is back (b stays stopped)
+            oper.send("ban", "mallory spam")
+            answer = oper.recv()
+            return answer["response"] == "info" and "banned" in answer["content"]
+        poll(banned)
+        # a busy cluster's next 10 000 events push the ban out of the stream
+        cluster.pipeline([
+            ("XADD", "ktn:events", "MAXLEN", "~", "10000", "*", "n", "elsewhere", "t", "noop")
+            for _ in range(10_300)])
+    finally:
+        b.proc.send_signal(signal.SIGCONT)
+
+    def answer():
+        client = b.connect()
+        client.send("login", "mallory")
+        content = client.recv()["content"]
+        client.close()
+        return None if content == UNAVAILABLE else content
+    assert poll(answer, timeout=4) == "you are banned: spam"
+
+
+def test_a_node_stalled_past_the_lease_is_present_again_after_it(cluster):
+    """A node stopped past its liveness lease is taken for dead (its users
+    "left"); once it runs again, still connected to Redis, the others must
+    count its users again."""
+    timing = ("--lease", "0.6", "--lease-heartbeat", "0.1")
+    a, b = cluster.start(*timing), cluster.start(*timing)
+    bob, alice = b.connect(), a.connect()
+    bob.login("bob")
+    alice.login("alice")
+    assert "alice" in info_within(bob, "joined", timeout=3)
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        assert info_within(bob, "left", timeout=3) == "alice left"
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    assert "alice" in info_within(bob, "joined", timeout=3)
+    bob.send("names")
+    assert info_containing(bob, "Users online") == "Users online (2): alice, bob"
+
+
+def test_a_node_restarted_with_its_id_is_not_haunted_by_its_old_users(cluster):
+    """kill -9 and restart with the same --node-id within the lease: the
+    others learn at once that the old incarnation's users are gone (its
+    liveness key is renewed by the new one, so it never expires)."""
+    timing = ("--lease", "5", "--lease-heartbeat", "0.2")
+    a = cluster.start("--node-id", "same", *timing)
+    b = cluster.start(*timing)
+    alice, bob = a.connect(), b.connect()
+    bob.login("bob")
+    alice.login("alice")
+    assert "alice" in info_within(bob, "joined", timeout=3)
+    a.proc.kill()
+    a.proc.wait()
+    cluster.start("--node-id", "same", *timing)
+    assert info_within(bob, "left", timeout=3) == "alice left"
+    bob.send("names")
+    assert info_containing(bob, "Users online") == "Users online (1): bob"
+
+
+# -- a Redis that stops answering (SIGSTOP) but keeps its sockets open --------------
+
+
+@pytest.fixture
+def stalled_cluster(own_redis_server):  # noqa: F811
+    """Its own Redis (to SIGSTOP) and two nodes on it; the Redis is
+    continued whatever the test did."""
+    redis = own_redis_server()
+    started = Cluster(redis)
+    started.db = 0
+    yield started
+    redis.resume()
+    started.kill()
+
+
+def test_names_touched_during_a_stall_are_free_after_it(stalled_cluster):
+    """A login cut off by the stall, one whose client left meanwhile, and a
+    logout while the node knew Redis was gone: once Redis answers again
+    each name can be taken at once (not a lease later: 15 s here)."""
+    a, b = stalled_cluster.start(), stalled_cluster.start()
+    alice, erin = a.connect(), a.connect()
+    alice.login("alice")
+    erin.login("erin")
+    stalled_cluster.redis.pause()
+    carol, dave = a.connect(), a.connect()
+    carol.send("login", "carol")   # the lease claim goes out and gets no answer
+    dave.send("login", "dave")
+    dave.close()                   # and this one's user does not wait for it
+    alice.send("msg", "during")
+    assert carol.expect("error", timeout=4)["content"] == UNAVAILABLE
+    assert alice.expect("error", timeout=4)["content"] == UNAVAILABLE
+    erin.send("logout")            # the node knows Redis is gone: no release can go out
+    erin.wait_closed()
+    stalled_cluster.redis.resume()
+
+    def answer(node, name):
+        """The first answer to a login that is not "unavailable" (not back yet)."""
+        client = node.connect()
+        client.send("login", name)
+        content = client.recv()["content"]
+        client.close()
+        return None if content == UNAVAILABLE else content
+    answers = {name: poll(lambda: answer(node, name), timeout=4)
+               for node, name in ((a, "carol"), (b, "dave"), (b, "erin"))}
+    assert answers == dict.fromkeys(answers, "Login successful")
+
+
+def test_a_stalled_redis_fails_closed_then_nothing_is_lost_or_doubled(stalled_cluster):
+    """Redis stops answering: msg, pm and join get the error within
+    --redis-timeout, users stay connected; once it answers again both
+    nodes deliver one sequence with nothing twice, and give one history."""
+    a, b = stalled_cluster.start(), stalled_cluster.start()
+    alice, bob = Chatter(a, "alice"), Chatter(b, "bob")
+    assert alice.delivered("before")
+    bob.next()
+    stalled_cluster.redis.pause()
+    stalled = time.monotonic()
+    alice.send("during")   # may be stored: Redis reads it when continued
+    assert alice.next()["response"] == "error"
+    assert time.monotonic() - stalled < 1 + 1.5   # --redis-timeout 1
+    for request, content in (("pm", "alice psst"), ("join", "elsewhere"), ("msg", "b")):
+        bob.client.send(request, content)
+        assert bob.client.expect("error", timeout=4)["content"] == UNAVAILABLE, request
+    for chatter in (alice, bob):   # connected users stay connected
+        chatter.client.send("names")
+        assert "Users online" in chatter.client.expect("info", timeout=4)["content"]
+    stalled_cluster.redis.resume()
+    attempts = itertools.count()
+    for chatter in (bob, alice):   # until each node delivers again
+        poll(lambda: chatter.delivered("%s-%d" % (chatter.name, next(attempts))))
+    alice.send("end")
+    for chatter in (alice, bob):
+        while chatter.seen[-1] != ("alice", "end"):
+            chatter.next()
+    assert alice.seen == bob.seen
+    texts = [text for _sender, text in alice.seen]
+    assert len(texts) == len(set(texts)), texts
+    for i, node in enumerate((a, b)):
+        assert history(node.connect().login("late%d" % i)) == alice.seen
+
+
+# -- a Redis killed and started again (append-only file) ----------------------------
+
+
+@pytest.fixture
+def dying_redis():
+    """A Redis with an append-only file, restartable on its port."""
+    redis = RedisServer(require_redis_server(), "--appendonly", "yes",
+                        "--appendfsync", "always")
+    redis.port = port_outside_the_ephemeral_range()
+    yield redis
+    redis.resume()
+    redis.stop()
+
+
+def test_sends_on_two_nodes_while_redis_dies_and_returns(dying_redis):
+    """Users on both nodes send a burst as Redis is killed and restarted:
+    every msg is answered (its message or an error), both nodes' users see
+    one sequence with nothing twice, delivery resumes within 5 s, and both
+    nodes give the same history."""
+    redis = dying_redis.start()
+    a, b = start_node(redis), start_node(redis)
+    try:
+        alice, bob = Chatter(a, "alice"), Chatter(b, "bob")
+        pingers = [Chatter(a, "pa"), Chatter(b, "pb")]   # one msg in flight at most
+        for n in range(100):
+            alice.send("a%d" % n)
+            bob.send("b%d" % n)
+        alice.next()   # Redis is taking the burst: kill it now
+        redis.kill()
+        redis.start()
+        returned = time.monotonic()
+        attempts = itertools.count()
+        for pinger in pingers:
+            poll(lambda: pinger.delivered("%s-%d" % (pinger.name, next(attempts))))
+        assert time.monotonic() - returned < 5
+        pingers[0].send("end")
+        everyone = [alice, bob, *pingers]
+        for chatter in everyone:
+            while ("pa", "end") not in chatter.seen:
+                chatter.next()
+        assert all(chatter.seen[-len(alice.seen):] == alice.seen for chatter in everyone)
+        assert alice.seen == bob.seen
+        texts = [text for _sender, text in alice.seen]
+        assert len(texts) == len(set(texts)), texts
+        for chatter in (alice, bob):
+            assert chatter.answered() >= chatter.sent, (chatter.name, chatter.answered())
+            own = [int(t[1:]) for s, t in chatter.seen if s == chatter.name]
+            assert own == sorted(own)   # each sender's order kept
+        histories = [history(node.connect().login("late%d" % i)) for i, node in enumerate((a, b))]
+        assert histories[0] == histories[1] == alice.seen
+    finally:
+        for node in (a, b):
+            node.proc.kill()
+            node.proc.wait()
+
+
+def test_a_registration_cut_off_by_redis_holds_on_every_node(dying_redis):
+    """A user told "registered" just before Redis stalls and dies: once it
+    is back, every node requires the password (not only the one that
+    answered), and it survives in Redis for the nodes started later."""
+    redis = dying_redis.start()
+    nodes = [start_node(redis), start_node(redis)]
+    a, b = nodes
+    try:
+        bob = a.connect()
+        bob.login("bob")
+        redis.pause()
+        bob.send("register", "secret123")
+        assert "registered" in info_containing(bob, "registered")
+        redis.kill()   # what the node sent meanwhile was never read
+        redis.start()
+        bob.send("logout")
+        bob.wait_closed()
+        refused = "bob is registered: login bob <password>"
+
+        def refuses(node):
+            client = node.connect()
+            client.send("login", "bob")
+            content = client.recv()["content"]
+            client.close()
+            return content == refused
+        for node in (a, b):   # the node that answered re-sends it when Redis is back
+            poll(lambda: refuses(node), timeout=3)
+        nodes.append(start_node(redis))   # reads the accounts from Redis
+        assert refuses(nodes[-1])
+    finally:
+        for node in nodes:
+            node.proc.kill()
+            node.proc.wait()
+
+
+def test_account_changes_cut_off_are_sent_again_in_order(own_redis_server):  # noqa: F811
+    """The store's outbox: a change cut off, then one made while Redis is
+    away, reach Redis in the order they were made (the newer password wins)."""
+    redis = own_redis_server()
+    loop = EventLoop()
+    client = RedisClient(loop, redis.url(), reply_timeout=0.3, connect_timeout=0.3,
+                         backoff_max=0.1)
+    try:
+        run_until(loop, lambda: client.connected)
+        store = RedisStore(10, retry=0.05)
+        store.redis, events = client, []
+        store.publish = lambda **fields: events.append(fields["a"]) or client.call("PING")
+        redis.pause()
+        try:
+            store.set_account("bob", b"\x01", b"old")   # cut off after 0.3 s
+            run_until(loop, lambda: not client.connected)
+            store.set_account("bob", b"\x02", b"new")   # made while Redis is away
+        finally:
+            redis.resume()
+        run_until(loop, lambda: not store.outbox)
+        reply = client.call("HGET", "ktn:accounts", "bob")
+        run_until(loop, lambda: reply.done)
+        old, new = '["01", "6f6c64"]', '["02", "6e6577"]'
+        assert json.loads(reply.value) == json.loads(new)
+        assert events == [old, old, new]   # the cut off one again, then the newer
+    finally:
+        client.close()
+        loop.close()
+
+
+# -- rooms across nodes -------------------------------------------------------------
+
+
+def test_a_join_during_a_burst_meets_the_stream_with_no_gap_or_overlap(cluster):
+    """bob joins, on another node, a room that alice is flooding: his
+    history and the messages after it are one contiguous run of alice's."""
+    a, b = cluster.start("--history-limit", "10"), cluster.start("--history-limit", "10")
+    alice, bob = a.connect(), b.connect()
+    alice.login("alice")
+    bob.login("bob")
+    alice.send("join", "flood")
+    info_containing(alice, "Joined #flood")
+    alice.expect("history")
+    total = 500
+    for n in range(total):
+        alice.send("msg", "m%d" % n)
+    bob.send("join", "flood")   # as the flood goes in (usually well before its end)
+    info_containing(bob, "Joined #flood")
+    got = history(bob.expect("history"))
+    while not got or got[-1] != ("alice", "m%d" % (total - 1)):
+        got += messages(bob, 1)
+    texts = ["m%d" % n for n in range(total)]
+    assert [text for _sender, text in got] == texts[-len(got):]
+    assert messages(alice, total) == [("alice", t) for t in texts]

@@ -169,10 +169,6 @@ class Chatter:
 # -- data another writer put into Redis ---------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "roomlog.RoomLog._got: an XREAD answered with an error (WRONGTYPE: a room key "
-    "that is not a stream) ends the reader for good; it waits for a reconnection "
-    "that never comes, and no message reaches this node's users again"))
 def test_a_room_key_of_the_wrong_type_does_not_stop_delivery(cluster):
     a = cluster.start()
     alice, carol = a.connect(), a.connect()
@@ -186,10 +182,6 @@ def test_a_room_key_of_the_wrong_type_does_not_stop_delivery(cluster):
         assert carol.expect("message", timeout=2)["content"] == "lobby %d" % n
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "roomlog._message accepts any payload ending in a newline: a room entry whose "
-    "'p' is not a message response goes to the room's users as it is and into the "
-    "history, whose response is then not JSON for every newcomer"))
 def test_garbage_room_entries_never_reach_clients(cluster):
     a = cluster.start()
     carol = a.connect()
@@ -210,9 +202,6 @@ def test_garbage_room_entries_never_reach_clients(cluster):
     assert history(json.loads(lines[1])) == [("carol", "real"), ("carol", "after")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "node.Cluster._node_entry sends a private message entry's 'p' to its recipient "
-    "as it is, if it ends in a newline: another writer's garbage reaches the client"))
 def test_garbage_private_message_entries_never_reach_clients(cluster):
     a = cluster.start("--node-id", "a")
     carol = a.connect()
@@ -262,11 +251,6 @@ def test_a_node_starts_beside_members_that_are_not_a_hash(cluster):
 # -- a node stopped or cut off while the others go on -------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "roomlog.RoomLog._read asks XREAD for COUNT 1000 entries of every mirrored stream "
-    "at once: after a stall, a backlog of large (legal) messages in a few rooms makes "
-    "a reply over the client's 64 MiB bound; the connection is dropped, and the node "
-    "reconnects and asks for the same reply for ever (refusing every msg meanwhile)"))
 def test_a_node_reads_a_large_backlog_after_a_stall(cluster):
     """Five rooms each get 1000 messages of the default largest size (16 KiB)
     while a node is stopped: it must read them all and go on."""

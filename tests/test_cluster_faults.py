@@ -2,9 +2,7 @@
 or holds data a third party wrote, and when a node comes back.
 
 Real server processes on a real ``redis-server``; every wait is for an
-event with a deadline. Tests marked ``xfail(strict=True)`` show a defect
-whose fix belongs to a module this branch does not change (the reason
-names it); they start passing, and so fail as XPASS, once it is fixed.
+event with a deadline. Each test failed before the fix it checks.
 """
 
 import itertools
@@ -283,10 +281,6 @@ def test_a_node_reads_a_large_backlog_after_a_stall(cluster):
     assert carol.expect("message", timeout=3)["content"] == "marker"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "roomlog.RoomLog.resume checks after a reconnection whether each room's stream was "
-    "trimmed past what the node had read, but not ktn:events: a ban (or account, unban, "
-    "presence) event trimmed away while a node was cut off is never applied there"))
 def test_a_ban_made_while_a_node_was_cut_off_holds_there_too(cluster, tmp_path):
     secret = tmp_path / "oper"
     secret.write_text("operpass\n")

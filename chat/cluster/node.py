@@ -136,7 +136,11 @@ class Cluster:
         self.core.on_forget = self.names.release
         self.core.failed_logins.on_record = self._failed_login
         self.core.on_move = self.presence.moved
+        self.log.on_caught_up = self._caught_up
         self.ready = False
+        self._reading = False      # the reader was started (at start-up, once)
+        self._reread_owed = False  # what a trimmed events stream held must be re-read
+        self._rereading = 0        # re-reads under way
         self._appending = {}       # payload -> [_Append] awaiting Redis' answer
         self._starting = False
         self._before_ready = []    # (conn, item) held until the node is ready
@@ -144,7 +148,10 @@ class Cluster:
 
     @property
     def available(self):
-        return self.ready and self.redis.connected and self.reader.connected
+        """Whether requests that go through Redis may go: started, both
+        connections up, the reader caught up and no re-read under way."""
+        return (self.ready and self.redis.connected and self.reader.connected
+                and self.log.caught_up and not self._reread_owed)
 
     def close(self, loop):
         """Release the names, wait (bounded) for Redis to have them, close."""
@@ -170,13 +177,14 @@ class Cluster:
             log.warning("redis is back: renewing %d names", len(self.names.held))
             self.names.renew_all()
             self.presence.publish_state()
+            self._reread()
 
     def _disconnected(self, exc):
         log.warning("redis lost (%s): msg, login, join and pm are refused until it is back",
                     exc)
 
     def _reader_connected(self):
-        if self.ready:
+        if self._reading:
             self.log.resume()
 
     def _start(self):
@@ -210,9 +218,13 @@ class Cluster:
     def _lobby_mirrored(self, error):
         self._starting = False
         if error is None:
+            self._reading = True
+            self.log.resume()   # ready once caught up
+
+    def _caught_up(self):
+        if not self.ready:
             self.ready = True
             log.info("cluster node %s ready (redis %s)", self.node_id, self.redis.url)
-            self.log.resume()
             self._start_deadline.cancel()
             self._let_in(self._before_ready)
 
@@ -416,6 +428,9 @@ class Cluster:
         if not stream.startswith(ROOM_PREFIX):
             log.warning("%s was trimmed past what this node had read: some of its entries "
                         "were never seen here", stream)
+            if stream == EVENTS_STREAM:   # read what the events would have said
+                self._reread_owed = True
+                self._reread()
             return
         room = self.core.rooms.get(stream[len(ROOM_PREFIX):])
         if room is not None and room.members:
@@ -424,6 +439,29 @@ class Cluster:
                                                protocol.SERVER_SENDER, protocol.INFO,
                                                MISSED % room.label)
             self.server.execute([Broadcast(payload, room.recipients())])
+
+    def _reread(self):
+        """Read the accounts, bans and members again (the events that said
+        what changed were trimmed before this node read them); until that
+        has worked the gate stays closed. Tried again when the connection
+        comes back, or after a pause if Redis answered with an error."""
+        if not self._reread_owed or self._rereading or not self.redis.connected:
+            return
+        self._rereading = 2
+        failed = []
+
+        def done(error):
+            self._rereading -= 1
+            if error is not None:
+                failed.append(error)
+            if self._rereading:
+                return
+            if not failed:
+                self._reread_owed = False
+            elif self.redis.connected:
+                self.server.loop.call_later(self.server.config.redis_backoff_max, self._reread)
+        self.shared.resync(done)
+        self.presence.resync(done)
 
     def _name_lost(self, key):
         session = self.core.users.get(key)

@@ -141,24 +141,40 @@ class ClusterPresence:
                 lambda r: self._snapshot(r, then))
         reply.add_done_callback(started)
 
-    def _snapshot(self, reply, then):
+    def resync(self, then):
+        """The events stream was trimmed past what this node had read (it
+        was cut off while the others made more events than the stream
+        keeps): read every node's membership again; the differences are
+        announced as joins and leaves. ``then(error)`` when done."""
+        def done(error):
+            if error is not None:
+                log.warning("re-reading the other nodes' members failed: %s", error)
+            then(error)
+        self.redis.call("SMEMBERS", NODES).add_done_callback(
+            lambda reply: self._snapshot(reply, done, notice=True))
+
+    def _snapshot(self, reply, then, notice=False):
         if reply.error is not None:
             then(reply.error)
             return
         others = [_text(n) for n in reply.value or () if _text(n) != self.node_id]
-        if not others:
-            then(None)
-            return
         replies = [(node, self.redis.call("EXISTS", alive_key(node)),
                     self.redis.call("HGETALL", members_key(node))) for node in others]
-        replies[-1][2].add_done_callback(lambda _r: self._apply_snapshot(replies, then))
+        if not replies:
+            self._apply_snapshot(replies, then, notice)
+            return
+        replies[-1][2].add_done_callback(
+            lambda _r: self._apply_snapshot(replies, then, notice))
 
-    def _apply_snapshot(self, replies, then):
+    def _apply_snapshot(self, replies, then, notice):
         lost = next((r.error for _node, _alive, r in replies
                      if r.error is not None and not isinstance(r.error, ReplyError)), None)
         if lost is not None:   # cut off: the start is tried again
             then(lost)
             return
+        listed = {node for node, alive, _reply in replies if alive.value != 0}
+        for node in [node for node in self.remote if node not in listed]:
+            self._become(node, {}, notice)   # gone meanwhile
         for node, alive, reply in replies:
             if alive.value == 0:   # a dead node's leftovers
                 self.redis.call("SREM", NODES, node)
@@ -177,7 +193,9 @@ class ClusterPresence:
                     log.warning("ignored a malformed member %r of node %s", flat[i + 1], node)
                 else:
                     members[key] = member
-            self._become(node, members, notice=False)
+            self._become(node, members, notice)
+        if notice:
+            self.changed()
         then(None)
 
     def publish_state(self):

@@ -37,10 +37,23 @@ which is always in the set and also carries private messages (see
 
 Redis lost: the reader's call fails, its client reconnects by itself and
 ``resume`` starts again from the last ids: nothing is lost (the stream
-kept it) and nothing is delivered twice (ids only grow). If a room's
-stream was trimmed meanwhile past the last entry this node had read, its
-users are told that messages may have been missed. Appends that
-failed are the publisher's to report.
+kept it) and nothing is delivered twice (ids only grow). If a stream was
+trimmed meanwhile past the last entry this node had read, ``trimmed``
+says so (a room's users are told that messages may have been missed; the
+events stream is read again from its sources). Appends that failed are
+the publisher's to report.
+
+*Caught up*: after (re)connecting, the reader does not block until one
+of its reads comes back with less than it asked for of every stream:
+then it has handed out everything the streams held (``caught_up``,
+``on_caught_up``). Until then the node keeps its gate closed, so a login
+is never judged before a ban that was waiting in the events stream.
+
+Redis may hold anything anyone wrote: a key of the wrong type is logged
+and no longer read (it would fail every read of every stream), an error
+answer (Redis still loading) is retried after ``retry`` seconds, an entry
+that is not a message response never reaches a client, and one read asks
+for no more entries than fit the reply bound.
 """
 
 import logging
@@ -77,6 +90,9 @@ class RoomLog:
         self.side_streams = side_streams    # stream key -> fn(fields): not a room
         self.trimmed = trimmed              # fn(stream key): entries may have been missed
         self._started = False               # the first resume reads at once
+        self.caught_up = False              # read to the ends since the reader connected
+        self.on_caught_up = None            # fn(): caught up again
+        self._count = batch                 # COUNT of the read in flight
         self.load_room = load_room          # fn(room name, [(sender key, payload)])
         self.node_key = node_stream(node_id)
         self.block_ms = max(1, int(block * 1000))
@@ -154,6 +170,7 @@ class RoomLog:
         may be gone with it: ``trimmed(stream key)`` says so."""
         if self._reading is not None or not self.reader.connected:
             return
+        self.caught_up = False
         streams = [key for key, last in self.last_ids.items() if last != b"0-0"]
         if not self._started or not streams:
             self._started = True
@@ -191,9 +208,12 @@ class RoomLog:
         if self._reading is not None or not self.reader.connected:
             return
         keys = list(self.last_ids)
-        count = max(1, min(self.batch, self.entry_budget // len(keys)))
+        self._count = count = max(1, min(self.batch, self.entry_budget // len(keys)))
+        # Until caught up the read does not block: its answer says at once
+        # whether the streams held more than one read's worth.
+        block = ("BLOCK", self.block_ms) if self.caught_up else ()
         self._reading = reply = self.reader.call(
-            "XREAD", "COUNT", count, "BLOCK", self.block_ms, "STREAMS", *keys,
+            "XREAD", "COUNT", count, *block, "STREAMS", *keys,
             *[self.last_ids[k] for k in keys],
             timeout=self.block_ms / 1000.0 + self.reader.reply_timeout)
         reply.add_done_callback(self._got)
@@ -206,6 +226,11 @@ class RoomLog:
         try:
             self._hand_out(reply.value)
         finally:   # whatever went wrong with one entry, the reader goes on
+            if not self.caught_up and not any(
+                    len(entries) >= self._count for _stream, entries in reply.value or ()):
+                self.caught_up = True   # everything there was is handed out
+                if self.on_caught_up is not None:
+                    self.on_caught_up()
             self._read()
 
     def _hand_out(self, streams):
@@ -234,6 +259,7 @@ class RoomLog:
         if self.reader.state == "closed":
             return   # shutting down
         if not self.reader.connected:
+            self.caught_up = False
             log.warning("reading the room streams failed: %s", error)
             return   # the reader's client reconnects, then calls resume()
         # Redis answered with an error: still loading its data after a

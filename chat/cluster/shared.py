@@ -42,6 +42,29 @@ class SharedState:
             then(error)
         self.store.fetch(fetched)
 
+    def resync(self, then):
+        """The events stream was trimmed past what this node had read (it
+        was cut off while the others made more changes than the stream
+        keeps): read the accounts and bans again and make this node's equal
+        them; a ban now in force disconnects its user here too.
+        ``then(error)`` when done."""
+        def fetched(snapshot, error):
+            if error is not None:
+                log.warning("re-reading the accounts and bans failed: %s", error)
+                then(error)
+                return
+            self.core.accounts.restore(snapshot.accounts)
+            bans = self.core.bans
+            wanted = {ban[0].lower(): ban for ban in snapshot.bans}
+            for key in [key for key in bans.names if key not in wanted]:
+                self._apply(bans.remove, key)
+            for key, ban in wanted.items():
+                if bans.names.get(key) != ban:
+                    self._apply(bans.add, *ban)
+                    self._kick_banned(key, ban)
+            then(None)
+        self.store.fetch(fetched)
+
     def event(self, kind, fields):
         """One shared change from another node (``kind``: the event's t)."""
         key = fields.get("k")
@@ -51,15 +74,19 @@ class SharedState:
             self._account(key, fields.get("a"))
         elif kind == b"ban":
             ban = self._ban(fields.get("b"))
-            session = self.core.users.get(key.decode("utf-8", "replace"))
-            if ban is not None and session is not None:
-                self.kick(session, "you are banned: %s" % ban[1] if ban[1] else "you are banned")
+            if ban is not None:
+                self._kick_banned(key.decode("utf-8", "replace"), ban)
         elif kind == b"unban":
             self._apply(self.core.bans.remove, key.decode("utf-8", "replace"))
         elif kind == b"purge":
             room = self.core.rooms.get((fields.get("r") or b"").decode("utf-8", "replace"))
             if room is not None:
                 room.history.purge(key.decode("utf-8", "replace"))
+
+    def _kick_banned(self, key, ban):
+        session = self.core.users.get(key)
+        if session is not None:
+            self.kick(session, "you are banned: %s" % ban[1] if ban[1] else "you are banned")
 
     def _apply(self, change, *args):
         self.store.applying = True

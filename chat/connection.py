@@ -233,8 +233,14 @@ class ClientConnection(Session):
 
     def handle_now(self, item):
         """Hand one request to the core and carry out its effects."""
+        self.carry_out(self.server.core.handle(self, item))
+
+    def carry_out(self, effects):
+        """Carry out the effects of this connection's request (the cluster
+        glue may hold them back first); a login that succeeded moves the
+        connection on."""
         server = self.server
-        server.execute(server.core.handle(self, item))
+        server.execute(effects)
         if self.state is ADMITTED and self.name is not None:
             self.state = LOGGED_IN
             log.info("%s logged in as %s", self, self.name)

@@ -97,22 +97,29 @@ class NameLeases:
                 then(True, None)
         reply.add_done_callback(done)
 
-    def release(self, key):
-        """Free the name if it is still ours (logout, disconnect)."""
+    def release(self, key, then=None):
+        """Free the name if it is still ours (logout, disconnect); then
+        ``then()``, once Redis has answered (at once if nothing was sent)."""
         value = self.held.pop(key, None)
-        if value is not None:
-            self._release(key, value)
+        reply = self._release(key, value) if value is not None else None
+        if then is not None:
+            if reply is None:
+                then()
+            else:
+                reply.add_done_callback(lambda _reply: then())
 
     def _release(self, key, value):
+        """Send the compare-and-delete; return its Reply (None if not sent)."""
         if not self.redis.connected:
             self.unsettled[key] = value
-            return
+            return None
         reply = self.redis.call("EVAL", RELEASE, 1, name_key(key), value)
 
         def released(reply):
             if isinstance(reply.error, ConnectionLost):   # it may not have run
                 self.unsettled.setdefault(key, value)
         reply.add_done_callback(released)
+        return reply
 
     def where(self, key, then):
         """``then(lease or None, error)``: (node id, spelled name) holding ``key``."""

@@ -294,13 +294,23 @@ class Cluster:
             elif not won:
                 self._error(conn, "Username taken: %s is already logged in" % name)
             else:
-                conn.handle_now(item)
-                if conn.key != key:   # refused by the core (ban, password)
-                    self.names.release(key)
+                effects = self.core.handle(conn, item)
+                if conn.key != key:   # refused by the core (ban, password): the
+                    # lease goes back before the client hears no, or a retry
+                    # on another node at once could find the name taken
+                    self.names.release(key, lambda: self._answer(conn, effects))
+                    return
+                conn.carry_out(effects)
             conn.release()
         conn.hold()
         self.names.claim(name, claimed)
         return True
+
+    @staticmethod
+    def _answer(conn, effects):
+        if conn.is_open:
+            conn.carry_out(effects)
+        conn.release()
 
     def _gate_join(self, conn, item, content):
         try:

@@ -368,6 +368,31 @@ def stalled_cluster(own_redis_server):  # noqa: F811
     started.kill()
 
 
+def test_a_msg_cut_off_by_a_stall_gets_one_answer_the_true_one(stalled_cluster):
+    """A msg whose append is cut off (Redis stalled past --redis-timeout)
+    may or may not have run: Redis reads what was sent once it continues.
+    When it answers again within the wait, the sender gets one answer, the
+    true one: its message (stored: everyone has it, and no error) or the
+    error (then it is nowhere)."""
+    a = stalled_cluster.start("--redis-timeout", "2")
+    alice = Chatter(a, "alice")
+    assert alice.delivered("before")
+    stalled_cluster.redis.pause()
+    try:
+        alice.send("during")
+        a.wait_for_log("redis lost")   # the node gave the append up: in doubt
+    finally:
+        stalled_cluster.redis.resume()
+    first = alice.next()   # the answer to "during": its message or the error
+    poll(lambda: alice.delivered("after"))   # (a message stored late shows by then)
+    stored = ("alice", "during") in alice.seen
+    if first["response"] == "error":
+        assert not stored, alice.seen
+    else:
+        assert first["content"] == "during" and stored
+    assert history(a.connect().login("late")) == alice.seen
+
+
 def test_names_touched_during_a_stall_are_free_after_it(stalled_cluster):
     """A login cut off by the stall, one whose client left meanwhile, and a
     logout while the node knew Redis was gone: once Redis answers again
@@ -412,7 +437,9 @@ def test_a_stalled_redis_fails_closed_then_nothing_is_lost_or_doubled(stalled_cl
     stalled = time.monotonic()
     alice.send("during")   # may be stored: Redis reads it when continued
     assert alice.next()["response"] == "error"
-    assert time.monotonic() - stalled < 1 + 1.5   # --redis-timeout 1
+    # --redis-timeout 1 to give the append up, as long again for the reader
+    # to give it back (it is in doubt), and a margin
+    assert time.monotonic() - stalled < 1 + 1 + 1.5
     for request, content in (("pm", "alice psst"), ("join", "elsewhere"), ("msg", "b")):
         bob.client.send(request, content)
         assert bob.client.expect("error", timeout=4)["content"] == UNAVAILABLE, request

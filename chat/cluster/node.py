@@ -20,7 +20,8 @@ usual. A login the core then refuses (ban, password) gives the lease back.
 
 *Effects*: the core answers ``msg`` with ``Publish`` (appended to the
 room's stream; delivered to everyone, the sender included, when the
-reader gives it back; a failed append is an ``error`` to its sender) and a
+reader gives it back; a failed append is an ``error`` to its sender:
+``chat/cluster/messages.py``) and a
 ``pm`` to someone not on this node with ``RemotePm`` (an operator's
 ``kick`` of someone elsewhere: ``RemoteKick``).
 
@@ -55,6 +56,7 @@ from ..core.rooms import LOBBY, check_room_name
 from ..protocol import RequestError
 from ..store.redis import ROOM_PREFIX
 from .direct import PM_STREAM_LENGTH, DirectMessages
+from .messages import RoomMessages
 from .names import NameLeases
 from .presence import EVENTS_STREAM, ClusterPresence
 from .roomlog import RoomLog, node_stream
@@ -73,26 +75,6 @@ EVENTS_LENGTH = 10_000
 #: A room entry's bytes besides the message's content: timestamp, sender,
 #: room, field names (generous: it only sizes the reader's batches).
 ENTRY_OVERHEAD = 1024
-
-
-class _Append:
-    """One ``msg`` of ours on its way into a stream."""
-
-    __slots__ = ("session", "read_back")
-
-    def __init__(self, session):
-        self.session = session
-        self.read_back = False   # the reader delivered it: it is in the stream
-
-
-def _mark_read_back(appends):
-    """The reader gave back a payload we are appending: the oldest of our
-    appends of it not marked yet is in the stream. (Equal payloads are one
-    user's same text in the same second, interchangeable.)"""
-    for append in appends:
-        if not append.read_back:
-            append.read_back = True
-            return
 
 
 def default_node_id(host, port):
@@ -122,7 +104,8 @@ class Cluster:
         self.remote_pm = self.direct.remote_pm        # the server carries out these
         self.remote_kick = self.direct.remote_kick    # effects through the cluster
         self.log = RoomLog(self.redis, self.reader, node_id, config.history_limit,
-                           self._deliver, self.core.mirror_room,
+                           lambda messages: self.messages.deliver(messages),  # below
+                           self.core.mirror_room,
                            {node_stream(node_id): self.direct.node_entry,
                             EVENTS_STREAM: self._event},
                            self._trimmed, block=config.redis_block,
@@ -130,6 +113,8 @@ class Cluster:
                            max_entry=config.max_message_bytes + ENTRY_OVERHEAD,
                            retry=config.redis_backoff_max)
         self.shared = SharedState(self.core, self._kick)
+        self.messages = RoomMessages(server, self.log, self.unavailable, config.redis_timeout)
+        self.publish = self.messages.publish   # the server carries out Publish through it
         store = self.core.store
         store.redis, store.publish = self.redis, self.publish_event
         store.scan = self.log.stream_length * 2   # MAXLEN ~ keeps a little more
@@ -141,7 +126,6 @@ class Cluster:
         self._reading = False      # the reader was started (at start-up, once)
         self._reread_owed = False  # what a trimmed events stream held must be re-read
         self._rereading = 0        # re-reads under way
-        self._appending = {}       # payload -> [_Append] awaiting Redis' answer
         self._starting = False
         self._before_ready = []    # (conn, item) held until the node is ready
         self._start_deadline = loop.call_later(config.redis_timeout, self._start_overdue)
@@ -222,6 +206,7 @@ class Cluster:
             self.log.resume()   # ready once caught up
 
     def _caught_up(self):
+        self.messages.caught_up()
         if not self.ready:
             self.ready = True
             log.info("cluster node %s ready (redis %s)", self.node_id, self.redis.url)
@@ -337,65 +322,6 @@ class Cluster:
     def unavailable(self, session):
         """Tell ``session`` its request could not go through Redis."""
         self._error(session, UNAVAILABLE)
-
-    # -- effects ------------------------------------------------------------
-
-    def publish(self, effect):
-        """A ``msg`` into its room's stream; its sender hears of a failure,
-        unless the reader has given the message back meanwhile. (Redis
-        answers the append and wakes the readers at once, on two
-        connections: when Redis dies just then, the reset can discard the
-        append's answer from the socket after the message was read back
-        and delivered. It is in the stream: saying "try again" would only
-        invite a duplicate.)"""
-        session, payload = effect.session, effect.payload
-        append = _Append(session)
-        self._appending.setdefault(payload, []).append(append)
-        reply = self.log.publish(effect.room, session.key, payload)
-
-        def appended(reply):
-            appends = self._appending[payload]
-            appends.remove(append)
-            if not appends:
-                del self._appending[payload]
-            if reply.error is not None and not append.read_back and session.logged_in:
-                self._error(session, UNAVAILABLE)
-        reply.add_done_callback(appended)
-
-    # -- what the reader gives back -----------------------------------------
-
-    def _deliver(self, messages):
-        """Messages read back from the room streams, in order: one batch of
-        effects per reply.
-
-        A reply holds many messages; a room's consecutive ones go to the
-        same members (the core shares one recipients tuple until someone
-        comes or goes), so they leave joined, one send per member instead
-        of one per member and message: a streamed connection receives the
-        same bytes in the same order either way. A paced connection (a
-        naive reader, PROTOCOL.md section 3) still gets them one by one."""
-        deliver = self.core.deliver
-        appending = self._appending
-        runs = []   # [recipients, [payload, ...]]: a run of broadcasts to the same members
-        for room_key, room_name, sender_key, payload in messages:
-            if appending and payload in appending:   # one of ours, still unanswered
-                _mark_read_back(appending[payload])
-            for effect in deliver(room_key, room_name, sender_key, payload):
-                if runs and effect.recipients is runs[-1][0]:
-                    runs[-1][1].append(effect.data)
-                else:
-                    runs.append([effect.recipients, [effect.data]])
-        effects = []
-        for recipients, payloads in runs:
-            if len(payloads) == 1:
-                effects.append(Broadcast(payloads[0], recipients))
-                continue
-            paced = [session for session in recipients if session.output.paced]
-            if paced:
-                recipients = [session for session in recipients if not session.output.paced]
-                effects += [Broadcast(payload, paced) for payload in payloads]
-            effects.append(Broadcast(b"".join(payloads), recipients))
-        self.server.execute(effects)
 
     def _event(self, fields):
         """An entry of the shared events stream: presence, or a shared change."""

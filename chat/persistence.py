@@ -36,7 +36,7 @@ def open_configured_store(config):
     started = time.monotonic()
     if config.redis is not None:
         from .store.redis import RedisStore
-        return RedisStore(config.history_limit), ("cluster: histories, accounts and bans in "
+        return RedisStore(config.history_limit, retry=config.redis_backoff_max), ("cluster: histories, accounts and bans in "
                                                    "redis, read when connected")
     try:
         store = open_store(config.db, config.history_limit, config.fsync, config.db_max_pages)

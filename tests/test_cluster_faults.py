@@ -20,8 +20,8 @@ from reactor.redis import RedisClient
 from reactor.resp import ReplyError, ReplyParser, encode_command
 from redis_support import (RedisServer, own_redis_server,  # noqa: F401 (fixtures)
                            redis_server, require_redis_server, run_until)
-from support import TIMEOUT
-from test_cluster import (UNAVAILABLE, history, info_containing, messages, poll,
+from support import TIMEOUT, ServerProcess
+from test_cluster import (FAST, UNAVAILABLE, history, info_containing, messages, poll,
                           port_outside_the_ephemeral_range, start_node, try_login)
 
 _databases = itertools.count(1)
@@ -234,6 +234,37 @@ def test_malformed_presence_events_are_ignored(cluster):
         assert info_containing(client, "Users online") == "Users online (2): alice, bob"
         client.send("rooms")
         assert info_containing(client, "Rooms") == "Rooms (1): #lobby (2)"
+
+
+def test_a_nodes_inbox_goes_with_it(cluster):
+    """A node's own stream (its private messages) is deleted when it stops,
+    and by the others when it dies: with the default id (host:port:pid)
+    every process ever started would otherwise leave one behind."""
+    timing = ("--lease", "0.5", "--lease-heartbeat", "0.1")
+    a, b, c = cluster.start(*timing), cluster.start(*timing), cluster.start(*timing)
+    Chatter(a, "alice")
+    inbox = {node: "ktn:node:127.0.0.1:%d:%d" % (node.port, node.proc.pid)
+             for node in (a, b)}
+    assert [cluster.call("EXISTS", inbox[node]) for node in (a, b)] == [1, 1]
+    assert b.stop() == 0
+    assert cluster.call("EXISTS", inbox[b]) == 0
+    a.proc.kill()
+    a.proc.wait()
+    poll(lambda: cluster.call("EXISTS", inbox[a]) == 0)
+    assert c.proc.poll() is None
+
+
+def test_a_node_that_cannot_start_says_why_and_starts_once_it_can(cluster):
+    """A key of the wrong type where a starting node reads (the bans hash
+    here) is logged, and the start is tried again after a pause: once the
+    key is fixed the node becomes ready, with no reconnection to wait for."""
+    cluster.call("SET", "ktn:bans", "not a hash")
+    node = ServerProcess("--redis", cluster.redis.url(cluster.db), *FAST)
+    cluster.nodes.append(node)
+    node.wait_for_log("reading the accounts and bans failed: WRONGTYPE")
+    cluster.call("DEL", "ktn:bans")
+    node.wait_for_log("cluster node .* ready")
+    Chatter(node, "alice")   # and it serves
 
 
 def test_a_node_starts_beside_members_that_are_not_a_hash(cluster):

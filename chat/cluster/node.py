@@ -144,6 +144,7 @@ class Cluster:
         self._start_deadline.cancel()
         for key in list(self.names.held):
             self.names.release(key)
+        self.redis.call("DEL", node_stream(self.node_id))   # its pms have no reader now
         deadline = loop.time() + self.server.config.redis_timeout
         wake = loop.call_at(deadline, lambda: None)
         while self.redis.pending and loop.time() < deadline:
@@ -172,7 +173,7 @@ class Cluster:
             self.log.resume()
 
     def _start(self):
-        if self._starting:
+        if self._starting or self.ready or not self.redis.connected:
             return
         self._starting = True
         reply = self.redis.call("XADD", node_stream(self.node_id), "MAXLEN", "~",
@@ -180,30 +181,36 @@ class Cluster:
         reply.add_done_callback(self._started)
 
     def _started(self, reply):
-        if reply.error is not None:
-            self._starting = False   # tried again on the next connection
-            return
-        self.log.last_ids[self.log.node_key] = reply.value
-        self.presence.start(self._presence_started)
+        if not self._start_failed("writing this node's stream", reply.error):
+            self.log.last_ids[self.log.node_key] = reply.value
+            self.presence.start(self._presence_started)
 
     def _presence_started(self, error):
-        if error is not None:
-            self._starting = False
-            return
-        self.log.last_ids[EVENTS_STREAM] = self.presence.start_id
-        self.shared.load(self._shared_loaded)
+        if not self._start_failed("reading the other nodes' members", error):
+            self.log.last_ids[EVENTS_STREAM] = self.presence.start_id
+            self.shared.load(self._shared_loaded)
 
     def _shared_loaded(self, error):
-        if error is not None:
-            self._starting = False
-            return
-        self.log.mirror(LOBBY, self._lobby_mirrored)
+        if not self._start_failed("reading the accounts and bans", error):
+            self.log.mirror(LOBBY, self._lobby_mirrored)
 
     def _lobby_mirrored(self, error):
-        self._starting = False
-        if error is None:
+        if not self._start_failed("reading #lobby", error):
+            self._starting = False
             self._reading = True
             self.log.resume()   # ready once caught up
+
+    def _start_failed(self, step, error):
+        """Whether a start-up step failed; if so, say so and try again: on
+        the next connection, or after a pause if Redis answered with an
+        error (a key of the wrong type, Redis still loading its data)."""
+        if error is None:
+            return False
+        self._starting = False
+        log.warning("starting the cluster node: %s failed: %s", step, error)
+        if self.redis.connected:
+            self.server.loop.call_later(self.server.config.redis_backoff_max, self._start)
+        return True
 
     def _caught_up(self):
         self.messages.caught_up()

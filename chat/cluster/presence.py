@@ -46,6 +46,7 @@ from reactor.redis import ReplyError
 from ..core.rooms import check_room_name
 from ..core.session import is_username
 from ..protocol import RequestError
+from .roomlog import node_stream
 
 log = logging.getLogger("chat.cluster")
 
@@ -282,5 +283,5 @@ class ClusterPresence:
         log.warning("cluster node %s is gone: its users left", node)
         self._become(node, {}, notice=True)
         self.redis.call("SREM", NODES, node)
-        self.redis.call("DEL", members_key(node))
+        self.redis.call("DEL", members_key(node), node_stream(node))   # and its inbox
         self.changed()

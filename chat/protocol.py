@@ -96,11 +96,12 @@ def is_message_payload(data):
     the end. (A cluster node checks what it reads from Redis before a
     client gets it: anyone with access may have written it. ``json.loads``
     is C; it costs about 2 us a message, less than a pattern.)"""
-    if not (data.endswith(b"\n") and data.isascii() and data.count(b"\n") == 1):
+    if not (data.startswith(b'{"timestamp": "') and data.endswith(b"\n")
+            and data.isascii() and data.count(b"\n") == 1):
         return False
     try:
         value = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):   # RecursionError: nested too deep
         return False
     return (type(value) is dict and list(value) == _RESPONSE_KEYS
             and value["response"] == MESSAGE

@@ -120,7 +120,7 @@ class Cluster:
         store.scan = self.log.stream_length * 2   # MAXLEN ~ keeps a little more
         self.core.on_forget = self.names.release
         self.core.failed_logins.on_record = self._failed_login
-        self.core.on_move = self.presence.moved
+        self.core.on_move = self._moved
         self.log.on_caught_up = self._caught_up
         self.ready = False
         self._reading = False      # the reader was started (at start-up, once)
@@ -382,6 +382,14 @@ class Cluster:
                                                protocol.SERVER_SENDER, protocol.INFO,
                                                MISSED % room.label)
             self.server.execute([Broadcast(payload, room.recipients())])
+
+    def _moved(self, session, room, entered, notice):
+        """``ChatCore.on_move``: tell the others; the last one here to leave
+        a room ends this node's reading of it (else every room a user ever
+        joined would stay in each read, its messages kept for nobody)."""
+        self.presence.moved(session, room, entered, notice)
+        if not entered and self.core.unmirror_room(room.key):
+            self.log.forget(room.key)
 
     def _reread(self):
         """Read the accounts, bans and members again (the events that said

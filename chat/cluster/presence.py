@@ -230,7 +230,7 @@ class ClusterPresence:
         elif kind == b"s":
             try:
                 members = _members(json.loads(fields.get("m") or b"{}").items())
-            except (ValueError, TypeError, AttributeError):
+            except (ValueError, TypeError, AttributeError, RecursionError):
                 members = None
             if members is None:
                 log.warning("ignored a malformed presence state from %s", node)

@@ -21,7 +21,8 @@ therefore shows a room's messages in the stream's one order, and a node's
 history of a room is exactly the stream up to the last id it has read.
 
 Mirrors and the join race. A node mirrors the lobby from start-up and
-every room one of its users has joined. Before a user enters a room not
+every room one of its users is in (``forget`` when the last one leaves:
+its history is read again on the next join). Before a user enters a room not
 yet mirrored, ``mirror`` reads its newest ``history-limit`` entries with
 one ``XREVRANGE``; the newest id read becomes the room's last id and the
 room joins the reader's set. A message appended after the ``XREVRANGE`` has
@@ -140,6 +141,12 @@ class RoomLog:
         count = max(1, self.history_limit)
         reply = self.redis.call("XREVRANGE", room_stream(key), "+", "-", "COUNT", count)
         reply.add_done_callback(lambda r: self._mirrored(key, room_name, r))
+
+    def forget(self, room_key):
+        """Stop reading the room's stream (nobody here is in it): entries of
+        a read already under way are dropped, the next read leaves it out."""
+        if room_key not in self.loading:
+            self.last_ids.pop(room_stream(room_key), None)
 
     def _mirrored(self, key, room_name, reply):
         waiting = self.loading.pop(key, ())

@@ -136,6 +136,16 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         for sender_key, payload in messages:
             room.history.append(sender_key, payload)
 
+    def unmirror_room(self, room_key):
+        """Nobody here is in the room any more and the glue stops reading its
+        log: forget its history (the next mirror reads it again). Whether it
+        did. The room itself goes as any abandoned room does."""
+        room = self.rooms.get(room_key)
+        if room is None or room is self.lobby or room.members:
+            return False
+        room.history.clear()
+        return True
+
     def remote_presence(self, room_name, key, name, entered, notice=True):
         """A user on another node entered or left a room (with a presence
         notice here unless ``notice`` is false)."""

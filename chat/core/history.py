@@ -64,6 +64,14 @@ class History:
                 self._changed()
                 return
 
+    def clear(self):
+        """Forget every message (a cluster node stops reading the room's log
+        and will read it again from the stream)."""
+        if self._entries:
+            self._entries = collections.deque()
+            self.bytes = 0
+            self._changed()
+
     def purge(self, sender_key):
         """Remove every message from ``sender_key``; return how many."""
         kept = collections.deque(e for e in self._entries if e[0] != sender_key)

@@ -161,7 +161,7 @@ def parse_account(record):
     try:
         salt, digest = json.loads(record)
         return bytes.fromhex(salt), bytes.fromhex(digest)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:   # (nested too deep)
         raise ValueError("malformed account %r" % (record,)) from exc
 
 
@@ -169,7 +169,7 @@ def parse_ban(record):
     """JSON [name, reason, host] -> the tuple; ValueError if malformed."""
     try:
         name, reason, host = json.loads(record)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, RecursionError) as exc:   # (nested too deep)
         raise ValueError("malformed ban %r" % (record,)) from exc
     if not isinstance(name, str) or not isinstance(reason, (str, type(None))) \
             or not isinstance(host, (str, type(None))):

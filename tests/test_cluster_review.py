@@ -107,3 +107,96 @@ def test_rooms_left_empty_are_no_longer_read(redis_server, nodes):  # noqa: F811
         monitor.close()
     rooms_read = xread.count(b'"ktn:room:')
     assert rooms_read <= 3 + 1, (rooms_read, xread[:300])
+
+
+# -- 2. a pm that was stored, answered "try again" -----------------------------------
+
+
+class ReplyCutter:
+    """A TCP proxy in front of Redis that, on one connection, stops passing
+    Redis' answers from the moment that connection sends ``trigger`` (the
+    command is still passed: Redis runs it, its answer never arrives). New
+    connections pass everything. Runs on threads; closed by ``close``."""
+
+    def __init__(self, redis, trigger):
+        self.upstream = ("127.0.0.1", redis.port)
+        self.trigger = trigger
+        self.triggered = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, db):
+        return "redis://127.0.0.1:%d/%d" % (self.port, db)
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.upstream)
+            self.sockets += (client, server)
+            cut = threading.Event()
+            threading.Thread(target=self._pump, args=(client, server, cut, True),
+                             daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, cut, False),
+                             daemon=True).start()
+
+    def _pump(self, source, sink, cut, from_client):
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            if not data:
+                for sock in (source, sink):
+                    try:
+                        sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                return
+            if from_client and not self.triggered.is_set() and self.trigger in data:
+                cut.set()   # before Redis can answer it
+                self.triggered.set()
+            if from_client or not cut.is_set():
+                try:
+                    sink.sendall(data)
+                except OSError:
+                    return
+
+    def close(self):
+        for sock in self.sockets:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "chat/cluster/direct.py _send_pm: an XADD cut off after it ran (ConnectionLost) "
+    "is answered 'try again' although the recipient got the pm; a retry delivers it "
+    "twice (messages.py settles the same doubt for msg, direct.py does not)"))
+def test_a_pm_cut_off_after_it_was_stored_is_not_answered_try_again(
+        redis_server, nodes):  # noqa: F811
+    """alice on node a (whose Redis connection goes through a proxy) sends
+    bob on node b a pm; Redis stores it (bob gets it) but its answer to a
+    is lost, so a drops the connection after --redis-timeout. alice must
+    not be told "try again" for a pm bob has: she gets her copy."""
+    db = next(_databases) % 16
+    cutter = ReplyCutter(redis_server, b"ktn:node:b")
+    try:
+        b = nodes(redis_server.url(db), "--node-id", "b")
+        a = nodes(cutter.url(db), "--node-id", "a")
+        bob, alice = b.connect(), a.connect()
+        bob.login("bob")
+        alice.login("alice")
+        alice.send("pm", "bob psst")
+        got = bob.expect("message", timeout=3)
+        assert (got["sender"], got["content"]) == ("alice -> bob", "psst")
+        assert cutter.triggered.is_set()
+        answer = alice.expect("message", timeout=4, skip=("info",))   # not the error
+        assert (answer["sender"], answer["content"]) == ("alice -> bob", "psst")
+    finally:
+        cutter.close()

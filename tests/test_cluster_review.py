@@ -410,3 +410,37 @@ def test_a_node_starts_beside_a_deeply_nested_account(redis_server):  # noqa: F8
     finally:
         node.proc.kill()
         node.proc.wait()
+
+
+# -- 7. one entry larger than the reply bound stops the reader for good -------------
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "chat/cluster/roomlog.py sizes each XREAD for entries of max_message_bytes, but "
+    "an entry another writer put there may be any size: one over the reader's "
+    "max_reply_size (64 MiB) makes every XREAD from that id a ProtocolError, "
+    "the reader reconnects and asks again, for ever"))
+def test_an_entry_over_the_reply_bound_does_not_stop_the_reader(redis_server, nodes):  # noqa: F811,E501
+    db = next(_databases) % 16
+    node = nodes(redis_server.url(db))
+    carol = node.connect()
+    carol.login("carol")
+    huge = b"x" * (65 << 20)
+    assert redis_commands(redis_server, db, [
+        ("XADD", "ktn:room:lobby", "*", "s", "mallory", "r", "lobby", "p", huge)])[0]
+    del huge
+    texts = itertools.count()
+
+    def delivered():   # until the node takes msgs again and gives them back
+        text = "after %d" % next(texts)
+        carol.send("msg", text)
+        while True:
+            try:
+                payload = carol.recv(timeout=1)
+            except AssertionError:   # no answer within 1 s
+                return False
+            if payload["response"] == "error":
+                return False
+            if payload["response"] == "message" and payload["content"] == text:
+                return True
+    assert poll(delivered, timeout=3)

@@ -443,4 +443,4 @@ def test_an_entry_over_the_reply_bound_does_not_stop_the_reader(redis_server, no
                 return False
             if payload["response"] == "message" and payload["content"] == text:
                 return True
-    assert poll(delivered, timeout=3)
+    assert poll(delivered, timeout=2)

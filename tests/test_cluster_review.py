@@ -462,3 +462,30 @@ def test_a_join_of_a_room_holding_a_deeply_nested_entry_is_answered(
          b'{"timestamp": ' + b"[" * 100_000 + b"}\n")])[0]
     carol.send("join", "trap")
     assert carol.expect("info", timeout=2, skip=())["content"].startswith("Joined #trap")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "chat/cluster/direct.py remote_kick: as for pm, a kick event cut off after "
+    "Redis stored it is answered 'try again' although the user was kicked"))
+def test_a_kick_cut_off_after_it_was_stored_is_not_answered_try_again(
+        redis_server, nodes, tmp_path):  # noqa: F811
+    secret = tmp_path / "oper"
+    secret.write_text("operpass\n")
+    db = next(_databases) % 16
+    proxy = Proxy(redis_server, hold_on=b"$4\r\nkick\r\n")
+    try:
+        b = nodes(redis_server.url(db), "--node-id", "b")
+        a = nodes(proxy.url(db), "--node-id", "a", "--oper-password-file", str(secret))
+        bob, oper = b.connect(), a.connect()
+        bob.login("bob")
+        oper.login("oper")
+        oper.send("oper", "operpass")
+        info_containing(oper, "you are now an operator")
+        oper.send("kick", "bob spam")
+        assert bob.expect("error", timeout=3)["content"] == "kicked by oper: spam"
+        answer = oper.recv(timeout=4)
+        while answer["response"] == "info" and "kicked" not in answer["content"]:
+            answer = oper.recv(timeout=4)   # presence notices
+        assert answer == {**answer, "response": "info", "content": "bob was kicked by oper (spam)"}
+    finally:
+        proxy.close()

@@ -51,6 +51,7 @@ MONITOR, whose replies are not one per command, are not supported here.
 import collections
 import logging
 import random
+import reprlib
 import urllib.parse
 
 from .resp import (DEFAULT_MAX_REPLY_SIZE, ProtocolError, RedisError, ReplyError,
@@ -149,9 +150,14 @@ class Reply:
                 _run_callback(fn, self)
 
     def __repr__(self):
-        state = ("error %r" % self.error if self.error is not None
-                 else "value %r" % (self.value,) if self.done else "pending")
+        # bounded: it goes into log lines, and a value may be megabytes
+        state = ("error %s" % _short(self.error) if self.error is not None
+                 else "value %s" % _short(self.value) if self.done else "pending")
         return "<Reply %s: %s>" % (self.name, state)
+
+
+def _short(value):
+    return reprlib.repr(value)
 
 
 def _run_callback(fn, reply):

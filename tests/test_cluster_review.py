@@ -92,10 +92,6 @@ class Monitor:
 # -- 1. every room a node's users ever joined stays in its XREAD for good ----------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "chat/cluster/roomlog.py: a mirrored stream is never dropped from last_ids, "
-    "so one user hopping through rooms grows every XREAD (and the node's memory) "
-    "without bound, past --max-rooms"))
 def test_rooms_left_empty_are_no_longer_read(redis_server, nodes):  # noqa: F811
     """One user joins 30 rooms one after the other (each is empty again
     when left: a single server forgets it, rooms.py). The node's reader
@@ -337,10 +333,6 @@ def test_a_refused_msg_is_not_taken_for_its_stored_twin(redis_server, nodes):  #
 # -- 4. one deeply nested entry costs the node the messages around it -----------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "chat/protocol.py is_message_payload lets json.loads' RecursionError out; "
-    "roomlog._hand_out has already moved last_ids past the whole reply, so every "
-    "message of that reply (before and after the bad entry) is lost on this node"))
 def test_a_deeply_nested_entry_costs_no_other_message(redis_server, nodes):  # noqa: F811
     """Another writer appends an entry nested 100 000 deep between two
     well-formed messages, in one MULTI (so the node reads all three in one
@@ -369,10 +361,6 @@ def test_a_deeply_nested_entry_costs_no_other_message(redis_server, nodes):  # n
 # -- 5. a callback's error logs the whole reply ----------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "reactor/redis.py: _run_callback logs repr(reply), and Reply.__repr__ puts the "
-    "whole value in it: one failing callback on an XREAD reply (up to 64 MiB) writes "
-    "a log line as large (test 4 wrote 100 KB for one bad entry)"))
 def test_a_failing_callback_logs_a_bounded_line(redis_server, caplog):  # noqa: F811
     loop = EventLoop()
     client = RedisClient(loop, redis_server.url(next(_databases) % 16))
@@ -396,10 +384,6 @@ def test_a_failing_callback_logs_a_bounded_line(redis_server, caplog):  # noqa: 
 # -- 6. a deeply nested account record: no node starts ------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "chat/store/redis.py parse_account/parse_ban catch ValueError and TypeError, not "
-    "json's RecursionError: fetch's callback dies, then(...) never runs and the "
-    "node's start never ends (the same in presence.event for a state event)"))
 def test_a_node_starts_beside_a_deeply_nested_account(redis_server):  # noqa: F811
     db = next(_databases) % 16
     assert redis_commands(redis_server, db, [
@@ -446,10 +430,6 @@ def test_an_entry_over_the_reply_bound_does_not_stop_the_reader(redis_server, no
     assert poll(delivered, timeout=2)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "chat/cluster/roomlog.py _mirrored: the RecursionError of test 4 escapes before "
-    "the waiting callbacks run: the joiner's connection stays held for good (and a "
-    "node whose #lobby holds such an entry never starts)"))
 def test_a_join_of_a_room_holding_a_deeply_nested_entry_is_answered(
         redis_server, nodes):  # noqa: F811
     db = next(_databases) % 16
@@ -494,10 +474,6 @@ def test_a_kick_cut_off_after_it_was_stored_is_not_answered_try_again(
 # -- 9. --max-rooms is not enforced on a cluster node ---------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "chat/cluster/node.py _gate_join mirrors the room first, and core.mirror_room "
-    "creates it in core.rooms; the core's cap (rooms.py: only a room that does not "
-    "exist yet is counted) then never applies"))
 def test_max_rooms_holds_on_a_cluster_node(redis_server, nodes):  # noqa: F811
     db = next(_databases) % 16
     node = nodes(redis_server.url(db), "--max-rooms", "1")

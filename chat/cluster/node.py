@@ -309,8 +309,12 @@ class Cluster:
             room_name = check_room_name(content)
         except RequestError:
             return False
-        if self.log.mirrored(room_name.lower()):
+        key = room_name.lower()
+        core = self.core
+        if self.log.mirrored(key):
             return False
+        if key not in core.rooms and len(core.rooms) - 1 >= core.max_rooms:
+            return False   # the core refuses it (--max-rooms): nothing to read
 
         def mirrored(error):
             if conn.is_open and conn.logged_in:
@@ -318,6 +322,8 @@ class Cluster:
                     self._error(conn, UNAVAILABLE)
                 else:
                     conn.handle_now(item)
+            if core.unmirror_room(key):   # nobody here went in after all
+                self.log.forget(key)
             conn.release()
         conn.hold()
         self.log.mirror(room_name, mirrored)

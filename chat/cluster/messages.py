@@ -10,11 +10,14 @@ stream's one order, and sends it to the members here.
 *The sender's verdict.* An append that Redis refused is an ``error`` to
 its sender at once ("chat is temporarily unavailable, try again"). One
 whose connection was lost before the answer may or may not have run, and
-"try again" would then invite a duplicate; so the node remembers its
-unanswered appends by payload, and an append the reader gives back is in
-the stream: no error, whatever became of the answer (Redis answers an
-append and wakes the readers at once, on two connections, and a reset can
-discard the answer after the reader got the message). An append still in
+"try again" would then invite a duplicate; so each append carries its
+origin (this node's id, a token of this process and a number: the
+entry's ``o``), the node remembers its unanswered appends by origin, and
+an append the reader gives back is in the stream: no error, whatever
+became of the answer (Redis answers an append and wakes the readers at
+once, on two connections, and a reset can discard the answer after the
+reader got the message). Two equal messages (same text, same second)
+are two origins: one refused is never taken for the other stored. An append still in
 doubt waits until the reader has caught up after the reconnection: read
 back by then, it ran; not, it did not (its entry would come after the
 last one read), and only then is the sender told to try again. If the
@@ -28,6 +31,9 @@ of one per member and message: a streamed connection receives the same
 bytes in the same order either way. A paced connection (a naive reader,
 PROTOCOL.md section 3) still gets them one by one.
 """
+
+import itertools
+import os
 
 from reactor.redis import ConnectionLost
 
@@ -47,34 +53,36 @@ class _Append:
 class RoomMessages:
     """Publishes this node's messages and delivers every node's."""
 
-    def __init__(self, server, log, unavailable, verdict_wait):
+    def __init__(self, server, log, node_id, unavailable, verdict_wait):
         self.server = server
         self.core = server.core
         self.log = log                      # the RoomLog
         self.unavailable = unavailable      # fn(session): "try again"
         self.verdict_wait = verdict_wait    # seconds an append may stay in doubt
-        self._appending = {}                # payload -> [_Append] not settled yet
-        self._in_doubt = []                 # (payload, _Append): cut off, unread so far
+        self._origin = ("%s/%s/" % (node_id, os.urandom(4).hex())).encode()
+        self._count = itertools.count()
+        self._appending = {}                # origin -> _Append not settled yet
+        self._in_doubt = []                 # origins cut off, unread so far
         self._deadline = None               # the timer that ends the doubt
 
     def publish(self, effect):
         """A ``msg`` into its room's stream (see the module docstring)."""
-        session, payload = effect.session, effect.payload
-        append = _Append(session)
-        self._appending.setdefault(payload, []).append(append)
-        reply = self.log.publish(effect.room, session.key, payload)
+        session = effect.session
+        origin = self._origin + b"%d" % next(self._count)
+        append = self._appending[origin] = _Append(session)
+        reply = self.log.publish(effect.room, session.key, effect.payload, origin)
 
         def appended(reply):
             if reply.error is None or append.read_back:
-                self._settle(payload, append, False)
+                self._settle(origin, False)
             elif isinstance(reply.error, ConnectionLost):
-                self._doubt(payload, append)
+                self._doubt(origin)
             else:
-                self._settle(payload, append, True)
+                self._settle(origin, True)
         reply.add_done_callback(appended)
 
-    def _doubt(self, payload, append):
-        self._in_doubt.append((payload, append))
+    def _doubt(self, origin):
+        self._in_doubt.append(origin)
         if self._deadline is None:
             self._deadline = self.server.loop.call_later(self.verdict_wait, self.caught_up)
 
@@ -85,14 +93,11 @@ class RoomMessages:
             self._deadline.cancel()
             self._deadline = None
         doubts, self._in_doubt = self._in_doubt, []
-        for payload, append in doubts:
-            self._settle(payload, append, not append.read_back)
+        for origin in doubts:
+            self._settle(origin, not self._appending[origin].read_back)
 
-    def _settle(self, payload, append, failed):
-        appends = self._appending[payload]
-        appends.remove(append)
-        if not appends:
-            del self._appending[payload]
+    def _settle(self, origin, failed):
+        append = self._appending.pop(origin)
         if failed and append.session.logged_in:
             self.unavailable(append.session)
 
@@ -102,9 +107,9 @@ class RoomMessages:
         deliver = self.core.deliver
         appending = self._appending
         runs = []   # [recipients, [payload, ...]]: a run of broadcasts to the same members
-        for room_key, room_name, sender_key, payload in messages:
-            if appending and payload in appending:   # one of ours, not settled yet
-                _mark_read_back(appending[payload])
+        for room_key, room_name, sender_key, payload, origin in messages:
+            if appending and origin in appending:   # one of ours, not settled yet
+                appending[origin].read_back = True
             for effect in deliver(room_key, room_name, sender_key, payload):
                 if runs and effect.recipients is runs[-1][0]:
                     runs[-1][1].append(effect.data)
@@ -122,12 +127,3 @@ class RoomMessages:
             effects.append(Broadcast(b"".join(payloads), recipients))
         self.server.execute(effects)
 
-
-def _mark_read_back(appends):
-    """The reader gave back a payload we are appending: the oldest of our
-    appends of it not marked yet is in the stream. (Equal payloads are one
-    user's same text in the same second, interchangeable.)"""
-    for append in appends:
-        if not append.read_back:
-            append.read_back = True
-            return

@@ -113,7 +113,8 @@ class Cluster:
                            max_entry=config.max_message_bytes + ENTRY_OVERHEAD,
                            retry=config.redis_backoff_max)
         self.shared = SharedState(self.core, self._kick)
-        self.messages = RoomMessages(server, self.log, self.unavailable, config.redis_timeout)
+        self.messages = RoomMessages(server, self.log, node_id, self.unavailable,
+                                     config.redis_timeout)
         self.publish = self.messages.publish   # the server carries out Publish through it
         store = self.core.store
         store.redis, store.publish = self.redis, self.publish_event

@@ -3,9 +3,10 @@
 Theory of operation
 -------------------
 A room's messages live in the stream ``ktn:room:<key>``; each entry holds
-the sender's case-folded name (``s``), the room's spelling (``r``) and the
+the sender's case-folded name (``s``), the room's spelling (``r``), the
 ``message`` payload exactly as clients receive it (``p``, newline
-included). ``publish`` appends with ``XADD ... MAXLEN ~ N`` (the calls
+included) and the append's origin (``o``: node id and number).
+``publish`` appends with ``XADD ... MAXLEN ~ N`` (the calls
 of one loop pass leave in one pipelined write, as one ``MULTI``/``EXEC``
 block: a reader blocked on the stream, this node's or another's, is then
 answered with all of them at once, not with the first alone, which would
@@ -113,11 +114,13 @@ class RoomLog:
 
     # -- writing ------------------------------------------------------------
 
-    def publish(self, room, sender_key, payload):
-        """Append one message to the room's stream; return the Reply."""
+    def publish(self, room, sender_key, payload, origin):
+        """Append one message to the room's stream; return the Reply.
+        ``origin`` names this append (node and number) in the entry, so the
+        publisher knows its own entry when the reader gives it back."""
         return self.redis.call("XADD", room_stream(room.key), "MAXLEN", "~",
                                self.stream_length, "*", "s", sender_key,
-                               "r", room.name, "p", payload, atomic=True)
+                               "r", room.name, "p", payload, "o", origin, atomic=True)
 
     def wake(self):
         """Make the reader start a new XREAD (its set of streams changed)."""
@@ -159,7 +162,7 @@ class RoomLog:
                 if message is not None:
                     if message[0].lower() == key:
                         room_name = message[0]   # the spelling the cluster uses
-                    messages.append(message[1:])
+                    messages.append(message[1:3])
             self.last_ids[room_stream(key)] = entries[0][0] if entries else b"0-0"
             self.load_room(room_name, messages)
             self.wake()
@@ -249,8 +252,11 @@ class RoomLog:
             self.last_ids[key] = entries[-1][0]
             handler = self.side_streams.get(key)
             if handler is not None:
-                for _entry_id, flat in entries:
-                    handler(entry_fields(flat))
+                for entry_id, flat in entries:
+                    try:
+                        handler(entry_fields(flat))
+                    except Exception:   # one entry's trouble, not the others'
+                        log.exception("could not handle entry %r of %s", entry_id, key)
                 continue
             room_key = key[len(ROOM_PREFIX):]
             for entry_id, flat in entries:
@@ -290,13 +296,16 @@ class RoomLog:
 
 
 def _message(flat):
-    """(room name, sender key, payload) of a room entry, or None if malformed."""
-    if len(flat) == 6 and flat[0] == b"s" and flat[2] == b"r" and flat[4] == b"p":
-        sender, room, payload = flat[1], flat[3], flat[5]   # as publish writes them
+    """(room name, sender key, payload, origin or None) of a room entry, or
+    None if malformed."""
+    if (len(flat) == 8 and flat[0] == b"s" and flat[2] == b"r" and flat[4] == b"p"
+            and flat[6] == b"o"):
+        sender, room, payload, origin = flat[1], flat[3], flat[5], flat[7]   # as written
     else:
         fields = entry_fields(flat)
         sender, room, payload = fields.get("s"), fields.get("r"), fields.get("p")
+        origin = fields.get("o")
     if not (isinstance(sender, bytes) and isinstance(room, bytes)
             and isinstance(payload, bytes) and is_message_payload(payload)):
         return None   # not written by a node: anyone with access to Redis may write
-    return room.decode("utf-8", "replace"), sender.decode("utf-8", "replace"), payload
+    return room.decode("utf-8", "replace"), sender.decode("utf-8", "replace"), payload, origin

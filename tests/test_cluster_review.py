@@ -244,10 +244,6 @@ def _send(sock, data):
         return False
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "chat/cluster/direct.py _send_pm: an XADD cut off after it ran (ConnectionLost) "
-    "is answered 'try again' although the recipient got the pm; a retry delivers it "
-    "twice (messages.py settles the same doubt for msg, direct.py does not)"))
 def test_a_pm_cut_off_after_it_was_stored_is_not_answered_try_again(
         redis_server, nodes):  # noqa: F811
     """alice on node a (whose Redis connection goes through a proxy) sends
@@ -443,9 +439,6 @@ def test_a_join_of_a_room_holding_a_deeply_nested_entry_is_answered(
     assert carol.expect("info", timeout=2, skip=())["content"].startswith("Joined #trap")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "chat/cluster/direct.py remote_kick: as for pm, a kick event cut off after "
-    "Redis stored it is answered 'try again' although the user was kicked"))
 def test_a_kick_cut_off_after_it_was_stored_is_not_answered_try_again(
         redis_server, nodes, tmp_path):  # noqa: F811
     secret = tmp_path / "oper"

@@ -12,7 +12,12 @@ Guarantee: a pm is delivered at most once, and exactly once if the
 recipient is still logged in there when that node reads it (its reader
 resumes from the last id after a Redis outage, so an outage delays it but
 does not lose it); the sender is told "not online" if the name has no
-lease, and "unavailable" if Redis is down.
+lease, and "unavailable" if Redis is down. One whose answer was lost
+with the connection gets the true answer: with the append goes a proof
+key (``ktn:sent:<origin>``, same ``MULTI`` block, expiring), and once
+Redis is back the proof says whether it ran (its copy) or not ("try
+again"); past ``verdict_wait`` without Redis, "try again" (it may then
+have been delivered). Kicks across nodes are settled the same way.
 
 An operator's ``kick`` of someone on another node (``RemoteKick``) is an
 event in the shared ``ktn:events`` stream addressed to the holding node,
@@ -23,23 +28,36 @@ pm entry reaches a client only if it is a well-formed ``message``
 response (``protocol.is_message_payload``).
 """
 
+import itertools
+import os
+
+from reactor.redis import ConnectionLost
+
 from .. import protocol
 from ..core import Send
 from .roomlog import node_stream
 
 PM_STREAM_LENGTH = 10_000
+#: ``ktn:sent:<origin>``: set with a pm or kick, proof that it ran
+PROOF_PREFIX = "ktn:sent:"
 
 
 class DirectMessages:
     """``pm`` and ``kick`` across nodes, for one ``Cluster``."""
 
-    def __init__(self, cluster):
+    def __init__(self, cluster, verdict_wait):
         self.cluster = cluster
         self.server = cluster.server
         self.core = cluster.core
         self.redis = cluster.redis
         self.names = cluster.names
         self.node_id = cluster.node_id
+        self.verdict_wait = verdict_wait    # seconds a cut-off send may stay in doubt
+        self.proof_ms = max(10_000, int(verdict_wait * 10_000))   # outlives the doubt
+        self._origin = "%s/%s/" % (cluster.node_id, os.urandom(4).hex())
+        self._count = itertools.count()
+        self._doubts = []                   # (proof key, session, done) cut off
+        self._deadline = None
 
     def remote_pm(self, effect):
         """A ``pm`` to a name that is not here: to the node that holds it."""
@@ -51,17 +69,13 @@ class DirectMessages:
         session, name, reason = effect
 
         def located(lease):
-            self.cluster.publish_event(
-                t="kick", to=lease[0], k=lease[1].lower(), by=session.name, why=reason,
-            ).add_done_callback(lambda r: kicked(r, lease[1]))
+            command = self.cluster.event_command(
+                t="kick", to=lease[0], k=lease[1].lower(), by=session.name, why=reason)
+            self._send(command, session, lambda: kicked(lease[1]))
 
-        def kicked(reply, spelled):
-            if session.logged_in:
-                if reply.error is not None:
-                    self.cluster.unavailable(session)
-                else:
-                    self.server.execute([self.core.info(session, "%s was kicked by %s%s" % (
-                        spelled, session.name, " (%s)" % reason if reason else ""))])
+        def kicked(spelled):
+            self.server.execute([self.core.info(session, "%s was kicked by %s%s" % (
+                spelled, session.name, " (%s)" % reason if reason else ""))])
         self._on_remote_holder(session, name, located)
 
     def _on_remote_holder(self, session, name, then):
@@ -83,16 +97,57 @@ class DirectMessages:
         payload = protocol.encode_response(self.core.clock.timestamp(),
                                            "%s -> %s" % (session.name, spelled),
                                            protocol.MESSAGE, text)
-        reply = self.redis.call("XADD", node_stream(node), "MAXLEN", "~", PM_STREAM_LENGTH,
-                                "*", "t", "pm", "to", spelled.lower(), "p", payload)
+        command = ("XADD", node_stream(node), "MAXLEN", "~", PM_STREAM_LENGTH, "*",
+                   "t", "pm", "to", spelled.lower(), "p", payload)
+        self._send(command, session, lambda: self.server.execute([Send(session, payload)]))
 
-        def sent(reply):
-            if session.logged_in:
-                if reply.error is not None:
-                    self.cluster.unavailable(session)
-                else:
-                    self.server.execute([Send(session, payload)])
-        reply.add_done_callback(sent)
+    # -- a true answer for what was cut off ------------------------------------
+
+    def _send(self, command, session, done):
+        """Send ``command`` (an XADD) for ``session``: ``done()`` once it
+        surely ran, "try again" once it surely did not. A proof key goes in
+        the same ``MULTI`` block (both or neither run), so an XADD whose
+        answer was lost is settled by asking for the proof once Redis is
+        back (``settle_doubts``), or told "try again" after ``verdict_wait``."""
+        proof = PROOF_PREFIX + self._origin + "%d" % next(self._count)
+        reply = self.redis.call(*command, atomic=True)
+        self.redis.call("SET", proof, "1", "PX", self.proof_ms, atomic=True)
+
+        def answered(reply):
+            if reply.error is None:
+                self._verdict(session, done, True)
+            elif isinstance(reply.error, ConnectionLost):
+                self._doubts.append((proof, session, done))
+                if self._deadline is None:
+                    self._deadline = self.server.loop.call_later(self.verdict_wait,
+                                                                 self._give_up)
+            else:
+                self._verdict(session, done, False)
+        reply.add_done_callback(answered)
+
+    def settle_doubts(self):
+        """Redis is back: each XADD in doubt ran if its proof exists."""
+        doubts, self._doubts = self._doubts, []
+        for proof, session, done in doubts:
+            self.redis.call("EXISTS", proof).add_done_callback(
+                lambda r, session=session, done=done: self._verdict(session, done, r.value == 1))
+        if not self._doubts and self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _give_up(self):
+        """Redis stayed away: what is still in doubt is told "try again"."""
+        self._deadline = None
+        doubts, self._doubts = self._doubts, []
+        for _proof, session, done in doubts:
+            self._verdict(session, done, False)
+
+    def _verdict(self, session, done, ran):
+        if session.logged_in:
+            if ran:
+                done()
+            else:
+                self.cluster.unavailable(session)
 
     # -- what other nodes sent here -------------------------------------------
 

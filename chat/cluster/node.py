@@ -100,7 +100,7 @@ class Cluster:
                                 self._name_lost)
         self.presence = ClusterPresence(loop, self.redis, node_id, self.core, config.lease,
                                         heartbeat, server.presence_changed)
-        self.direct = DirectMessages(self)
+        self.direct = DirectMessages(self, config.redis_timeout)
         self.remote_pm = self.direct.remote_pm        # the server carries out these
         self.remote_kick = self.direct.remote_kick    # effects through the cluster
         self.log = RoomLog(self.redis, self.reader, node_id, config.history_limit,
@@ -164,6 +164,7 @@ class Cluster:
             self.names.renew_all()
             self.presence.publish_state()
             self._reread()
+            self.direct.settle_doubts()
 
     def _disconnected(self, exc):
         log.warning("redis lost (%s): msg, login, join and pm are refused until it is back",
@@ -357,11 +358,15 @@ class Cluster:
 
     def publish_event(self, **fields):
         """One event of this node in the shared stream; return the Reply."""
+        return self.redis.call(*self.event_command(**fields))
+
+    def event_command(self, **fields):
+        """The XADD of one event of this node in the shared stream."""
         args = []
         for name, value in fields.items():
             args += (name, value)
-        return self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", EVENTS_LENGTH, "*",
-                               "n", self.node_id, *args)
+        return ("XADD", EVENTS_STREAM, "MAXLEN", "~", EVENTS_LENGTH, "*",
+                "n", self.node_id, *args)
 
     def _failed_login(self, host):
         """A failed password attempt here counts on every node (best effort:

@@ -36,8 +36,8 @@ def open_configured_store(config):
     started = time.monotonic()
     if config.redis is not None:
         from .store.redis import RedisStore
-        return RedisStore(config.history_limit, retry=config.redis_backoff_max), ("cluster: histories, accounts and bans in "
-                                                   "redis, read when connected")
+        store = RedisStore(config.history_limit, retry=config.redis_backoff_max)
+        return store, "cluster: histories, accounts and bans in redis, read when connected"
     try:
         store = open_store(config.db, config.history_limit, config.fsync, config.db_max_pages)
     except StoreOpenError as exc:

@@ -24,7 +24,7 @@ the effects of a pass wait for that pass's one commit.
 
 With ``--redis`` the server is a cluster node: a ``Cluster``
 (``chat/cluster``) sees each request first (``gate``) and carries the
-core's ``Publish`` and ``RemotePm`` effects through Redis.
+core's ``Publish``, ``RemotePm`` and ``RemoteKick`` effects through Redis.
 """
 
 import collections

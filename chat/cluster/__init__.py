@@ -7,8 +7,11 @@ messages through Redis (``--redis URL``).
 * ``presence``: who is in which room on the other nodes;
 * ``shared``: other nodes' accounts, bans and purges applied here (the
   store, ``chat.store.redis``, writes ours through to Redis);
+* ``messages``: a room's messages out to its stream and back to the
+  members (each sender gets the true answer when an append is cut off);
+* ``direct``: private messages and kicks to users on other nodes;
 * ``node``: the glue between the core's effects, the connections and Redis
-  (the gate that fails closed while Redis is down, private messages);
+  (start-up, the gate that fails closed while Redis is down, events);
 * ``options``: the command-line options and their checks.
 
 Without ``--redis`` only ``options`` is imported.

@@ -35,9 +35,8 @@ from reactor.redis import ConnectionLost
 
 from .. import protocol
 from ..core import Send
-from .roomlog import node_stream
+from .roomlog import NODE_STREAM_LENGTH, node_stream
 
-PM_STREAM_LENGTH = 10_000
 #: ``ktn:sent:<origin>``: set with a pm or kick, proof that it ran
 PROOF_PREFIX = "ktn:sent:"
 
@@ -97,7 +96,7 @@ class DirectMessages:
         payload = protocol.encode_response(self.core.clock.timestamp(),
                                            "%s -> %s" % (session.name, spelled),
                                            protocol.MESSAGE, text)
-        command = ("XADD", node_stream(node), "MAXLEN", "~", PM_STREAM_LENGTH, "*",
+        command = ("XADD", node_stream(node), "MAXLEN", "~", NODE_STREAM_LENGTH, "*",
                    "t", "pm", "to", spelled.lower(), "p", payload)
         self._send(command, session, lambda: self.server.execute([Send(session, payload)]))
 

@@ -53,10 +53,10 @@ class _Append:
 class RoomMessages:
     """Publishes this node's messages and delivers every node's."""
 
-    def __init__(self, server, log, node_id, unavailable, verdict_wait):
+    def __init__(self, server, streams, node_id, unavailable, verdict_wait):
         self.server = server
         self.core = server.core
-        self.log = log                      # the RoomLog
+        self.streams = streams              # the RoomLog
         self.unavailable = unavailable      # fn(session): "try again"
         self.verdict_wait = verdict_wait    # seconds an append may stay in doubt
         self._origin = ("%s/%s/" % (node_id, os.urandom(4).hex())).encode()
@@ -70,7 +70,7 @@ class RoomMessages:
         session = effect.session
         origin = self._origin + b"%d" % next(self._count)
         append = self._appending[origin] = _Append(session)
-        reply = self.log.publish(effect.room, session.key, effect.payload, origin)
+        reply = self.streams.publish(effect.room, session.key, effect.payload, origin)
 
         def appended(reply):
             if reply.error is None or append.read_back:

@@ -55,11 +55,11 @@ from ..core.accounts import split_login
 from ..core.rooms import LOBBY, check_room_name
 from ..protocol import RequestError
 from ..store.redis import ROOM_PREFIX
-from .direct import PM_STREAM_LENGTH, DirectMessages
+from .direct import DirectMessages
 from .messages import RoomMessages
 from .names import NameLeases
-from .presence import EVENTS_STREAM, ClusterPresence
-from .roomlog import RoomLog, node_stream
+from .presence import EVENTS_LENGTH, EVENTS_STREAM, ClusterPresence
+from .roomlog import NODE_STREAM_LENGTH, RoomLog, node_stream
 from .shared import SharedState
 
 log = logging.getLogger("chat.cluster")
@@ -71,7 +71,6 @@ TAKEN_OVER = "your name %s was taken by a login on another server; disconnected"
 GATED = ("login", "msg", "join", "pm")
 #: Refused too while Redis is down: their changes are shared through it.
 SHARED_CHANGES = ("register", "password", "ban", "unban", "purge")
-EVENTS_LENGTH = 10_000
 #: A room entry's bytes besides the message's content: timestamp, sender,
 #: room, field names (generous: it only sizes the reader's batches).
 ENTRY_OVERHEAD = 1024
@@ -103,7 +102,7 @@ class Cluster:
         self.direct = DirectMessages(self, config.redis_timeout)
         self.remote_pm = self.direct.remote_pm        # the server carries out these
         self.remote_kick = self.direct.remote_kick    # effects through the cluster
-        self.log = RoomLog(self.redis, self.reader, node_id, config.history_limit,
+        self.streams = RoomLog(self.redis, self.reader, node_id, config.history_limit,
                            lambda messages: self.messages.deliver(messages),  # below
                            self.core.mirror_room,
                            {node_stream(node_id): self.direct.node_entry,
@@ -113,18 +112,18 @@ class Cluster:
                            max_entry=config.max_message_bytes + ENTRY_OVERHEAD,
                            retry=config.redis_backoff_max)
         self.shared = SharedState(self.core, self._kick)
-        self.messages = RoomMessages(server, self.log, node_id, self.unavailable,
+        self.messages = RoomMessages(server, self.streams, node_id, self.unavailable,
                                      config.redis_timeout)
         self.publish = self.messages.publish   # the server carries out Publish through it
         store = self.core.store
         store.redis, store.publish = self.redis, self.publish_event
-        store.scan = self.log.stream_length * 2   # MAXLEN ~ keeps a little more
+        store.scan = self.streams.stream_length * 2   # MAXLEN ~ keeps a little more
         self.core.on_forget = self.names.release
         self.core.failed_logins.on_record = self._failed_login
         self.core.on_move = self._moved
-        self.log.on_caught_up = self._caught_up
+        self.streams.on_caught_up = self._caught_up
         self.ready = False
-        self._reading = False      # the reader was started (at start-up, once)
+        self._reader_started = False   # at start-up, once
         self._reread_owed = False  # what a trimmed events stream held must be re-read
         self._rereading = 0        # re-reads under way
         self._starting = False
@@ -136,7 +135,7 @@ class Cluster:
         """Whether requests that go through Redis may go: started, both
         connections up, the reader caught up and no re-read under way."""
         return (self.ready and self.redis.connected and self.reader.connected
-                and self.log.caught_up and not self._reread_owed)
+                and self.streams.caught_up and not self._reread_owed)
 
     def close(self, loop):
         """Release the names, wait (bounded) for Redis to have them, close."""
@@ -171,36 +170,36 @@ class Cluster:
                     exc)
 
     def _reader_connected(self):
-        if self._reading:
-            self.log.resume()
+        if self._reader_started:
+            self.streams.resume()
 
     def _start(self):
         if self._starting or self.ready or not self.redis.connected:
             return
         self._starting = True
         reply = self.redis.call("XADD", node_stream(self.node_id), "MAXLEN", "~",
-                                PM_STREAM_LENGTH, "*", "t", "start")
+                                NODE_STREAM_LENGTH, "*", "t", "start")
         reply.add_done_callback(self._started)
 
     def _started(self, reply):
         if not self._start_failed("writing this node's stream", reply.error):
-            self.log.last_ids[self.log.node_key] = reply.value
+            self.streams.last_ids[self.streams.node_key] = reply.value
             self.presence.start(self._presence_started)
 
     def _presence_started(self, error):
         if not self._start_failed("reading the other nodes' members", error):
-            self.log.last_ids[EVENTS_STREAM] = self.presence.start_id
+            self.streams.last_ids[EVENTS_STREAM] = self.presence.start_id
             self.shared.load(self._shared_loaded)
 
     def _shared_loaded(self, error):
         if not self._start_failed("reading the accounts and bans", error):
-            self.log.mirror(LOBBY, self._lobby_mirrored)
+            self.streams.mirror(LOBBY, self._lobby_mirrored)
 
     def _lobby_mirrored(self, error):
         if not self._start_failed("reading #lobby", error):
             self._starting = False
-            self._reading = True
-            self.log.resume()   # ready once caught up
+            self._reader_started = True
+            self.streams.resume()   # ready once caught up
 
     def _start_failed(self, step, error):
         """Whether a start-up step failed; if so, say so and try again: on
@@ -241,12 +240,11 @@ class Cluster:
     def gate(self, conn, item):
         """Whether this node took charge of the request (refused it, or
         will hand it to the core once Redis has answered)."""
-        if type(item) is not dict:
-            return False
-        request = item.get("request")
-        if not isinstance(request, str):
-            return False
-        request = request.strip().lower()
+        try:
+            parsed = protocol.parse_request(item)
+        except RequestError:
+            return False   # the core answers it
+        request, content = parsed.name, parsed.content
         if request in SHARED_CHANGES:
             if conn.logged_in and not self.available:
                 self._error(conn, UNAVAILABLE)
@@ -261,7 +259,6 @@ class Cluster:
             else:
                 self._error(conn, UNAVAILABLE)
             return True
-        content = item.get("content")
         if not isinstance(content, str):
             return False
         if request == "login":
@@ -313,7 +310,7 @@ class Cluster:
             return False
         key = room_name.lower()
         core = self.core
-        if self.log.mirrored(key):
+        if self.streams.mirrored(key):
             return False
         if key not in core.rooms and len(core.rooms) - 1 >= core.max_rooms:
             return False   # the core refuses it (--max-rooms): nothing to read
@@ -325,10 +322,10 @@ class Cluster:
                 else:
                     conn.handle_now(item)
             if core.unmirror_room(key):   # nobody here went in after all
-                self.log.forget(key)
+                self.streams.forget(key)
             conn.release()
         conn.hold()
-        self.log.mirror(room_name, mirrored)
+        self.streams.mirror(room_name, mirrored)
         return True
 
     def _error(self, session, text):
@@ -353,7 +350,7 @@ class Cluster:
             host = fields.get("h")
             if isinstance(host, bytes):
                 self.core.failed_logins.record_elsewhere(host.decode("utf-8", "replace"))
-        elif kind != b"hello":
+        else:
             self.shared.event(kind, fields)
 
     def publish_event(self, **fields):
@@ -401,7 +398,7 @@ class Cluster:
         joined would stay in each read, its messages kept for nobody)."""
         self.presence.moved(session, room, entered, notice)
         if not entered and self.core.unmirror_room(room.key):
-            self.log.forget(room.key)
+            self.streams.forget(room.key)
 
     def _reread(self):
         """Read the accounts, bans and members again (the events that said

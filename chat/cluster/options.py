@@ -30,9 +30,12 @@ def add_arguments(p):
                    help="with --redis: seconds between lease renewals (default: lease / 3)")
     p.add_argument("--redis-timeout", type=float, default=limits.REDIS_TIMEOUT,
                    help="with --redis: seconds without an answer after which the connection "
-                        "to Redis counts as dead")
+                        "to Redis counts as dead; also the longest wait for the true answer "
+                        "to a message cut off in flight, and for a start-up connection")
     p.add_argument("--redis-backoff-max", type=float, default=limits.REDIS_BACKOFF_MAX,
-                   help="with --redis: longest wait between reconnection attempts")
+                   help="with --redis: longest wait between reconnection attempts, and "
+                        "between retries after Redis answered with an error or a shared "
+                        "change must be sent again")
     p.add_argument("--redis-block", type=float, default=limits.REDIS_BLOCK,
                    help="with --redis: seconds one XREAD of the room streams blocks")
     p.add_argument("--stream-retain", type=int, default=limits.STREAM_RETAIN,

@@ -52,7 +52,7 @@ log = logging.getLogger("chat.cluster")
 
 EVENTS_STREAM = "ktn:events"   # shared with chat/cluster/shared.py
 NODES = "ktn:nodes"
-STREAM_LENGTH = 10_000
+EVENTS_LENGTH = 10_000   # entries ktn:events keeps, about
 
 
 def members_key(node_id):
@@ -117,7 +117,7 @@ class ClusterPresence:
         if not self.redis.connected:
             return   # the state event after the reconnection says it
         call = self.redis.call
-        call("XADD", EVENTS_STREAM, "MAXLEN", "~", STREAM_LENGTH, "*",
+        call("XADD", EVENTS_STREAM, "MAXLEN", "~", EVENTS_LENGTH, "*",
              "t", "j" if entered else "l", "n", self.node_id, "r", room.name, "k", key,
              "u", session.name, "q", "1" if notice else "0")
         if entered:
@@ -127,7 +127,7 @@ class ClusterPresence:
 
     def start(self, then):
         """Write the entry to read from, read the snapshot; ``then(error)``."""
-        reply = self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", STREAM_LENGTH, "*",
+        reply = self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", EVENTS_LENGTH, "*",
                                 "t", "s", "n", self.node_id, "m", "{}")
 
         def started(reply):
@@ -202,7 +202,7 @@ class ClusterPresence:
     def publish_state(self):
         """After a reconnection: this node's whole membership, at once."""
         members = members_key(self.node_id)
-        self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", STREAM_LENGTH, "*",
+        self.redis.call("XADD", EVENTS_STREAM, "MAXLEN", "~", EVENTS_LENGTH, "*",
                         "t", "s", "n", self.node_id, "m", json.dumps(self.local))
         self.redis.call("DEL", members)
         for key, (room, name) in self.local.items():

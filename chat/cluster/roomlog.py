@@ -13,8 +13,8 @@ answered with all of them at once, not with the first alone, which would
 cost one more write per recipient for the rest); nobody is sent the
 message then. N is the larger of the history limit and ``--stream-retain``
 (10 000): trimming at the history limit itself would delete entries the
-readers have not read yet whenever a burst outruns them. A single *reader* (a ``XREAD BLOCK`` loop on its own
-connection, since a blocking command holds up everything behind it) reads
+readers have not read yet whenever a burst outruns them. A single
+*reader* (a ``XREAD BLOCK`` loop on its own connection, since a blocking command holds up everything behind it) reads
 every stream this node *mirrors* from the last id it saw in each, and hands
 the entries of each reply, in order, to ``deliver``: the core appends each
 to its room's history and sends it to the room's members here. Every node, the sender's included,
@@ -66,6 +66,8 @@ from ..store.redis import ROOM_PREFIX, room_stream
 log = logging.getLogger("chat.cluster")
 
 NODE_PREFIX = "ktn:node:"
+#: A node's own stream keeps about this many entries (its private messages).
+NODE_STREAM_LENGTH = 10_000
 
 
 def node_stream(node_id):
@@ -103,7 +105,7 @@ class RoomLog:
         # stay under the reader's bound, or it is dropped again and again
         self.entry_budget = max(1, reader.max_reply_size // max(1, max_entry))
         self.retry = retry                  # seconds before reading again after an error
-        self._retry = None                  # the timer of that
+        self._retry_timer = None                  # the timer of that
         # stream key -> last id read; the side streams' ids are set at start
         self.last_ids = {key: b"0-0" for key in side_streams}
         self.loading = {}                   # room key -> [callbacks] while mirroring
@@ -125,7 +127,10 @@ class RoomLog:
     def wake(self):
         """Make the reader start a new XREAD (its set of streams changed)."""
         if self._reading is not None:
-            self.redis.call("XADD", self.node_key, "MAXLEN", "~", 1000, "*", "t", "wake")
+            self.redis.call("XADD", self.node_key, "MAXLEN", "~", NODE_STREAM_LENGTH, "*",
+                            "t", "wake")
+        elif self._started and self._retry_timer is None:
+            self._read()   # not reading (no stream was left): start again
 
     # -- mirrors ------------------------------------------------------------
 
@@ -209,15 +214,17 @@ class RoomLog:
         """Try again after ``retry`` seconds, not at once: Redis answered
         with an error that the next attempt may well get too."""
         def again():
-            self._retry = None
+            self._retry_timer = None
             then()
-        if self._retry is None:
-            self._retry = self.reader.loop.call_later(self.retry, again)
+        if self._retry_timer is None:
+            self._retry_timer = self.reader.loop.call_later(self.retry, again)
 
     def _read(self):
         if self._reading is not None or not self.reader.connected:
             return
         keys = list(self.last_ids)
+        if not keys:
+            return   # every stream dropped (wrong types): a mirror wakes the reader
         self._count = count = max(1, min(self.batch, self.entry_budget // len(keys)))
         # Until caught up the read does not block: its answer says at once
         # whether the streams held more than one read's worth.

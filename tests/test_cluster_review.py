@@ -1,6 +1,5 @@
 """Review of the cluster work (issue 13): defects found by reading the code,
-each shown by a test that fails today (``xfail(strict=True)``: when the
-defect is fixed the test passes and the marker must go).
+each shown by a test that failed before its fix (a strict xfail until then).
 
 Real server processes on a real ``redis-server``; every wait is for an
 event with a deadline, nothing sleeps to synchronise.
@@ -394,11 +393,6 @@ def test_a_node_starts_beside_a_deeply_nested_account(redis_server):  # noqa: F8
 # -- 7. one entry larger than the reply bound stops the reader for good -------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "chat/cluster/roomlog.py sizes each XREAD for entries of max_message_bytes, but "
-    "an entry another writer put there may be any size: one over the reader's "
-    "max_reply_size (64 MiB) makes every XREAD from that id a ProtocolError, "
-    "the reader reconnects and asks again, for ever"))
 def test_an_entry_over_the_reply_bound_does_not_stop_the_reader(redis_server, nodes):  # noqa: F811,E501
     db = next(_databases) % 16
     node = nodes(redis_server.url(db))

@@ -93,7 +93,8 @@ class Cluster:
                        connect_timeout=config.redis_timeout)
         self.redis = RedisClient(loop, config.redis, on_connected=self._connected,
                                  on_disconnected=self._disconnected, **options)
-        self.reader = self.redis.clone(on_connected=self._reader_connected)
+        self.reader = self.redis.clone(on_connected=self._reader_connected,
+                                       on_disconnected=lambda exc: self.streams.reader_lost(exc))
         heartbeat = config.lease_heartbeat or config.lease / 3.0
         self.names = NameLeases(loop, self.redis, node_id, config.lease, heartbeat,
                                 self._name_lost)

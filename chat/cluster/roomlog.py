@@ -60,12 +60,43 @@ for no more entries than fit the reply bound.
 
 import logging
 
+from reactor.resp import ProtocolError
+
 from ..protocol import is_message_payload
 from ..store.redis import ROOM_PREFIX, room_stream
 
 log = logging.getLogger("chat.cluster")
 
 NODE_PREFIX = "ktn:node:"
+
+#: For each stream KEYS[i], 1 if it still holds the entry ARGV[i], else 0
+#: (one round trip, and no entry comes back: it may be large).
+STILL_THERE = """
+local found = {}
+for i, key in ipairs(KEYS) do
+  local there = redis.call('TYPE', key).ok == 'stream'
+    and #redis.call('XRANGE', key, ARGV[i], ARGV[i]) > 0
+  found[i] = there and 1 or 0
+end
+return found
+"""
+
+#: For each stream KEYS[i], the entry after ARGV[i + 1] if it is larger than
+#: ARGV[1] bytes: {key, id, size} (only its id and size come back).
+OVERSIZED_HEADS = """
+local found = {}
+for i, key in ipairs(KEYS) do
+  if redis.call('TYPE', key).ok == 'stream' then
+    local entry = redis.call('XRANGE', key, '(' .. ARGV[i + 1], '+', 'COUNT', 1)[1]
+    if entry then
+      local size = 0
+      for _, v in ipairs(entry[2]) do size = size + #v end
+      if size > tonumber(ARGV[1]) then table.insert(found, {key, entry[1], size}) end
+    end
+  end
+end
+return found
+"""
 #: A node's own stream keeps about this many entries (its private messages).
 NODE_STREAM_LENGTH = 10_000
 
@@ -95,6 +126,8 @@ class RoomLog:
         self.trimmed = trimmed              # fn(stream key): entries may have been missed
         self._started = False               # the first resume reads at once
         self.caught_up = False              # read to the ends since the reader connected
+        self._careful = False               # one entry per stream (after an oversized reply)
+        self._careful_checked = False       # oversized heads skipped since reconnecting
         self.on_caught_up = None            # fn(): caught up again
         self._count = batch                 # COUNT of the read in flight
         self.load_room = load_room          # fn(room name, [(sender key, payload)])
@@ -176,6 +209,38 @@ class RoomLog:
 
     # -- reading ------------------------------------------------------------
 
+    def reader_lost(self, exc):
+        """The reader's connection was dropped. A reply over the bound means
+        an entry too large to read (only a third party writes one): read one
+        entry per stream until caught up, and skip such an entry when it is
+        the next of its stream (``_skip_oversized``)."""
+        if isinstance(exc, ProtocolError) and "larger than" in str(exc):
+            log.warning("a read of the streams was over the reply bound: reading one "
+                        "entry per stream, skipping any larger than the bound")
+            self._careful = True
+
+    def _skip_oversized(self):
+        keys = list(self.last_ids)
+        self._reading = reply = self.reader.call(
+            "EVAL", OVERSIZED_HEADS, len(keys), *keys, self.reader.max_reply_size // 2,
+            *[self.last_ids[key] for key in keys])
+
+        def checked(reply):
+            self._reading = None
+            if reply.error is not None:
+                log.warning("looking for oversized entries failed: %s", reply.error)
+                self._later(self.resume)
+                return
+            for key, entry_id, size in reply.value or ():
+                key = key.decode("ascii", "replace")
+                log.error("skipped entry %r of %s: %d bytes, over the reply bound", entry_id,
+                          key, size)
+                if key in self.last_ids:
+                    self.last_ids[key] = entry_id
+            self._careful_checked = True
+            self.resume()
+        reply.add_done_callback(checked)
+
     def resume(self):
         """(Re)start the reader from the last ids (start-up, reconnect).
 
@@ -186,26 +251,30 @@ class RoomLog:
         if self._reading is not None or not self.reader.connected:
             return
         self.caught_up = False
+        if self._careful and not self._careful_checked and self.last_ids:
+            self._skip_oversized()
+            return
+        self._careful_checked = False
         streams = [key for key, last in self.last_ids.items() if last != b"0-0"]
         if not self._started or not streams:
             self._started = True
             self._read()
             return
-        replies = [(key, self.reader.call("XRANGE", key, self.last_ids[key],
-                                          self.last_ids[key])) for key in streams]
-        self._reading = replies[-1][1]
-        self._reading.add_done_callback(lambda _reply: self._checked(replies))
+        self._reading = reply = self.reader.call(
+            "EVAL", STILL_THERE, len(streams), *streams,
+            *[self.last_ids[key] for key in streams])
+        reply.add_done_callback(lambda reply: self._checked(streams, reply))
 
-    def _checked(self, replies):
+    def _checked(self, streams, reply):
         self._reading = None
-        error = next((reply.error for _key, reply in replies if reply.error is not None), None)
-        if error is not None:
+        if reply.error is not None:
             if self.reader.connected:   # an error answer (Redis loading its data...)
-                log.warning("checking the streams after a reconnection failed: %s", error)
+                log.warning("checking the streams after a reconnection failed: %s",
+                            reply.error)
                 self._later(self.resume)
             return   # else lost again: the next reconnection checks again
-        for key, reply in replies:
-            if not reply.value and key in self.last_ids:
+        for key, there in zip(streams, reply.value or ()):
+            if not there and key in self.last_ids:
                 self.trimmed(key)
         if self.reader.connected:
             self._read()
@@ -225,7 +294,8 @@ class RoomLog:
         keys = list(self.last_ids)
         if not keys:
             return   # every stream dropped (wrong types): a mirror wakes the reader
-        self._count = count = max(1, min(self.batch, self.entry_budget // len(keys)))
+        self._count = count = (1 if self._careful else
+                               max(1, min(self.batch, self.entry_budget // len(keys))))
         # Until caught up the read does not block: its answer says at once
         # whether the streams held more than one read's worth.
         block = ("BLOCK", self.block_ms) if self.caught_up else ()
@@ -246,6 +316,7 @@ class RoomLog:
             if not self.caught_up and not any(
                     len(entries) >= self._count for _stream, entries in reply.value or ()):
                 self.caught_up = True   # everything there was is handed out
+                self._careful = False
                 if self.on_caught_up is not None:
                     self.on_caught_up()
             self._read()

@@ -312,6 +312,43 @@ def test_a_node_reads_a_large_backlog_after_a_stall(cluster):
     assert carol.expect("message", timeout=3)["content"] == "marker"
 
 
+def test_a_purge_while_a_node_was_cut_off_is_not_taken_for_a_trim(cluster):
+    """The last entry a node read is deleted (a purge) while the node is cut
+    off: older entries remain, so nothing it had not read was trimmed, and
+    its users are not told that messages may have been missed."""
+    a, b = cluster.start(), cluster.start()
+    alice, bob = a.connect(), b.connect()
+    alice.login("alice")
+    bob.login("bob")
+    for text in ("first", "second"):
+        bob.send("msg", text)
+        assert messages(alice, 1) == messages(bob, 1) == [("bob", text)]
+    a.proc.send_signal(signal.SIGSTOP)
+    try:
+        cluster.call("CLIENT", "KILL", "TYPE", "normal")   # a is cut off
+        [(last, _fields)] = cluster.call("XREVRANGE", "ktn:room:lobby", "+", "-", "COUNT", 1)
+        assert cluster.call("XDEL", "ktn:room:lobby", last) == 1
+    finally:
+        a.proc.send_signal(signal.SIGCONT)
+    notices = []
+
+    def third_delivered():   # once both nodes are back and reading
+        bob.send("msg", "third")
+        while True:
+            payload = bob.recv()
+            if payload["response"] == "error":
+                return False   # b is not back yet
+            if payload["response"] == "message":
+                break
+        while True:
+            payload = alice.recv()
+            if payload["response"] == "message":
+                return payload["content"] == "third"
+            notices.append(payload["content"])
+    poll(third_delivered)
+    assert not [text for text in notices if "missed" in text], notices
+
+
 def test_a_ban_made_while_a_node_was_cut_off_holds_there_too(cluster, tmp_path):
     secret = tmp_path / "oper"
     secret.write_text("operpass\n")

@@ -69,13 +69,14 @@ log = logging.getLogger("chat.cluster")
 
 NODE_PREFIX = "ktn:node:"
 
-#: For each stream KEYS[i], 1 if it still holds the entry ARGV[i], else 0
-#: (one round trip, and no entry comes back: it may be large).
+#: For each stream KEYS[i], 1 if it still holds an entry at or before
+#: ARGV[i] (then nothing after it was trimmed: trimming takes the oldest
+#: first), else 0. One round trip, and no entry comes back: it may be large.
 STILL_THERE = """
 local found = {}
 for i, key in ipairs(KEYS) do
   local there = redis.call('TYPE', key).ok == 'stream'
-    and #redis.call('XRANGE', key, ARGV[i], ARGV[i]) > 0
+    and #redis.call('XREVRANGE', key, ARGV[i], '-', 'COUNT', 1) > 0
   found[i] = there and 1 or 0
 end
 return found
@@ -244,10 +245,11 @@ class RoomLog:
     def resume(self):
         """(Re)start the reader from the last ids (start-up, reconnect).
 
-        After a reconnection, first ask whether the last entry read of each
-        stream is still there: if not, the stream was trimmed past it
-        meanwhile (or that entry deleted), and entries this node never read
-        may be gone with it: ``trimmed(stream key)`` says so."""
+        After a reconnection, first ask whether each stream still holds an
+        entry at or before the last one read: if not, the stream was
+        trimmed past it meanwhile (or all of those deleted), and entries
+        this node never read may be gone with it: ``trimmed(stream key)``
+        says so."""
         if self._reading is not None or not self.reader.connected:
             return
         self.caught_up = False

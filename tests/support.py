@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import weakref
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 5.0
@@ -21,10 +22,13 @@ TIMEOUT = 5.0
 class ServerProcess:
     """``python3 -m chat.server`` on a free port, logging to a pipe."""
 
+    running = weakref.WeakSet()   # every one started (``wait_for_news`` reads their logs)
+
     def __init__(self, *args, python=sys.executable, module="chat.server"):
         cmd = [python, "-u", "-m", module, "--host", "127.0.0.1", "--port", "0", *args]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        ServerProcess.running.add(self)
         self.log_lines = []
         self._partial = b""
         line = self.wait_for_log(r"listening on [^:]+:(\d+)")
@@ -45,18 +49,27 @@ class ServerProcess:
             ready, _, _ = select.select([fd], [], [], deadline - time.monotonic())
             if not ready:
                 break
-            data = os.read(fd, 65536)
-            if not data:
+            lines = self._read_pipe()
+            if lines is None:
                 break
-            self._partial += data
-            *lines, self._partial = self._partial.split(b"\n")
-            lines = [raw.decode("utf-8", "replace") + "\n" for raw in lines]
-            self.log_lines.extend(lines)   # all of them: a later call may look for the next
             for line in lines:
                 if re.search(pattern, line):
                     return line
         raise AssertionError("server never logged %r; log so far:\n%s"
                              % (pattern, "".join(self.log_lines)))
+
+    def _read_pipe(self):
+        """Read what the log pipe holds (it is readable); keep every whole
+        line (a later wait may look for any of them) and return the new
+        ones, or None at end of file."""
+        data = os.read(self.proc.stderr.fileno(), 65536)
+        if not data:
+            return None
+        self._partial += data
+        *lines, self._partial = self._partial.split(b"\n")
+        lines = [raw.decode("utf-8", "replace") + "\n" for raw in lines]
+        self.log_lines.extend(lines)
+        return lines
 
     def read_log(self):
         """Everything the server logged so far (after it has exited)."""
@@ -79,6 +92,18 @@ class ServerProcess:
 
     def connect(self, **kwargs):
         return Client(self.port, **kwargs)
+
+
+def wait_for_news(timeout):
+    """Wait until a running server logs something (its state changed: a
+    connection to Redis made or lost, a node gone...), at most ``timeout``
+    seconds; read it (which also keeps its log pipe from filling). For a
+    test that retries an attempt until the servers let it succeed."""
+    servers = {server.proc.stderr.fileno(): server for server in list(ServerProcess.running)
+               if server.proc.poll() is None}
+    ready, _, _ = select.select(list(servers), [], [], timeout)
+    for fd in ready:
+        servers[fd]._read_pipe()
 
 
 class Client:

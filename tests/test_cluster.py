@@ -15,7 +15,7 @@ import pytest
 from chat.server import ServerConfig
 from redis_support import (RedisServer, own_redis_server,  # noqa: F401 (fixtures)
                            redis_server, require_redis_server)
-from support import TIMEOUT, ServerProcess
+from support import TIMEOUT, ServerProcess, wait_for_news
 
 UNAVAILABLE = "chat is temporarily unavailable, try again"
 FAST = ("--rate", "0", "--redis-timeout", "1", "--redis-backoff-max", "0.2",
@@ -59,8 +59,10 @@ def history(payload):
 
 def poll(attempt, timeout=TIMEOUT, interval=0.05):
     """Call ``attempt()`` until it returns a true value; fail after
-    ``timeout``. Attempts are spaced by ``interval`` so that a server's
-    log pipe (read only when a test waits for a line) never fills."""
+    ``timeout``. Between attempts, wait for the next thing a server logs
+    (the change the attempt waits for: a node reconnected, a node gone...),
+    at most ``interval`` seconds, since some changes (a lease expiring in
+    Redis) are logged by no one."""
     deadline = time.monotonic() + timeout
     while True:
         result = attempt()
@@ -68,7 +70,7 @@ def poll(attempt, timeout=TIMEOUT, interval=0.05):
             return result
         if time.monotonic() >= deadline:
             raise AssertionError("not within %g s" % timeout)
-        time.sleep(interval)   # a polling interval, not a synchronisation
+        wait_for_news(min(interval, max(0.0, deadline - time.monotonic())))
 
 
 def next_answer(client):

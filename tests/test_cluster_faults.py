@@ -18,11 +18,10 @@ from chat.store.redis import RedisStore
 from reactor.loop import EventLoop
 from reactor.redis import RedisClient
 from reactor.resp import ReplyError, ReplyParser, encode_command
-from redis_support import (RedisServer, own_redis_server,  # noqa: F401 (fixtures)
-                           redis_server, require_redis_server, run_until)
+from redis_support import own_redis_server, redis_server, run_until  # noqa: F401 (fixtures)
 from support import TIMEOUT, ServerProcess
-from test_cluster import (FAST, UNAVAILABLE, history, info_containing, messages, poll,
-                          port_outside_the_ephemeral_range, start_node, try_login)
+from test_cluster import (FAST, UNAVAILABLE, history, info_containing, kill_nodes,  # noqa: F401
+                          messages, poll, restartable_redis, start_node, try_login)
 
 _databases = itertools.count(1)
 
@@ -64,10 +63,7 @@ class Cluster:
         assert not errors, errors[:3]
 
     def kill(self):
-        for node in self.nodes:
-            if node.proc.poll() is None:
-                node.proc.kill()
-            node.proc.wait()
+        kill_nodes(*self.nodes)
 
 
 @pytest.fixture
@@ -532,23 +528,12 @@ def test_a_stalled_redis_fails_closed_then_nothing_is_lost_or_doubled(stalled_cl
 # -- a Redis killed and started again (append-only file) ----------------------------
 
 
-@pytest.fixture
-def dying_redis():
-    """A Redis with an append-only file, restartable on its port."""
-    redis = RedisServer(require_redis_server(), "--appendonly", "yes",
-                        "--appendfsync", "always")
-    redis.port = port_outside_the_ephemeral_range()
-    yield redis
-    redis.resume()
-    redis.stop()
-
-
-def test_sends_on_two_nodes_while_redis_dies_and_returns(dying_redis):
+def test_sends_on_two_nodes_while_redis_dies_and_returns(restartable_redis):
     """Users on both nodes send a burst as Redis is killed and restarted:
     every msg is answered (its message or an error), both nodes' users see
     one sequence with nothing twice, delivery resumes within 5 s, and both
     nodes give the same history."""
-    redis = dying_redis.start()
+    redis = restartable_redis.start()
     a, b = start_node(redis), start_node(redis)
     try:
         alice, bob = Chatter(a, "alice"), Chatter(b, "bob")
@@ -580,16 +565,14 @@ def test_sends_on_two_nodes_while_redis_dies_and_returns(dying_redis):
         histories = [history(node.connect().login("late%d" % i)) for i, node in enumerate((a, b))]
         assert histories[0] == histories[1] == alice.seen
     finally:
-        for node in (a, b):
-            node.proc.kill()
-            node.proc.wait()
+        kill_nodes(a, b)
 
 
-def test_a_registration_cut_off_by_redis_holds_on_every_node(dying_redis):
+def test_a_registration_cut_off_by_redis_holds_on_every_node(restartable_redis):
     """A user told "registered" just before Redis stalls and dies: once it
     is back, every node requires the password (not only the one that
     answered), and it survives in Redis for the nodes started later."""
-    redis = dying_redis.start()
+    redis = restartable_redis.start()
     nodes = [start_node(redis), start_node(redis)]
     a, b = nodes
     try:
@@ -615,9 +598,7 @@ def test_a_registration_cut_off_by_redis_holds_on_every_node(dying_redis):
         nodes.append(start_node(redis))   # reads the accounts from Redis
         assert refuses(nodes[-1])
     finally:
-        for node in nodes:
-            node.proc.kill()
-            node.proc.wait()
+        kill_nodes(*nodes)
 
 
 def test_account_changes_cut_off_are_sent_again_in_order(own_redis_server):  # noqa: F811

@@ -18,7 +18,7 @@ from reactor.loop import EventLoop
 from reactor.redis import RedisClient
 from redis_support import redis_server, run_until  # noqa: F401 (fixture)
 from support import TIMEOUT, ServerProcess
-from test_cluster import FAST, UNAVAILABLE, info_containing, poll
+from test_cluster import FAST, UNAVAILABLE, info_containing, kill_nodes, poll
 from test_cluster_faults import redis_commands
 
 _databases = itertools.count(9)
@@ -39,10 +39,7 @@ def nodes():
         started.append(start_node(url, *args))
         return started[-1]
     yield start
-    for node in started:
-        if node.proc.poll() is None:
-            node.proc.kill()
-        node.proc.wait()
+    kill_nodes(*started)
 
 
 def drain_log(node):
@@ -386,8 +383,7 @@ def test_a_node_starts_beside_a_deeply_nested_account(redis_server):  # noqa: F8
     try:
         node.wait_for_log("cluster node .* ready", timeout=3)   # (reads the 100 KB line)
     finally:
-        node.proc.kill()
-        node.proc.wait()
+        kill_nodes(node)
 
 
 # -- 7. one entry larger than the reply bound stops the reader for good -------------

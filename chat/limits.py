@@ -101,7 +101,7 @@ MAX_CLIENTS = 10000
 MAX_PER_IP = 16
 
 #: Gap between payloads to a client in paced mode (PROTOCOL.md section 3),
-#: and the shortest it shrinks to while a long backlog waits (chat/pacing.py):
+#: and the shortest it shrinks to while a long backlog waits (chat/server/pacing.py):
 #: a paced client receives up to 1000 payloads a second.
 PACE_MS = 20.0
 PACE_MIN_MS = 1.0

@@ -1042,7 +1042,8 @@ def test_admission_logic_in_process():
     """ChatServer.admit with fake hosts: the per-address cap, loopback exempt,
     the overall cap, and slots freed by forget()."""
     from chat.core import Session
-    from chat.server import ChatServer, ServerConfig
+    from chat.server.app import ChatServer
+    from chat.server.config import ServerConfig
     from reactor.loop import EventLoop
 
     class FakeConnection(Session):
@@ -1089,7 +1090,8 @@ def test_ipv4_mapped_loopback_is_exempt_from_max_per_ip(servers):
 
 def test_ipv4_mapped_loopback_admission_in_process():
     from chat.core import Session
-    from chat.server import ChatServer, ServerConfig
+    from chat.server.app import ChatServer
+    from chat.server.config import ServerConfig
     from reactor.loop import EventLoop
 
     class FakeConnection(Session):

@@ -1,22 +1,13 @@
-"""Unit tests of chat.client_input: every input rule of PROTOCOL.md section 3."""
+"""Unit tests of chat.client.commands: every input rule of PROTOCOL.md section 3."""
 
 import dataclasses
 
 import pytest
 from hypothesis import given, strategies as st
 
-from chat.client_input import (
-    HELP_TEXT,
-    LOGIN_USAGE,
-    MSG_USAGE,
-    NOT_LOGGED_IN_HINT,
-    LocalHint,
-    Nothing,
-    SendRequest,
-    mask_secrets,
-    parse_input,
-    secret_spans,
-)
+from chat.client.commands import (HELP_TEXT, LOGIN_USAGE, MSG_USAGE, NOT_LOGGED_IN_HINT,
+                                  LocalHint, Nothing, SendRequest, mask_secrets, parse_input,
+                                  secret_spans)
 
 
 def send(request, content=None):

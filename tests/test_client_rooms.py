@@ -13,9 +13,9 @@ import pyte
 import pytest
 from hypothesis import given, strategies as st
 
-from chat.client_input import LocalHint, SendRequest, mask_secrets, parse_input, secret_spans
-from chat.client_state import SessionView
-from chat.render import render
+from chat.client.commands import LocalHint, SendRequest, mask_secrets, parse_input, secret_spans
+from chat.client.session_view import SessionView
+from chat.client.render import render
 from peers.client_process import ClientProcess
 from peers.fake_server import FakeServer, response
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from chat.server import ServerConfig
+from chat.server.config import ServerConfig
 from redis_support import (RedisServer, own_redis_server,  # noqa: F401 (fixtures)
                            redis_server, require_redis_server)
 from support import TIMEOUT, ServerProcess, wait_for_news

@@ -4,8 +4,8 @@ socket pair on a real loop whose clock the test owns (no waiting).
 The table test (hypothesis) plays random sequences of what a client and
 time can do, and checks the life cycle's two promises after every step:
 an open connection that nothing holds back reads, and a closing one holds
-no input. The other tests pin single rules of ``chat.output`` and
-``chat.pacing``.
+no input. The other tests pin single rules of ``chat.server.output`` and
+``chat.server.pacing``.
 """
 
 import json
@@ -14,10 +14,11 @@ import socket
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from chat.connection import (ADMITTED, CLOSED, CLOSING, LOGGED_IN, OPEN_STATES,
-                             ClientConnection, wants_reading)
-from chat.pacing import FULL_GAP_BACKLOG, Pacer
-from chat.server import ChatServer, ServerConfig
+from chat.server.connection import (ADMITTED, CLOSED, CLOSING, LOGGED_IN, OPEN_STATES,
+                                    ClientConnection, wants_reading)
+from chat.server.pacing import FULL_GAP_BACKLOG, Pacer
+from chat.server.app import ChatServer
+from chat.server.config import ServerConfig
 from reactor.loop import EventLoop
 from reactor.tcp import Transport
 

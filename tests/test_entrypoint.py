@@ -142,7 +142,7 @@ def signal_on_announcement(sig):
 def test_signal_right_after_listening_is_a_clean_shutdown(sig):
     """A supervisor may stop the server as soon as it says it is listening.
 
-    BUG (chat/server.py, main): "listening on ..." is logged by
+    BUG (chat/server/app.py, main): "listening on ..." is logged by
     ``server.start()`` before ``loop.add_signal_handler`` installs the
     SIGINT/SIGTERM handlers, so a signal sent on that announcement kills the
     process with the default action (exit status -15 for SIGTERM, a

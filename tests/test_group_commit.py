@@ -7,10 +7,11 @@ import socket
 
 import pytest
 
-from chat.connection import ClientConnection
-from chat.group_commit import NOT_STORED
-from chat.persistence import close_store
-from chat.server import ChatServer, ServerConfig
+from chat.server.connection import ClientConnection
+from chat.server.group_commit import NOT_STORED
+from chat.server.store_setup import close_store
+from chat.server.app import ChatServer
+from chat.server.config import ServerConfig
 from chat.store.sqlite import SqliteStore
 from reactor.loop import EventLoop
 from reactor.tcp import Transport

@@ -1,4 +1,4 @@
-"""Tests of chat.render: every response type and every peer quirk of
+"""Tests of chat.client.render: every response type and every peer quirk of
 PROTOCOL.md section 2, plus properties of the sanitiser."""
 
 import io
@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from chat.render import format_timestamp, render, sanitize, sanitize_multiline, use_color
+from chat.client.render import format_timestamp, render, sanitize, sanitize_multiline, use_color
 
 # --- helpers -----------------------------------------------------------------
 

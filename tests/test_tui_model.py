@@ -6,10 +6,10 @@ import unicodedata
 
 from hypothesis import given, settings, strategies as st
 
-from chat.render import render_spans
-from chat.text_cells import char_width, clip, text_width, window, wrap_spans
-from chat.tui_input import InputLine, PasteParser, key_name
-from chat.tui_model import MAX_LINE_CHARS, MAX_LINES, Screen, Scrollback, decorate
+from chat.client.render import render_spans
+from chat.client.text_cells import char_width, clip, text_width, window, wrap_spans
+from chat.client.fullscreen.input_line import InputLine, PasteParser, key_name
+from chat.client.fullscreen.model import MAX_LINE_CHARS, MAX_LINES, Screen, Scrollback, decorate
 
 
 def typed(line, *keys):

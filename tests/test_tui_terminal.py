@@ -76,7 +76,7 @@ class Terminal:
         if code is None:
             cmd = [sys.executable, "-S", "-m", "chat.client"]
         else:  # run ``code`` first (e.g. to plant a bug), then the client
-            cmd = [sys.executable, "-S", "-c", code + "\nfrom chat.client import main\n"
+            cmd = [sys.executable, "-S", "-c", code + "\nfrom chat.client.cli import main\n"
                    "raise SystemExit(main())"]
         cmd += ["--port", str(port), *args]
         self.proc = subprocess.Popen(
@@ -364,9 +364,9 @@ def test_a_closed_terminal_logs_out_and_exits(server, terminal, controlling):
 
 
 def test_a_bug_still_restores_the_terminal_and_shows_the_traceback(server, terminal):
-    plant = ("import chat.tui_model\n"
+    plant = ("import chat.client.fullscreen.model\n"
              "def broken(self):\n    raise RuntimeError('planted bug')\n"
-             "chat.tui_model.Screen.status_spans = broken\n")
+             "chat.client.fullscreen.model.Screen.status_spans = broken\n")
     term = terminal(server.port, code=plant)
     status = term.wait_exit()
     assert status == 1

@@ -10,7 +10,10 @@ import os
 import shlex
 import sys
 
+from .client_checks import ClientOptions, check_client
 from .report import EXIT_UNREACHABLE
+from .server_checks import check_server
+from .server_session import Options
 
 EPILOG = """\
 exit status:
@@ -126,15 +129,12 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.kind == "server":
-        from .server_checks import check_server
-        from .server_session import Options
         host, port = args.address
         rep = check_server(host, port, Options(timeout=args.timeout, settle=args.settle,
                                                split_gap=args.split_gap,
                                                oversize=args.oversize,
                                                budget=args.budget, stress=args.stress))
     else:
-        from .client_checks import ClientOptions, check_client
         command = _client_command(parser, args.command)
         rep = check_client(command, ClientOptions(
             port=args.port, timeout=args.timeout, start_timeout=args.start_timeout,

@@ -21,7 +21,7 @@ import socket
 import string
 import time
 
-from chat.protocol import Clock
+from ..protocol import Clock
 from reactor.framing import FramingError, JsonStreamDecoder
 
 from .terminal import Terminal

@@ -12,7 +12,7 @@ input with a list of effects, carried out in order by the glue:
 * ``Close(session, reason)``: close that session once its output is sent.
 
 Only a cluster node's core (``shared_log``) returns the two others; the
-glue (``chat/cluster``) carries them through Redis:
+glue (``chat/server/cluster``) carries them through Redis:
 
 * ``Publish(session, room, payload)``: a ``msg`` for the room's shared
   log; nobody is sent it until the log gives it back (``ChatCore.deliver``);

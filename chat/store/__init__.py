@@ -48,13 +48,3 @@ class StoreError(Exception):
 
 class StoreOpenError(Exception):
     """The store cannot be used (a bad file): one line that says why."""
-
-
-def open_store(path, keep, fsync=False, max_pages=0):
-    """The SQLite store on ``path``, or the memory store if ``path`` is None.
-    ``keep``: messages per room to load and keep (the history limit)."""
-    if path is None:
-        from .memory import MemoryStore
-        return MemoryStore(keep)
-    from .sqlite import SqliteStore
-    return SqliteStore(path, keep, fsync, max_pages)

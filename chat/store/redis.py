@@ -7,7 +7,7 @@ implementation here, for ``--redis``. What a single server keeps in its
 SQLite file a cluster keeps in Redis, where every node reads it:
 
 * a room's messages: the room's stream ``ktn:room:<key>``, which is also
-  the one order of the room (``chat/cluster/roomlog.py`` appends to it and
+  the one order of the room (``chat/server/cluster/roomlog.py`` appends to it and
   reads it back, since every node, the sender's included, must deliver
   what the stream says, not what the core did);
 * accounts: the hash ``ktn:accounts`` (key -> JSON [salt, hash], hex);
@@ -18,7 +18,7 @@ store is the memory store (the node's working copy) writing its changes
 through to Redis: ``set_account``, ``add_ban``, ``remove_ban`` and
 ``purge`` each send one command on the node's pipelined client (they leave
 in the pass's one write) and hand an event to ``publish``, which tells the
-other nodes to apply the change to their copies (``chat/cluster/shared.py``).
+other nodes to apply the change to their copies (``chat/server/cluster/shared.py``).
 ``load`` cannot wait for Redis either: it returns what memory holds, and
 ``fetch`` reads both hashes once the node is connected (before it opens).
 

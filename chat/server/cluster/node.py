@@ -21,7 +21,7 @@ usual. A login the core then refuses (ban, password) gives the lease back.
 *Effects*: the core answers ``msg`` with ``Publish`` (appended to the
 room's stream; delivered to everyone, the sender included, when the
 reader gives it back; a failed append is an ``error`` to its sender:
-``chat/cluster/messages.py``) and a
+``chat/server/cluster/messages.py``) and a
 ``pm`` to someone not on this node with ``RemotePm`` (an operator's
 ``kick`` of someone elsewhere: ``RemoteKick``).
 
@@ -32,7 +32,7 @@ and ``purge`` are refused too while Redis is down. A failed password
 attempt is an event as well: every node counts it against the address.
 
 *Across nodes*: a ``pm`` to a user on another node and an operator's
-``kick`` of one go through ``direct`` (``chat/cluster/direct.py``).
+``kick`` of one go through ``direct`` (``chat/server/cluster/direct.py``).
 
 Start-up: once connected, the node writes the first entry of its own
 stream and of the events stream (its starting points), reads the others'
@@ -49,12 +49,12 @@ import os
 
 from reactor.redis import RedisClient
 
-from .. import protocol
-from ..core import Broadcast
-from ..core.accounts import split_login
-from ..core.rooms import LOBBY, check_room_name
-from ..protocol import RequestError
-from ..store.redis import ROOM_PREFIX
+from ... import protocol
+from ...core import Broadcast
+from ...core.accounts import split_login
+from ...core.rooms import LOBBY, check_room_name
+from ...protocol import RequestError
+from ...store.redis import ROOM_PREFIX
 from .direct import DirectMessages
 from .messages import RoomMessages
 from .names import NameLeases

@@ -4,13 +4,13 @@ Theory of operation
 -------------------
 ``Screen`` holds everything the terminal shows and decides what each key
 does; ``frame()`` lays it out for a given size as rows of tagged spans,
-which the curses view (``chat.tui_view``) only has to paint. Nothing here
+which the curses view (``chat.client.fullscreen.view``) only has to paint. Nothing here
 touches a terminal, so every rule is unit-tested on its own.
 
 * The **conversation** (``Scrollback``) keeps the last ``MAX_LINES`` lines
-  as spans (from ``chat.render.render_spans``: sanitised, tagged), each
+  as spans (from ``chat.client.render.render_spans``: sanitised, tagged), each
   cut at ``MAX_LINE_CHARS`` characters. Lines are
-  wrapped at the current width when shown (``chat.text_cells.wrap_spans``,
+  wrapped at the current width when shown (``chat.client.text_cells.wrap_spans``,
   cached per line), bottom-aligned above the status line.
 * **Scrolling** is an offset in rows from the bottom. While scrolled up,
   each new line raises the offset by its rows, so what you read stays put,
@@ -19,7 +19,7 @@ touches a terminal, so every rule is unit-tested on its own.
   so do Home/End when the input line is empty.
 * The **status line** shows the connection state, the server, your name,
   room and its user count, and "more below (N)" while scrolled up.
-* The **input line** is ``chat.tui_input.InputLine``, shown after a prompt
+* The **input line** is ``chat.client.fullscreen.input_line.InputLine``, shown after a prompt
   and scrolled horizontally to keep the cursor visible.
 * Your own name as a sender is tagged "self", mentions of it in others'
   messages "mention", so the view can highlight them.
@@ -30,9 +30,9 @@ from __future__ import annotations
 import collections
 import re
 
-from .render import CONTINUATION_INDENT
-from .text_cells import clip, text_width, window, wrap_spans
-from .tui_input import InputLine
+from ..render import CONTINUATION_INDENT
+from ..text_cells import clip, text_width, window, wrap_spans
+from .input_line import InputLine
 
 __all__ = ["Frame", "Screen", "Scrollback", "MAX_LINE_CHARS", "MAX_LINES", "PROMPT"]
 

@@ -33,8 +33,8 @@ import os
 
 from reactor.redis import ConnectionLost
 
-from .. import protocol
-from ..core import Send
+from ... import protocol
+from ...core import Send
 from .roomlog import NODE_STREAM_LENGTH, node_stream
 
 #: ``ktn:sent:<origin>``: set with a pm or kick, proof that it ran

@@ -17,9 +17,20 @@ import logging
 import sys
 import time
 
-from .store import StoreOpenError, open_store
+from ..store import StoreOpenError
+from ..store.memory import MemoryStore
+from ..store.redis import RedisStore
+from ..store.sqlite import SqliteStore
 
 log = logging.getLogger("chat.server")
+
+
+def open_store(path, keep, fsync=False, max_pages=0):
+    """The SQLite store on ``path``, or the memory store if ``path`` is None.
+    ``keep``: messages per room to load and keep (the history limit)."""
+    if path is None:
+        return MemoryStore(keep)
+    return SqliteStore(path, keep, fsync, max_pages)
 
 
 def describe(config):
@@ -35,7 +46,6 @@ def open_configured_store(config):
     ("listening on" stays the first log line)."""
     started = time.monotonic()
     if config.redis is not None:
-        from .store.redis import RedisStore
         store = RedisStore(config.history_limit, retry=config.redis_backoff_max)
         return store, "cluster: histories, accounts and bans in redis, read when connected"
     try:

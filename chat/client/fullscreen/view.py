@@ -3,11 +3,11 @@
 Theory of operation
 -------------------
 The view knows curses and nothing of chat: ``draw`` paints a
-``chat.tui_model.Frame`` (conversation rows bottom-aligned, the status line
+``chat.client.fullscreen.model.Frame`` (conversation rows bottom-aligned, the status line
 in reverse video, the input line with the cursor), ``translate`` turns
 curses' special key codes into the model's key names. Every string painted
 was sanitised by the renderer or is ours, and is cut to the row by cells
-(``chat.text_cells``), never by characters, so wide characters cannot push
+(``chat.client.text_cells``), never by characters, so wide characters cannot push
 text into the next row.
 
 Curses details handled here: the bottom-right cell cannot be written with
@@ -24,7 +24,7 @@ from __future__ import annotations
 import curses
 import zlib
 
-from .text_cells import clip
+from ..text_cells import clip
 
 __all__ = ["CursesView", "translate"]
 

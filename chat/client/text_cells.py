@@ -9,7 +9,7 @@ none (they join the previous character). ncurses advances the cursor the
 same way, so counting cells here is what keeps the cursor under the right
 character and stops a line from spilling into the next row.
 
-Wrapping works on tagged spans (``chat.render.Span``): the tags survive the
+Wrapping works on tagged spans (``chat.client.render.Span``): the tags survive the
 cut, so styling is decided once, by the renderer, not per row. A line is
 cut at the last space that fits, or anywhere when a word is longer than a
 row; continuation rows start with an indent (the width of the line's

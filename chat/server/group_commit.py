@@ -28,7 +28,7 @@ pass brings one.
 
 import logging
 
-from .core import Broadcast, Close, Send
+from ..core import Broadcast, Close, Send
 
 log = logging.getLogger("chat.server")
 

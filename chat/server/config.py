@@ -1,14 +1,16 @@
 """The server's command line: its options, their defaults and checks.
 
-``python3 -m chat.server`` (``chat.server.main``) parses its arguments
+``python3 -m chat.server`` (``chat.server.app.main``) parses its arguments
 here; every option becomes a ``ServerConfig`` attribute of the same name
-(the cluster's come from ``chat/cluster/options.py``).
+(the cluster's come from ``chat/server/cluster/options.py``).
 """
 
 import argparse
 import os
+import resource
 
-from . import limits
+from .. import limits
+from ..core import worst_case_response_bytes
 from .cluster import options as cluster_options
 
 DEFAULT_HOST = "127.0.0.1"
@@ -132,12 +134,79 @@ def read_oper_password(path, environ):
 def raise_fd_limit(wanted):
     """Lift the soft limit on open files toward ``wanted`` (up to the hard limit)."""
     try:
-        import resource
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
         if soft != resource.RLIM_INFINITY and soft < target:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
             soft = target
         return soft
-    except (ImportError, ValueError, OSError):
+    except (ValueError, OSError):
         return None
+
+
+class ServerConfig:
+    """The server's options; defaults from ``chat.limits``."""
+
+    def __init__(self, host=DEFAULT_HOST, port=DEFAULT_PORT, **options):
+        self.host = host
+        self.port = port
+        self.history_limit = limits.HISTORY_LIMIT
+        self.max_message_length = limits.MAX_MESSAGE_LENGTH
+        self.max_message_bytes = limits.MAX_MESSAGE_BYTES
+        self.max_request_size = limits.MAX_REQUEST_SIZE
+        self.max_output = limits.MAX_OUTPUT
+        self.pause_output = limits.PAUSE_READING_OUTPUT
+        self.rate = limits.RATE
+        self.burst = limits.BURST
+        self.login_timeout = limits.LOGIN_TIMEOUT
+        self.idle_timeout = limits.IDLE_TIMEOUT
+        self.max_clients = limits.MAX_CLIENTS
+        self.max_per_ip = limits.MAX_PER_IP
+        self.pace_ms = limits.PACE_MS
+        self.pace_min_ms = limits.PACE_MIN_MS
+        self.shutdown_grace = limits.SHUTDOWN_GRACE
+        self.close_deadline = limits.CLOSE_DEADLINE
+        self.max_total_output = limits.MAX_TOTAL_OUTPUT
+        self.send_buffer = limits.SEND_BUFFER
+        self.read_size = limits.READ_SIZE
+        self.presence_interval = limits.PRESENCE_INTERVAL
+        # PROTOCOL.md section 4 (rooms, accounts, moderation)
+        self.max_rooms = limits.MAX_ROOMS
+        self.max_accounts = limits.MAX_ACCOUNTS
+        self.failed_login_limit = limits.FAILED_LOGIN_LIMIT
+        self.failed_login_window = limits.FAILED_LOGIN_WINDOW
+        self.hash_rate = limits.HASHES_PER_SECOND
+        self.oper_password = None   # the secret itself: never logged
+        # persistence (chat/store): no db, memory only
+        self.db = None
+        self.fsync = False
+        self.db_max_pages = 0
+        self.store_retry = limits.STORE_RETRY_INTERVAL
+        # cluster (chat/server/cluster): no redis, a single server
+        self.__dict__.update(cluster_options.DEFAULTS)
+        for name, value in options.items():
+            if not hasattr(self, name):
+                raise TypeError("unknown server option %r" % name)
+            setattr(self, name, value)
+
+    def check(self):
+        """Return a list of problems with these options (empty when sound).
+
+        A client must be able to receive a full ``history``, so its worst
+        case must fit under the per-connection output cap.
+        """
+        problems = []
+        worst = worst_case_response_bytes(self.history_limit, self.max_message_bytes)
+        if worst > self.max_output:
+            problems.append(
+                "--history-limit %d x messages of up to %d encoded bytes make a history "
+                "response of up to %d bytes, over --max-output %d: raise --max-output or "
+                "lower --history-limit / --max-message-bytes"
+                % (self.history_limit, self.max_message_bytes, worst, self.max_output))
+        if self.pause_output > self.max_output:
+            problems.append("--pause-output %d is above --max-output %d"
+                            % (self.pause_output, self.max_output))
+        if self.db is None and (self.fsync or self.db_max_pages):
+            problems.append("--fsync and --db-max-pages need --db PATH")
+        problems += cluster_options.problems(self)
+        return problems

@@ -3,7 +3,7 @@
 
 from reactor.redis import parse_url
 
-from .. import limits
+from ... import limits
 
 #: ServerConfig attribute -> default: no --redis, a single server.
 DEFAULTS = {

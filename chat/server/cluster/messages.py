@@ -37,7 +37,7 @@ import os
 
 from reactor.redis import ConnectionLost
 
-from ..core import Broadcast
+from ...core import Broadcast
 
 
 class _Append:

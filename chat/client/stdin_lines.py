@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-``StdinLines`` is the half of ``chat.client.ChatClient`` that reads its
+``StdinLines`` is the half of ``chat.client.line.ChatClient`` that reads its
 input. stdin is read with ``os.read`` on the file descriptor when the loop
 says it is readable (made nonblocking first, except a terminal, see
 ``_start_stdin``; a regular file, which epoll cannot watch, is read from
@@ -14,7 +14,7 @@ of input by the ``END_OF_INPUT`` marker. Reading pauses while
 pacing) and resumes below half of it.
 
 At a terminal, the terminal itself echoes what is typed: a line holding a
-password (``chat.client_input.secret_spans``) is overwritten on the
+password (``chat.client.commands.secret_spans``) is overwritten on the
 terminal with its masked form as soon as it is read.
 
 The host class provides ``loop``, ``queue``, ``finished``, ``leaving``,
@@ -26,7 +26,7 @@ from __future__ import annotations
 import errno
 import os
 
-from .client_input import mask_secrets, secret_spans
+from .commands import mask_secrets, secret_spans
 from .render import sanitize
 from .text_cells import text_width
 

@@ -2,12 +2,12 @@
 
 Theory of operation
 -------------------
-Per connection a ``ClientConnection`` (``chat/connection.py``, the
+Per connection a ``ClientConnection`` (``chat/server/connection.py``, the
 transport's protocol object) turns bytes into requests and hands them one
 at a time to the pure ``ChatCore``; the effects that come back are carried
 out by ``ChatServer.execute``: bytes for one connection or, for a
 broadcast, the same bytes object for each recipient. Each connection's
-``Output`` (``chat/output.py``) paces, counts and caps what it owes its
+``Output`` (``chat/server/output.py``) paces, counts and caps what it owes its
 client; transports flush at the end of each loop pass, so everything a
 connection was given during a pass leaves in one ``send``.
 
@@ -19,11 +19,11 @@ a graceful shutdown bounded by its grace period. Every limit is named in
 worst case the output caps cannot hold.
 
 With a durable store (``--db``, ``chat/store``) a ``GroupCommit``
-(``chat/group_commit.py``) sits between ``execute`` and the connections:
+(``chat/server/group_commit.py``) sits between ``execute`` and the connections:
 the effects of a pass wait for that pass's one commit.
 
 With ``--redis`` the server is a cluster node: a ``Cluster``
-(``chat/cluster``) sees each request first (``gate``) and carries the
+(``chat/server/cluster``) sees each request first (``gate``) and carries the
 core's ``Publish``, ``RemotePm`` and ``RemoteKick`` effects through Redis.
 """
 
@@ -35,87 +35,17 @@ import sys
 from reactor.loop import EventLoop
 from reactor.tcp import listen
 
-from . import limits
-from .cluster import options as cluster_options
+from ..core import Broadcast, ChatCore, Close, Publish, RemoteKick, RemotePm, Send
+from ..core.moderation import is_loopback
+from ..protocol import Clock
+from .cluster.node import Cluster, default_node_id
+from .config import ServerConfig, parse_args, raise_fd_limit
 from .connection import ClientConnection
-from .core.moderation import is_loopback
-from .core import (Broadcast, ChatCore, Close, Publish, RemoteKick, RemotePm, Send,
-                   worst_case_response_bytes)
 from .group_commit import GroupCommit
 from .output import OutputLimits, OutputMeter
-from .persistence import close_store, open_configured_store
-from .protocol import Clock
-from .server_cli import DEFAULT_HOST, DEFAULT_PORT, parse_args, raise_fd_limit
+from .store_setup import close_store, open_configured_store
 
 log = logging.getLogger("chat.server")
-
-class ServerConfig:
-    """The server's options; defaults from ``chat.limits``."""
-
-    def __init__(self, host=DEFAULT_HOST, port=DEFAULT_PORT, **options):
-        self.host = host
-        self.port = port
-        self.history_limit = limits.HISTORY_LIMIT
-        self.max_message_length = limits.MAX_MESSAGE_LENGTH
-        self.max_message_bytes = limits.MAX_MESSAGE_BYTES
-        self.max_request_size = limits.MAX_REQUEST_SIZE
-        self.max_output = limits.MAX_OUTPUT
-        self.pause_output = limits.PAUSE_READING_OUTPUT
-        self.rate = limits.RATE
-        self.burst = limits.BURST
-        self.login_timeout = limits.LOGIN_TIMEOUT
-        self.idle_timeout = limits.IDLE_TIMEOUT
-        self.max_clients = limits.MAX_CLIENTS
-        self.max_per_ip = limits.MAX_PER_IP
-        self.pace_ms = limits.PACE_MS
-        self.pace_min_ms = limits.PACE_MIN_MS
-        self.shutdown_grace = limits.SHUTDOWN_GRACE
-        self.close_deadline = limits.CLOSE_DEADLINE
-        self.max_total_output = limits.MAX_TOTAL_OUTPUT
-        self.send_buffer = limits.SEND_BUFFER
-        self.read_size = limits.READ_SIZE
-        self.presence_interval = limits.PRESENCE_INTERVAL
-        # PROTOCOL.md section 4 (rooms, accounts, moderation)
-        self.max_rooms = limits.MAX_ROOMS
-        self.max_accounts = limits.MAX_ACCOUNTS
-        self.failed_login_limit = limits.FAILED_LOGIN_LIMIT
-        self.failed_login_window = limits.FAILED_LOGIN_WINDOW
-        self.hash_rate = limits.HASHES_PER_SECOND
-        self.oper_password = None   # the secret itself: never logged
-        # persistence (chat/store): no db, memory only
-        self.db = None
-        self.fsync = False
-        self.db_max_pages = 0
-        self.store_retry = limits.STORE_RETRY_INTERVAL
-        # cluster (chat/cluster): no redis, a single server
-        self.__dict__.update(cluster_options.DEFAULTS)
-        for name, value in options.items():
-            if not hasattr(self, name):
-                raise TypeError("unknown server option %r" % name)
-            setattr(self, name, value)
-
-    def check(self):
-        """Return a list of problems with these options (empty when sound).
-
-        A client must be able to receive a full ``history``, so its worst
-        case must fit under the per-connection output cap.
-        """
-        problems = []
-        worst = worst_case_response_bytes(self.history_limit, self.max_message_bytes)
-        if worst > self.max_output:
-            problems.append(
-                "--history-limit %d x messages of up to %d encoded bytes make a history "
-                "response of up to %d bytes, over --max-output %d: raise --max-output or "
-                "lower --history-limit / --max-message-bytes"
-                % (self.history_limit, self.max_message_bytes, worst, self.max_output))
-        if self.pause_output > self.max_output:
-            problems.append("--pause-output %d is above --max-output %d"
-                            % (self.pause_output, self.max_output))
-        if self.db is None and (self.fsync or self.db_max_pages):
-            problems.append("--fsync and --db-max-pages need --db PATH")
-        problems += cluster_options.problems(self)
-        return problems
-
 
 class ChatServer:
     """Owns the listener, the core and every connection."""
@@ -160,7 +90,6 @@ class ChatServer:
         host, port = self.listener.address[:2]
         log.info("listening on %s:%d", host, port)
         if self.config.redis is not None:
-            from .cluster.node import Cluster, default_node_id
             self.cluster = Cluster(self, self.config.node_id or default_node_id(host, port))
         return self.listener.address
 

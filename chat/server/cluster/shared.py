@@ -15,12 +15,12 @@ A starting node reads the accounts and bans (``load``, through the store's
 ``fetch``) before it opens. Changes made while Redis is down are refused
 before they are made (the gate), or fail with the error of the request
 that made them. Failed password attempts travel as events too (``fail``,
-see ``chat/cluster/node.py``), so the per-address limit is the cluster's.
+see ``chat/server/cluster/node.py``), so the per-address limit is the cluster's.
 """
 
 import logging
 
-from ..store.redis import parse_account, parse_ban
+from ...store.redis import parse_account, parse_ban
 
 log = logging.getLogger("chat.cluster")
 

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-``FullScreenClient`` is a ``chat.client.ChatClient`` (same connection,
+``FullScreenClient`` is a ``chat.client.line.ChatClient`` (same connection,
 pacing, life cycle and exit statuses) whose input and output are swapped:
 
 * **input**: the loop still watches stdin, but a wake reads keys with
@@ -45,14 +45,14 @@ import tempfile
 import termios
 import traceback
 
-from .client import ChatClient
-from .client_cli import EXIT_FAILURE, EXIT_INTERRUPTED
-from .client_stdin import MAX_QUEUED_LINES
-from .client_input import SendRequest, mask_secrets, parse_input
-from .render import render_spans, sanitize, use_color
-from .tui_input import PasteParser, key_name
-from .tui_model import Screen
-from .tui_view import CursesView, translate
+from ..line import ChatClient
+from ..config import EXIT_FAILURE, EXIT_INTERRUPTED
+from ..stdin_lines import MAX_QUEUED_LINES
+from ..commands import SendRequest, mask_secrets, parse_input
+from ..render import render_spans, sanitize, use_color
+from .input_line import PasteParser, key_name
+from .model import Screen
+from .view import CursesView, translate
 
 __all__ = ["FullScreenClient", "fullscreen_possible", "run_fullscreen"]
 

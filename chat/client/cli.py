@@ -1,8 +1,8 @@
 """The client's command line: options, and the choice of face.
 
-``main`` picks the full-screen client (``chat.tui``) at a terminal (stdin
+``main`` picks the full-screen client (``chat.client.fullscreen``) at a terminal (stdin
 and stdout ttys, ``TERM`` set and not ``dumb``) unless ``--line`` is given,
-and the line client (``chat.client.ChatClient``) otherwise or when curses
+and the line client (``chat.client.line.ChatClient``) otherwise or when curses
 cannot drive the terminal. Both get the same ``ClientConfig``.
 """
 
@@ -14,38 +14,11 @@ import sys
 
 from reactor.loop import EventLoop
 
-from .client_input import HELP_TEXT
-
-__all__ = ["ClientConfig", "main", "parse_args"]
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 9998
-
-#: Gap between two queued requests when no response arrives first (ms).
-DEFAULT_PACE_MS = 100.0
-#: Seconds to wait for the server after logout or at end of input.
-DEFAULT_EXIT_WAIT = 2.0
-#: Seconds allowed for the TCP connect.
-DEFAULT_CONNECT_TIMEOUT = 10.0
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_INTERRUPTED = 130
-
-
-class ClientConfig:
-    """The client's options (see ``parse_args`` for their meaning)."""
-
-    def __init__(self, host=DEFAULT_HOST, port=DEFAULT_PORT, pace_ms=DEFAULT_PACE_MS,
-                 exit_wait=DEFAULT_EXIT_WAIT, connect_timeout=DEFAULT_CONNECT_TIMEOUT,
-                 color=None):
-        self.host = host
-        self.port = port
-        self.pace_ms = pace_ms
-        self.exit_wait = exit_wait
-        self.connect_timeout = connect_timeout
-        self.color = color          # None: decide from stdout (use_color)
-
+from .commands import HELP_TEXT
+from .config import (DEFAULT_CONNECT_TIMEOUT, DEFAULT_EXIT_WAIT, DEFAULT_HOST, DEFAULT_PACE_MS,
+                     DEFAULT_PORT, EXIT_FAILURE, EXIT_INTERRUPTED, ClientConfig)
+from .fullscreen.app import fullscreen_possible, run_fullscreen
+from .line import ChatClient
 
 def _non_negative(kind):
     def convert(text):
@@ -117,12 +90,10 @@ def main(argv=None):
                           exit_wait=args.exit_wait, connect_timeout=args.connect_timeout,
                           color=False if args.no_color else None)
     if not args.line:
-        from .tui import fullscreen_possible, run_fullscreen  # curses only when needed
         if fullscreen_possible():
             status = run_fullscreen(config, EventLoop)
             if status is not None:
                 return status
-    from .client import ChatClient   # here: chat.client imports this module
     loop = EventLoop()
     client = ChatClient(loop, config)
     try:

@@ -34,8 +34,8 @@ cut from the same sequence at the same id, in the same loop callback: no
 gap, no overlap. While the reader blocks on the old set, a mirror added
 wakes it with a tiny entry in this node's own stream (``ktn:node:<id>``),
 which is always in the set and also carries private messages (see
-``chat/cluster/node.py``); the presence stream is read along
-(``chat/cluster/presence.py``).
+``chat/server/cluster/node.py``); the presence stream is read along
+(``chat/server/cluster/presence.py``).
 
 Redis lost: the reader's call fails, its client reconnects by itself and
 ``resume`` starts again from the last ids: nothing is lost (the stream
@@ -62,8 +62,8 @@ import logging
 
 from reactor.resp import ProtocolError
 
-from ..protocol import is_message_payload
-from ..store.redis import ROOM_PREFIX, room_stream
+from ...protocol import is_message_payload
+from ...store.redis import ROOM_PREFIX, room_stream
 
 log = logging.getLogger("chat.cluster")
 

@@ -4,16 +4,16 @@ Theory of operation
 -------------------
 One thread, one ``EventLoop``. The loop watches two things:
 
-* **stdin**, read into lines by ``chat.client_stdin.StdinLines`` (a partial
+* **stdin**, read into lines by ``chat.client.stdin_lines.StdinLines`` (a partial
   line waits for its end; a last line without a newline still counts at
-  end of input). Each line goes on the *send queue* as it is; it is parsed (``chat.client_input``) only when
+  end of input). Each line goes on the *send queue* as it is; it is parsed (``chat.client.commands``) only when
   it reaches the head of the queue, so that "am I logged in?" is decided
   with the server's latest answers, not with what we knew when the line was
   read (piped input arrives all at once).
 * **the socket**, a ``reactor.tcp.Transport`` whose protocol object is the
   ``ChatClient``: bytes go through a ``JsonStreamDecoder`` (no delimiter
   needed, any split, any batching), every decoded value is rendered
-  (``chat.render``) to stdout, then updates the client's state.
+  (``chat.client.render``) to stdout, then updates the client's state.
 
 Pacing (PROTOCOL.md section 3): each request leaves in its own write as
 ``json.dumps(payload)`` (pure ASCII) plus ``\\n``. After a request is sent
@@ -82,14 +82,12 @@ import sys
 from reactor.framing import FramingError, JsonStreamDecoder
 from reactor.tcp import Connector
 
-from .client_cli import (EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK, ClientConfig, main,
-                         parse_args)
-from .client_input import NOT_LOGGED_IN_HINT, LocalHint, SendRequest, parse_input
-from .client_state import SessionView
-from .client_stdin import END_OF_INPUT, StdinLines
+from .config import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
+from .commands import NOT_LOGGED_IN_HINT, LocalHint, SendRequest, parse_input
+from .session_view import SessionView
+from .stdin_lines import END_OF_INPUT, StdinLines
 from .render import render, sanitize, use_color
 
-__all__ = ["ChatClient", "ClientConfig", "main", "parse_args"]
 
 #: Largest payload accepted from a server: a ``history`` can be large.
 MAX_PAYLOAD = 64 * 1024 * 1024
@@ -468,6 +466,3 @@ def _describe(exc):
         return os.strerror(exc.errno)
     return str(exc) or type(exc).__name__
 
-
-if __name__ == "__main__":
-    sys.exit(main())

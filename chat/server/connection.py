@@ -14,7 +14,7 @@ kick, login or idle timeout, end of input, a fatal framing error, a
 refusal at accept). A closing connection keeps no request: its decoder and
 queue are dropped at once, and what it still reads is discarded on arrival
 (reading on avoids the reset that closing with unread input causes). Its
-output gets a deadline to drain (``chat.output``).
+output gets a deadline to drain (``chat.server.output``).
 
 Requests: bytes go to a ``JsonStreamDecoder``, which hands them out in
 bounded batches (at most ``limits.QUEUED_REQUESTS`` values or
@@ -35,8 +35,8 @@ import sys
 
 from reactor.framing import FramingError, JsonStreamDecoder
 
-from . import limits
-from .core import Session
+from .. import limits
+from ..core import Session
 from .output import Output
 
 log = logging.getLogger("chat.server")

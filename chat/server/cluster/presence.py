@@ -43,14 +43,14 @@ import logging
 
 from reactor.redis import ReplyError
 
-from ..core.rooms import check_room_name
-from ..core.session import is_username
-from ..protocol import RequestError
+from ...core.rooms import check_room_name
+from ...core.session import is_username
+from ...protocol import RequestError
 from .roomlog import node_stream
 
 log = logging.getLogger("chat.cluster")
 
-EVENTS_STREAM = "ktn:events"   # shared with chat/cluster/shared.py
+EVENTS_STREAM = "ktn:events"   # shared with chat/server/cluster/shared.py
 NODES = "ktn:nodes"
 EVENTS_LENGTH = 10_000   # entries ktn:events keeps, about
 

@@ -18,7 +18,7 @@ the curses view maps its special key codes) or as printable text to insert.
   the commands, ``#room`` against rooms seen, anything else against names
   seen. Pressing Tab again cycles through the candidates.
 * ``display`` is what the screen shows: passwords masked as ``********``
-  (``chat.client_input.secret_spans``), with the cursor moved along.
+  (``chat.client.commands.secret_spans``), with the cursor moved along.
 * ``PasteParser`` finds bracketed paste (``ESC [200~`` ... ``ESC [201~``) in
   the stream of characters: the terminal sends it as plain characters.
 """
@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 
-from .client_input import MASK, SLASH_COMMANDS, secret_spans
+from ..commands import MASK, SLASH_COMMANDS, secret_spans
 
 __all__ = ["InputLine", "PasteParser", "key_name"]
 

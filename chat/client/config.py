@@ -1,0 +1,33 @@
+"""The client's settings, shared by the line client and the full-screen one.
+
+Both faces depend on this module, never on the command line (``cli``),
+which depends on both of them.
+"""
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9998
+
+#: Gap between two queued requests when no response arrives first (ms).
+DEFAULT_PACE_MS = 100.0
+#: Seconds to wait for the server after logout or at end of input.
+DEFAULT_EXIT_WAIT = 2.0
+#: Seconds allowed for the TCP connect.
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130
+
+
+class ClientConfig:
+    """The client's options (see ``parse_args`` for their meaning)."""
+
+    def __init__(self, host=DEFAULT_HOST, port=DEFAULT_PORT, pace_ms=DEFAULT_PACE_MS,
+                 exit_wait=DEFAULT_EXIT_WAIT, connect_timeout=DEFAULT_CONNECT_TIMEOUT,
+                 color=None):
+        self.host = host
+        self.port = port
+        self.pace_ms = pace_ms
+        self.exit_wait = exit_wait
+        self.connect_timeout = connect_timeout
+        self.color = color          # None: decide from stdout (use_color)

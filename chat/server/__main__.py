@@ -1,0 +1,7 @@
+"""``python3 -m chat.server``."""
+
+import sys
+
+from .app import main
+
+sys.exit(main())

@@ -15,7 +15,7 @@ import time
 
 from . import report, restart
 from .loadgen import raise_fd_limit
-from .scenarios import SCENARIO_NAMES, select
+from .suites import SCENARIO_NAMES, select
 from .servers import BASELINE, DEFAULT_SERVERS, ROOT, cpu_plan, parse_server, pin_self
 from .stats import summarise
 

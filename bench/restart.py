@@ -19,7 +19,18 @@ import time
 from chat import protocol
 from chat.store.sqlite import SqliteStore
 
+from .scenarios.base import Metric
 from .servers import HOST, ROOT, free_port
+
+RESTART_METRICS = [
+    Metric("restart_s", "start on the database until accepting (s)", "s", True),
+    Metric("load_s", "of which opening and loading the file (s)", "s", True),
+    Metric("stored_messages", "messages stored", "int", None),
+    Metric("rooms_loaded", "rooms", "int", None),
+    Metric("messages_loaded", "messages loaded (history limit per room)", "int", None),
+    Metric("db_mib", "database file (MiB)", "mib", None),
+    Metric("build_s", "building the database, first run (s)", "s", None),
+]
 
 _built = {}   # (messages, rooms) -> (path, seconds to build), for the bench process
 

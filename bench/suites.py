@@ -10,65 +10,14 @@ are in ``bench/scenarios/`` and, for ``cluster-N`` and ``restart``, in
 ``bench/cluster.py`` and ``bench/restart.py``.
 """
 
-from . import cluster, restart
-from .scenarios.base import Metric, Scenario, connect_timeout
+from . import restart
+from .cluster import cluster_scenario
+from .scenarios.base import Scenario, connect_timeout
 from .scenarios.broadcast import (BROADCAST_AGGREGATE, BROADCAST_METRICS, NO_ROOMS,
                                   ROOMS_METRICS, SLOW_METRICS, broadcast, rooms, slow_consumer)
 from .scenarios.framing import FRAMING_METRICS, framing
 from .scenarios.logins import CONNECT_METRICS, HISTORY_METRICS, connect, history
 from .scenarios.naive_room import naive_room_scenario
-
-# -- cluster-N: broadcast through Redis (bench/cluster.py) ------------------------------
-
-_SETUP_LABELS = {"single": "1 node", "redis": "1 node --redis", "cluster2": "2 nodes --redis"}
-CLUSTER_METRICS = (
-    [Metric("%s_deliveries_per_s" % s, "deliveries/s, %s" % label, "rate", False)
-     for s, label in _SETUP_LABELS.items()]
-    + [Metric("redis_vs_single", "1 node --redis / 1 node, deliveries (goal >= 0.6)", "ratio",
-              False),
-       Metric("cluster2_vs_single", "2 nodes / 1 node, deliveries", "ratio", False)]
-    + [Metric("%s_%s_ms" % (s, p), "latency %s (ms), %s" % (p, label), "ms", True)
-       for p in ("p50", "p99") for s, label in _SETUP_LABELS.items()]
-    + [Metric("received_pct", "min received, % of sent (worst set-up and run)", "pct", False),
-       Metric("all_received", "every receiver got every message", "bool", False)]
-    + [Metric("%s_server_cpu" % s, "server CPU (share of one core), %s" % label, "share", True)
-       for s, label in _SETUP_LABELS.items()]
-    + [Metric("gen_cpu", "generator CPU (share of one core, busiest set-up)", "share", True)])
-
-#: Only our server has --redis; with --db it refuses --redis.
-NO_REDIS = {"ours-db": "not run: --db and --redis exclude each other",
-            "asyncio": "not run: the baseline has no --redis (issue 13)",
-            "threaded": "not run: the baseline has no --redis (issue 13)"}
-
-
-def cluster_compare(template, p, deadline, cpu):
-    """The broadcast scenario on one node, one node with Redis and two
-    nodes sharing Redis, one after another (``bench.cluster.compare``)."""
-    return cluster.compare(broadcast, template, p, deadline, cpu)
-
-
-def cluster_scenario(n, duration, warmup):
-    params = {"clients": n, "senders": 10, "inflight": 4, "samplers": 4,
-              "warmup": warmup, "duration": duration, "settle": 10.0}
-    one_setup = connect_timeout(n) + warmup + duration + params["settle"] + 10
-    return Scenario(
-        "cluster-%d" % n, cluster_compare, params, CLUSTER_METRICS,
-        aggregate=BROADCAST_AGGREGATE, timeout=len(cluster.SETUPS) * one_setup,
-        skip=NO_REDIS, starts_servers=True)
-
-
-# -- restart: start-up on a database of a million messages (bench/restart.py) --
-
-RESTART_METRICS = [
-    Metric("restart_s", "start on the database until accepting (s)", "s", True),
-    Metric("load_s", "of which opening and loading the file (s)", "s", True),
-    Metric("stored_messages", "messages stored", "int", None),
-    Metric("rooms_loaded", "rooms", "int", None),
-    Metric("messages_loaded", "messages loaded (history limit per room)", "int", None),
-    Metric("db_mib", "database file (MiB)", "mib", None),
-    Metric("build_s", "building the database, first run (s)", "s", None),
-]
-
 
 # -- the suites -----------------------------------------------------------------------
 
@@ -122,7 +71,7 @@ def all_scenarios(suite_name="full", duration=None, warmup=None):
         FRAMING_METRICS, in_process=True))
     scenarios.append(Scenario(
         "restart", restart.restart, {"messages": 1000000, "rooms": 100, "history_limit": 1000},
-        RESTART_METRICS, in_process=True))
+        restart.RESTART_METRICS, in_process=True))
     return scenarios
 
 

@@ -14,7 +14,8 @@ silence.
 
 import collections
 
-from ..loadgen import TAGS, LoadGen, RunFailed, RunTimeout, clock
+from ..behaviours import TAGS, make_sender, send_messages
+from ..loadgen import LoadGen, RunFailed, RunTimeout, clock
 from ..servers import ServerFailed, ServerProcess
 
 #: A run whose generator used at least this share of its CPU may have
@@ -93,10 +94,10 @@ def rates(a, b):
 def start_senders(gen, clients, p):
     senders = clients[:p["senders"]]
     for tag, client in zip(TAGS, senders):
-        gen.make_sender(client, tag)
+        make_sender(gen, client, tag)
     gen.sending = True
     for client in senders:
-        gen.send_messages(client, p["inflight"])
+        send_messages(gen, client, p["inflight"])
     return senders
 
 

@@ -13,7 +13,9 @@ without and then with one logged-in client that never reads.
 
 import collections
 
-from ..loadgen import TAGS, clock
+from ..behaviours import (TAGS, closed_by_server, freeze, join_rooms, make_sampler,
+                          make_sampling_sender, make_sender, send_messages)
+from ..loadgen import clock
 from ..stats import percentiles
 from .base import Metric, rates, settle, settle_total, snapshot, start_senders
 
@@ -43,7 +45,7 @@ def broadcast(gen, server, p, deadline):
     others = clients[len(senders):]
     step = max(1, len(others) // p["samplers"])
     for client in others[::step][:p["samplers"]]:
-        gen.make_sampler(client)
+        make_sampler(gen, client)
     gen.run(seconds=p["warmup"], deadline=deadline, what="warm-up")
     before = snapshot(gen, server, clients, senders)
     del gen.latencies[:]
@@ -81,17 +83,17 @@ def rooms(gen, server, p, deadline):
     n, size = p["clients"], p["room_size"]
     clients = gen.connect(n, "m", deadline)
     room_of = ["r%d" % (i // size) for i in range(n)]
-    gen.join_rooms(clients, room_of, deadline)
+    join_rooms(gen, clients, room_of, deadline)
     step = max(1, n // p["samplers"])
     for i, client in enumerate(clients):
         tag = TAGS[i % size]
         if i % step == step // 2 and i // step < p["samplers"]:
-            gen.make_sampling_sender(client, tag)
+            make_sampling_sender(gen, client, tag)
         else:
-            gen.make_sender(client, tag)
+            make_sender(gen, client, tag)
     gen.sending = True
     for client in clients:
-        gen.send_messages(client, p["inflight"])
+        send_messages(gen, client, p["inflight"])
     gen.run(seconds=p["warmup"], deadline=deadline, what="warm-up")
     before = snapshot(gen, server, clients, clients)
     del gen.latencies[:]
@@ -159,7 +161,7 @@ def slow_consumer(gen, server, p, deadline):
     without = _second_half_rate(gen, server, clients, senders, p["duration"], deadline)
     # A small receive buffer so the kernel cannot hide the backlog for long.
     slow = gen.connect(1, "slow", deadline, rcvbuf=4096)[0]
-    gen.freeze(slow)
+    freeze(gen, slow)
     rss_start = server.rss_kib() or 0
     samples = []
     with_slow = _second_half_rate(gen, server, clients, senders, p["duration"], deadline, samples)
@@ -171,7 +173,7 @@ def slow_consumer(gen, server, p, deadline):
         "with_per_s": with_slow["deliveries_per_s"],
         "with_vs_without_pct": 100.0 * with_slow["deliveries_per_s"] / without["deliveries_per_s"]
         if without["deliveries_per_s"] else None,
-        "slow_disconnected": gen.closed_by_server(slow),
+        "slow_disconnected": closed_by_server(gen, slow),
         "server_cpu": with_slow.get("server_cpu"),
         "gen_cpu": max(without["gen_cpu"], with_slow["gen_cpu"]),
     }

@@ -9,7 +9,8 @@ fills the history with one pipelining client, then times fresh logins that
 each receive all of it.
 """
 
-from ..loadgen import TAGS, RunFailed, clock
+from ..behaviours import TAGS, make_sender, send_messages
+from ..loadgen import RunFailed, clock
 from .base import Metric
 
 # -- connect-N ------------------------------------------------------------------
@@ -65,8 +66,8 @@ def history(gen, server, p, deadline):
     """Fill the history with one pipelining client, then log in fresh clients."""
     size = p["messages"]
     filler = gen.connect(1, "filler", deadline)[0]
-    gen.make_sender(filler, TAGS[0])
-    gen.send_messages(filler, size)   # gen.sending is off: no refills
+    make_sender(gen, filler, TAGS[0])
+    send_messages(gen, filler, size)   # gen.sending is off: no refills
     gen.run(until=lambda: filler.echoed >= size, deadline=deadline, what="filling the history")
     t0, cpu0, scpu0 = clock(), gen.cpu(), server.cpu_seconds()
     fresh = gen.connect(p["logins"], "h", deadline)

@@ -11,7 +11,9 @@ baselines do not pace, so they are not run.
 
 import functools
 
-from ..loadgen import TAGS, NaiveTally, clock
+from ..behaviours import (TAGS, NaiveTally, ask_names, make_naive_reader, make_sender,
+                          send_messages)
+from ..loadgen import clock
 from ..stats import percentiles
 from .base import QUIET, Metric, Scenario, connect_timeout, settle
 
@@ -54,17 +56,17 @@ def naive_room(gen, server, p, deadline):
     tally = NaiveTally()
     naive = gen.connect(p["naive"], "n", deadline, naive=True)
     for client in naive:
-        gen.make_naive_reader(client, tally)
+        make_naive_reader(gen, client, tally)
     senders = gen.connect(p["senders"], "r", deadline)
     for tag, client in zip(TAGS, senders):
-        gen.make_sender(client, tag)   # gen.sending stays off: the clock sends
+        make_sender(gen, client, tag)   # gen.sending stays off: the clock sends
     gen.run(seconds=p["warmup"], deadline=deadline, what="warm-up")   # presence notices
     t0, cpu0, scpu0 = clock(), gen.cpu(), server.cpu_seconds()
     interval = 1.0 / p["rate"]
     jobs = [[t0 + i * interval / len(senders), interval,
-             functools.partial(gen.send_messages, client, 1)] for i, client in enumerate(senders)]
+             functools.partial(send_messages, gen, client, 1)] for i, client in enumerate(senders)]
     jobs += [[t0 + p["names_every"] * (i + 0.5) / len(naive), p["names_every"],
-              functools.partial(gen.ask_names, client, tally)] for i, client in enumerate(naive)]
+              functools.partial(ask_names, gen, client, tally)] for i, client in enumerate(naive)]
     gen.run_timed(p["duration"], jobs, deadline, what="busy room")
     elapsed = clock() - t0
     cpu1, scpu1 = gen.cpu(), server.cpu_seconds()

@@ -39,10 +39,11 @@ import sys
 import tempfile
 import time
 
-from .loadgen import LoadGen, RunFailed, RunTimeout, clock, raise_fd_limit
+from .loadgen import LoadGen, RunFailed, RunTimeout, clock
 from .scenarios.base import Metric, Scenario, connect_timeout
 from .scenarios.broadcast import BROADCAST_AGGREGATE, broadcast
-from .servers import DEFAULT_SERVERS, HOST, ServerFailed, ServerProcess, cpu_plan, free_port, pin_self
+from .servers import (DEFAULT_SERVERS, HOST, ServerFailed, ServerProcess, cpu_plan, free_port,
+                      pin_self, raise_fd_limit)
 from .stats import summarise
 
 #: (name, nodes, with Redis), in running order.

@@ -63,22 +63,6 @@ class RunFailed(Exception):
     """The server refused, dropped clients or exited."""
 
 
-def raise_fd_limit():
-    """Raise the open-file soft limit to the hard limit; return it.
-
-    Servers started afterwards inherit it, which connect-10000 needs on
-    both sides.
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-    if target > soft:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError):
-            return soft
-    return target
-
-
 class Client:
     """One simulated client. Plain receivers are never touched after login."""
 

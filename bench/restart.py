@@ -11,6 +11,7 @@ server's own log line gives the part spent opening and loading the file.
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -63,7 +64,6 @@ def database(messages, rooms):
 
 def time_start(path, history_limit, timeout=30.0):
     """(seconds until the port accepts, seconds the server says loading took)."""
-    import socket
     port = free_port()
     argv = [sys.executable, "-m", "chat.server", "--host", HOST, "--port", str(port),
             "--db", path, "--history-limit", str(history_limit)]

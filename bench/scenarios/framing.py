@@ -13,6 +13,8 @@ import json
 import random
 import time
 
+from reactor.framing import JsonStreamDecoder
+
 from ..loadgen import RunFailed
 from .base import Metric
 
@@ -71,8 +73,6 @@ def _feed_all(decoder_class, data, chunk, **options):
 
 def framing(p):
     """Our JSON stream decoder alone: throughput, and cost of one big object."""
-    from reactor.framing import JsonStreamDecoder
-
     requests = _typical_requests(p["traffic_bytes"])
     metrics = {}
     for key, joined in (("newline_mb_s", b"\n".join(requests) + b"\n"),

@@ -99,9 +99,8 @@ class SplitLoadGen(LoadGen):
         super().__init__(host, ports[0], alive)
         self.ports = ports
 
-    def _open(self, *args):
-        self.port = self.ports[self._names % len(self.ports)]
-        return super()._open(*args)
+    def port_for(self, index):
+        return self.ports[index % len(self.ports)]
 
 
 class Nodes:

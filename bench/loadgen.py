@@ -229,7 +229,12 @@ class LoadGen:
             raise RunFailed("%d of %d logins failed (%d times: %s)" % (len(failed), n, times, reason))
         return done
 
+    def port_for(self, index):
+        """The port the ``index``-th client opened (0 for the first) connects to."""
+        return self.port
+
     def _open(self, prefix, on_done, rcvbuf, eol):
+        port = self.port_for(self._names)
         self._names += 1
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
@@ -243,7 +248,7 @@ class LoadGen:
             sock.close()
             self._fail_login(client, "file descriptor %d beyond the generator's table" % fd)
             return
-        err = sock.connect_ex((self.host, self.port))
+        err = sock.connect_ex((self.host, port))
         if err not in (0, errno.EINPROGRESS):
             sock.close()
             self._fail_login(client, "connect: " + os.strerror(err))

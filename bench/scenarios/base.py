@@ -75,6 +75,11 @@ class Scenario:
                 gen.close()
 
 
+def ms(seconds):
+    """Seconds as milliseconds; None stays None (no samples)."""
+    return seconds * 1000 if seconds is not None else None
+
+
 def snapshot(gen, server, receivers, senders):
     return {"t": clock(), "delivered": gen.total(receivers),
             "accepted": sum(c.echoed for c in senders),

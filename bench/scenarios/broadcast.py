@@ -17,7 +17,7 @@ from ..behaviours import (TAGS, closed_by_server, freeze, join_rooms, make_sampl
                           make_sampling_sender, make_sender, send_messages)
 from ..loadgen import clock
 from ..stats import percentiles
-from .base import Metric, rates, settle, settle_total, snapshot, start_senders
+from .base import Metric, ms, rates, settle, settle_total, snapshot, start_senders
 
 # -- broadcast-N -------------------------------------------------------------------
 
@@ -57,7 +57,6 @@ def broadcast(gen, server, p, deadline):
     sent = sum(c.sent for c in senders)
     received = settle(gen, clients, sent, p["settle"], deadline)
     (p50, p90, p99), worst = percentiles(gen.latencies)
-    ms = lambda v: v * 1000 if v is not None else None   # noqa: E731
     metrics = rates(before, after)
     metrics.update({
         "p50_ms": ms(p50), "p90_ms": ms(p90), "p99_ms": ms(p99), "max_ms": ms(worst),
@@ -110,7 +109,6 @@ def rooms(gen, server, p, deadline):
     shortfall = [gen.count[c.fd] / sent_in[room] for c, room in zip(clients, room_of)
                  if sent_in[room]]
     (p50, p90, p99), worst = percentiles(gen.latencies)
-    ms = lambda v: v * 1000 if v is not None else None   # noqa: E731
     metrics = rates(before, after)
     metrics.update({
         "p50_ms": ms(p50), "p90_ms": ms(p90), "p99_ms": ms(p99), "max_ms": ms(worst),

@@ -15,7 +15,7 @@ from ..behaviours import (TAGS, NaiveTally, ask_names, make_naive_reader, make_s
                           send_messages)
 from ..loadgen import clock
 from ..stats import percentiles
-from .base import QUIET, Metric, Scenario, connect_timeout, settle
+from .base import QUIET, Metric, Scenario, connect_timeout, ms, settle
 
 # -- naive-room ------------------------------------------------------------------------
 
@@ -75,7 +75,6 @@ def naive_room(gen, server, p, deadline):
     gen.run(seconds=QUIET, until=lambda: tally.names_answered >= tally.names_asked,
             deadline=deadline, what="the last names answers")
     (p50, p99), worst = percentiles(tally.delays, (0.5, 0.99))
-    ms = lambda v: v * 1000 if v is not None else None   # noqa: E731
     return {
         "delay_p50_ms": ms(p50), "delay_p99_ms": ms(p99), "delay_max_ms": ms(worst),
         "delay_samples": len(tally.delays),

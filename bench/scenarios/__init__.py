@@ -23,9 +23,10 @@ The families:
 * ``naive_room``: ``naive-room``, paced naive readers in a busy room;
 * ``framing``: ``framing``, our decoder alone, in-process (no server).
 
-Two families live in modules of their own, runnable alone: ``cluster-N``
+Two families live in modules of their own: ``cluster-N``
 (``bench/cluster.py``: Redis and one or two nodes per set-up, started from
-the server's command) and ``restart`` (``bench/restart.py``). The suites,
-which scenarios run in which order with which timings, are
-``bench/suites.py``.
+the server's command; ``python3 -m bench.cluster`` runs it alone) and
+``restart`` (``bench/restart.py``: start-up on a database of a million
+messages). The suites, which scenarios run in which order with which
+timings, are ``bench/suites.py``.
 """

@@ -14,9 +14,9 @@ import sys
 import time
 
 from . import report, restart
-from .loadgen import raise_fd_limit
-from .scenarios import SCENARIO_NAMES, select
-from .servers import BASELINE, DEFAULT_SERVERS, ROOT, cpu_plan, parse_server, pin_self
+from .suites import SCENARIO_NAMES, select
+from .servers import (BASELINE, DEFAULT_SERVERS, ROOT, cpu_plan, parse_server, pin_self,
+                      raise_fd_limit)
 from .stats import summarise
 
 _T0 = time.monotonic()

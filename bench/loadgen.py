@@ -13,21 +13,11 @@ of a fresh server never do), so counting ``~`` counts delivered messages
 exactly: one byte cannot be split across reads, and presence notices or
 login replies are never mistaken for deliveries.
 
-Only a few clients look closer:
-
-* senders (``make_sender``) send ``~<tag><seq> <send time> <text>`` and pace
-  themselves on their own echoes, counted by the two-byte marker ``~<tag>``
-  (with one byte of carry for a marker split across reads);
-* sample receivers (``make_sampler``) split their stream into lines and
-  decode the send times to measure latency; a sampling sender
-  (``make_sampling_sender``) does both, for scenarios where everyone sends;
-* naive readers (``make_naive_reader``) decode them as samplers do, and
-  also note reads that were not exactly one whole payload;
-* clients in the middle of connecting and logging in, or joining a room
-  (``join_rooms``, for servers with PROTOCOL.md section 4 rooms).
-
-In a room, a sender's tag needs to be unique only among that room's
-members: nobody else receives its messages.
+Only a few clients look closer: those in the middle of connecting and
+logging in, and those given a behaviour (``bench/behaviours.py``: senders,
+samplers, naive readers, room joiners), each served by a handler of its
+own (``handle``) that reads and writes through ``read``, ``write`` and
+``flush`` so the count stays whole.
 
 Clients are logged in with unique names and end every request with ``\\n``,
 so servers that pace naive readers switch them to stream mode at once;
@@ -42,7 +32,6 @@ import errno
 import json
 import math
 import os
-import re
 import resource
 import select
 import socket
@@ -57,36 +46,13 @@ RECV_SIZE = 256 * 1024
 #: server's listen backlog (1024 for all three), so no SYN is retransmitted.
 CONNECT_WINDOW = 1000
 
-#: Typical chat text after the marker, sequence number and send time.
-TEXT = b"the quick brown fox jumps over the lazy dog"
-
-#: Sender tags, one letter each: part of the echo marker ``~<tag>``.
-TAGS = [bytes((c,)) for c in b"ABCDEFGHIJKLMNOPQRSTUVWXYZ"]
-
 TILDE = b"~"
-NAMES_REQUEST = b'{"request": "names", "content": null}'
-NAMES_ANSWER = b"Users online"   # in the answer to ``names``, in no other response
-_NEWLINE = ord("\n")
-_TILDE = ord("~")
-_SEND_TIME = re.compile(rb"~[A-Z]\d+ (\d+\.\d+)")
 _RESET_ON_CLOSE = struct.pack("ii", 1, 0)   # SO_LINGER on, 0 s: RST, no TIME_WAIT
 _IN = select.EPOLLIN
 _OUT = select.EPOLLOUT
 _HEAD = 512   # bytes of a login reply kept to explain a refusal
-_JOINED = b'"Joined #'   # the start of a join's info answer
 
 clock = time.perf_counter
-
-
-class NaiveTally:
-    """What the naive readers of one run saw, all of them together."""
-
-    def __init__(self):
-        self.delays = []          # seconds, one per message received
-        self.reads = 0
-        self.unclean_reads = 0    # reads that were not exactly one whole payload
-        self.names_asked = 0
-        self.names_answered = 0
 
 
 class RunTimeout(Exception):
@@ -95,27 +61,6 @@ class RunTimeout(Exception):
 
 class RunFailed(Exception):
     """The server refused, dropped clients or exited."""
-
-
-def raise_fd_limit():
-    """Raise the open-file soft limit to the hard limit; return it.
-
-    Servers started afterwards inherit it, which connect-10000 needs on
-    both sides.
-    """
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
-    if target > soft:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError):
-            return soft
-    return target
-
-
-def message(tag, seq):
-    """One ``msg`` request carrying the marker, the sequence and the send time."""
-    return b'{"request": "msg", "content": "~%s%d %.6f %s"}\n' % (tag, seq, clock(), TEXT)
 
 
 class Client:
@@ -136,6 +81,7 @@ class Client:
         self.bytes = 0         # bytes received while logging in
         self.out = None        # unsent request bytes
         self.t_login = None
+        # What a behaviour keeps (bench/behaviours.py):
         self.tag = None
         self.seq = self.sent = self.echoed = 0
         self.last_tilde = False
@@ -159,6 +105,7 @@ class LoadGen:
         self._special = [None] * size  # event handler, or None for a plain receiver
         self.clients = []
         self.buf = bytearray(RECV_SIZE)
+        # The switches the behaviours read, and what the samplers record:
         self.sending = False        # senders refill on echoes while True
         self.recording = False      # samplers keep latencies while True
         self.latencies = []         # seconds
@@ -282,7 +229,12 @@ class LoadGen:
             raise RunFailed("%d of %d logins failed (%d times: %s)" % (len(failed), n, times, reason))
         return done
 
+    def port_for(self, index):
+        """The port the ``index``-th client opened (0 for the first) connects to."""
+        return self.port
+
     def _open(self, prefix, on_done, rcvbuf, eol):
+        port = self.port_for(self._names)
         self._names += 1
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
@@ -296,7 +248,7 @@ class LoadGen:
             sock.close()
             self._fail_login(client, "file descriptor %d beyond the generator's table" % fd)
             return
-        err = sock.connect_ex((self.host, self.port))
+        err = sock.connect_ex((self.host, port))
         if err not in (0, errno.EINPROGRESS):
             sock.close()
             self._fail_login(client, "connect: " + os.strerror(err))
@@ -346,36 +298,6 @@ class LoadGen:
             self._special[client.fd] = None   # a plain receiver from now on
             client.on_done(client, None)
 
-    def join_rooms(self, clients, rooms, deadline):
-        """Send ``join`` for each client (``rooms[i]`` for ``clients[i]``);
-        return once each has its ``info`` "Joined #..." answer."""
-        waiting = {"n": len(clients)}
-        for client, room in zip(clients, rooms):
-            self._special[client.fd] = self._joining(client, waiting)
-            self._write(client, b'{"request": "join", "content": "%s"}\n' % room.encode())
-        self.run(until=lambda: waiting["n"] == 0, deadline=deadline,
-                 what="%d of %d joined" % (len(clients) - waiting["n"], len(clients)))
-
-    def _joining(self, client, waiting):
-        carry = [b""]
-
-        def on_event(fd, events):
-            if events & _OUT:
-                self._flush(client)
-            if not events & ~_OUT:
-                return
-            n = self._read(client)
-            if not n:
-                return
-            seen = carry[0] + bytes(self.buf[:n])
-            if _JOINED in seen:
-                self._special[client.fd] = None   # a plain receiver from now on
-                waiting["n"] -= 1
-            else:
-                carry[0] = seen[-len(_JOINED):]
-
-        return on_event
-
     def _fail_login(self, client, reason):
         self.failures[reason] += 1
         if not client.closed:
@@ -402,9 +324,18 @@ class LoadGen:
         except (OSError, ValueError):
             pass
 
-    # -- roles after login --------------------------------------------------------
+    # -- what behaviours use (bench/behaviours.py) -------------------------------
 
-    def _read(self, client):
+    def handle(self, client, handler):
+        """Serve ``client``'s events with ``handler(fd, events)`` from now on;
+        None makes it a plain receiver again."""
+        self._special[client.fd] = handler
+
+    def unwatch(self, client):
+        """Never serve ``client``'s events again (its socket stays open)."""
+        self.ep.unregister(client.fd)
+
+    def read(self, client):
         """One read into the shared buffer, counted; 0 if nothing (or lost)."""
         try:
             n = client.sock.recv_into(self.buf)
@@ -419,158 +350,8 @@ class LoadGen:
         self.count[client.fd] += self.buf.count(TILDE, 0, n)
         return n
 
-    def make_sender(self, client, tag):
-        """Pace ``client`` on its own echoes: each one back lets one more go."""
-        client.tag = tag
-        marker = TILDE + tag
-        tag_byte = tag[0]
-        buf = self.buf
-
-        def on_event(fd, events):
-            if events & _OUT:
-                self._flush(client)
-            if not events & ~_OUT:
-                return
-            n = self._read(client)
-            if not n:
-                return
-            own = buf.count(marker, 0, n)
-            if client.last_tilde and buf[0] == tag_byte:
-                own += 1   # the marker was split across two reads
-            client.last_tilde = buf[n - 1] == _TILDE
-            if own:
-                client.echoed += own
-                if self.sending:
-                    self.send_messages(client, own)
-
-        self._special[client.fd] = on_event
-
-    def send_messages(self, client, k):
-        """Send ``k`` messages from a sender, in one write."""
-        tag = client.tag
-        seq = client.seq
-        data = b"".join([message(tag, seq + i) for i in range(k)])
-        client.seq = seq + k
-        client.sent += k
-        self._write(client, data)
-
-    def make_sampler(self, client):
-        """Decode the send time of every message this client receives."""
-        client.carry = bytearray()
-        buf = self.buf
-        latencies = self.latencies
-        findall = _SEND_TIME.findall
-
-        def on_event(fd, events):
-            n = self._read(client)
-            if not n:
-                return
-            now = clock()
-            carry = client.carry
-            carry += buf[:n]
-            cut = carry.rfind(b"\n") + 1
-            if cut:
-                if self.recording:
-                    latencies.extend([now - float(t) for t in findall(carry, 0, cut)])
-                del carry[:cut]
-
-        self._special[client.fd] = on_event
-
-    def make_sampling_sender(self, client, tag):
-        """A sender that also decodes the send time of every message it
-        receives (its room's, its own included), for latency."""
-        client.tag = tag
-        client.carry = bytearray()
-        marker = TILDE + tag
-        buf = self.buf
-        latencies = self.latencies
-        findall = _SEND_TIME.findall
-
-        def on_event(fd, events):
-            if events & _OUT:
-                self._flush(client)
-            if not events & ~_OUT:
-                return
-            n = self._read(client)
-            if not n:
-                return
-            now = clock()
-            carry = client.carry
-            carry += buf[:n]
-            cut = carry.rfind(b"\n") + 1
-            if cut:
-                own = carry.count(marker, 0, cut)   # whole lines: no marker is split
-                if self.recording:
-                    latencies.extend([now - float(t) for t in findall(carry, 0, cut)])
-                del carry[:cut]
-                if own:
-                    client.echoed += own
-                    if self.sending:
-                        self.send_messages(client, own)
-
-        self._special[client.fd] = on_event
-
-    def make_naive_reader(self, client, tally):
-        """Read as a ``json.loads(sock.recv())`` client does, one read at a time.
-
-        Every message's delay (receipt minus the send time it carries) goes
-        to ``tally``, with the reads that were not exactly one whole payload
-        (a real naive reader fails on those: pacing is what prevents them)
-        and the answers to its ``names`` requests (``ask_names``).
-        """
-        client.carry = bytearray()
-        buf = self.buf
-        findall = _SEND_TIME.findall
-
-        def on_event(fd, events):
-            if events & _OUT:
-                self._flush(client)
-            if not events & ~_OUT:
-                return
-            n = self._read(client)
-            if not n:
-                return
-            now = clock()
-            tally.reads += 1
-            if buf[n - 1] != _NEWLINE or buf.count(b"\n", 0, n) != 1:
-                tally.unclean_reads += 1
-            carry = client.carry
-            carry += buf[:n]
-            cut = carry.rfind(b"\n") + 1
-            if cut:
-                tally.delays.extend([now - float(t) for t in findall(carry, 0, cut)])
-                tally.names_answered += carry.count(NAMES_ANSWER, 0, cut)
-                del carry[:cut]
-
-        self._special[client.fd] = on_event
-
-    def ask_names(self, client, tally):
-        """Send ``names``, ended as the client ends its requests; count it."""
-        self._write(client, NAMES_REQUEST + client.eol)
-        tally.names_asked += 1
-
-    def freeze(self, client):
-        """Never read from ``client`` again (a slow consumer)."""
-        self.ep.unregister(client.fd)
-
-    def closed_by_server(self, client, seconds=2.0):
-        """Drain a frozen client's socket: True if the server closed it."""
-        end = clock() + seconds
-        sock = client.sock
-        while clock() < end:
-            try:
-                n = sock.recv_into(self.buf)
-            except BlockingIOError:
-                return False
-            except OSError:
-                return True
-            if not n:
-                return True
-        return False
-
-    # -- writing ----------------------------------------------------------------
-
-    def _write(self, client, data):
+    def write(self, client, data):
+        """Send ``data`` now, or queue what the socket would not take (``flush``)."""
         if client.out:
             client.out += data
             return
@@ -584,7 +365,8 @@ class LoadGen:
             client.out = bytearray(data[sent:])
             self.ep.modify(client.fd, _IN | _OUT)
 
-    def _flush(self, client):
+    def flush(self, client):
+        """Send what ``write`` queued, once the socket is writable."""
         out = client.out
         if out:
             try:

@@ -11,6 +11,7 @@ server's own log line gives the part spent opening and loading the file.
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -19,7 +20,18 @@ import time
 from chat import protocol
 from chat.store.sqlite import SqliteStore
 
+from .scenarios.base import Metric
 from .servers import HOST, ROOT, free_port
+
+RESTART_METRICS = [
+    Metric("restart_s", "start on the database until accepting (s)", "s", True),
+    Metric("load_s", "of which opening and loading the file (s)", "s", True),
+    Metric("stored_messages", "messages stored", "int", None),
+    Metric("rooms_loaded", "rooms", "int", None),
+    Metric("messages_loaded", "messages loaded (history limit per room)", "int", None),
+    Metric("db_mib", "database file (MiB)", "mib", None),
+    Metric("build_s", "building the database, first run (s)", "s", None),
+]
 
 _built = {}   # (messages, rooms) -> (path, seconds to build), for the bench process
 
@@ -52,7 +64,6 @@ def database(messages, rooms):
 
 def time_start(path, history_limit, timeout=30.0):
     """(seconds until the port accepts, seconds the server says loading took)."""
-    import socket
     port = free_port()
     argv = [sys.executable, "-m", "chat.server", "--host", HOST, "--port", str(port),
             "--db", path, "--history-limit", str(history_limit)]

@@ -7,10 +7,13 @@ port, starts the command (under ``taskset`` on one CPU when it exists, while
 the load generator keeps the other), waits until the port accepts, reads
 memory and CPU time from /proc while it runs, and stops it with SIGTERM
 (SIGKILL if it lingers). Linux only: /proc and epoll are what we measure
-with.
+with. The harness process is set up here too: ``cpu_plan`` and ``pin_self``
+keep the load generator off the server's CPU, ``raise_fd_limit`` lifts the
+open-file limit that the servers started afterwards inherit.
 """
 
 import os
+import resource
 import shlex
 import shutil
 import signal
@@ -73,6 +76,22 @@ def pin_self(cpu):
     """Keep the load generator (this process) off the server's CPU."""
     if cpu is not None:
         os.sched_setaffinity(0, {cpu})
+
+
+def raise_fd_limit():
+    """Raise the open-file soft limit to the hard limit; return it.
+
+    Servers started afterwards inherit it, which connect-10000 needs on
+    both sides.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            return soft
+    return target
 
 
 def free_port(host=HOST):

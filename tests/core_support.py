@@ -3,7 +3,8 @@ every response's shape, and a harness that plays the glue's part in memory."""
 
 import json
 
-from chat.core import Broadcast, ChatCore, Send
+from chat.core import DEFAULT_HISTORY_LIMIT, Broadcast, ChatCore, Send
+from chat.store.memory import MemoryStore
 
 TS = "2026-11-23T19:59:04+01:00"
 KEYS = ["timestamp", "sender", "response", "content"]
@@ -55,7 +56,10 @@ class Harness:
         self.clock = FakeClock()
         self.monotonic = FakeMonotonic()
         kwargs.setdefault("now", self.monotonic)
-        self.core = ChatCore(self.clock, **kwargs)
+        store = kwargs.pop("store", None)
+        if store is None:
+            store = MemoryStore(kwargs.get("history_limit", DEFAULT_HISTORY_LIMIT))
+        self.core = ChatCore(self.clock, store, **kwargs)
 
     def session(self):
         return self.core.open_session()

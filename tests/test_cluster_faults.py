@@ -611,8 +611,9 @@ def test_account_changes_cut_off_are_sent_again_in_order(own_redis_server):  # n
     try:
         run_until(loop, lambda: client.connected)
         store = RedisStore(10, retry=0.05)
-        store.redis, events = client, []
-        store.publish = lambda **fields: events.append(fields["a"]) or client.call("PING")
+        events = []
+        store.attach(client, lambda **fields: events.append(fields["a"]) or client.call("PING"),
+                     scan=10)
         redis.pause()
         try:
             store.set_account("bob", b"\x01", b"old")   # cut off after 0.3 s

@@ -40,9 +40,9 @@ def store_on(client, keep=10):
     """A RedisStore writing through ``client``; its events are collected
     (each answered, as the node's would be, after the command before it)."""
     store = RedisStore(keep)
-    store.redis = client
     store.events = []
-    store.publish = lambda **fields: store.events.append(fields) or client.call("PING")
+    store.attach(client, lambda **fields: store.events.append(fields) or client.call("PING"),
+                 scan=keep)
     return store
 
 
@@ -76,10 +76,9 @@ def test_what_one_node_writes_another_fetches(loop, connect):
 def test_changes_applied_from_another_node_are_not_written_again(loop, connect):
     client = connect()
     store = store_on(client)
-    store.applying = True
-    store.set_account("bob", b"s", b"h")
-    store.add_ban("eve", "Eve", None, None)
-    store.applying = False
+    with store.applying():
+        store.set_account("bob", b"s", b"h")
+        store.add_ban("eve", "Eve", None, None)
     assert store.events == []
     assert wait(loop, client.call("EXISTS", ACCOUNTS, BANS)) == 0
     assert store.load().accounts == {"bob": (b"s", b"h")}   # the node's working copy has them

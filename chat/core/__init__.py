@@ -9,7 +9,11 @@
 * ``accounts``: registered names, scrypt hashes, the failed-login limit,
   the server-wide hash budget;
 * ``moderation``: operators, kicks, bans, purges;
+* ``hooks``: ``CoreHooks``, the news the glue may want besides effects;
 * ``chat``: ``ChatCore``, which owns the state and the standard requests.
+
+The core imports no store and no glue: ``ChatCore(clock, store, hooks)``
+is handed the store that remembers (``chat/store``) and the hooks.
 
 ``from chat.core import ChatCore, Session, Send, Broadcast, Close`` is the
 interface the glue and the tests use.
@@ -18,10 +22,11 @@ interface the glue and the tests use.
 from .chat import (DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_MESSAGE_LENGTH,
                    ChatCore)
 from .history import worst_case_response_bytes
+from .hooks import CoreHooks
 from .session import (MAX_USERNAME_LENGTH, Broadcast, Close, Publish, RemoteKick, RemotePm, Send,
                       Session, check_username)
 
-__all__ = ["ChatCore", "Session", "Send", "Broadcast", "Close", "Publish", "RemotePm", "RemoteKick",
+__all__ = ["ChatCore", "CoreHooks", "Session", "Send", "Broadcast", "Close", "Publish", "RemotePm", "RemoteKick",
            "check_username",
            "worst_case_response_bytes", "MAX_USERNAME_LENGTH", "DEFAULT_HISTORY_LIMIT",
            "DEFAULT_MAX_MESSAGE_LENGTH", "DEFAULT_MAX_MESSAGE_BYTES"]

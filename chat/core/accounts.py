@@ -88,11 +88,11 @@ def split_login(content):
 class FailedLogins:
     """Failed password attempts per address, in a sliding window."""
 
-    def __init__(self, limit, window, now):
+    def __init__(self, limit, window, now, on_record):
         self.limit = limit
         self.window = window
         self.now = now                 # () -> seconds, monotonic
-        self.on_record = None          # fn(host): a failure here (a cluster node shares it)
+        self.on_record = on_record     # fn(host): a failure here (a cluster node shares it)
         self._failures = {}            # host -> deque of failure times (<= limit)
         self._swept_at_size = 64
 
@@ -108,7 +108,7 @@ class FailedLogins:
 
     def record(self, host):
         self.record_elsewhere(host)
-        if self.on_record is not None and self.limit > 0:
+        if self.limit > 0:
             self.on_record(host)
 
     def record_elsewhere(self, host):

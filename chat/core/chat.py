@@ -16,9 +16,10 @@ them; ``accounts``, ``bans``, ``failed_logins`` and ``hash_budget``
 serve the section 4 extensions. Presence is coalesced per room: the rooms
 with news wait in ``_presence_rooms`` until the glue calls
 ``flush_presence()`` (at most once a second), which gives one ``info`` per
-room.
+room. News for the glue that no request answers (a name freed, a move
+between rooms, a failed password) goes to the ``CoreHooks`` handed in.
 
-Memory is the working copy; the store (``chat/store``) remembers. Every
+Memory is the working copy; the store (``chat/store``, handed in) remembers. Every
 change worth keeping is told to ``store`` as it is made (a message, a
 purge, an account, a ban), and what the store remembered is restored at
 construction: each room's last ``history_limit`` messages (at most
@@ -37,10 +38,10 @@ import time
 from .. import limits, protocol
 from ..protocol import RequestError
 from ..router import TABLE, build_router
-from ..store.memory import MemoryStore
 from .accounts import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, AccountRequests, Accounts,
                        FailedLogins, HashBudget, split_login)
 from .history import worst_case_response_bytes
+from .hooks import CoreHooks
 from .moderation import Bans, ModerationRequests
 from .rooms import LOBBY, Room, RoomRequests
 from .session import (MAX_USERNAME_LENGTH, Broadcast, Close, Publish, RemoteMember, RemotePm,
@@ -54,22 +55,20 @@ DEFAULT_MAX_MESSAGE_BYTES = limits.MAX_MESSAGE_BYTES
 class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
     """Who is logged in, what was said, and what each request produces."""
 
-    def __init__(self, clock, history_limit=DEFAULT_HISTORY_LIMIT,
+    def __init__(self, clock, store, hooks=None, history_limit=DEFAULT_HISTORY_LIMIT,
                  max_message_length=DEFAULT_MAX_MESSAGE_LENGTH,
                  max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES, max_rooms=limits.MAX_ROOMS,
                  oper_password=None, failed_login_limit=limits.FAILED_LOGIN_LIMIT,
                  failed_login_window=limits.FAILED_LOGIN_WINDOW,
                  max_accounts=limits.MAX_ACCOUNTS, hash_rate=limits.HASHES_PER_SECOND,
-                 hash_burst=limits.HASH_BURST, now=time.monotonic, store=None,
-                 shared_log=False):
+                 hash_burst=limits.HASH_BURST, now=time.monotonic, shared_log=False):
         self.clock = clock                  # .timestamp() -> str
         self.history_limit = history_limit
         self.max_message_length = max_message_length
         self.max_message_bytes = max_message_bytes
         self.max_rooms = max_rooms
         self.shared_log = shared_log        # a cluster node: msg goes through the log
-        self.on_forget = None               # fn(key): a name was freed (cluster glue)
-        self.on_move = None                 # fn(session, room, entered, notice) (cluster)
+        self.hooks = CoreHooks() if hooks is None else hooks
         self.oper_password = oper_password or None   # "" configures nothing
         self.users = {}                     # case-folded name -> Session
         self.lobby = Room(LOBBY, history_limit)
@@ -77,9 +76,10 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         self._presence_rooms = {}           # Room -> None: rooms with news, in order
         self._membership_version = 0        # +1 whenever anyone enters or leaves a room
         self._rooms_response = None         # ((version, timestamp), bytes)
-        self.store = MemoryStore(history_limit) if store is None else store
-        self.accounts = Accounts(max_accounts, self.store)
-        self.failed_logins = FailedLogins(failed_login_limit, failed_login_window, now)
+        self.store = store
+        self.accounts = Accounts(max_accounts, store)
+        self.failed_logins = FailedLogins(failed_login_limit, failed_login_window, now,
+                                          self.hooks.login_failed)
         self.hash_budget = HashBudget(hash_rate, hash_burst, now)
         self.bans = Bans(self.store)
         self._restore(self.store.load())
@@ -146,6 +146,11 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         room.history.clear()
         return True
 
+    def failed_login_elsewhere(self, host):
+        """A failed password attempt from ``host`` on another node: the
+        limit is the cluster's (``FailedLogins.record_elsewhere``)."""
+        self.failed_logins.record_elsewhere(host)
+
     def remote_presence(self, room_name, key, name, entered, notice=True):
         """A user on another node entered or left a room (with a presence
         notice here unless ``notice`` is false)."""
@@ -154,10 +159,9 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         if entered:
             if room is None:
                 room = self.rooms[room_key] = Room(room_name, self.history_limit)
-            room.remote[key] = name
-        elif room is None or room.remote.pop(key, None) is None:
+            room.add_remote(key, name)
+        elif room is None or not room.remove_remote(key):
             return
-        room._membership_changed()
         self._membership_version += 1
         if notice:
             member = RemoteMember(name, key)
@@ -299,8 +303,7 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         key = session.key
         if self.users.get(key) is session:
             del self.users[key]
-            if self.on_forget is not None:
-                self.on_forget(key)
+            self.hooks.name_freed(key)
         self._exit_room(session, notice)
         session.name = session.key = None
         session.operator = False

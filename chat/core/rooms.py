@@ -78,6 +78,18 @@ class Room:
         del self.members[session]
         self._membership_changed()
 
+    def add_remote(self, key, name):
+        """A member on another cluster node (``key``: the case-folded name)."""
+        self.remote[key] = name
+        self._membership_changed()
+
+    def remove_remote(self, key):
+        """That member left; whether it was here."""
+        if self.remote.pop(key, None) is None:
+            return False
+        self._membership_changed()
+        return True
+
     @property
     def size(self):
         """Members here and, in a cluster, on the other nodes."""
@@ -163,8 +175,7 @@ class RoomRequests:
         room.add(session)
         room.presence.join(session)
         self._presence_rooms[room] = None
-        if self.on_move is not None:
-            self.on_move(session, room, True, True)
+        self.hooks.moved(session, room, True, True)
 
     def _exit_room(self, session, notice=True):
         """Take ``session`` out of its room (with a "left" notice unless
@@ -178,8 +189,7 @@ class RoomRequests:
             self._presence_rooms[room] = None
         else:
             room.presence.forget(session)
-        if self.on_move is not None:
-            self.on_move(session, room, False, notice)
+        self.hooks.moved(session, room, False, notice)
         if room.abandoned and room is not self.lobby:
             del self.rooms[room.key]
             self._presence_rooms.pop(room, None)

@@ -5,7 +5,7 @@ Theory of operation
 Per connection a ``ClientConnection`` (``chat/server/connection.py``, the
 transport's protocol object) turns bytes into requests and hands them one
 at a time to the pure ``ChatCore``; the effects that come back are carried
-out by ``ChatServer.execute``: bytes for one connection or, for a
+out by ``ChatServer.carry_out``: bytes for one connection or, for a
 broadcast, the same bytes object for each recipient. Each connection's
 ``Output`` (``chat/server/output.py``) paces, counts and caps what it owes its
 client; transports flush at the end of each loop pass, so everything a
@@ -19,7 +19,7 @@ a graceful shutdown bounded by its grace period. Every limit is named in
 worst case the output caps cannot hold.
 
 With a durable store (``--db``, ``chat/store``) a ``GroupCommit``
-(``chat/server/group_commit.py``) sits between ``execute`` and the connections:
+(``chat/server/group_commit.py``) sits between ``carry_out`` and the connections:
 the effects of a pass wait for that pass's one commit.
 
 With ``--redis`` the server is a cluster node: a ``Cluster``
@@ -35,7 +35,7 @@ import sys
 from reactor.loop import EventLoop
 from reactor.tcp import listen
 
-from ..core import Broadcast, ChatCore, Close, Publish, RemoteKick, RemotePm, Send
+from ..core import Broadcast, ChatCore, Close, CoreHooks, Publish, RemoteKick, RemotePm, Send
 from ..core.moderation import is_loopback
 from ..protocol import Clock
 from .cluster.node import Cluster, default_node_id
@@ -43,17 +43,21 @@ from .config import ServerConfig, parse_args, raise_fd_limit
 from .connection import ClientConnection
 from .group_commit import GroupCommit
 from .output import OutputLimits, OutputMeter
-from .store_setup import close_store, open_configured_store
+from .store_setup import close_store, open_configured_store, open_store
 
 log = logging.getLogger("chat.server")
 
-class ChatServer:
-    """Owns the listener, the core and every connection."""
+class ChatServer(CoreHooks):
+    """Owns the listener, the core and every connection; the core's hooks
+    (``chat/core/hooks.py``) are its methods, which matter to a cluster node."""
 
     def __init__(self, loop, config, store=None):
+        """``store``: what remembers (``chat/store``); by default memory only."""
         self.loop = loop
         self.config = config
-        self.core = ChatCore(Clock(), store=store, history_limit=config.history_limit,
+        if store is None:
+            store = open_store(None, config.history_limit)
+        self.core = ChatCore(Clock(), store, self, history_limit=config.history_limit,
                              max_message_length=config.max_message_length,
                              max_message_bytes=config.max_message_bytes,
                              max_rooms=config.max_rooms, max_accounts=config.max_accounts,
@@ -79,7 +83,7 @@ class ChatServer:
         self.cluster = None   # a Cluster once listening, with --redis
         self.commits = None   # a GroupCommit when the store is durable
         if self.core.store.durable:
-            self.commits = GroupCommit(loop, self.core.store, self.core, self.carry_out,
+            self.commits = GroupCommit(loop, self.core.store, self.core, self.carry_out_now,
                                        config.store_retry)
 
     def start(self):
@@ -152,14 +156,14 @@ class ChatServer:
 
     # -- effects ---------------------------------------------------------------
 
-    def execute(self, effects):
+    def carry_out(self, effects):
         """Carry out the core's effects, in order (after this pass's commit
         if the store has changes to commit)."""
         if self.commits is not None and self.commits.hold(effects):
             return
-        self.carry_out(effects)
+        self.carry_out_now(effects)
 
-    def carry_out(self, effects):
+    def carry_out_now(self, effects):
         """Carry out the core's effects, in order, now."""
         for effect in effects:
             kind = type(effect)
@@ -179,6 +183,20 @@ class ChatServer:
                 self.cluster.remote_kick(effect)
         self.presence_changed()
 
+    # -- the core's hooks: news for the other nodes of a cluster ---------------
+
+    def name_freed(self, key):
+        if self.cluster is not None:
+            self.cluster.name_freed(key)
+
+    def moved(self, session, room, entered, notice):
+        if self.cluster is not None:
+            self.cluster.moved(session, room, entered, notice)
+
+    def login_failed(self, host):
+        if self.cluster is not None:
+            self.cluster.login_failed(host)
+
     def close_output(self, output):
         """Close a connection's output after what is held for it."""
         if self.commits is not None and self.commits.holding:
@@ -195,7 +213,7 @@ class ChatServer:
     def _flush_presence(self):
         self._presence_timer = None
         self._last_presence = self.loop.time()
-        self.execute(self.core.flush_presence())
+        self.carry_out(self.core.flush_presence())
 
     # -- idle sweep and shutdown ----------------------------------------------
 

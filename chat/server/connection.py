@@ -170,6 +170,11 @@ class ClientConnection(Session):
     # -- requests -------------------------------------------------------------
 
     @property
+    def paced(self):
+        """Whether each payload to this client leaves in a send of its own."""
+        return self.output.paced
+
+    @property
     def is_open(self):
         return self.state in OPEN_STATES
 
@@ -199,7 +204,7 @@ class ClientConnection(Session):
             self._next += 1
             if server.tracks_idle:
                 self.last_activity = now
-            self._handle(item)
+            self._take(item)
         self._update_reading()
 
     def _peek(self):
@@ -218,20 +223,21 @@ class ClientConnection(Session):
                 return batch[0]
         return _NOTHING
 
-    def _handle(self, item):
+    def _take(self, item):
+        """One request off the queue: a framing error is answered here; the
+        cluster's gate may take charge of a request; the core handles the rest."""
         server = self.server
-        core = server.core
         if isinstance(item, FramingError):
             log.debug("%s sent bad input: %s", self, item.message)
-            server.execute([core.error(self, item.message)])
+            server.carry_out([server.core.error(self, item.message)])
             if item.fatal:
                 self.close(item.message)
             return
         if server.cluster is not None and server.cluster.gate(self, item):
             return
-        self.handle_now(item)
+        self.handle(item)
 
-    def handle_now(self, item):
+    def handle(self, item):
         """Hand one request to the core and carry out its effects."""
         self.carry_out(self.server.core.handle(self, item))
 
@@ -240,7 +246,7 @@ class ClientConnection(Session):
         glue may hold them back first); a login that succeeded moves the
         connection on."""
         server = self.server
-        server.execute(effects)
+        server.carry_out(effects)
         if self.state is ADMITTED and self.name is not None:
             self.state = LOGGED_IN
             log.info("%s logged in as %s", self, self.name)
@@ -256,17 +262,19 @@ class ClientConnection(Session):
     def held(self):
         return self._wake is _HELD
 
-    def release(self, go_on=True):
-        """The held request is answered: go on with the next ones (or,
-        without ``go_on``, only stop holding: the caller handles the held
-        request again first)."""
+    def release(self):
+        """The held request is answered: go on with the next ones."""
         if self._wake is _HELD:
             self._wake = None
-            if go_on:
-                self._process()
+            self._process()
 
-    def carry_on(self):
-        """Go on with the waiting requests (after ``release(go_on=False)``)."""
+    def retry(self, item):
+        """Take the held request ``item`` again from the start (the gate may
+        hold it again), then go on with the next ones."""
+        if self._wake is _HELD:
+            self._wake = None
+        if self.is_open:
+            self._take(item)
         if self._wake is None:
             self._process()
 

@@ -48,11 +48,11 @@ class GroupCommit:
     """Holds effects while the store has uncommitted changes; commits and
     releases them once per loop pass."""
 
-    def __init__(self, loop, store, core, carry_out, retry_interval):
+    def __init__(self, loop, store, core, carry_out_now, retry_interval):
         self.loop = loop
         self.store = store
         self.core = core
-        self.carry_out = carry_out        # the server's way of doing effects
+        self.carry_out_now = carry_out_now        # the server's way of doing effects
         self.retry_interval = retry_interval
         self._held = None                 # list while a commit is booked this pass
         self._retry = None
@@ -125,13 +125,13 @@ class GroupCommit:
         for item in held:
             if type(item) is _Deferred:
                 if batch:
-                    self.carry_out(batch)
+                    self.carry_out_now(batch)
                     batch = []
                 item.call()
             else:
                 batch.append(item)
         if batch:
-            self.carry_out(batch)
+            self.carry_out_now(batch)
 
     def _not_stored(self, held, messages, exc):
         """The held effects with nothing that was not stored."""

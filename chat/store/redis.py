@@ -38,6 +38,7 @@ command cut off in flight, it may or may not have run.
 """
 
 import collections
+import contextlib
 import json
 import logging
 
@@ -77,29 +78,45 @@ class RedisStore(MemoryStore):
 
     def __init__(self, keep, retry=0.2):
         super().__init__(keep)
-        self.redis = None          # the node's pipelined RedisClient (set by the node)
-        self.publish = None        # fn(**fields) -> Reply: tell the other nodes (set by the node)
-        self.applying = False      # applying another node's change: do not echo it
-        self.scan = max(1, keep or 0)   # stream entries a purge looks at (set by the node)
+        self.redis = None          # the node's pipelined RedisClient (``attach``)
+        self.publish = None        # fn(**fields) -> Reply: tell the other nodes (``attach``)
+        self._applying = False     # applying another node's change: do not echo it
+        self.scan = max(1, keep or 0)   # stream entries a purge looks at (``attach``)
         self.retry = retry
         self.outbox = collections.deque()   # (command, event) not yet confirmed, oldest first
         self._cut_off = False      # one was cut off: the outbox waits to be sent again
 
+    def attach(self, redis, publish, scan):
+        """Write through ``redis`` (the node's pipelined ``RedisClient``) and
+        tell the other nodes with ``publish(**fields)``; a purge looks at
+        ``scan`` entries. The node calls it once, as it starts: the store is
+        made before the server listens, the node's client once it does."""
+        self.redis, self.publish, self.scan = redis, publish, max(1, scan)
+
+    @contextlib.contextmanager
+    def applying(self):
+        """Within it, changes are another node's, applied here: not echoed."""
+        self._applying = True
+        try:
+            yield
+        finally:
+            self._applying = False
+
     def set_account(self, key, salt, digest):
         super().set_account(key, salt, digest)
-        if not self.applying:
+        if not self._applying:
             record = json.dumps([salt.hex(), digest.hex()])
             self._write(("HSET", ACCOUNTS, key, record), dict(t="account", k=key, a=record))
 
     def add_ban(self, key, name, reason, host):
         super().add_ban(key, name, reason, host)
-        if not self.applying:
+        if not self._applying:
             record = json.dumps([name, reason, host])
             self._write(("HSET", BANS, key, record), dict(t="ban", k=key, b=record))
 
     def remove_ban(self, key):
         super().remove_ban(key)
-        if not self.applying:
+        if not self._applying:
             self._write(("HDEL", BANS, key), dict(t="unban", k=key))
 
     def _write(self, command, event):
@@ -135,7 +152,7 @@ class RedisStore(MemoryStore):
 
     def purge(self, room_key, sender_key):
         super().purge(room_key, sender_key)
-        if not self.applying:
+        if not self._applying:
             self.redis.call("EVAL", PURGE, 1, room_stream(room_key), sender_key, self.scan)
             self.publish(t="purge", r=room_key, k=sender_key)
 

@@ -73,7 +73,7 @@ class DirectMessages:
             self._send(command, session, lambda: kicked(lease[1]))
 
         def kicked(spelled):
-            self.server.execute([self.core.info(session, "%s was kicked by %s%s" % (
+            self.server.carry_out([self.core.info(session, "%s was kicked by %s%s" % (
                 spelled, session.name, " (%s)" % reason if reason else ""))])
         self._on_remote_holder(session, name, located)
 
@@ -86,7 +86,7 @@ class DirectMessages:
             if error is not None:
                 self.cluster.unavailable(session)
             elif lease is None or lease[0] == self.node_id:
-                self.server.execute([self.core.error(session, "%s is not online" % name)])
+                self.server.carry_out([self.core.error(session, "%s is not online" % name)])
             else:
                 then(lease)
         self.names.where(name.lower(), located)
@@ -98,7 +98,7 @@ class DirectMessages:
                                            protocol.MESSAGE, text)
         command = ("XADD", node_stream(node), "MAXLEN", "~", NODE_STREAM_LENGTH, "*",
                    "t", "pm", "to", spelled.lower(), "p", payload)
-        self._send(command, session, lambda: self.server.execute([Send(session, payload)]))
+        self._send(command, session, lambda: self.server.carry_out([Send(session, payload)]))
 
     # -- a true answer for what was cut off ------------------------------------
 
@@ -160,7 +160,7 @@ class DirectMessages:
             return
         session = self.core.users.get(to.decode("utf-8", "replace"))
         if session is not None:
-            self.server.execute([Send(session, payload)])
+            self.server.carry_out([Send(session, payload)])
 
     def kicked(self, fields):
         """A kick event: another node's operator kicked one of our users."""
@@ -170,4 +170,4 @@ class DirectMessages:
         by = (fields.get("by") or b"?").decode("utf-8", "replace")
         if session is not None:
             reason = (fields.get("why") or b"").decode("utf-8", "replace")
-            self.server.execute(self.core.kicked_from_elsewhere(session, by, reason))
+            self.server.carry_out(self.core.kicked_from_elsewhere(session, by, reason))

@@ -120,10 +120,10 @@ class RoomMessages:
             if len(payloads) == 1:
                 effects.append(Broadcast(payloads[0], recipients))
                 continue
-            paced = [session for session in recipients if session.output.paced]
+            paced = [session for session in recipients if session.paced]
             if paced:
-                recipients = [session for session in recipients if not session.output.paced]
+                recipients = [session for session in recipients if not session.paced]
                 effects += [Broadcast(payload, paced) for payload in payloads]
             effects.append(Broadcast(b"".join(payloads), recipients))
-        self.server.execute(effects)
+        self.server.carry_out(effects)
 

@@ -116,12 +116,8 @@ class Cluster:
         self.messages = RoomMessages(server, self.streams, node_id, self.unavailable,
                                      config.redis_timeout)
         self.publish = self.messages.publish   # the server carries out Publish through it
-        store = self.core.store
-        store.redis, store.publish = self.redis, self.publish_event
-        store.scan = self.streams.stream_length * 2   # MAXLEN ~ keeps a little more
-        self.core.on_forget = self.names.release
-        self.core.failed_logins.on_record = self._failed_login
-        self.core.on_move = self._moved
+        self.core.store.attach(self.redis, self.publish_event,
+                               scan=self.streams.stream_length * 2)  # MAXLEN ~ keeps more
         self.streams.on_caught_up = self._caught_up
         self.ready = False
         self._reader_started = False   # at start-up, once
@@ -230,11 +226,7 @@ class Cluster:
         """Hand the requests held at start-up to the gate again, in order."""
         self._before_ready = None
         for conn, item in held or ():
-            conn.release(go_on=False)
-            if conn.is_open and not self.gate(conn, item):
-                conn.handle_now(item)
-            if not conn.held:   # not held again (by a lease claim, say)
-                conn.carry_on()
+            conn.retry(item)
 
     # -- requests ---------------------------------------------------------
 
@@ -321,7 +313,7 @@ class Cluster:
                 if error is not None:
                     self._error(conn, UNAVAILABLE)
                 else:
-                    conn.handle_now(item)
+                    conn.handle(item)
             if core.unmirror_room(key):   # nobody here went in after all
                 self.streams.forget(key)
             conn.release()
@@ -330,7 +322,7 @@ class Cluster:
         return True
 
     def _error(self, session, text):
-        self.server.execute([self.core.error(session, text)])
+        self.server.carry_out([self.core.error(session, text)])
 
     def unavailable(self, session):
         """Tell ``session`` its request could not go through Redis."""
@@ -350,7 +342,7 @@ class Cluster:
         elif kind == b"fail":
             host = fields.get("h")
             if isinstance(host, bytes):
-                self.core.failed_logins.record_elsewhere(host.decode("utf-8", "replace"))
+                self.core.failed_login_elsewhere(host.decode("utf-8", "replace"))
         else:
             self.shared.event(kind, fields)
 
@@ -366,7 +358,13 @@ class Cluster:
         return ("XADD", EVENTS_STREAM, "MAXLEN", "~", EVENTS_LENGTH, "*",
                 "n", self.node_id, *args)
 
-    def _failed_login(self, host):
+    # -- the core's hooks (through ``ChatServer``) ---------------------------
+
+    def name_freed(self, key):
+        """Give the name's lease back: another node may take the name."""
+        self.names.release(key)
+
+    def login_failed(self, host):
         """A failed password attempt here counts on every node (best effort:
         while Redis is down it counts here only)."""
         if self.redis.connected:
@@ -391,10 +389,10 @@ class Cluster:
             payload = protocol.encode_response(self.core.clock.timestamp(),
                                                protocol.SERVER_SENDER, protocol.INFO,
                                                MISSED % room.label)
-            self.server.execute([Broadcast(payload, room.recipients())])
+            self.server.carry_out([Broadcast(payload, room.recipients())])
 
-    def _moved(self, session, room, entered, notice):
-        """``ChatCore.on_move``: tell the others; the last one here to leave
+    def moved(self, session, room, entered, notice):
+        """``CoreHooks.moved``: tell the others; the last one here to leave
         a room ends this node's reading of it (else every room a user ever
         joined would stay in each read, its messages kept for nobody)."""
         self.presence.moved(session, room, entered, notice)

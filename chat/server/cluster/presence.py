@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-Every entry to and exit from a room on this node (``ChatCore.on_move``)
+Every entry to and exit from a room on this node (``CoreHooks.moved``)
 becomes an event in the shared stream ``ktn:events``, which every node
 reads with the room streams; the others apply it to the room's ``remote``
 members (``ChatCore.remote_presence``), so ``names``, ``rooms``, the
@@ -108,7 +108,7 @@ class ClusterPresence:
     # -- this node --------------------------------------------------------
 
     def moved(self, session, room, entered, notice):
-        """``ChatCore.on_move``: tell the others."""
+        """``CoreHooks.moved``: tell the others."""
         key = session.key
         if entered:
             self.local[key] = (room.name, session.name)

@@ -89,11 +89,8 @@ class SharedState:
             self.kick(session, "you are banned: %s" % ban[1] if ban[1] else "you are banned")
 
     def _apply(self, change, *args):
-        self.store.applying = True
-        try:
+        with self.store.applying():
             return change(*args)
-        finally:
-            self.store.applying = False
 
     def _account(self, key, record):
         try:

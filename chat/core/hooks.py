@@ -1,0 +1,26 @@
+"""What the glue hears from the core besides effects: ``CoreHooks``.
+
+Theory of operation
+-------------------
+Effects answer a request; a few things the core does are news to the glue
+whatever the request was: a name was freed (a logout, a kick, a dropped
+connection), a session entered or left a room, a password attempt failed.
+A single server needs none of it; a cluster node tells the other nodes.
+The glue hands a ``CoreHooks`` to ``ChatCore`` at construction; the
+defaults here do nothing. The core calls them after its own state has
+changed, and a hook never changes the core's state from inside the call.
+"""
+
+
+class CoreHooks:
+    """The no-op hooks of a single server; the glue overrides what it needs."""
+
+    def name_freed(self, key):
+        """The case-folded name ``key`` is no longer logged in here."""
+
+    def moved(self, session, room, entered, notice):
+        """``session`` entered (``entered``) or left ``room``; ``notice``:
+        whether the room is told (false for a kick's silent exit)."""
+
+    def login_failed(self, host):
+        """A password attempt from ``host`` failed here (counted already)."""

@@ -233,7 +233,7 @@ class ClientConnection(Session):
             if item.fatal:
                 self.close(item.message)
             return
-        if server.cluster is not None and server.cluster.gate(self, item):
+        if server.cluster is not None and server.cluster.gate.check(self, item):
             return
         self.handle(item)
 

@@ -10,9 +10,14 @@ messages through Redis (``--redis URL``).
 * ``messages``: a room's messages out to its stream and back to the
   members (each sender gets the true answer when an append is cut off);
 * ``direct``: private messages and kicks to users on other nodes;
-* ``node``: the glue between the core's effects, the connections and Redis
-  (start-up, the gate that fails closed while Redis is down, events);
+* ``events``: the shared events stream, ours out and the others' routed in;
+* ``gate``: each request before the core, failing closed while Redis is
+  down or the node is starting;
+* ``startup``: the reads a node makes before it may serve, and the re-read
+  after the events stream was trimmed;
+* ``node``: the ``Cluster`` that wires these together between the core's
+  effects, the connections and Redis;
 * ``options``: the command-line options and their checks.
 
-Without ``--redis`` only ``options`` is imported.
+Without ``--redis`` no ``Cluster`` is made: only ``options`` is used.
 """

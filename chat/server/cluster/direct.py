@@ -68,7 +68,7 @@ class DirectMessages:
         session, name, reason = effect
 
         def located(lease):
-            command = self.cluster.event_command(
+            command = self.cluster.events.command(
                 t="kick", to=lease[0], k=lease[1].lower(), by=session.name, why=reason)
             self._send(command, session, lambda: kicked(lease[1]))
 

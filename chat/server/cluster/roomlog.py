@@ -116,7 +116,7 @@ class RoomLog:
     """Publishes messages to the room streams and reads every mirrored one."""
 
     def __init__(self, redis, reader, node_id, history_limit, deliver, load_room, side_streams,
-                 trimmed, block=5.0, batch=1000, retain=10_000, max_entry=32 * 1024,
+                 trimmed, on_caught_up, block=5.0, batch=1000, retain=10_000, max_entry=32 * 1024,
                  retry=1.0):
         self.redis = redis                  # pipelined client: XADD, XREVRANGE
         self.reader = reader                # its own connection: XREAD BLOCK
@@ -129,7 +129,7 @@ class RoomLog:
         self.caught_up = False              # read to the ends since the reader connected
         self._careful = False               # one entry per stream (after an oversized reply)
         self._careful_checked = False       # oversized heads skipped since reconnecting
-        self.on_caught_up = None            # fn(): caught up again
+        self.on_caught_up = on_caught_up    # fn(): caught up again
         self._count = batch                 # COUNT of the read in flight
         self.load_room = load_room          # fn(room name, [(sender key, payload)])
         self.node_key = node_stream(node_id)
@@ -143,6 +143,10 @@ class RoomLog:
         # stream key -> last id read; the side streams' ids are set at start
         self.last_ids = {key: b"0-0" for key in side_streams}
         self.loading = {}                   # room key -> [callbacks] while mirroring
+
+    def start_from(self, stream, entry_id):
+        """Read the side stream ``stream`` on from ``entry_id`` (at start-up)."""
+        self.last_ids[stream] = entry_id
         self._reading = None                # the XREAD Reply in flight
 
     def mirrored(self, room_key):
@@ -319,8 +323,7 @@ class RoomLog:
                     len(entries) >= self._count for _stream, entries in reply.value or ()):
                 self.caught_up = True   # everything there was is handed out
                 self._careful = False
-                if self.on_caught_up is not None:
-                    self.on_caught_up()
+                self.on_caught_up()
             self._read()
 
     def _hand_out(self, streams):

@@ -37,13 +37,10 @@ FAILED_LOGIN_WINDOW = 60.0
 #: Password hashes (scrypt, ``chat.core.accounts``) the whole server
 #: computes per second after a burst of HASH_BURST; over it, a request that
 #: would hash (``register``, ``password``, a password ``login``) gets
-#: "server busy" at once. Hashing runs on the event loop: one hash took
-#: 3.0-3.2 ms of CPU (4.3-6.0 ms wall with the 2 cores shared) on this
-#: project's machine (100 calls averaged, 2026-11-28), so 25 a second take
-#: at most ~8% of the loop (~15% on a loaded machine) however many clients
-#: ask, and a burst stalls it ~30 ms once. A ``password`` change is two.
-#: (40 clients changing passwords at 5 a second: the server used 91% of a
-#: core without the budget, 9% with it; README, "Hashing budget".)
+#: "server busy" at once. Hashing runs on the event loop, so this bounds
+#: the share of the loop that hashing can take however many clients ask
+#: (a ``password`` change is two hashes); docs/accounts.md has the
+#: measurements behind the number.
 HASHES_PER_SECOND = 25.0
 HASH_BURST = 10
 

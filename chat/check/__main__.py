@@ -10,7 +10,7 @@ import os
 import shlex
 import sys
 
-from .client_checks import ClientOptions, check_client
+from .client_standard import ClientOptions, check_client
 from .report import EXIT_UNREACHABLE
 from .server_checks import check_server
 from .server_session import Options

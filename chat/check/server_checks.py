@@ -9,8 +9,8 @@ the others need. The report groups the verdicts by kind whatever the order.
 
 import time
 
-from . import server_input as inp
-from . import server_later as later
+from . import server_framing as framing
+from . import server_endings as endings
 from . import server_peers as peers
 from . import server_standard as std
 from . import server_stress as stress
@@ -29,21 +29,21 @@ CHECKS = (
     ("standard", "echo to the sender", std.echo_to_sender),
     ("standard", "nothing for clients not logged in", std.not_logged_in_get_nothing),
     ("standard", "names", std.names),
-    ("framing", "request with no delimiter", inp.no_delimiter),
-    ("framing", "two requests in one write", inp.two_requests_one_write),
-    ("framing", "requests back to back", inp.back_to_back),
-    ("framing", "request split across writes", inp.split_request),
-    ("framing", "split inside a UTF-8 character", inp.split_utf8),
-    ("standard", "history keeps earlier messages", later.history_keeps_messages),
-    ("standard", "logout", later.logout),
-    ("standard", "abrupt disconnect frees the name", later.abrupt_disconnect),
-    ("robustness", "invalid JSON", inp.invalid_json),
-    ("robustness", "values that are not requests", inp.not_requests),
-    ("robustness", "unknown request", inp.unknown_request),
-    ("robustness", "oversized request", inp.oversized_request),
+    ("framing", "request with no delimiter", framing.no_delimiter),
+    ("framing", "two requests in one write", framing.two_requests_one_write),
+    ("framing", "requests back to back", framing.back_to_back),
+    ("framing", "request split across writes", framing.split_request),
+    ("framing", "split inside a UTF-8 character", framing.split_utf8),
+    ("standard", "history keeps earlier messages", endings.history_keeps_messages),
+    ("standard", "logout", endings.logout),
+    ("standard", "abrupt disconnect frees the name", endings.abrupt_disconnect),
+    ("robustness", "invalid JSON", framing.invalid_json),
+    ("robustness", "values that are not requests", framing.not_requests),
+    ("robustness", "unknown request", framing.unknown_request),
+    ("robustness", "oversized request", framing.oversized_request),
     ("peer compatibility", "one payload per read", peers.one_payload_per_read),
-    ("standard", "response shape", later.response_shape),
-    ("standard", "timestamps are strings", later.timestamps_are_strings),
+    ("standard", "response shape", endings.response_shape),
+    ("standard", "timestamps are strings", endings.timestamps_are_strings),
     ("peer compatibility", "history entries are objects", peers.history_as_objects),
     ("peer compatibility", "timestamps peers can read", peers.timestamps_for_peers),
     ("peer compatibility", "ASCII on the wire", peers.ascii_wire),

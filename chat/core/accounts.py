@@ -33,9 +33,8 @@ from ..limits import TokenBucket
 from ..protocol import RequestError
 from .session import check_username, is_username
 
-#: scrypt cost: n=2**11, r=8, p=1 uses 2 MiB and took 3.2 ms per hash on
-#: this project's machine (2 vCPU AMD EPYC, Python 3.11, under load),
-#: measured with hashlib.scrypt averaged over 20 calls; 2**12 took 6.8 ms.
+#: scrypt cost: n=2**11, r=8, p=1 (2 MiB a hash); docs/accounts.md has the
+#: time a hash takes here.
 SCRYPT_N = 2 ** 11
 SCRYPT_R = 8
 SCRYPT_P = 1

@@ -12,10 +12,10 @@ import json
 import random
 import time
 
-from . import client_checks_more as more
+from . import client_robustness as robustness
 from .client_session import (CannotStart, CheckingServer, ClientSession, framing_problem,
                              random_word)
-from .client_checks_more import RULE_SHOW
+from .client_robustness import RULE_SHOW
 from .report import Report, failed, passed
 from .wire import Pump
 
@@ -199,20 +199,20 @@ CHECKS = (
     ("standard", "shows its own message", shows_own_message, True),
     ("standard", "shows messages", shows_message, False),
     ("standard", "shows errors", shows_error, False),
-    ("standard", "names and help requests", more.names_help_requests, False),
-    ("framing", "two payloads in one read", more.two_in_one_read, False),
-    ("framing", "payload split across reads", more.split_reads, False),
-    ("framing", "split inside a UTF-8 character", more.split_utf8, False),
-    ("peer compatibility", "history as JSON strings", more.history_strings, False),
-    ("peer compatibility", "msg as a response type", more.msg_response_type, False),
-    ("peer compatibility", "numeric timestamps", more.numeric_timestamp, False),
-    ("peer compatibility", "names as a list", more.names_list, False),
-    ("safety", "escape sequences in messages", more.escapes_in_message, False),
-    ("safety", "escape sequences in server notices", more.escapes_in_notices, False),
-    ("standard", "logout request", more.logout_request, False),
-    ("peer compatibility", "exits after logout", more.exits_after_logout, True),
-    ("peer compatibility", "one request per write", more.one_request_per_write, True),
-    ("peer compatibility", "no-argument requests carry null", more.null_content, True),
+    ("standard", "names and help requests", robustness.names_help_requests, False),
+    ("framing", "two payloads in one read", robustness.two_in_one_read, False),
+    ("framing", "payload split across reads", robustness.split_reads, False),
+    ("framing", "split inside a UTF-8 character", robustness.split_utf8, False),
+    ("peer compatibility", "history as JSON strings", robustness.history_strings, False),
+    ("peer compatibility", "msg as a response type", robustness.msg_response_type, False),
+    ("peer compatibility", "numeric timestamps", robustness.numeric_timestamp, False),
+    ("peer compatibility", "names as a list", robustness.names_list, False),
+    ("safety", "escape sequences in messages", robustness.escapes_in_message, False),
+    ("safety", "escape sequences in server notices", robustness.escapes_in_notices, False),
+    ("standard", "logout request", robustness.logout_request, False),
+    ("peer compatibility", "exits after logout", robustness.exits_after_logout, True),
+    ("peer compatibility", "one request per write", robustness.one_request_per_write, True),
+    ("peer compatibility", "no-argument requests carry null", robustness.null_content, True),
 )
 
 

@@ -39,8 +39,8 @@ FAILED_LOGIN_WINDOW = 60.0
 #: would hash (``register``, ``password``, a password ``login``) gets
 #: "server busy" at once. Hashing runs on the event loop, so this bounds
 #: the share of the loop that hashing can take however many clients ask
-#: (a ``password`` change is two hashes); docs/accounts.md has the
-#: measurements behind the number.
+#: (a ``password`` change is two hashes); docs/benchmarks.md, "Password
+#: hashing", has the measurements behind the number.
 HASHES_PER_SECOND = 25.0
 HASH_BURST = 10
 

@@ -33,8 +33,8 @@ from ..limits import TokenBucket
 from ..protocol import RequestError
 from .session import check_username, is_username
 
-#: scrypt cost: n=2**11, r=8, p=1 (2 MiB a hash); docs/accounts.md has the
-#: time a hash takes here.
+#: scrypt cost: n=2**11, r=8, p=1 (2 MiB a hash); docs/benchmarks.md,
+#: "Password hashing", has the time a hash takes here.
 SCRYPT_N = 2 ** 11
 SCRYPT_R = 8
 SCRYPT_P = 1

@@ -140,7 +140,8 @@ class Reply:
             raise self.error
         return self.value
 
-    def _resolve(self, value, error):
+    def resolve(self, value, error):
+        """Settle the call (for whoever sent it): ``value``, or ``error``."""
         self.done = True
         self.value = value
         self.error = error
@@ -178,13 +179,19 @@ def _notify(callback, *args):
 
 
 class _Connection:
-    """One TCP connection's protocol object: output batch, reply FIFO, watchdog."""
+    """One TCP connection's protocol object: output batch, reply FIFO, watchdog.
 
-    def __init__(self, client):
-        self.client = client
-        self.loop = client.loop
+    Its owner is told ``on_open(conn)`` once the socket is up (to send its
+    handshake) and ``on_lost(conn, exc)`` when the connection breaks (peer
+    gone, a bad reply, no reply in time); the owner then ``drop``s it.
+    """
+
+    def __init__(self, loop, max_reply_size, on_open, on_lost):
+        self.loop = loop
+        self.on_open = on_open
+        self.on_lost = on_lost
         self.transport = None
-        self.parser = ReplyParser(client.max_reply_size)
+        self.parser = ReplyParser(max_reply_size)
         self.waiting = collections.deque()   # Replies, oldest first
         self.out = []                        # encoded commands not yet written
         self.out_bytes = 0
@@ -239,39 +246,36 @@ class _Connection:
 
     def connection_made(self, transport):
         self.transport = transport
-        self.client._handshake(self)
+        self.on_open(self)
 
     def data_received(self, data):
         self.last_progress = self.loop.time()
         try:
             replies = self.parser.feed(data)
         except ProtocolError as exc:
-            self.client._drop(self, exc)
+            self.on_lost(self, exc)
             return
         waiting = self.waiting
         for value in replies:
             if self.dropped:
                 return   # a callback closed the client
             if not waiting:
-                self.client._drop(self, ProtocolError("a reply that no command asked for"))
+                self.on_lost(self, ProtocolError("a reply that no command asked for"))
                 return
             reply = waiting.popleft()
             if value.__class__ is ReplyError:
-                reply._resolve(None, value)
+                reply.resolve(None, value)
             else:
-                reply._resolve(value, None)
+                reply.resolve(value, None)
         if waiting and self.watchdog is None:
             self._arm_watchdog()
 
     def eof_received(self):
-        self.client._drop(self, ConnectionResetError("redis closed the connection"))
+        self.on_lost(self, ConnectionResetError("redis closed the connection"))
         return False
 
     def connection_lost(self, exc):
-        self.client._drop(self, exc or ConnectionResetError("connection closed"))
-
-    def connect_failed(self, exc):
-        self.client._attempt_failed(self, exc)
+        self.on_lost(self, exc or ConnectionResetError("connection closed"))
 
     # -- liveness ---------------------------------------------------------
 
@@ -288,11 +292,11 @@ class _Connection:
         if timeout is None:
             return   # re-armed when the blocking call is answered
         if self.loop.time() - self.last_progress >= timeout:
-            self.client._drop(self, TimeoutError("no reply from redis within %g s" % timeout))
+            self.on_lost(self, TimeoutError("no reply from redis within %g s" % timeout))
         else:
             self._arm_watchdog()
 
-    def abandon(self, exc):
+    def drop(self, exc):
         """Close the socket and fail every waiting call, each exactly once."""
         self.dropped = True
         if self.watchdog is not None:
@@ -304,9 +308,9 @@ class _Connection:
         waiting, self.waiting = self.waiting, collections.deque()
         block, self.block = self.block, None   # its EXEC was never sent
         for reply in waiting:
-            reply._resolve(None, _lost(reply, exc))
+            reply.resolve(None, _lost(reply, exc))
         for reply, _queued in block or ():
-            reply._resolve(None, _lost(reply, exc))
+            reply.resolve(None, _lost(reply, exc))
 
 
 def _lost(reply, exc):
@@ -321,13 +325,13 @@ def _resolve_block(block, answer):
         error = ProtocolError("EXEC answered %r to %d commands" % (values, len(block)))
     for i, (reply, queued) in enumerate(block):
         if queued.error is not None:     # refused when queued (EXEC says EXECABORT)
-            reply._resolve(None, queued.error)
+            reply.resolve(None, queued.error)
         elif error is not None:
-            reply._resolve(None, error)
+            reply.resolve(None, error)
         elif values[i].__class__ is ReplyError:
-            reply._resolve(None, values[i])
+            reply.resolve(None, values[i])
         else:
-            reply._resolve(values[i], None)
+            reply.resolve(values[i], None)
 
 
 class RedisClient:
@@ -382,15 +386,15 @@ class RedisClient:
         data = encode_command(args)   # a bad argument is the caller's bug: raise
         reply = Reply(args[0])
         if self.state is not READY:
-            reply._resolve(None, self._unavailable())
+            reply.resolve(None, self._unavailable())
             return reply
         conn = self._conn
         if len(conn.waiting) >= self.max_pending:
-            reply._resolve(None, Overloaded(
+            reply.resolve(None, Overloaded(
                 "%s: %d redis calls already waiting" % (reply.name, self.max_pending)))
             return reply
         if conn.out_bytes + conn.transport.buffered + len(data) > self.max_output_bytes:
-            reply._resolve(None, Overloaded(
+            reply.resolve(None, Overloaded(
                 "%s: more than %d bytes already queued for redis"
                 % (reply.name, self.max_output_bytes)))
             return reply
@@ -421,16 +425,18 @@ class RedisClient:
             self._connector.cancel()
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            conn.abandon(Unavailable("client closed"))
+            conn.drop(Unavailable("client closed"))
 
     # -- the connection's life --------------------------------------------
 
     def _connect(self):
         self._retry = None
         self.state = CONNECTING
-        self._conn = conn = _Connection(self)
+        self._conn = conn = _Connection(self.loop, self.max_reply_size,
+                                        self._handshake, self._drop)
         self._connector = Connector(self.loop, self.host, self.port, conn,
-                                    conn.connect_failed, timeout=self.connect_timeout)
+                                    lambda exc: self._attempt_failed(conn, exc),
+                                    timeout=self.connect_timeout)
 
     def _handshake(self, conn):
         """Authenticate and select the database before anyone else may
@@ -483,8 +489,8 @@ class RedisClient:
         if self._conn is conn:
             self._conn = None
             self.last_error = exc
-            self._schedule_retry()   # before abandon: callbacks see "not ready"
-        conn.abandon(exc)
+            self._schedule_retry()   # before drop: callbacks see "not ready"
+        conn.drop(exc)
         if was_ready:
             _notify(self.on_disconnected, exc)
 

@@ -86,7 +86,7 @@ from .config import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 from .commands import NOT_LOGGED_IN_HINT, LocalHint, SendRequest, parse_input
 from .session_view import SessionView
 from .stdin_lines import END_OF_INPUT, StdinLines
-from .render import render, sanitize, use_color
+from .render import render, response_kind, sanitize, use_color
 
 
 #: Largest payload accepted from a server: a ``history`` can be large.
@@ -223,7 +223,7 @@ class ChatClient(StdinLines):
         self.display(payload)
         before = self.session.summary()
         self.session.observe(payload)
-        kind = _response_kind(payload)
+        kind = response_kind(payload)
         login_was_pending = self.login_pending
         if kind == "history":
             self._logged_in()
@@ -449,13 +449,6 @@ class ChatClient(StdinLines):
                 self.loop.call_soon(self.interrupt)
         except OSError:
             pass
-
-
-def _response_kind(payload):
-    if not isinstance(payload, dict):
-        return None
-    response = payload.get("response")
-    return response.strip().lower() if isinstance(response, str) else None
 
 
 def _describe(exc):

@@ -26,6 +26,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .render import response_kind
+
 __all__ = ["LOBBY", "SessionView"]
 
 LOBBY = "#lobby"
@@ -86,8 +88,7 @@ class SessionView:
         """Learn what can be learnt from one payload; ignore the rest."""
         if not isinstance(payload, dict):
             return
-        response = payload.get("response")
-        kind = response.strip().lower() if isinstance(response, str) else None
+        kind = response_kind(payload)
         content = payload.get("content")
         if kind in ("message", "msg"):
             self._sender(payload.get("sender"))

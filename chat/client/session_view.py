@@ -6,7 +6,7 @@ The protocol tags nothing: a server never says "you are alice in #dev".
 The client infers it, liberally, from what it sent and what came back:
 
 * the name is the first word of the last ``login`` sent, once the client
-  believes that login succeeded (``ChatClient`` decides that; see there);
+  believes that login succeeded (``ClientEngine`` decides that; see there);
 * the room is ``#lobby`` after a login (PROTOCOL.md section 4), then the
   room of the latest ``info`` "Joined #room ..." (the answer to ``join``
   and ``leave``), with its user count when the text has one;

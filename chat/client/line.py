@@ -34,18 +34,14 @@ class ChatClient(ClientEngine):
         self.color = use_color(self.out) if config.color is None else config.color
 
     def display(self, payload):
-        """One payload from the server, rendered."""
-        self.show(render(payload, color=self.color))
+        """One payload from the server, rendered: stdout, flushed at once."""
+        self._write(self.out, render(payload, color=self.color))
 
     def session_changed(self, before):
         """Name, room or user count changed: a status line at a terminal when
         the name or room did (the count moves too often to be worth one)."""
         if self.interactive and self.session.name and before[:2] != self.session.summary()[:2]:
             self.notice("you are " + self.session.describe())
-
-    def show(self, lines):
-        """Rendered lines from the server: stdout, flushed at once."""
-        self._write(self.out, lines)
 
     def notice(self, text):
         """A status line of the client's own: stderr, after ``-- ``."""
@@ -56,6 +52,7 @@ class ChatClient(ClientEngine):
         self._write(self.err, [sanitize(line) for line in text.splitlines()])
 
     def error_line(self, text):
+        """Why the client cannot go on: stderr, after ``chat.client: ``."""
         self._write(self.err, ["chat.client: " + sanitize(text)])
 
     def _write(self, stream, lines):

@@ -1,2 +1,4 @@
-"""A small single-threaded event loop on `selectors`: timers, TCP transports
-and incremental JSON framing. Generic: it knows nothing about chat."""
+"""A small single-threaded event loop on `selectors` and what runs on it:
+timers and signals (`loop`), TCP transports (`tcp`), incremental JSON
+framing (`framing`), the RESP codec (`resp`) and a Redis client (`redis`).
+Generic: it knows nothing about chat."""

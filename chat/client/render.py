@@ -29,6 +29,7 @@ __all__ = [
     "format_timestamp",
     "render",
     "render_spans",
+    "response_kind",
     "sanitize",
     "sanitize_multiline",
     "use_color",
@@ -228,6 +229,15 @@ CONTINUATION_INDENT = " " * (len("[--:--]") + 3)
 PM_ARROW = " -> "
 
 
+def response_kind(payload: Any) -> str | None:
+    """A payload's response type, trimmed and lower-cased (``"message"``,
+    ``"info"`` ...), or None when it has none or is not an object."""
+    if not isinstance(payload, dict):
+        return None
+    response = payload.get("response")
+    return response.strip().lower() if isinstance(response, str) else None
+
+
 def render(payload: Any, *, color: bool = False) -> list[str]:
     """Turn one decoded JSON value from a server into printable lines.
 
@@ -262,7 +272,7 @@ def _render(payload: Any, *, in_history: bool) -> list[list[Span]]:
         return _lines([_stamp(None), ("", " "), ("odd", "? unexpected:"), ("", " ")], text)
     stamp = _stamp(payload.get("timestamp"))
     response = payload.get("response")
-    kind = response.strip().lower() if isinstance(response, str) else None
+    kind = response_kind(payload)
     if kind is None and in_history and "content" in payload:
         kind = "message"  # a history entry without a type is a message
     content = payload.get("content")

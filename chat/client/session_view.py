@@ -6,7 +6,7 @@ The protocol tags nothing: a server never says "you are alice in #dev".
 The client infers it, liberally, from what it sent and what came back:
 
 * the name is the first word of the last ``login`` sent, once the client
-  believes that login succeeded (``ChatClient`` decides that; see there);
+  believes that login succeeded (``ClientEngine`` decides that; see there);
 * the room is ``#lobby`` after a login (PROTOCOL.md section 4), then the
   room of the latest ``info`` "Joined #room ..." (the answer to ``join``
   and ``leave``), with its user count when the text has one;
@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import re
 from typing import Any
+
+from .render import response_kind
 
 __all__ = ["LOBBY", "SessionView"]
 
@@ -86,8 +88,7 @@ class SessionView:
         """Learn what can be learnt from one payload; ignore the rest."""
         if not isinstance(payload, dict):
             return
-        response = payload.get("response")
-        kind = response.strip().lower() if isinstance(response, str) else None
+        kind = response_kind(payload)
         content = payload.get("content")
         if kind in ("message", "msg"):
             self._sender(payload.get("sender"))

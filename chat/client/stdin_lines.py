@@ -2,8 +2,8 @@
 
 Theory of operation
 -------------------
-``StdinLines`` is the half of ``chat.client.line.ChatClient`` that reads its
-input. stdin is read with ``os.read`` on the file descriptor when the loop
+``StdinLines`` is the half of ``chat.client.engine.ClientEngine`` that reads
+its input. stdin is read with ``os.read`` on the file descriptor when the loop
 says it is readable (made nonblocking first, except a terminal, see
 ``_start_stdin``; a regular file, which epoll cannot watch, is read from
 ``call_soon`` instead) and split into lines here, so a partial line waits

@@ -1,9 +1,10 @@
-"""The full-screen client: the line client's machinery behind a curses screen.
+"""The full-screen client: the client engine behind a curses screen.
 
 Theory of operation
 -------------------
-``FullScreenClient`` is a ``chat.client.line.ChatClient`` (same connection,
-pacing, life cycle and exit statuses) whose input and output are swapped:
+``FullScreenClient`` is a ``chat.client.engine.ClientEngine``, as the line
+client is (same connection, pacing, life cycle and exit statuses), with
+its own input and output:
 
 * **input**: the loop still watches stdin, but a wake reads keys with
   ``get_wch`` (window in ``nodelay`` mode: the selector does the waiting)
@@ -45,7 +46,7 @@ import tempfile
 import termios
 import traceback
 
-from ..line import ChatClient
+from ..engine import ClientEngine
 from ..config import EXIT_FAILURE, EXIT_INTERRUPTED
 from ..stdin_lines import MAX_QUEUED_LINES
 from ..commands import SendRequest, mask_secrets, parse_input
@@ -71,8 +72,8 @@ def fullscreen_possible(stdin_fd: int = 0, stdout_fd: int = 1) -> bool:
         return False
 
 
-class FullScreenClient(ChatClient):
-    """A ``ChatClient`` reading keys and drawing a ``Screen``."""
+class FullScreenClient(ClientEngine):
+    """A ``ClientEngine`` reading keys and drawing a ``Screen``."""
 
     def __init__(self, loop, config, window, stdin_fd=0):
         super().__init__(loop, config, stdin_fd=stdin_fd)

@@ -1,4 +1,4 @@
-"""TCP transports, a listener and a nonblocking connect.
+"""The TCP transport: one connected nonblocking socket on the loop.
 
 Theory of operation
 -------------------
@@ -21,11 +21,12 @@ empty. ``close()`` flushes, then closes (discarding input meanwhile);
 
 Every callback into the protocol is guarded: an exception there is logged
 and aborts this connection only.
+
+Where the socket comes from is another module's job: ``reactor.tcp.listener``
+hands in accepted sockets, ``reactor.tcp.connector`` connected ones.
 """
 
-import errno
 import logging
-import os
 import selectors
 import socket
 import struct
@@ -41,14 +42,6 @@ MAX_IOV = 512
 #: Default high/low water marks for pause_writing/resume_writing.
 DEFAULT_HIGH_WATER = 256 * 1024
 DEFAULT_LOW_WATER = 64 * 1024
-
-# accept() errors meaning "out of file descriptors or buffers": back off.
-_RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
-# accept() errors that concern only the connection being accepted.
-_TRANSIENT_ACCEPT_ERRNOS = {errno.ECONNABORTED, errno.EPROTO, errno.EPERM}
-
-#: How long the listener waits before accepting again after EMFILE & co.
-ACCEPT_BACKOFF = 0.1
 
 # Shared "nothing queued" value: an idle connection holds no list of its own.
 _NO_CHUNKS = ()
@@ -324,163 +317,3 @@ class Transport:
                           getattr(method, "__name__", method), self.peername)
             self._force_close(None)
             return None
-
-
-class Listener:
-    """Accepts connections and hands each to a new protocol object, made by
-    ``protocol_factory(peer_address)`` (as Twisted's ``buildProtocol(addr)``:
-    the address from ``accept`` costs no ``getpeername`` call).
-
-    Accepts until EAGAIN on every readiness event. When the process runs out
-    of file descriptors (EMFILE/ENFILE) it stops watching the socket for
-    ``ACCEPT_BACKOFF`` seconds instead of spinning on a listener that stays
-    readable.
-    """
-
-    def __init__(self, loop, sock, protocol_factory, backlog=1024):
-        self.loop = loop
-        self.sock = sock
-        self.protocol_factory = protocol_factory
-        sock.setblocking(False)
-        sock.listen(backlog)
-        self._retry = None
-        self.closed = False
-        self.accept_failures = 0
-        loop.add_reader(sock, self._on_readable)
-
-    @property
-    def address(self):
-        return self.sock.getsockname()
-
-    def _on_readable(self):
-        for _ in range(1000):  # bounded, so one listener cannot starve the loop
-            try:
-                conn, address = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                if exc.errno in _TRANSIENT_ACCEPT_ERRNOS:
-                    continue
-                self.accept_failures += 1
-                if exc.errno in _RESOURCE_ERRNOS:
-                    log.warning("accept failed (%s); pausing accepts for %.1fs",
-                                exc.strerror, ACCEPT_BACKOFF)
-                else:
-                    log.error("accept failed: %s", exc)
-                self._back_off()
-                return
-            try:
-                protocol = self.protocol_factory(address)
-                Transport(self.loop, conn, protocol).start()
-            except Exception:
-                log.exception("could not set up an accepted connection")
-                conn.close()
-
-    def _back_off(self):
-        self.loop.remove_reader(self.sock)
-        self._retry = self.loop.call_later(ACCEPT_BACKOFF, self._resume)
-
-    def _resume(self):
-        self._retry = None
-        if not self.closed:
-            self.loop.add_reader(self.sock, self._on_readable)
-
-    def close(self):
-        if self.closed:
-            return
-        self.closed = True
-        if self._retry:
-            self._retry.cancel()
-        try:
-            self.loop.remove_reader(self.sock)
-        except (KeyError, ValueError):
-            pass
-        self.sock.close()
-
-
-def listen(loop, host, port, protocol_factory, backlog=1024):
-    """Bind a TCP listener on (host, port) and start accepting."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    family, socktype, proto, _canon, addr = infos[0]
-    sock = socket.socket(family, socktype, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(addr)
-    except OSError:
-        sock.close()
-        raise
-    return Listener(loop, sock, protocol_factory, backlog)
-
-
-class Connector:
-    """A nonblocking outgoing connect; becomes a ``Transport`` on success.
-
-    Every address the name resolves to is tried in turn (``localhost`` may
-    be ``::1`` first while the server listens on 127.0.0.1). ``on_error(exc)``
-    is called once if none connects within ``timeout`` seconds in all
-    (refused, unreachable, timed out). Name resolution itself is a blocking
-    ``getaddrinfo``, done up front: pass a numeric address to avoid it.
-    """
-
-    def __init__(self, loop, host, port, protocol, on_error, timeout=10.0):
-        self.loop = loop
-        self.protocol = protocol
-        self.on_error = on_error
-        self.transport = None
-        self.sock = None
-        self._done = False
-        self._timer = None
-        self._label = "%s:%s" % (host, port)
-        try:
-            self._addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
-            loop.call_soon(self._fail, exc)
-            return
-        self._timer = loop.call_later(timeout, self._fail, TimeoutError(
-            errno.ETIMEDOUT, "no answer within %g seconds" % timeout))
-        self._last_error = None
-        self._try_next()
-
-    def _try_next(self):
-        """Start connecting to the next address, or fail with the last error."""
-        while self._addresses:
-            family, socktype, proto, _canon, addr = self._addresses.pop(0)
-            sock = socket.socket(family, socktype, proto)
-            sock.setblocking(False)
-            err = sock.connect_ex(addr)
-            if err in (0, errno.EINPROGRESS, errno.EWOULDBLOCK):
-                self.sock = sock
-                self.loop.add_writer(sock, self._on_writable)
-                return
-            sock.close()
-            self._last_error = OSError(err, os.strerror(err))
-        self.loop.call_soon(self._fail, self._last_error or OSError("no address to connect to"))
-
-    def _on_writable(self):
-        sock, self.sock = self.sock, None
-        self.loop.remove_writer(sock)
-        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
-            sock.close()
-            self._last_error = OSError(err, os.strerror(err))
-            self._try_next()
-            return
-        self._done = True
-        self._timer.cancel()
-        self.transport = Transport(self.loop, sock, self.protocol)
-        self.transport.start()
-
-    def _fail(self, exc):
-        if self._done:
-            return
-        self._done = True
-        if self._timer is not None:
-            self._timer.cancel()
-        if self.sock is not None:
-            self.loop.remove_writer(self.sock)
-            self.sock.close()
-            self.sock = None
-        self.on_error(exc)
-
-    def cancel(self):
-        self._fail(ConnectionAbortedError(errno.ECONNABORTED, "connect cancelled"))

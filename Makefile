@@ -33,8 +33,8 @@ run-client:
 # into $(VENV) by make test); Ctrl-C stops the nodes and Redis.
 run-cluster: $(STAMP)
 	@mkdir -p var/redis
-	@REDIS=$$($(VPY) -c "import sys; sys.path.insert(0, 'tests'); \
-		from redis_support import find_redis_server; print(find_redis_server() or '')"); \
+	@REDIS=$$($(VPY) -c "from bench.cluster import find_redis_server; \
+		print(find_redis_server() or '')"); \
 	test -n "$$REDIS" || { echo "no redis-server found"; exit 1; }; \
 	$$REDIS --port $(REDIS_PORT) --bind 127.0.0.1 --dir var/redis --appendonly yes \
 		--save '' --daemonize no --loglevel warning & PIDS=$$!; \

@@ -24,9 +24,9 @@ import pytest
 
 from peers.client_process import ClientProcess
 from peers.fake_server import FakeServer, response
+from support import ROOT
 
 STAMP = r"\[\d\d:\d\d\]"
-HERE = os.path.dirname(os.path.abspath(__file__))
 STOP = object()
 
 
@@ -453,7 +453,7 @@ def python27():
 @pytest.fixture
 def skeleton27():
     python = python27()
-    proc = subprocess.Popen([python, "-u", os.path.join(HERE, "peers", "skeleton_server27.py"),
+    proc = subprocess.Popen([python, "-u", os.path.join(ROOT, "tests", "peers", "skeleton_server27.py"),
                              "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 5.0)

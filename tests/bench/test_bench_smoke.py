@@ -16,8 +16,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from bench.cluster import find_redis_server
+from support import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ASYNCIO_BASELINE = os.path.join(ROOT, "bench", "baselines", "asyncio_server.py")
 
 

@@ -31,9 +31,8 @@ import pyte
 import pytest
 
 from peers.fake_server import FakeServer, response
-from support import Client, ServerProcess
+from support import ROOT, Client, ServerProcess
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 10.0
 # Keys as xterm sends them in keypad-transmit mode (curses turns it on).
 PGUP, END, CTRL_HOME, CTRL_END = "\x1b[5~", "\x1bOF", "\x1b[1;5H", "\x1b[1;5F"

@@ -17,8 +17,8 @@ import time
 import pytest
 
 from bench.baselines.common import Chat, RequestBuffer
+from support import ROOT
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SERVERS = ["bench.baselines.asyncio_server", "bench.baselines.threaded_server"]
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d\Z")
 PRESENCE = re.compile(r".* (joined|left)\Z")

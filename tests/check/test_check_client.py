@@ -16,8 +16,8 @@ import time
 
 import pytest
 
+from py27_support import find_python27
 from support import ROOT
-from test_check_server import find_python27
 
 NAIVE = os.path.join(ROOT, "tests", "peers", "naive_client.py")
 SKELETON = os.path.join(ROOT, "tests", "peers", "skeleton_chat_client27.py")

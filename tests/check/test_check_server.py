@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from py27_support import find_python27
 from support import ROOT, ServerProcess
 
 MUTANT = os.path.join(ROOT, "tests", "peers", "mutant_server.py")
@@ -95,20 +96,6 @@ def statuses(report):
 def failing(report):
     return {r["check"] for r in report["results"]
             if r["group"] in FAILING_GROUPS and r["status"] != "pass"}
-
-
-def find_python27():
-    """(path to a Python 2.7 interpreter, None) or (None, why not)."""
-    try:
-        found = subprocess.run(["pyenv", "prefix", "2.7.18"], capture_output=True, text=True,
-                               timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, "Python 2.7 not available: 'pyenv prefix 2.7.18' failed (%s)" % exc
-    exe = os.path.join((found.stdout.strip().splitlines() or [""])[-1], "bin", "python")
-    if found.returncode != 0 or not os.access(exe, os.X_OK):
-        return None, "Python 2.7 not available: 'pyenv prefix 2.7.18' says %s" % (
-            found.stderr.strip() or found.returncode)
-    return exe, None
 
 
 class SilentServer:

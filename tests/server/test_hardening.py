@@ -15,8 +15,8 @@ import subprocess
 import sys
 import time
 
-from test_abuse import (Peer, Poller, Server, fill_history, logged_in,  # noqa: F401
-                        request_bytes, servers, wait_until)
+from stress_support import (Peer, Poller, Server, fill_history, logged_in,  # noqa: F401
+                            request_bytes, servers, wait_until)
 from support import ROOT, TIMEOUT
 
 MIB = 1024

@@ -5,7 +5,7 @@ protocol, and the extensions work from it with generic requests, paced
 like the login answer."""
 
 from support import Client
-from test_interop_py27 import make_server, peers, python27, received, start_peer  # noqa: F401
+from py27_support import make_server, peers, python27, received, start_peer  # noqa: F401
 
 STANDARD = {"timestamp", "sender", "response", "content"}
 

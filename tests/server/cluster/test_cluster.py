@@ -5,38 +5,19 @@ timeout and backoff are shrunk through their options.
 """
 
 import itertools
-import random
 import signal
-import socket
 import time
 
 import pytest
 
 from chat.server.config import ServerConfig
-from redis_support import (RedisServer, own_redis_server,  # noqa: F401 (fixtures)
-                           redis_server, require_redis_server)
-from support import TIMEOUT, ServerProcess, wait_for_news
-
-UNAVAILABLE = "chat is temporarily unavailable, try again"
-FAST = ("--rate", "0", "--redis-timeout", "1", "--redis-backoff-max", "0.2",
-        "--redis-block", "1")
-
-
-def start_node(redis, *args, db=0):
-    node = ServerProcess("--redis", redis.url(db), *FAST, *args)
-    node.wait_for_log("cluster node .* ready")
-    return node
-
+from cluster_support import (FAST, UNAVAILABLE, history, info_containing, kill_nodes,
+                             messages, next_answer, poll, redis_command,
+                             restartable_redis, start_node, try_login)  # noqa: F401 (fixture)
+from redis_support import own_redis_server, redis_server  # noqa: F401 (fixtures)
+from support import ServerProcess
 
 _databases = itertools.count(1)
-
-
-def kill_nodes(*nodes):
-    """Kill (if still running) and reap each node."""
-    for node in nodes:
-        if node.proc.poll() is None:
-            node.proc.kill()
-        node.proc.wait()
 
 
 @pytest.fixture
@@ -51,52 +32,6 @@ def nodes(redis_server):  # noqa: F811
         return started[-1]
     yield start
     kill_nodes(*started)
-
-
-def messages(client, count):
-    return [(m["sender"], m["content"]) for m in (client.expect("message")
-                                                   for _ in range(count))]
-
-
-def history(payload):
-    return [(m["sender"], m["content"]) for m in payload["content"]]
-
-
-def poll(attempt, timeout=TIMEOUT, interval=0.05):
-    """Call ``attempt()`` until it returns a true value; fail after
-    ``timeout``. Between attempts, wait for the next thing a server logs
-    (the change the attempt waits for: a node reconnected, a node gone...),
-    at most ``interval`` seconds, since some changes (a lease expiring in
-    Redis) are logged by no one."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = attempt()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError("not within %g s" % timeout)
-        wait_for_news(min(interval, max(0.0, deadline - time.monotonic())))
-
-
-def next_answer(client):
-    """The next payload that is not a presence notice."""
-    while True:
-        payload = client.recv()
-        if payload["response"] != "info":
-            return payload
-
-
-def try_login(node, name):
-    """A client logged in as ``name`` on ``node``, or None if refused."""
-    client = node.connect()
-    client.send("login", name)
-    answer = client.recv()
-    if answer["response"] == "info" and answer["content"] == "Login successful":
-        client.expect("history")
-        return client
-    assert answer["response"] == "error", answer
-    client.close()
-    return None
 
 
 def test_one_order_across_nodes(nodes):
@@ -142,14 +77,6 @@ def test_rooms_and_private_messages_across_nodes(nodes):
     assert messages(alice, 1) == messages(bob, 1) == expected
     alice.send("pm", "nobody hi")
     assert alice.expect("error")["content"] == "nobody is not online"
-
-
-def info_containing(client, text):
-    """The next ``info`` containing ``text`` (presence notices are skipped)."""
-    while True:
-        content = client.expect("info", skip=("message",))["content"]
-        if text in content:
-            return content
 
 
 def test_presence_names_and_rooms_across_nodes(nodes):
@@ -298,32 +225,6 @@ def test_stalled_node_disconnects_a_name_taken_over(nodes):
     assert messages(taker, 1) == [("alice", "mine now")]
 
 
-def port_outside_the_ephemeral_range():
-    """A free port that no outgoing connection can be given: a node that
-    reconnects to a port where nothing listens may otherwise connect to
-    itself, and hold the port that Redis is to be restarted on."""
-    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-        low = int(f.read().split()[0])
-    for port in random.sample(range(max(1024, low - 10_000), low), 200):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port below %d" % low)
-
-
-@pytest.fixture
-def restartable_redis():
-    """A Redis that is not started yet, on a port it can be restarted on."""
-    redis = RedisServer(require_redis_server(), "--appendonly", "yes",
-                        "--appendfsync", "always")
-    redis.port = port_outside_the_ephemeral_range()
-    yield redis
-    redis.stop()
-
-
 def test_redis_restart_fails_closed_then_recovers(restartable_redis):
     redis = restartable_redis.start()
     a, b = start_node(redis), start_node(redis)
@@ -386,13 +287,6 @@ def test_a_node_started_before_redis_refuses_then_serves(restartable_redis):
         assert poll(lambda: try_login(node, "later"))
     finally:
         kill_nodes(node)
-
-
-def redis_command(redis, line):
-    """One inline command to ``redis``; its first reply line."""
-    with socket.create_connection(("127.0.0.1", redis.port), timeout=TIMEOUT) as sock:
-        sock.sendall(line.encode() + b"\r\n")
-        return sock.recv(1024)
 
 
 def test_a_history_trimmed_while_a_node_was_cut_off_is_announced(own_redis_server):  # noqa: F811

@@ -15,29 +15,16 @@ import pytest
 
 from chat import protocol
 from chat.store.redis import RedisStore
+from cluster_support import (FAST, UNAVAILABLE, history, info_containing, kill_nodes, messages,
+                             poll, redis_commands, restartable_redis,  # noqa: F401 (fixture)
+                             start_node, try_login)
 from reactor.loop import EventLoop
 from reactor.redis import RedisClient
-from reactor.resp import ReplyError, ReplyParser, encode_command
+from reactor.resp import ReplyError
 from redis_support import own_redis_server, redis_server, run_until  # noqa: F401 (fixtures)
-from support import TIMEOUT, ServerProcess
-from test_cluster import (FAST, UNAVAILABLE, history, info_containing, kill_nodes,  # noqa: F401
-                          messages, poll, restartable_redis, start_node, try_login)
+from support import ServerProcess
 
 _databases = itertools.count(1)
-
-
-def redis_commands(redis, db, commands):
-    """Commands to database ``db`` of ``redis`` on a connection of their
-    own, pipelined, as a third party would send them; their replies."""
-    with socket.create_connection(("127.0.0.1", redis.port), timeout=TIMEOUT) as sock:
-        sock.sendall(b"".join(encode_command(args) for args in [("SELECT", db), *commands]))
-        parser, replies = ReplyParser(), []
-        while len(replies) <= len(commands):
-            data = sock.recv(65536)
-            assert data, "redis closed the connection"
-            replies += parser.feed(data)
-    assert replies[0] == "OK", replies
-    return replies[1:]
 
 
 class Cluster:

@@ -14,12 +14,11 @@ import time
 
 import pytest
 
+from cluster_support import FAST, UNAVAILABLE, info_containing, kill_nodes, poll, redis_commands
 from reactor.loop import EventLoop
 from reactor.redis import RedisClient
 from redis_support import redis_server, run_until  # noqa: F401 (fixture)
 from support import TIMEOUT, ServerProcess
-from test_cluster import FAST, UNAVAILABLE, info_containing, kill_nodes, poll
-from test_cluster_faults import redis_commands
 
 _databases = itertools.count(9)
 

@@ -32,6 +32,7 @@ HELP_MARK = "login <"              # the help text lists login with its argument
 PRESENCE = re.compile(r"(joined|left)\Z")
 BAD_LOG = re.compile(r"Traceback|unhandled error|error in ")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+MIB = 1024
 
 
 # -- the server process --------------------------------------------------------------
@@ -378,3 +379,14 @@ def wait_until(srv, predicate, timeout, what):
 
 
 # == slow consumers ==========================================================================
+
+
+def read_payloads(peer, until, timeout=TIMEOUT):
+    """Read payloads until ``until(payload)`` is true; return them all."""
+    got = []
+    deadline = time.monotonic() + timeout
+    while True:
+        payload = peer.recv(max(0.01, deadline - time.monotonic()))
+        got.append(payload)
+        if until(payload):
+            return got

@@ -471,3 +471,15 @@ def test_passwords_with_lone_surrogates_are_handled_not_a_crash(h):
     assert h.error(alice, "oper", odd) == "wrong operator password"
     h.handle(alice, "logout")
     assert login_from(h, "alice", password=odd)[1]["content"] == "Login successful"
+
+
+# -- abuse: many guessing addresses --------------------------------------------------------
+
+def test_failed_login_table_is_bounded_by_the_window():
+    h = Harness()
+    for i in range(3000):
+        guesser = h.session()
+        guesser.host = "198.51.%d.%d" % (i // 250, i % 250)
+        h.handle(guesser, "login", "nobody guess-guess")   # fails without hashing
+        h.monotonic.t += 0.1                      # 300 s in all, 600 addresses a minute
+    assert len(h.core.failed_logins) <= 2 * 600

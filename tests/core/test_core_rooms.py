@@ -7,10 +7,10 @@ from hypothesis import given, settings, strategies as st
 
 from chat.core import Broadcast, Close, Send
 from chat.core import rooms as rooms_module
+from chat.core.history import worst_case_response_bytes
 from chat.router import TABLE
 
 from core_support import Harness, decode
-
 
 @pytest.fixture
 def h():
@@ -392,3 +392,40 @@ def test_any_request_sequence_never_raises_and_answers_each_request(ops):
         for s in logged_in:
             assert s in s.room.members and core.rooms[s.room.key] is s.room
         assert len(core.rooms) - 1 <= 3
+
+
+# -- abuse: room churn and creation, bounded -----------------------------------------------
+
+def test_room_churn_keeps_the_core_structures_small():
+    h = Harness()
+    churner = h.login("churner")
+    h.login("watcher")
+    for i in range(10000):
+        h.handle(churner, "join", "r%d" % i)
+        h.handle(churner, "leave")
+        if i % 1000 == 0:
+            h.core.flush_presence()
+    h.core.flush_presence()
+    assert list(h.core.rooms) == ["lobby"]
+    assert len(h.core.lobby.members) == 2
+    assert not h.core._presence_rooms
+    assert not h.core.lobby.presence
+
+
+def test_room_creation_is_bounded_in_rooms_and_bytes():
+    limit, max_bytes, max_rooms = 20, 200, 50
+    h = Harness(history_limit=limit, max_message_bytes=max_bytes, max_rooms=max_rooms)
+    creator = h.login("creator")
+    refused = 0
+    for i in range(200):
+        effects = h.handle(creator, "join", "room%d" % i)
+        if len(effects) == 1:
+            refused += 1
+            continue
+        for j in range(limit + 5):
+            h.handle(creator, "msg", "\U0001F600" * (max_bytes // 12))
+    assert len(h.core.rooms) == max_rooms + 1 and refused == 200 - max_rooms
+    bound = worst_case_response_bytes(limit, max_bytes)
+    for room in h.core.rooms.values():
+        assert len(room.history) <= limit
+        assert len(h.core.history_response(room)) <= bound

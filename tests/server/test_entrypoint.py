@@ -16,6 +16,8 @@ import time
 import pytest
 
 from chat import limits
+from stress_support import (HELP_MARK, Peer, Poller, fill_history,  # noqa: F401 (fixture)
+                            is_presence, logged_in, request_bytes, servers)
 from support import ROOT, TIMEOUT, Client, ServerProcess
 
 SHUTDOWN_NOTICE = "Server is shutting down"
@@ -312,3 +314,112 @@ def test_the_first_log_line_names_the_port():
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# -- shutdown under load -------------------------------------------------------------------
+
+def test_sigterm_under_load_every_reader_gets_the_notice_and_exit_is_0(servers):
+    # a history larger than what the kernel buffers on loopback (a few MB),
+    # so that a client that stops reading it has output queued in the server
+    history = 1000
+    srv = servers("--rate", "0", "--max-output", str(32 * 1024 * 1024),
+                  "--history-limit", str(history))
+    notice = "Server is shutting down"
+    filler = logged_in(srv, "filler")
+    fill_history(filler, ["%04d %s" % (i, "h" * 4000) for i in range(history)])
+    casters = [logged_in(srv, "caster%d" % i) for i in range(3)]
+    # mid-transfer: this one logs in, reads the first bytes of its history and
+    # stops reading until the signal is sent
+    late = Peer(srv.port, rcvbuf=16384)
+    late.send_raw(request_bytes("login", "late"))
+    late._read_some(TIMEOUT)
+    assert late.buffer
+    # and this one never reads at all (it may be dropped after the grace period)
+    mute = Peer(srv.port, rcvbuf=4096)
+    mute.send_raw(request_bytes("login", "mute"))
+    srv.wait_for_log(r"logged in as mute")
+    # connected, not logged in; and a logged-in naive client (paced: no newline)
+    stranger = Peer(srv.port)
+    assert HELP_MARK in stranger.request("help")["content"]
+    naive = logged_in(srv, "naive", newline=False)
+
+    readers = casters + [filler]
+    payloads = {peer: [] for peer in readers}
+    sent = {peer: 0 for peer in casters}
+    echoed = {peer: 0 for peer in casters}
+    poller = Poller(readers)
+    signalled_at = None
+    limit = time.monotonic() + 15
+    while any(not peer.closed for peer in readers):
+        assert time.monotonic() < limit, "clients not closed after SIGTERM; log:\n%s" % srv.log_tail()
+        for peer in casters:
+            if not peer.closed and sent[peer] - echoed[peer] < 4:
+                try:
+                    peer.send("msg", "%s says %d %s" % (peer.name, sent[peer], "b" * 100))
+                    sent[peer] += 1
+                except OSError:
+                    pass  # closed after the notice: the read sees it
+        if signalled_at is None and sum(echoed.values()) >= 300:
+            srv.proc.send_signal(signal.SIGTERM)   # with requests in flight
+            signalled_at = time.monotonic()
+        for peer in poller.wait(1.0):
+            got = peer.pump()
+            payloads[peer].extend(got)
+            if peer in echoed:
+                echoed[peer] += sum(1 for p in got if p["response"] == "message" and p["sender"] == peer.name)
+            if peer.closed:
+                poller.remove(peer)
+    assert signalled_at is not None
+    # the one mid-history reads on now: everything, then the notice, then EOF
+    late_payloads = late.until_closed(TIMEOUT)
+    status = srv.proc.wait(TIMEOUT)
+    exit_after = time.monotonic() - signalled_at
+    assert status == 0
+    assert exit_after < limits.SHUTDOWN_GRACE + 2.0, exit_after
+
+    # the paced client got every broadcast the reading ones got, in order
+    naive_payloads = naive.until_closed(TIMEOUT)
+    assert naive_payloads and naive_payloads[-1]["content"] == notice, naive_payloads[-3:]
+    broadcast = [p for p in payloads[filler] if p["response"] == "message"]
+    assert [p for p in naive_payloads if p["response"] == "message"] == broadcast
+    for peer in readers:
+        last = [p for p in payloads[peer] if not is_presence(p)][-1]
+        assert last["response"] == "info" and last["content"] == notice, (peer.name, last)
+        messages = [p for p in payloads[peer] if p["response"] == "message"]
+        assert len(messages) > 0
+    # the casters' messages reached everyone in order, none lost in the middle
+    for peer in casters:
+        mine = [int(p["content"].split()[2]) for p in payloads[filler]
+                if p["response"] == "message" and p["sender"] == peer.name]
+        assert mine == list(range(len(mine))), peer.name
+        assert len(mine) >= echoed[peer] - 1
+    types = [p["response"] for p in late_payloads]
+    assert types[:2] == ["info", "history"], types[:5]
+    assert len(late_payloads[1]["content"]) == history
+    assert late_payloads[-1]["response"] == "info" and late_payloads[-1]["content"] == notice
+    assert set(types[2:-1]) <= {"message", "info"}
+    # the one connected but not logged in got it too
+    quiet = stranger.until_closed(TIMEOUT)
+    assert quiet and quiet[-1]["content"] == notice, quiet
+    # the one that never read got the notice, or was dropped after the grace period
+    mute_payloads = mute.until_closed(TIMEOUT)
+    if not (mute_payloads and mute_payloads[-1]["content"] == notice):
+        srv.wait_for_log(r"dropped at shutdown with \d+ bytes unsent")
+    srv.wait_for_log(r"shutting down: \d+ connections")
+    srv.wait_for_log(r"stopped")
+
+
+def test_sigterm_with_paced_backlogs_exits_within_the_grace(servers):
+    """Before: with paced backlogs SIGTERM took 7-14 s."""
+    srv = servers("--rate", "0", "--pace-ms", "50", "--shutdown-grace", "0.5")
+    lurkers = []
+    for i in range(40):
+        lurker = Peer(srv.port, newline=False, rcvbuf=4096)
+        lurker.send_raw(request_bytes("login", "l%d" % i, newline=False))
+        lurkers.append(lurker)
+    talker = logged_in(srv, "talker")
+    fill_history(talker, ["%03d %s" % (i, "y" * 2000) for i in range(300)])
+    start = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    assert srv.proc.wait(TIMEOUT) == 0
+    assert time.monotonic() - start < 0.5 + 1.0

@@ -172,3 +172,18 @@ def test_bad_operator_password_files_stop_the_server_at_start(tmp_path):
                               cwd=ROOT, capture_output=True, text=True, timeout=30)
         assert proc.returncode == 2, proc.stderr
         assert "--oper-password-file" in proc.stderr
+
+
+# -- abuse: password guessing --------------------------------------------------------------
+
+def test_password_guessing_from_many_connections_of_one_address(make_server, connect):
+    srv = make_server("--rate", "0")
+    owner = connect(srv, "owner")
+    owner.request("register", "the-real-password")
+    guessers = [connect(srv) for _ in range(8)]
+    answers = []
+    for i, guesser in enumerate(guessers):
+        answers.append(guesser.request("login", "owner guess-number-%d" % i)["content"])
+    assert answers[:5] == ["login failed: wrong name or password"] * 5
+    assert all(a.startswith("too many failed logins") for a in answers[5:]), answers
+    expect_info(owner.request("names"), "owner")             # the owner is unaffected

@@ -1,5 +1,7 @@
-"""Rooms and private messages over real sockets (PROTOCOL.md section 4)."""
+"""Rooms and private messages over real sockets (PROTOCOL.md section 4),
+and their abuse: room churn, room creation up to the cap, a pm flood."""
 
+import json
 import re
 import time
 
@@ -119,3 +121,55 @@ def test_help_lists_every_section_4_request(make_server, connect):
                   "password <old> <new>", "oper <password>", "kick <name> [reason]",
                   "ban <name> [reason]", "unban <name>", "bans", "purge <name>"):
         assert re.search(r"^  %s " % re.escape(usage), text, re.M), usage
+
+
+# -- abuse: room churn, rooms up to the cap, a pm flood ------------------------------------
+
+def test_joining_and_leaving_10000_rooms_leaves_nothing_behind(make_server, connect):
+    srv = make_server("--rate", "0")
+    churner, watcher = connect(srv, "churner"), connect(srv, "watcher")
+    n = 10000
+    churner.send_raw(b"".join(b'{"request": "join", "content": "r%d"}\n{"request": "leave"}\n' % i
+                              for i in range(n)))
+    joined = 0
+    deadline = time.monotonic() + 20
+    while joined < 2 * n:
+        payload = churner.reply(timeout=max(0.1, deadline - time.monotonic()))
+        if payload["response"] == "info" and payload["content"].startswith("Joined #"):
+            joined += 1
+    expect_info(watcher.request("rooms"), r"^Rooms \(1\): #lobby \(2\)$")
+
+
+def test_creating_rooms_until_the_cap(make_server, connect):
+    srv = make_server("--rate", "0", "--max-rooms", "30")
+    creator = connect(srv, "creator")
+    for i in range(30):
+        creator.join("room%d" % i)
+        creator.send("msg", "keep room%d" % i)      # history keeps an empty room alive
+        assert creator.reply()["response"] == "message"
+    for i in range(30, 40):
+        expect_error(creator.request("join", "room%d" % i), r"too many rooms.*at most 30")
+    other = connect(srv, "other")
+    other.join("room7")                              # existing rooms stay open
+    expect_error(other.request("join", "newroom"), "too many rooms")
+
+
+def test_a_pm_flood_is_held_by_flood_control(make_server, connect):
+    srv = make_server("--rate", "5", "--burst", "10")
+    flooder, victim, bystander = (connect(srv, name) for name in ("flooder", "victim", "bystander"))
+    started = time.monotonic()
+    flooder.send_raw(b"".join(json.dumps({"request": "pm", "content": "victim flood %d" % i})
+                              .encode() + b"\n" for i in range(200)))
+    expect_info(bystander.request("names"), "bystander")   # others are answered meanwhile
+    received = 0
+    window_end = time.monotonic() + 1.0
+    while time.monotonic() < window_end:
+        try:
+            payload = victim.reply(timeout=max(0.01, window_end - time.monotonic()))
+        except AssertionError:
+            break
+        if payload["response"] == "message":
+            assert payload["sender"] == "flooder -> victim"
+            received += 1
+    elapsed = time.monotonic() - started
+    assert 10 <= received <= 10 + 5 * elapsed + 1, (received, elapsed)

@@ -6,13 +6,14 @@ The lease, heartbeat, Redis timeout and backoff are shrunk through the
 nodes' options (``FAST``); every wait is for an event with a deadline.
 """
 
+import itertools
 import random
 import socket
 import time
 
 import pytest
 
-from reactor.resp import ReplyParser, encode_command
+from reactor.resp import ReplyError, ReplyParser, encode_command
 from redis_support import RedisServer, require_redis_server
 from support import TIMEOUT, ServerProcess, wait_for_news
 
@@ -21,8 +22,9 @@ FAST = ("--rate", "0", "--redis-timeout", "1", "--redis-backoff-max", "0.2",
         "--redis-block", "1")
 
 
-def start_node(redis, *args, db=0):
-    node = ServerProcess("--redis", redis.url(db), *FAST, *args)
+def start_node(url, *args):
+    """A node on the Redis at ``url``, once it says it is ready."""
+    node = ServerProcess("--redis", url, *FAST, *args)
     node.wait_for_log("cluster node .* ready")
     return node
 
@@ -134,3 +136,91 @@ def redis_commands(redis, db, commands):
             replies += parser.feed(data)
     assert replies[0] == "OK", replies
     return replies[1:]
+
+
+_databases = itertools.count(1)
+
+
+class Cluster:
+    """Nodes on one Redis, in a database of their own, emptied first (the
+    names, streams and leases of an earlier test's nodes are gone)."""
+
+    def __init__(self, redis):
+        self.redis = redis
+        self.db = next(_databases) % 16
+        self.nodes = []
+        redis_commands(redis, self.db, [("FLUSHDB",)])
+
+    def url(self):
+        return self.redis.url(self.db)
+
+    def start(self, *args, url=None):
+        """A node, ready, on this cluster's database (through ``url`` if given:
+        a proxy in front of the Redis); killed by ``kill``."""
+        self.nodes.append(start_node(url or self.url(), *args))
+        return self.nodes[-1]
+
+    def call(self, *args):
+        """One command; its reply (a ``ReplyError`` if refused)."""
+        return redis_commands(self.redis, self.db, [args])[0]
+
+    def pipeline(self, commands):
+        """Many commands at once; every one must succeed."""
+        errors = [reply for reply in redis_commands(self.redis, self.db, commands)
+                  if isinstance(reply, ReplyError)]
+        assert not errors, errors[:3]
+
+    def kill(self):
+        kill_nodes(*self.nodes)
+
+
+@pytest.fixture
+def cluster(redis_server):
+    """Nodes on the module's Redis (``redis_support.redis_server``), killed after the test."""
+    started = Cluster(redis_server)
+    yield started
+    started.kill()
+
+
+class Chatter:
+    """A logged-in client that logs every message it gets, and counts the
+    msgs it sent and the "unavailable" errors it got. Errors name no msg,
+    and a msg cut off in flight may get an error and be delivered too."""
+
+    def __init__(self, node, name):
+        self.client = node.connect()
+        self.client.login(name)
+        self.name = name
+        self.seen = []   # (sender, text), in order
+        self.sent = 0
+        self.errors = 0
+
+    def send(self, text):
+        self.client.send("msg", text)
+        self.sent += 1
+
+    def next(self):
+        """The next message or error (logged); presence notices skipped."""
+        while True:
+            payload = self.client.recv()
+            if payload["response"] == "message":
+                self.seen.append((payload["sender"], payload["content"]))
+                return payload
+            if payload["response"] == "error":
+                assert payload["content"] == UNAVAILABLE, payload
+                self.errors += 1
+                return payload
+
+    def delivered(self, text):
+        """Send ``text`` (nothing else in flight); whether it came back."""
+        self.send(text)
+        while True:
+            payload = self.next()
+            if payload["response"] == "error":
+                return False
+            if payload["content"] == text:
+                return True
+
+    def answered(self):
+        """How many of its msgs came back or got an error (at least)."""
+        return sum(1 for sender, _text in self.seen if sender == self.name) + self.errors

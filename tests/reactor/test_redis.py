@@ -1,6 +1,7 @@
 """reactor/redis.py against a real redis-server (tests/redis_support.py):
 pipelining, errors, blocking reads, scripts, and the server's death."""
 
+import logging
 import socket
 import time
 
@@ -375,3 +376,27 @@ def test_parse_url(url, expected):
 def test_parse_url_refuses(url):
     with pytest.raises(ValueError):
         parse_url(url)
+
+
+# -- a caller's failing callback -----------------------------------------------------------
+
+def test_a_failing_callback_logs_a_bounded_line(redis_server, caplog):  # noqa: F811
+    """A caller's callback that raises is logged in a bounded line, not
+    with the whole reply (100 KB here)."""
+    loop = EventLoop()
+    client = RedisClient(loop, redis_server.url(9))
+    try:
+        run_until(loop, lambda: client.connected)
+        client.call("SET", "big", b"x" * 100_000)
+        reply = client.call("GET", "big")
+
+        def bug(_reply):
+            raise RuntimeError("a caller's bug")
+        reply.add_done_callback(bug)
+        with caplog.at_level(logging.ERROR, logger="reactor.redis"):
+            run_until(loop, lambda: reply.done)
+        [record] = [r for r in caplog.records if "callback" in r.getMessage()]
+        assert len(record.getMessage()) < 10_000
+    finally:
+        client.close()
+        loop.close()

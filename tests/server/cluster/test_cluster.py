@@ -1,45 +1,29 @@
-"""Clusters (issue 13): real server processes sharing one real redis-server.
+"""Clusters: real server processes sharing one real redis-server: one order
+of messages, rooms, private messages, presence, accounts, bans and names
+across nodes; nodes that stop, crash or stall; Redis restarted.
 
 Every wait is for an event with a deadline; the lease, heartbeat, Redis
 timeout and backoff are shrunk through their options.
 """
 
-import itertools
 import signal
+import socket
 import time
 
-import pytest
-
 from chat.server.config import ServerConfig
-from cluster_support import (FAST, UNAVAILABLE, history, info_containing, kill_nodes,
-                             messages, next_answer, poll, redis_command,
-                             restartable_redis, start_node, try_login)  # noqa: F401 (fixture)
+from cluster_support import (FAST, UNAVAILABLE, cluster, history,  # noqa: F401 (fixtures)
+                             info_containing, kill_nodes, messages, next_answer, poll,
+                             redis_command, restartable_redis, start_node, try_login)
 from redis_support import own_redis_server, redis_server  # noqa: F401 (fixtures)
-from support import ServerProcess
-
-_databases = itertools.count(1)
+from support import TIMEOUT, ServerProcess
 
 
-@pytest.fixture
-def nodes(redis_server):  # noqa: F811
-    """Start nodes on the module's Redis, in a database of this test's own
-    (the names and streams of other tests' nodes are elsewhere)."""
-    started = []
-    db = next(_databases) % 16
-
-    def start(*args, redis=redis_server):
-        started.append(start_node(redis, *args, db=db))
-        return started[-1]
-    yield start
-    kill_nodes(*started)
-
-
-def test_one_order_across_nodes(nodes):
+def test_one_order_across_nodes(cluster):
     """Clients on two nodes send into one room at once: every client sees
     the same sequence, and a newcomer's history on either node ends it."""
     # a history far shorter than the burst: the streams keep what readers
     # have not read yet (--stream-retain), the history is the last 20
-    a, b = nodes("--history-limit", "20"), nodes("--history-limit", "20")
+    a, b = cluster.start("--history-limit", "20"), cluster.start("--history-limit", "20")
     clients = [a.connect(), b.connect(), a.connect(), b.connect()]
     for i, client in enumerate(clients):
         client.login("user%d" % i)
@@ -57,8 +41,8 @@ def test_one_order_across_nodes(nodes):
         assert history(node.connect().login("late" + str(node.port))) == seen[0][-20:]
 
 
-def test_rooms_and_private_messages_across_nodes(nodes):
-    a, b = nodes(), nodes()
+def test_rooms_and_private_messages_across_nodes(cluster):
+    a, b = cluster.start(), cluster.start()
     alice, bob = a.connect(), b.connect()
     alice.login("alice")
     bob.login("Bob")
@@ -79,16 +63,16 @@ def test_rooms_and_private_messages_across_nodes(nodes):
     assert alice.expect("error")["content"] == "nobody is not online"
 
 
-def test_presence_names_and_rooms_across_nodes(nodes):
+def test_presence_names_and_rooms_across_nodes(cluster):
     """Joins and leaves on one node are told on the others; names and
     rooms count every node; a crashed node's users leave once."""
-    a = nodes("--lease", "1", "--lease-heartbeat", "0.2")
-    b = nodes("--lease", "1", "--lease-heartbeat", "0.2")
+    a = cluster.start("--lease", "1", "--lease-heartbeat", "0.2")
+    b = cluster.start("--lease", "1", "--lease-heartbeat", "0.2")
     alice, bob = a.connect(), b.connect()
     alice.login("alice")
     bob.login("bob")
     info_containing(alice, "bob joined")
-    carol_node = nodes()   # starts late: reads the snapshot
+    carol_node = cluster.start()   # starts late: reads the snapshot
     carol = carol_node.connect()
     carol.login("carol")
     carol.send("names")
@@ -110,10 +94,10 @@ def test_presence_names_and_rooms_across_nodes(nodes):
         assert alice.expect("info", skip=())["content"] == "Users online (1): alice"
 
 
-def test_accounts_bans_and_purges_are_shared(nodes, tmp_path):
+def test_accounts_bans_and_purges_are_shared(cluster, tmp_path):
     secret = tmp_path / "oper"
     secret.write_text("operpass\n")
-    a, b = nodes("--oper-password-file", str(secret)), nodes()
+    a, b = cluster.start("--oper-password-file", str(secret)), cluster.start()
     oper, bob = a.connect(), b.connect()
     oper.login("oper")
     bob.login("bob")
@@ -149,10 +133,10 @@ def test_accounts_bans_and_purges_are_shared(nodes, tmp_path):
     assert try_login(a, "bob") is None   # registered: a password is needed
 
 
-def test_names_are_unique_across_nodes(nodes):
+def test_names_are_unique_across_nodes(cluster):
     """Simultaneous logins with one name on two nodes: exactly one wins;
     a name freed by logout on one node can be taken on the other."""
-    a, b = nodes(), nodes()
+    a, b = cluster.start(), cluster.start()
     for round_ in range(15):
         name = "race%d" % round_
         first, second = a.connect(), b.connect()
@@ -171,8 +155,8 @@ def test_names_are_unique_across_nodes(nodes):
     assert poll(lambda: try_login(b, "alice"))
 
 
-def test_logins_before_the_node_is_ready_wait_for_it(redis_server):  # noqa: F811
-    node = ServerProcess("--redis", redis_server.url(next(_databases) % 16), *FAST)
+def test_logins_before_the_node_is_ready_wait_for_it(cluster):
+    node = ServerProcess("--redis", cluster.url(), *FAST)
     try:
         client = node.connect()   # at once: the node may still be starting
         client.login("early")
@@ -182,18 +166,18 @@ def test_logins_before_the_node_is_ready_wait_for_it(redis_server):  # noqa: F81
         kill_nodes(node)
 
 
-def test_a_stopped_node_releases_its_names(nodes):
-    a, b = nodes(), nodes()
+def test_a_stopped_node_releases_its_names(cluster):
+    a, b = cluster.start(), cluster.start()
     alice = a.connect()
     alice.login("alice")
     assert a.stop() == 0
     assert try_login(b, "alice")   # at once: not after the lease
 
 
-def test_crashed_node_frees_its_names_within_the_lease(nodes):
+def test_crashed_node_frees_its_names_within_the_lease(cluster):
     lease = 1.0
-    a = nodes("--lease", str(lease), "--lease-heartbeat", "0.2")
-    b = nodes("--lease", str(lease), "--lease-heartbeat", "0.2")
+    a = cluster.start("--lease", str(lease), "--lease-heartbeat", "0.2")
+    b = cluster.start("--lease", str(lease), "--lease-heartbeat", "0.2")
     alice = a.connect()   # kept: a closed socket would log her out
     alice.login("alice")
     bob = b.connect()
@@ -208,9 +192,9 @@ def test_crashed_node_frees_its_names_within_the_lease(nodes):
     assert messages(bob, 1) == [("bob", "still here")]
 
 
-def test_stalled_node_disconnects_a_name_taken_over(nodes):
-    a = nodes("--lease", "0.5", "--lease-heartbeat", "0.1")
-    b = nodes("--lease", "0.5", "--lease-heartbeat", "0.1")
+def test_stalled_node_disconnects_a_name_taken_over(cluster):
+    a = cluster.start("--lease", "0.5", "--lease-heartbeat", "0.1")
+    b = cluster.start("--lease", "0.5", "--lease-heartbeat", "0.1")
     alice = a.connect()
     alice.login("alice")
     a.proc.send_signal(signal.SIGSTOP)
@@ -227,7 +211,7 @@ def test_stalled_node_disconnects_a_name_taken_over(nodes):
 
 def test_redis_restart_fails_closed_then_recovers(restartable_redis):
     redis = restartable_redis.start()
-    a, b = start_node(redis), start_node(redis)
+    a, b = start_node(redis.url()), start_node(redis.url())
     try:
         alice, bob = a.connect(), b.connect()
         alice.login("alice")
@@ -293,8 +277,8 @@ def test_a_history_trimmed_while_a_node_was_cut_off_is_announced(own_redis_serve
     redis = own_redis_server()
     # b's reader lags by at most one batch of 50: a stream that keeps 60 loses
     # nothing b has not read, but soon what a had read last
-    a = start_node(redis, "--history-limit", "5", "--stream-retain", "60")
-    b = start_node(redis, "--history-limit", "5", "--stream-retain", "60")
+    a = start_node(redis.url(), "--history-limit", "5", "--stream-retain", "60")
+    b = start_node(redis.url(), "--history-limit", "5", "--stream-retain", "60")
     try:
         alice, bob = a.connect(), b.connect()
         alice.login("alice")
@@ -327,11 +311,11 @@ def test_cluster_options_are_checked():
     assert not ServerConfig(redis="redis://127.0.0.1:1/2", node_id="n1").check()
 
 
-def test_failed_logins_count_on_every_node(nodes):
+def test_failed_logins_count_on_every_node(cluster):
     """The per-address limit of failed password attempts is the cluster's:
     two failures on one node and one on the other use up a limit of 3."""
     limit = ("--failed-login-limit", "3", "--failed-login-window", "60")
-    a, b = nodes(*limit), nodes(*limit)
+    a, b = cluster.start(*limit), cluster.start(*limit)
     bob = a.connect()
     bob.login("bob")
     bob.send("register", "secret123")
@@ -351,3 +335,82 @@ def test_failed_logins_count_on_every_node(nodes):
     # itself); the decisive check: b, with one failure of its own, refuses
     assert poll(lambda: failed(a).startswith("too many failed logins"))
     assert failed(b).startswith("too many failed logins")
+
+
+# -- what a node reads, what it holds ------------------------------------------------------
+
+class Monitor:
+    """A MONITOR connection: the commands Redis runs, as its log lines."""
+
+    def __init__(self, redis):
+        self.sock = socket.create_connection(("127.0.0.1", redis.port), timeout=TIMEOUT)
+        self.sock.sendall(b"*1\r\n$7\r\nMONITOR\r\n")
+        self.buffer = b""
+        assert self.line() == b"+OK"
+
+    def line(self, timeout=TIMEOUT):
+        deadline = time.monotonic() + timeout
+        while b"\r\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, "MONITOR: no line within %g s" % timeout
+            self.sock.settimeout(remaining)
+            data = self.sock.recv(65536)
+            assert data, "MONITOR connection closed"
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line
+
+    def next_command(self, db, name, timeout=TIMEOUT):
+        """The next command ``name`` run in database ``db``: its log line."""
+        deadline = time.monotonic() + timeout
+        prefix = b"[%d " % db
+        while True:
+            line = self.line(max(0.01, deadline - time.monotonic()))
+            if prefix in line and (b'] "%s"' % name.encode()) in line:
+                return line
+
+    def close(self):
+        self.sock.close()
+
+
+def test_rooms_left_empty_are_no_longer_read(cluster):
+    """One user joins 30 rooms one after the other (each is empty again
+    when left: a single server forgets it, rooms.py). The node's reader
+    must not go on reading all of them: its XREAD names at most the rooms
+    the node holds (--max-rooms 3, plus the lobby)."""
+    node = cluster.start("--max-rooms", "3")
+    alice = node.connect()
+    alice.login("alice")
+    for n in range(30):
+        alice.send("join", "hop%d" % n)
+        info_containing(alice, "Joined #hop%d" % n)
+        alice.expect("history")
+    alice.send("leave")
+    info_containing(alice, "Joined #lobby")
+    alice.expect("history")
+    monitor = Monitor(cluster.redis)
+    try:
+        alice.send("msg", "wake the reader")   # it reads again at once after this
+        assert alice.expect("message")["content"] == "wake the reader"
+        xread = monitor.next_command(cluster.db, "XREAD")
+    finally:
+        monitor.close()
+    rooms_read = xread.count(b'"ktn:room:')
+    assert rooms_read <= 3 + 1, (rooms_read, xread[:300])
+
+
+def test_max_rooms_holds_on_a_cluster_node(cluster):
+    """--max-rooms holds on a cluster node as on a single server."""
+    node = cluster.start("--max-rooms", "1")
+    alice, bob = node.connect(), node.connect()
+    alice.login("alice")
+    bob.login("bob")
+    alice.send("join", "one")
+    info_containing(alice, "Joined #one")
+    bob.send("join", "two")   # alice is still in #one: a second room is one too many
+    while True:   # presence notices skipped
+        answer = bob.recv(timeout=2)
+        if answer["response"] == "error" or answer["content"].startswith("Joined"):
+            break
+    assert answer["response"] == "error" and answer["content"].startswith("too many rooms"), \
+        answer

@@ -1,5 +1,7 @@
-"""Cluster faults (issue 13): what a node does when Redis stalls, returns,
-or holds data a third party wrote, and when a node comes back.
+"""Cluster faults: what a node does when Redis stalls, dies and returns,
+when a node is cut off, stopped, killed or restarted while the others go
+on, and when Redis runs a command whose answer never reaches the node.
+(Data a third party wrote into Redis: test_cluster_foreign_data.py.)
 
 Real server processes on a real ``redis-server``; every wait is for an
 event with a deadline. Each test failed before the fix it checks.
@@ -9,76 +11,20 @@ import itertools
 import json
 import signal
 import socket
+import threading
 import time
 
 import pytest
 
 from chat import protocol
 from chat.store.redis import RedisStore
-from cluster_support import (FAST, UNAVAILABLE, history, info_containing, kill_nodes, messages,
-                             poll, redis_commands, restartable_redis,  # noqa: F401 (fixture)
-                             start_node, try_login)
+from cluster_support import (UNAVAILABLE, Chatter, Cluster, cluster,  # noqa: F401 (fixtures)
+                             history, info_containing, kill_nodes, messages, poll,
+                             restartable_redis, start_node)
 from reactor.loop import EventLoop
 from reactor.redis import RedisClient
-from reactor.resp import ReplyError
 from redis_support import own_redis_server, redis_server, run_until  # noqa: F401 (fixtures)
-from support import ServerProcess
-
-_databases = itertools.count(1)
-
-
-class Cluster:
-    """Nodes on the module's Redis, in a database of this test's own."""
-
-    def __init__(self, redis):
-        self.redis = redis
-        self.db = next(_databases) % 16
-        self.nodes = []
-
-    def start(self, *args):
-        self.nodes.append(start_node(self.redis, *args, db=self.db))
-        return self.nodes[-1]
-
-    def call(self, *args):
-        """One command; its reply (a ``ReplyError`` if refused)."""
-        return redis_commands(self.redis, self.db, [args])[0]
-
-    def pipeline(self, commands):
-        """Many commands at once; every one must succeed."""
-        errors = [reply for reply in redis_commands(self.redis, self.db, commands)
-                  if isinstance(reply, ReplyError)]
-        assert not errors, errors[:3]
-
-    def kill(self):
-        kill_nodes(*self.nodes)
-
-
-@pytest.fixture
-def cluster(redis_server):  # noqa: F811
-    started = Cluster(redis_server)
-    yield started
-    started.kill()
-
-
-def read_lines(client, count, timeout=3.0):
-    """The next ``count`` payloads as raw lines (not parsed: a test of what
-    reaches the wire must see a line that is not JSON as it is)."""
-    lines = []
-    deadline = time.monotonic() + timeout
-    while len(lines) < count:
-        while b"\n" not in client.buffer:
-            remaining = deadline - time.monotonic()
-            assert remaining > 0, "only %d of %d lines: %r" % (len(lines), count, lines)
-            client.sock.settimeout(remaining)
-            try:
-                data = client.sock.recv(65536)
-            except socket.timeout:
-                continue
-            assert data, "connection closed after %r" % lines
-            client.buffer += data
-        line, client.buffer = client.buffer.split(b"\n", 1)
-        lines.append(line)
-    return lines
+from support import TIMEOUT
 
 
 def info_within(client, text, timeout):
@@ -90,133 +36,7 @@ def info_within(client, text, timeout):
             return payload["content"]
 
 
-def payload_lines_are_json(lines):
-    """Every line one JSON object with the standard's four keys."""
-    for line in lines:
-        try:
-            payload = json.loads(line)
-        except ValueError:
-            return False
-        if not (isinstance(payload, dict)
-                and set(payload) == {"timestamp", "sender", "response", "content"}):
-            return False
-    return True
-
-
-class Chatter:
-    """A logged-in client that logs every message it gets, and counts the
-    msgs it sent and the "unavailable" errors it got. Errors name no msg,
-    and a msg cut off in flight may get an error and be delivered too."""
-
-    def __init__(self, node, name):
-        self.client = node.connect()
-        self.client.login(name)
-        self.name = name
-        self.seen = []   # (sender, text), in order
-        self.sent = 0
-        self.errors = 0
-
-    def send(self, text):
-        self.client.send("msg", text)
-        self.sent += 1
-
-    def next(self):
-        """The next message or error (logged); presence notices skipped."""
-        while True:
-            payload = self.client.recv()
-            if payload["response"] == "message":
-                self.seen.append((payload["sender"], payload["content"]))
-                return payload
-            if payload["response"] == "error":
-                assert payload["content"] == UNAVAILABLE, payload
-                self.errors += 1
-                return payload
-
-    def delivered(self, text):
-        """Send ``text`` (nothing else in flight); whether it came back."""
-        self.send(text)
-        while True:
-            payload = self.next()
-            if payload["response"] == "error":
-                return False
-            if payload["content"] == text:
-                return True
-
-    def answered(self):
-        """How many of its msgs came back or got an error (at least)."""
-        return sum(1 for sender, _text in self.seen if sender == self.name) + self.errors
-
-
-# -- data another writer put into Redis ---------------------------------------------
-
-
-def test_a_room_key_of_the_wrong_type_does_not_stop_delivery(cluster):
-    a = cluster.start()
-    alice, carol = a.connect(), a.connect()
-    alice.login("alice")
-    carol.login("carol")
-    alice.send("join", "dev")   # a mirrored room whose stream does not exist yet
-    info_containing(alice, "Joined #dev")
-    cluster.call("SET", "ktn:room:dev", "not a stream")
-    for n in range(3):   # the XREAD in flight may still return one
-        carol.send("msg", "lobby %d" % n)
-        assert carol.expect("message", timeout=2)["content"] == "lobby %d" % n
-
-
-def test_garbage_room_entries_never_reach_clients(cluster):
-    a = cluster.start()
-    carol = a.connect()
-    carol.login("carol")
-    carol.send("msg", "real")
-    assert messages(carol, 1) == [("carol", "real")]
-    for payload in (b"garbage\n", b'{"response": "info"}\n', b"{}\n{}\n"):
-        cluster.call("XADD", "ktn:room:lobby", "*", "s", "mallory", "r", "lobby",
-                     "p", payload)
-    carol.send("msg", "after")
-    lines = read_lines(carol, 1)
-    assert payload_lines_are_json(lines), lines
-    assert json.loads(lines[0])["content"] == "after"
-    late = a.connect()
-    late.send("login", "late")
-    lines = read_lines(late, 2)
-    assert payload_lines_are_json(lines), lines
-    assert history(json.loads(lines[1])) == [("carol", "real"), ("carol", "after")]
-
-
-def test_garbage_private_message_entries_never_reach_clients(cluster):
-    a = cluster.start("--node-id", "a")
-    carol = a.connect()
-    carol.login("carol")
-    marker = protocol.encode_response("2026-01-01T00:00:00+00:00", "mallory -> carol",
-                                      protocol.MESSAGE, "marker")
-    for payload in (b"garbage\n", marker):   # read in this order
-        cluster.call("XADD", "ktn:node:a", "*", "t", "pm", "to", "carol", "p", payload)
-    lines = read_lines(carol, 1)
-    while b"marker" not in lines[-1]:
-        lines += read_lines(carol, 1)
-    assert payload_lines_are_json(lines), lines
-
-
-def test_malformed_presence_events_are_ignored(cluster):
-    """Presence events another writer put in ktn:events, with members that
-    are not (room, name) strings, change nothing: the node goes on reading
-    and names, rooms and messages work."""
-    a, b = cluster.start(), cluster.start()
-    alice, bob = a.connect(), b.connect()
-    alice.login("alice")
-    bob.login("bob")
-    for state in ('{"x": [5, "ghost"]}', '{"y": ["lobby", 7]}', '{"z": [null, null]}',
-                  '{"w": ["", "ghost"]}', '["lobby", "ghost"]'):
-        cluster.call("XADD", "ktn:events", "*", "n", "elsewhere", "t", "s", "m", state)
-    cluster.call("XADD", "ktn:events", "*", "n", "elsewhere", "t", "j", "r", "lobby",
-                 "k", "x y", "u", "not a name")
-    bob.send("msg", "still read")
-    assert messages(alice, 1) == messages(bob, 1) == [("bob", "still read")]
-    for client in (alice, bob):
-        client.send("names")
-        assert info_containing(client, "Users online") == "Users online (2): alice, bob"
-        client.send("rooms")
-        assert info_containing(client, "Rooms") == "Rooms (1): #lobby (2)"
+# -- a node stopped or cut off while the others go on -------------------------------
 
 
 def test_a_nodes_inbox_goes_with_it(cluster):
@@ -235,32 +55,6 @@ def test_a_nodes_inbox_goes_with_it(cluster):
     a.proc.wait()
     poll(lambda: cluster.call("EXISTS", inbox[a]) == 0)
     assert c.proc.poll() is None
-
-
-def test_a_node_that_cannot_start_says_why_and_starts_once_it_can(cluster):
-    """A key of the wrong type where a starting node reads (the bans hash
-    here) is logged, and the start is tried again after a pause: once the
-    key is fixed the node becomes ready, with no reconnection to wait for."""
-    cluster.call("SET", "ktn:bans", "not a hash")
-    node = ServerProcess("--redis", cluster.redis.url(cluster.db), *FAST)
-    cluster.nodes.append(node)
-    node.wait_for_log("reading the accounts and bans failed: WRONGTYPE")
-    cluster.call("DEL", "ktn:bans")
-    node.wait_for_log("cluster node .* ready")
-    Chatter(node, "alice")   # and it serves
-
-
-def test_a_node_starts_beside_members_that_are_not_a_hash(cluster):
-    """Another node's members key of the wrong type is skipped at start-up,
-    not a start that never ends."""
-    cluster.call("SADD", "ktn:nodes", "ghost")
-    cluster.call("SET", "ktn:alive:ghost", "1", "PX", "60000")
-    cluster.call("SET", "ktn:members:ghost", "not a hash")
-    a = cluster.start()
-    assert try_login(a, "alice")
-
-
-# -- a node stopped or cut off while the others go on -------------------------------
 
 
 def test_a_node_reads_a_large_backlog_after_a_stall(cluster):
@@ -521,7 +315,7 @@ def test_sends_on_two_nodes_while_redis_dies_and_returns(restartable_redis):
     one sequence with nothing twice, delivery resumes within 5 s, and both
     nodes give the same history."""
     redis = restartable_redis.start()
-    a, b = start_node(redis), start_node(redis)
+    a, b = start_node(redis.url()), start_node(redis.url())
     try:
         alice, bob = Chatter(a, "alice"), Chatter(b, "bob")
         pingers = [Chatter(a, "pa"), Chatter(b, "pb")]   # one msg in flight at most
@@ -560,7 +354,7 @@ def test_a_registration_cut_off_by_redis_holds_on_every_node(restartable_redis):
     is back, every node requires the password (not only the one that
     answered), and it survives in Redis for the nodes started later."""
     redis = restartable_redis.start()
-    nodes = [start_node(redis), start_node(redis)]
+    nodes = [start_node(redis.url()), start_node(redis.url())]
     a, b = nodes
     try:
         bob = a.connect()
@@ -582,7 +376,7 @@ def test_a_registration_cut_off_by_redis_holds_on_every_node(restartable_redis):
             return content == refused
         for node in (a, b):   # the node that answered re-sends it when Redis is back
             poll(lambda: refuses(node), timeout=3)
-        nodes.append(start_node(redis))   # reads the accounts from Redis
+        nodes.append(start_node(redis.url()))   # reads the accounts from Redis
         assert refuses(nodes[-1])
     finally:
         kill_nodes(*nodes)
@@ -642,3 +436,226 @@ def test_a_join_during_a_burst_meets_the_stream_with_no_gap_or_overlap(cluster):
     texts = ["m%d" % n for n in range(total)]
     assert [text for _sender, text in got] == texts[-len(got):]
     assert messages(alice, total) == [("alice", t) for t in texts]
+
+
+# -- an answer from Redis lost after the command ran (a proxy holds it back) ---------------
+
+class Proxy:
+    """A TCP proxy in front of Redis, on threads: each connection through
+    it is a ``Pipe`` whose answers from Redis the test can hold back and
+    release. With ``hold_on``, a connection that sends those bytes has its
+    answers held from then on (the command still goes: Redis runs it, its
+    answer does not arrive). Closed by ``close``."""
+
+    def __init__(self, redis, hold_on=None):
+        self.upstream = ("127.0.0.1", redis.port)
+        self.hold_on = hold_on
+        self.pipes = []
+        self.changed = threading.Condition()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, db):
+        return "redis://127.0.0.1:%d/%d" % (self.port, db)
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            pipe = Pipe(self, client, socket.create_connection(self.upstream))
+            with self.changed:
+                self.pipes.append(pipe)
+            threading.Thread(target=pipe.pump_requests, daemon=True).start()
+            threading.Thread(target=pipe.pump_answers, daemon=True).start()
+
+    def pipe_that_sent(self, data, timeout=TIMEOUT):
+        """The connection that has sent ``data`` (waits for one)."""
+        with self.changed:
+            found = self.changed.wait_for(
+                lambda: next((p for p in self.pipes if data in p.sent), None), timeout)
+        assert found is not None, "no connection sent %r" % data
+        return found
+
+    def close(self):
+        self.listener.close()
+        for pipe in self.pipes:
+            pipe.close()
+
+
+class Pipe:
+    """One client connection through a ``Proxy`` and its Redis connection."""
+
+    def __init__(self, proxy, client, server):
+        self.proxy = proxy
+        self.client, self.server = client, server
+        self.sent = bytearray()   # everything the client sent
+        self.lock = threading.Lock()
+        self.holding = False
+        self.held = []
+
+    def pump_requests(self):
+        proxy = self.proxy
+        while True:
+            data = _recv(self.client)
+            if not data:
+                return self.close()
+            with self.lock:
+                if proxy.hold_on is not None and proxy.hold_on in data:
+                    self.holding = True   # before Redis can answer it
+            with proxy.changed:
+                self.sent += data
+                proxy.changed.notify_all()
+            if not _send(self.server, data):
+                return self.close()
+
+    def pump_answers(self):
+        while True:
+            data = _recv(self.server)
+            if not data:
+                return self.close()
+            with self.lock:
+                if self.holding:
+                    self.held.append(data)
+                elif not _send(self.client, data):
+                    return self.close()
+
+    def wait_sent(self, data, count, timeout=TIMEOUT):
+        """Wait until this connection has sent ``data`` ``count`` times."""
+        with self.proxy.changed:
+            assert self.proxy.changed.wait_for(lambda: self.sent.count(data) >= count,
+                                               timeout), (data, count)
+
+    def hold(self):
+        with self.lock:
+            self.holding = True
+
+    def release(self):
+        with self.lock:
+            self.holding = False
+            _send(self.client, b"".join(self.held))
+            self.held = []
+
+    def close(self):
+        for sock in (self.client, self.server):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+
+def _recv(sock):
+    try:
+        return sock.recv(65536)
+    except OSError:
+        return b""
+
+
+def _send(sock, data):
+    try:
+        sock.sendall(data)
+        return True
+    except OSError:
+        return False
+
+
+def test_a_pm_cut_off_after_it_was_stored_is_not_answered_try_again(cluster):
+    """alice on node a (whose Redis connection goes through a proxy) sends
+    bob on node b a pm; Redis stores it (bob gets it) but its answer to a
+    is lost, so a drops the connection after --redis-timeout. alice must
+    not be told "try again" for a pm bob has: she gets her copy."""
+    proxy = Proxy(cluster.redis, hold_on=b"ktn:node:b")
+    try:
+        b = cluster.start("--node-id", "b")
+        a = cluster.start("--node-id", "a", url=proxy.url(cluster.db))
+        bob, alice = b.connect(), a.connect()
+        bob.login("bob")
+        alice.login("alice")
+        alice.send("pm", "bob psst")
+        got = bob.expect("message", timeout=3)
+        assert (got["sender"], got["content"]) == ("alice -> bob", "psst")
+        assert any(pipe.holding for pipe in proxy.pipes)
+        answer = alice.expect("message", timeout=4, skip=("info",))   # not the error
+        assert (answer["sender"], answer["content"]) == ("alice -> bob", "psst")
+    finally:
+        proxy.close()
+
+
+def test_a_refused_msg_is_not_taken_for_its_stored_twin(cluster):
+    """alice sends "same" twice in one second (one payload, byte for byte).
+    The first is stored and answered; the second is refused by Redis (out
+    of memory); the first is read back while the second's answer is on
+    its way. alice must be told that the second did not go through."""
+    proxy = Proxy(cluster.redis)
+    try:
+        a = cluster.start("--redis-timeout", "3", url=proxy.url(cluster.db))
+        alice = a.connect()
+        alice.login("alice")
+        reader = proxy.pipe_that_sent(b"XREAD")
+        main = proxy.pipe_that_sent(b"ktn:name:alice")
+        poll(lambda: time.time() % 1 < 0.3, interval=0.01)   # both sends in one second
+        reader.hold()   # the first "same" is not read back yet
+        alice.send("msg", "same")
+        alice.send("pm", "nobody x")   # answered after the first append (one connection)
+        assert alice.expect("error")["content"] == "nobody is not online"
+        try:
+            assert cluster.call("CONFIG", "SET", "maxmemory", "1") == "OK"
+            main.hold()
+            appends = main.sent.count(b"ktn:room:lobby")
+            alice.send("msg", "same")   # refused: OOM
+            main.wait_sent(b"ktn:room:lobby", appends + 1)
+            reader.release()   # the first is read back while the second waits
+            assert alice.expect("message")["content"] == "same"
+        finally:
+            cluster.call("CONFIG", "SET", "maxmemory", "0")
+            main.release()
+        alice.send("msg", "after")
+        answers, errors = [], []
+        while not answers or answers[-1] != "after":
+            payload = alice.recv()
+            if payload["response"] == "error":
+                errors.append(payload["content"])
+            elif payload["response"] == "message":
+                answers.append(payload["content"])
+        alice.send("names")   # answered after any error due
+        while True:
+            payload = alice.recv()
+            if payload["response"] == "error":
+                errors.append(payload["content"])
+            elif payload["response"] == "info" and "Users online" in payload["content"]:
+                break
+        entries = cluster.call("XRANGE", "ktn:room:lobby", "-", "+")
+        payloads = [dict(zip(fields[::2], fields[1::2]))[b"p"] for _id, fields in entries]
+        stored = [p for p in payloads if b'"content": "same"' in p]
+        assert len(stored) == 1 and "same" not in answers   # the second is nowhere ...
+        assert errors == [UNAVAILABLE], (answers, errors)   # ... and alice must know it
+    finally:
+        proxy.close()
+
+
+def test_a_kick_cut_off_after_it_was_stored_is_not_answered_try_again(cluster, tmp_path):
+    """A kick Redis stored, whose answer to node a is lost: the operator is
+    told it was done (bob was kicked), not "try again"."""
+    secret = tmp_path / "oper"
+    secret.write_text("operpass\n")
+    proxy = Proxy(cluster.redis, hold_on=b"$4\r\nkick\r\n")
+    try:
+        b = cluster.start("--node-id", "b")
+        a = cluster.start("--node-id", "a", "--oper-password-file", str(secret),
+                          url=proxy.url(cluster.db))
+        bob, oper = b.connect(), a.connect()
+        bob.login("bob")
+        oper.login("oper")
+        oper.send("oper", "operpass")
+        info_containing(oper, "you are now an operator")
+        oper.send("kick", "bob spam")
+        assert bob.expect("error", timeout=3)["content"] == "kicked by oper: spam"
+        answer = oper.recv(timeout=4)
+        while answer["response"] == "info" and "kicked" not in answer["content"]:
+            answer = oper.recv(timeout=4)   # presence notices
+        assert answer == {**answer, "response": "info", "content": "bob was kicked by oper (spam)"}
+    finally:
+        proxy.close()

@@ -150,3 +150,41 @@ def test_plain_lines_are_messages_when_logged_in(text):
         return   # "register <one word>": held back as a likely password
     assert parse_input(text, True) == send("msg", text.strip())
     assert parse_input(text, False) == LocalHint(NOT_LOGGED_IN_HINT)
+
+
+# -- passwords: masked, and never sent as a message ----------------------------------------
+
+@pytest.mark.parametrize("line, shown", [
+    ("/register hunter2hunter2", "/register ********"),
+    ("/REGISTER  hunter2  ", "/REGISTER  ********  "),
+    ("/oper s3cret", "/oper ********"),
+    ("/password old12345 new12345", "/password ******** ********"),
+    ("login alice s3cret", "login alice ********"),
+    ("/login alice s3cret", "/login alice ********"),
+    ("login alice", "login alice"),
+    ("register hunter2hunter2", "register ********"),     # held back, see below
+    ("register for the party", "register for the party"),
+    ("password reset please", "password reset please"),
+    ("//register x", "//register x"),
+    ("/join dev", "/join dev"),
+])
+def test_mask_secrets(line, shown):
+    assert mask_secrets(line) == shown
+
+
+def test_a_password_typed_without_its_slash_is_not_broadcast():
+    action = parse_input("register hunter2hunter2", True)
+    assert isinstance(action, LocalHint) and "/register" in action.text
+    assert "hunter2" not in action.text
+    assert parse_input("msg register hunter2", True) == SendRequest("msg", "register hunter2")
+    assert parse_input("/register hunter2hunter2", True) == SendRequest("register",
+                                                                        "hunter2hunter2")
+
+
+@given(st.text(alphabet=st.sampled_from(list("/ registopawdlgnRL\tx")), max_size=40))
+def test_masking_replaces_every_secret_word_and_nothing_else(line):
+    masked = mask_secrets(line)
+    spans = secret_spans(line)
+    assert [masked[start:end] for start, end in secret_spans(masked)] == ["********"] * len(spans)
+    if not spans:
+        assert masked == line

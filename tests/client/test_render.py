@@ -502,3 +502,15 @@ def test_render_never_raises_and_outputs_no_control_chars(payload):
     # with colour, only our ANSI codes are added
     colored = render(payload, color=True)
     assert [ANSI.sub("", line) for line in colored] == lines
+
+
+# -- private messages (section 4) ----------------------------------------------------------
+
+def test_private_messages_are_marked():
+    lines = render({"response": "message", "sender": "alice -> bob", "content": "psst",
+                    "timestamp": "14:03"})
+    assert lines == ["[14:03] [pm] alice -> bob: psst"]
+    colored = render({"response": "message", "sender": "alice -> bob", "content": "x"},
+                     color=True)
+    plain = render({"response": "message", "sender": "alice", "content": "x"}, color=True)
+    assert "\x1b[35;1m[pm] alice -> bob" in colored[0] and "\x1b[35" not in plain[0]

@@ -17,6 +17,8 @@ import pytest
 
 from support import ROOT
 
+pytestmark = pytest.mark.slow   # the baselines as server processes
+
 SERVERS = ["bench.baselines.asyncio_server", "bench.baselines.threaded_server"]
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d\Z")
 PRESENCE = re.compile(r".* (joined|left)\Z")

@@ -18,6 +18,8 @@ import pytest
 from bench.cluster import find_redis_server
 from support import ROOT
 
+pytestmark = pytest.mark.slow   # benchmark runs
+
 ASYNCIO_BASELINE = os.path.join(ROOT, "bench", "baselines", "asyncio_server.py")
 
 

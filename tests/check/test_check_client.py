@@ -19,6 +19,8 @@ import pytest
 from py27_support import find_python27
 from support import ROOT
 
+pytestmark = pytest.mark.slow   # the checker and clients as processes
+
 NAIVE = os.path.join(ROOT, "tests", "peers", "naive_client.py")
 SKELETON = os.path.join(ROOT, "tests", "peers", "skeleton_chat_client27.py")
 RUN_TIMEOUT = 90.0

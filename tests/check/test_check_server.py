@@ -22,6 +22,8 @@ import pytest
 from py27_support import find_python27
 from support import ROOT, ServerProcess
 
+pytestmark = pytest.mark.slow   # the checker and servers as processes
+
 MUTANT = os.path.join(ROOT, "tests", "peers", "mutant_server.py")
 SKELETON_SERVER = os.path.join(ROOT, "tests", "peers", "skeleton_server27.py")
 RUN_TIMEOUT = 60.0

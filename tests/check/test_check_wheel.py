@@ -20,6 +20,8 @@ import pytest
 
 from support import ROOT
 
+pytestmark = pytest.mark.slow   # pip builds and installs a wheel
+
 TIMEOUT = 180
 
 

@@ -26,6 +26,8 @@ from peers.client_process import ClientProcess
 from peers.fake_server import FakeServer, response
 from support import ROOT
 
+pytestmark = pytest.mark.slow   # client processes, Python 2.7 peers
+
 STAMP = r"\[\d\d:\d\d\]"
 STOP = object()
 

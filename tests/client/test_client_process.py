@@ -23,6 +23,8 @@ import pytest
 from peers.client_process import ROOT, TIMEOUT, ClientProcess
 from support import Client, ServerProcess
 
+pytestmark = pytest.mark.slow   # client and server processes
+
 STAMP = r"\[\d\d:\d\d\]"
 ANSI = "\x1b["
 

@@ -14,6 +14,8 @@ import pytest
 from peers.client_process import ClientProcess
 from peers.fake_server import FakeServer, response
 
+pytestmark = pytest.mark.slow   # client processes
+
 
 def section4(conn):
     """Rooms, pm, accounts and moderation as PROTOCOL.md section 4 answers them."""

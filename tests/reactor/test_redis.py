@@ -12,6 +12,8 @@ from reactor.redis import (ConnectionLost, Overloaded, RedisClient, ReplyError,
                            Unavailable, parse_url)
 from redis_support import own_redis_server, redis_server, run_until  # noqa: F401 (fixtures)
 
+pytestmark = pytest.mark.slow   # a real redis-server
+
 # Compare-and-delete: release a lease only if we still hold it.
 RELEASE = """if redis.call('get', KEYS[1]) == ARGV[1] then
     return redis.call('del', KEYS[1]) else return 0 end"""

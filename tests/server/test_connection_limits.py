@@ -25,6 +25,8 @@ from stress_support import (HELP_MARK, Peer, Poller, Server, assert_error,  # no
                             wait_until)
 from support import TIMEOUT
 
+pytestmark = pytest.mark.slow   # server processes
+
 
 # -- the login deadline (slowloris) --------------------------------------------------------
 

@@ -20,6 +20,8 @@ from stress_support import (HELP_MARK, Peer, Poller, fill_history,  # noqa: F401
                             is_presence, logged_in, request_bytes, servers)
 from support import ROOT, TIMEOUT, Client, ServerProcess
 
+pytestmark = pytest.mark.slow   # server processes, signals, make
+
 SHUTDOWN_NOTICE = "Server is shutting down"
 
 

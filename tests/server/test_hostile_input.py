@@ -21,6 +21,8 @@ from stress_support import (BAD_LOG, HELP_MARK, MIB, Peer, Server,  # noqa: F401
                             request_bytes, servers, uniq)
 from support import TIMEOUT
 
+pytestmark = pytest.mark.slow   # server processes
+
 
 # -- garbage -------------------------------------------------------------------------------
 

@@ -15,8 +15,12 @@ Python 2.7 is found with ``pyenv prefix 2.7.18``; without it the tests skip.
 
 import json
 
+import pytest
+
 from py27_support import make_server, peers, python27, received, start_peer  # noqa: F401
 from support import Client
+
+pytestmark = pytest.mark.slow   # server processes and Python 2.7 peers
 
 STANDARD = {"timestamp", "sender", "response", "content"}
 

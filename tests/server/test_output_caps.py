@@ -24,6 +24,8 @@ from stress_support import (HELP_MARK, MIB, Peer, Poller,  # noqa: F401 (fixture
                             read_payloads, request_bytes, servers, wait_until)
 from support import ROOT, TIMEOUT
 
+pytestmark = pytest.mark.slow   # server processes
+
 
 # -- slow consumers ------------------------------------------------------------------------
 

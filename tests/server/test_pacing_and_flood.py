@@ -10,8 +10,12 @@ import json
 import select
 import time
 
+import pytest
+
 from stress_support import (Peer, Poller, assert_server_works, is_presence,  # noqa: F401 (fixture)
                             logged_in, request_bytes, servers)
+
+pytestmark = pytest.mark.slow   # server processes
 
 
 # -- flood control -------------------------------------------------------------------------

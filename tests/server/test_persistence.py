@@ -20,6 +20,8 @@ import pytest
 from chat.store.sqlite import SCHEMA_VERSION, SqliteStore
 from support import ROOT, TIMEOUT, ServerProcess
 
+pytestmark = pytest.mark.slow   # server processes, kill -9
+
 OPER = "operator-secret"
 NOT_STORED = "message not stored, try again"
 

@@ -27,6 +27,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from support import TIMEOUT, Client, ServerProcess
 from chat import limits
 
+pytestmark = pytest.mark.slow   # server processes
+
 KEYS = {"timestamp", "sender", "response", "content"}
 RESPONSES = {"error", "info", "message", "history"}
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d\Z")

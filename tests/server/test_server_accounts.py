@@ -6,9 +6,13 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from support import ROOT
 from rooms_support import (connect, expect_error, expect_info, make_server,  # noqa: F401
                            raw)
+
+pytestmark = pytest.mark.slow   # server processes
 
 SECRET = "correct-horse-9"
 OPER = "oper-secret-42"

@@ -5,7 +5,11 @@ import json
 import re
 import time
 
+import pytest
+
 from rooms_support import connect, expect_error, expect_info, make_server  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.slow   # server processes
 
 
 def test_join_leave_rooms_names_and_msg_per_room(make_server, connect):

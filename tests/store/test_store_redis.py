@@ -10,6 +10,8 @@ from reactor.loop import EventLoop
 from reactor.redis import RedisClient
 from redis_support import redis_server, run_until  # noqa: F401 (fixture)
 
+pytestmark = pytest.mark.slow   # a real redis-server
+
 _databases = itertools.count(1)
 
 

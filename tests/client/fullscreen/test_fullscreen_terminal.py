@@ -33,6 +33,8 @@ import pytest
 from peers.fake_server import FakeServer, response
 from support import ROOT, Client, ServerProcess
 
+pytestmark = pytest.mark.slow   # client and server processes in a pty
+
 TIMEOUT = 10.0
 # Keys as xterm sends them in keypad-transmit mode (curses turns it on).
 PGUP, END, CTRL_HOME, CTRL_END = "\x1b[5~", "\x1bOF", "\x1b[1;5H", "\x1b[1;5F"

@@ -10,12 +10,16 @@ import signal
 import socket
 import time
 
+import pytest
+
 from chat.server.config import ServerConfig
 from cluster_support import (FAST, UNAVAILABLE, cluster, history,  # noqa: F401 (fixtures)
                              info_containing, kill_nodes, messages, next_answer, poll,
                              redis_command, restartable_redis, start_node, try_login)
 from redis_support import own_redis_server, redis_server  # noqa: F401 (fixtures)
 from support import TIMEOUT, ServerProcess
+
+pytestmark = pytest.mark.slow   # nodes and a real redis-server, kill -9
 
 
 def test_one_order_across_nodes(cluster):

@@ -6,8 +6,12 @@ message in a read of its own (PROTOCOL.md section 3)."""
 import json
 import socket
 
+import pytest
+
 from redis_support import redis_server  # noqa: F401 (fixture)
 from support import TIMEOUT, ServerProcess
+
+pytestmark = pytest.mark.slow   # a node and a real redis-server
 
 
 def one_payload_per_read(sock):

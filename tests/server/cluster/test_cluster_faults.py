@@ -26,6 +26,8 @@ from reactor.redis import RedisClient
 from redis_support import own_redis_server, redis_server, run_until  # noqa: F401 (fixtures)
 from support import TIMEOUT
 
+pytestmark = pytest.mark.slow   # nodes and a real redis-server, kill -9
+
 
 def info_within(client, text, timeout):
     """The first ``info`` containing ``text`` within ``timeout`` seconds."""

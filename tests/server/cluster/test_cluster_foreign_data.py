@@ -17,11 +17,15 @@ import socket
 import threading
 import time
 
+import pytest
+
 from chat import protocol
 from cluster_support import (FAST, Chatter, cluster, history,  # noqa: F401 (fixtures)
                              info_containing, messages, poll, redis_commands, try_login)
 from redis_support import redis_server  # noqa: F401 (fixture)
 from support import ServerProcess
+
+pytestmark = pytest.mark.slow   # nodes and a real redis-server
 
 
 def read_lines(client, count, timeout=3.0):

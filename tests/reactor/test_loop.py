@@ -5,25 +5,13 @@ real socket pairs."""
 import logging
 import socket
 
-from reactor.loop import EventLoop
 from reactor.tcp import Transport
 
-
-class FakeClock:
-    def __init__(self):
-        self.now = 50.0
-
-    def __call__(self):
-        return self.now
-
-
-class Loop(EventLoop):
-    def _select_timeout(self):
-        return 0   # the test moves the clock; select never waits
+from loop_support import FakeClock, Loop
 
 
 def make_loop():
-    clock = FakeClock()
+    clock = FakeClock(50.0)
     return Loop(clock=clock), clock
 
 

@@ -19,23 +19,9 @@ from chat.server.connection import (ADMITTED, CLOSED, CLOSING, LOGGED_IN, OPEN_S
 from chat.server.pacing import FULL_GAP_BACKLOG, Pacer
 from chat.server.app import ChatServer
 from chat.server.config import ServerConfig
-from reactor.loop import EventLoop
 from reactor.tcp import Transport
 
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self):
-        return self.now
-
-
-class Loop(EventLoop):
-    """The real loop, on the test's clock, never blocking in select."""
-
-    def _select_timeout(self):
-        return 0
+from loop_support import FakeClock, Loop
 
 
 class Rig:

@@ -13,13 +13,9 @@ from chat.server.store_setup import close_store
 from chat.server.app import ChatServer
 from chat.server.config import ServerConfig
 from chat.store.sqlite import SqliteStore
-from reactor.loop import EventLoop
 from reactor.tcp import Transport
 
-
-class Loop(EventLoop):
-    def _select_timeout(self):
-        return 0
+from loop_support import Loop
 
 
 class Rig:

@@ -5,6 +5,7 @@ Python 2.7 is found with ``pyenv prefix 2.7.18``; without it the tests
 that need it skip (or leave the 2.7 peer out), saying why.
 """
 
+import functools
 import json
 import os
 import select
@@ -16,26 +17,6 @@ import pytest
 from support import ROOT, TIMEOUT, ServerProcess
 
 PEER = os.path.join(ROOT, "tests", "peers", "skeleton_client27.py")
-
-
-@pytest.fixture(scope="module")
-def python27():
-    try:
-        found = subprocess.run(["pyenv", "prefix", "2.7.18"], capture_output=True,
-                               text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        pytest.skip("Python 2.7 not available: 'pyenv prefix 2.7.18' failed (%s)" % exc)
-    if found.returncode != 0:
-        pytest.skip("Python 2.7 not available: 'pyenv prefix 2.7.18' says %s"
-                    % (found.stderr.strip() or found.returncode))
-    exe = os.path.join(found.stdout.strip().splitlines()[-1], "bin", "python")
-    if not os.access(exe, os.X_OK):
-        pytest.skip("Python 2.7 not available: %s is not executable" % exe)
-    version = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-                             capture_output=True, text=True, timeout=60)
-    if version.stdout.strip() != "2.7":
-        pytest.skip("Python 2.7 not available: %s is %r" % (exe, version.stdout.strip()))
-    return exe
 
 
 @pytest.fixture
@@ -132,15 +113,37 @@ def received(events):
     return [e["payload"] for e in events if e["event"] == "recv"]
 
 
+@functools.lru_cache(maxsize=None)
 def find_python27():
-    """(path to a Python 2.7 interpreter, None) or (None, why not)."""
+    """(path to pyenv's Python 2.7.18, None) or (None, why not): asked of
+    pyenv once per session, and checked to run as 2.7."""
     try:
-        found = subprocess.run(["pyenv", "prefix", "2.7.18"], capture_output=True, text=True,
-                               timeout=60)
+        found = subprocess.run(["pyenv", "prefix", "2.7.18"], capture_output=True,
+                               text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, "Python 2.7 not available: 'pyenv prefix 2.7.18' failed (%s)" % exc
+    if found.returncode != 0:
+        return None, ("Python 2.7 not available: 'pyenv prefix 2.7.18' says %s"
+                      % (found.stderr.strip() or found.returncode))
     exe = os.path.join((found.stdout.strip().splitlines() or [""])[-1], "bin", "python")
-    if found.returncode != 0 or not os.access(exe, os.X_OK):
-        return None, "Python 2.7 not available: 'pyenv prefix 2.7.18' says %s" % (
-            found.stderr.strip() or found.returncode)
+    if not os.access(exe, os.X_OK):
+        return None, "Python 2.7 not available: %s is not executable" % exe
+    version = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=60)
+    if version.stdout.strip() != "2.7":
+        return None, "Python 2.7 not available: %s is %r" % (exe, version.stdout.strip())
     return exe, None
+
+
+def require_python27():
+    """The 2.7 interpreter's path, or skip the test saying why there is none."""
+    exe, why = find_python27()
+    if exe is None:
+        pytest.skip(why)
+    return exe
+
+
+@pytest.fixture(scope="module")
+def python27():
+    return require_python27()
+

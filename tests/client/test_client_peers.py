@@ -16,7 +16,6 @@ import json
 import os
 import re
 import select
-import shutil
 import subprocess
 import threading
 
@@ -24,11 +23,13 @@ import pytest
 
 from peers.client_process import ClientProcess
 from peers.fake_server import FakeServer, response
+from py27_support import require_python27
 from support import ROOT
 
 pytestmark = pytest.mark.slow   # client processes, Python 2.7 peers
 
 STAMP = r"\[\d\d:\d\d\]"
+SKELETON_SERVER = os.path.join(ROOT, "tests", "peers", "skeleton_server27.py")
 STOP = object()
 
 
@@ -385,7 +386,6 @@ def test_naive_reader_paced_by_the_gap_when_nothing_answers(peer, client):
     assert proc.out == ""
 
 
-
 def split_login(conn, _name):
     """info and history in two writes: the client may read them apart."""
     conn.send(response("info", "Login successful"))
@@ -437,26 +437,12 @@ def test_lines_held_for_a_login_answered_after_the_gap_go_once_it_comes(
 
 # -- the course skeleton on Python 2.7 -----------------------------------------------------
 
-def python27():
-    """pyenv's Python 2.7.18 interpreter, or skip."""
-    pyenv = shutil.which("pyenv")
-    if pyenv is None:
-        pytest.skip("pyenv not found: the Python 2.7 skeleton server test needs "
-                    "`$(pyenv prefix 2.7.18)/bin/python`")
-    result = subprocess.run([pyenv, "prefix", "2.7.18"], capture_output=True, text=True,
-                            timeout=10)
-    python = os.path.join(result.stdout.strip(), "bin", "python")
-    if result.returncode != 0 or not os.access(python, os.X_OK):
-        pytest.skip("Python 2.7.18 is not installed in pyenv (`pyenv prefix 2.7.18` failed: "
-                    "%s)" % (result.stderr.strip() or python))
-    return python
-
 
 @pytest.fixture
 def skeleton27():
-    python = python27()
-    proc = subprocess.Popen([python, "-u", os.path.join(ROOT, "tests", "peers", "skeleton_server27.py"),
-                             "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    python = require_python27()
+    proc = subprocess.Popen([python, "-u", SKELETON_SERVER, "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 5.0)
         line = proc.stdout.readline().decode() if ready else ""

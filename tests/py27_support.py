@@ -14,24 +14,9 @@ import time
 
 import pytest
 
-from support import ROOT, TIMEOUT, ServerProcess
+from support import ROOT, TIMEOUT
 
 PEER = os.path.join(ROOT, "tests", "peers", "skeleton_client27.py")
-
-
-@pytest.fixture
-def make_server():
-    servers = []
-
-    def make(*args):
-        srv = ServerProcess(*args)
-        servers.append(srv)
-        return srv
-
-    yield make
-    for srv in servers:
-        status = srv.stop()
-        assert status == 0, srv.read_log()
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ import sys
 import time
 import weakref
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 5.0
 
@@ -172,3 +174,37 @@ class Client:
 
     def close(self):
         self.sock.close()
+
+
+def started(start, finish=lambda thing: thing.close()):
+    """The body of a fixture that starts things for one test: yields a
+    function that calls ``start`` and keeps what it returns, then
+    ``finish``es each of them after the test (``yield from started(...)``)."""
+    things = []
+
+    def run(*args, **kwargs):
+        things.append(start(*args, **kwargs))
+        return things[-1]
+    yield run
+    for thing in things:
+        finish(thing)
+
+
+def _stopped_cleanly(srv):
+    assert srv.stop() == 0, srv.read_log()
+
+
+@pytest.fixture
+def make_server():
+    """``make_server(*args, env=None)``: a fresh server (``env`` adds
+    environment variables), stopped after the test; each must exit 0."""
+    def start(*args, env=None):
+        saved = dict(os.environ)
+        os.environ.update(env or {})
+        try:
+            return ServerProcess(*args)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+    yield from started(start, _stopped_cleanly)
+

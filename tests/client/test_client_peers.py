@@ -21,10 +21,10 @@ import threading
 
 import pytest
 
-from peers.client_process import ClientProcess
+from client_support import clients  # noqa: F401 (fixture)
 from peers.fake_server import FakeServer, response
 from py27_support import require_python27
-from support import ROOT
+from support import ROOT, started
 
 pytestmark = pytest.mark.slow   # client processes, Python 2.7 peers
 
@@ -76,42 +76,18 @@ def serve(**handlers):
 @pytest.fixture
 def peer():
     """``peer(script)`` starts a fake server; all are closed at the end."""
-    servers = []
-
-    def start(script):
-        server = FakeServer(script)
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-@pytest.fixture
-def client():
-    """``client(port, *args)`` starts a client process; all are killed at the end."""
-    started = []
-
-    def start(port, *args, **kwargs):
-        proc = ClientProcess(port, *args, **kwargs)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.close()
+    yield from started(FakeServer)
 
 
 def requests_of(server):
     return [(r["request"], r["content"]) for r in server.requests]
 
 
-def run_script(peer, client, script, lines, *args):
+def run_script(peer, clients, script, lines, *args):
     """Paste ``lines`` at once into a client of a fake server running ``script``;
     end the input; return (server, client) once the client has exited 0."""
     server = peer(script)
-    proc = client(server.port, *args)
+    proc = clients(server.port, *args)
     proc.send(*lines)
     proc.close_stdin()
     status = proc.wait()
@@ -122,14 +98,14 @@ def run_script(peer, client, script, lines, *args):
 
 # -- framing ----------------------------------------------------------------------
 
-def test_no_delimiter_back_to_back_and_split_inside_a_character(peer, client):
+def test_no_delimiter_back_to_back_and_split_inside_a_character(peer, clients):
     def split_echo(conn, text):
         data = json.dumps(response("message", text, sender="bob"), ensure_ascii=False).encode()
         cut = data.index("å".encode()) + 1          # inside the two bytes of "å"
         conn.send_raw(data[:cut])
         conn.send_raw(data[cut:] + json.dumps(response("info", "and more")).encode())
 
-    server, proc = run_script(peer, client, serve(msg=split_echo),
+    server, proc = run_script(peer, clients, serve(msg=split_echo),
                               ["login alice", "msg blåbær"])
     assert re.fullmatch(r"\[14:03\] \* Login successful\n"
                         r"--- history: empty ---\n"
@@ -140,17 +116,17 @@ def test_no_delimiter_back_to_back_and_split_inside_a_character(peer, client):
     assert b"\\u00e5" in server.chunks[1]           # ASCII on the wire
 
 
-def test_newline_delimited_server_works_too(peer, client):
+def test_newline_delimited_server_works_too(peer, clients):
     def login(conn, _name):
         conn.send(response("info", "Login successful"), response("history", []), sep=b"\r\n")
 
-    _server, proc = run_script(peer, client, serve(login=login), ["login alice"])
+    _server, proc = run_script(peer, clients, serve(login=login), ["login alice"])
     assert "* Login successful\n--- history: empty ---\n" in proc.out
 
 
 # -- timestamps and senders ------------------------------------------------------------
 
-def test_timestamps_in_any_shape(peer, client):
+def test_timestamps_in_any_shape(peer, clients):
     epoch = 1490018591.25
 
     def login(conn, _name):
@@ -162,7 +138,7 @@ def test_timestamps_in_any_shape(peer, client):
                       response("message", "no timestamp", sender="bob", timestamp=None),
                   ]))
 
-    _server, proc = run_script(peer, client, serve(login=login), ["login alice"])
+    _server, proc = run_script(peer, clients, serve(login=login), ["login alice"])
     local = datetime.datetime.fromtimestamp(epoch).strftime("%H:%M")
     assert proc.out.startswith("[%s] * Login successful\n"
                                "--- history: 4 messages ---\n"
@@ -172,7 +148,7 @@ def test_timestamps_in_any_shape(peer, client):
                                "[--:--] bob: no timestamp\n" % (local, local)), proc.out
 
 
-def test_senders_of_every_shape(peer, client):
+def test_senders_of_every_shape(peer, clients):
     def login(conn, _name):
         conn.send(response("info", "Login successful", sender="[Server]"))
         conn.send(response("history", [], sender="SERVER"))
@@ -186,7 +162,7 @@ def test_senders_of_every_shape(peer, client):
                   response("message", "nobody", sender=None),
                   response("message", "from the server", sender="Server"))
 
-    _server, proc = run_script(peer, client, serve(login=login, msg=msg),
+    _server, proc = run_script(peer, clients, serve(login=login, msg=msg),
                                ["login alice", "msg hi"])
     assert "[14:03] * empty sender\n[14:03] * null sender\n" in proc.out
     assert "[14:03] ! error: Error sender\n[14:03] * capital\n" in proc.out
@@ -200,44 +176,44 @@ def history_entry(text, sender="carol"):
     return response("message", text, sender=sender, timestamp="2017-03-20 13:59:00")
 
 
-def test_history_before_info(peer, client):
+def test_history_before_info(peer, clients):
     def login(conn, _name):
         conn.send(response("history", [history_entry("earlier")]))
         conn.send(response("info", "Login successful"))
 
-    server, proc = run_script(peer, client, serve(login=login), ["login alice", "hello"])
+    server, proc = run_script(peer, clients, serve(login=login), ["login alice", "hello"])
     assert proc.out.startswith("--- history: 1 message ---\n[13:59] carol: earlier\n"
                                "[14:03] * Login successful\n")
     # The plain line waited for the login's answer and went out as a message.
     assert requests_of(server) == [("login", "alice"), ("msg", "hello"), ("logout", None)]
 
 
-def test_history_only_no_info(peer, client):
+def test_history_only_no_info(peer, clients):
     def login(conn, _name):
         conn.send(response("history", [history_entry("earlier")]))
 
-    server, proc = run_script(peer, client, serve(login=login), ["login alice", "hello"])
+    server, proc = run_script(peer, clients, serve(login=login), ["login alice", "hello"])
     assert "[13:59] carol: earlier\n[14:03] bob: hello\n" in proc.out
     assert requests_of(server) == [("login", "alice"), ("msg", "hello"), ("logout", None)]
 
 
-def test_history_as_json_strings(peer, client):
+def test_history_as_json_strings(peer, clients):
     def login(conn, _name):
         conn.send(response("info", "Login successful"),
                   response("history", [json.dumps(history_entry("one")),
                                        json.dumps(history_entry("two", sender="dave"))]))
 
-    _server, proc = run_script(peer, client, serve(login=login), ["login alice"])
+    _server, proc = run_script(peer, clients, serve(login=login), ["login alice"])
     assert ("--- history: 2 messages ---\n[13:59] carol: one\n[13:59] dave: two\n"
             in proc.out), proc.out
 
 
-def test_no_history_old_messages_replayed(peer, client):
+def test_no_history_old_messages_replayed(peer, clients):
     def login(conn, _name):
         conn.send(response("info", "Login successful"))
         conn.send(history_entry("replayed one"), history_entry("replayed two"))
 
-    server, proc = run_script(peer, client, serve(login=login), ["login alice", "hello"])
+    server, proc = run_script(peer, clients, serve(login=login), ["login alice", "hello"])
     assert proc.out.startswith("[14:03] * Login successful\n"
                                "[13:59] carol: replayed one\n[13:59] carol: replayed two\n"
                                "[14:03] bob: hello\n"), proc.out
@@ -245,23 +221,23 @@ def test_no_history_old_messages_replayed(peer, client):
     assert requests_of(server) == [("login", "alice"), ("msg", "hello"), ("logout", None)]
 
 
-def test_no_history_and_no_info(peer, client):
+def test_no_history_and_no_info(peer, clients):
     """A silent successful login: the plain line waits (bounded), then is a hint;
     explicit commands still go out."""
     def login(_conn, _name):
         pass
 
-    server, proc = run_script(peer, client, serve(login=login),
+    server, proc = run_script(peer, clients, serve(login=login),
                               ["login alice", "hello", "msg explicit"], "--exit-wait", "0.3")
     assert "not logged in" in proc.err
     assert requests_of(server) == [("login", "alice"), ("msg", "explicit")]
 
 
-def test_login_error(peer, client):
+def test_login_error(peer, clients):
     def login(conn, _name):
         conn.send(response("error", "Username taken"))
 
-    server, proc = run_script(peer, client, serve(login=login), ["login alice", "hello"])
+    server, proc = run_script(peer, clients, serve(login=login), ["login alice", "hello"])
     assert "[14:03] ! error: Username taken\n" in proc.out
     assert "not logged in" in proc.err
     assert requests_of(server) == [("login", "alice")]   # no logout: never logged in
@@ -269,24 +245,24 @@ def test_login_error(peer, client):
 
 # -- other responses -------------------------------------------------------------------
 
-def test_msg_as_response_type(peer, client):
+def test_msg_as_response_type(peer, clients):
     def msg(conn, text):
         conn.send(response("msg", text, sender="alice"))
 
-    _server, proc = run_script(peer, client, serve(msg=msg), ["login alice", "hi there"])
+    _server, proc = run_script(peer, clients, serve(msg=msg), ["login alice", "hi there"])
     assert "[14:03] alice: hi there\n" in proc.out
 
 
-def test_names_as_a_list(peer, client):
+def test_names_as_a_list(peer, clients):
     def names(conn, _content):
         conn.send(response("info", ["alice", "bob", "carol"]))
 
-    server, proc = run_script(peer, client, serve(names=names), ["login alice", "names"])
+    server, proc = run_script(peer, clients, serve(names=names), ["login alice", "names"])
     assert "[14:03] * alice, bob, carol\n" in proc.out
     assert ("names", None) in requests_of(server)
 
 
-def test_odd_payloads_are_shown_and_survived(peer, client):
+def test_odd_payloads_are_shown_and_survived(peer, clients):
     def msg(conn, _text):
         conn.send({"response": "message", "content": "no timestamp, no sender"},
                   response("presence", "bob joined"),
@@ -295,7 +271,7 @@ def test_odd_payloads_are_shown_and_survived(peer, client):
         conn.send_raw(b"{not json}")
         conn.send(response("info", "still talking"))
 
-    _server, proc = run_script(peer, client, serve(msg=msg), ["login alice", "hi"])
+    _server, proc = run_script(peer, clients, serve(msg=msg), ["login alice", "hi"])
     assert "[--:--] (unknown): no timestamp, no sender\n" in proc.out
     assert "[14:03] ? presence: bob joined\n" in proc.out
     assert "[14:03] * with extras\n" in proc.out
@@ -306,14 +282,14 @@ def test_odd_payloads_are_shown_and_survived(peer, client):
 
 # -- logout and closing --------------------------------------------------------------
 
-def test_server_replies_to_logout_and_never_closes(peer, client):
+def test_server_replies_to_logout_and_never_closes(peer, clients):
     def logout(conn, _content):
         conn.send(response("info", "Bye"))
         conn.wait_closed()           # waits for the client to hang up
         return STOP
 
     server = peer(serve(logout=logout))
-    proc = client(server.port, "--exit-wait", "2")
+    proc = clients(server.port, "--exit-wait", "2")
     proc.send("login alice", "logout")
     assert proc.wait() == 0
     assert proc.out.endswith("[14:03] * Bye\n")
@@ -322,25 +298,25 @@ def test_server_replies_to_logout_and_never_closes(peer, client):
     server.check_wire()
 
 
-def test_server_closes_without_replying_to_logout(peer, client):
+def test_server_closes_without_replying_to_logout(peer, clients):
     def logout(_conn, _content):
         return STOP
 
     server = peer(serve(logout=logout))
-    proc = client(server.port, "--exit-wait", "30")
+    proc = clients(server.port, "--exit-wait", "30")
     proc.send("login alice", "logout")
     assert proc.wait() == 0
     assert proc.err == ""
     server.check_wire()
 
 
-def test_server_neither_replies_nor_closes(peer, client):
+def test_server_neither_replies_nor_closes(peer, clients):
     def logout(conn, _content):
         conn.wait_closed()
         return STOP
 
     server = peer(serve(logout=logout))
-    proc = client(server.port, "--exit-wait", "0.3")
+    proc = clients(server.port, "--exit-wait", "0.3")
     proc.send("login alice", "logout")
     assert proc.wait() == 0
     assert "no answer to logout" in proc.err
@@ -348,12 +324,12 @@ def test_server_neither_replies_nor_closes(peer, client):
     server.check_wire()
 
 
-def test_server_closing_unasked_exits_one(peer, client):
+def test_server_closing_unasked_exits_one(peer, clients):
     def msg(_conn, _text):
         return STOP                  # e.g. the peer's thread crashed
 
     server = peer(serve(msg=msg))
-    proc = client(server.port)
+    proc = clients(server.port)
     proc.send("login alice")
     proc.expect(r"history: empty")
     proc.send("hello")
@@ -363,20 +339,20 @@ def test_server_closing_unasked_exits_one(peer, client):
 
 # -- pacing for naive readers ------------------------------------------------------------
 
-def test_naive_reader_paced_by_responses(peer, client):
+def test_naive_reader_paced_by_responses(peer, clients):
     lines = ["login alice"] + ["msg number %d" % i for i in range(8)] + ["names", "help"]
-    server, proc = run_script(peer, client, serve(help=names_string), lines)
+    server, proc = run_script(peer, clients, serve(help=names_string), lines)
     assert requests_of(server) == ([("login", "alice")]
                                    + [("msg", "number %d" % i) for i in range(8)]
                                    + [("names", None), ("help", None), ("logout", None)])
     assert "".join("[14:03] bob: number %d\n" % i for i in range(8)) in proc.out
 
 
-def test_naive_reader_paced_by_the_gap_when_nothing_answers(peer, client):
+def test_naive_reader_paced_by_the_gap_when_nothing_answers(peer, clients):
     def silent(_conn, _content):
         pass
 
-    server, proc = run_script(peer, client,
+    server, proc = run_script(peer, clients,
                               serve(login=silent, msg=silent, names=silent, logout=silent),
                               ["login alice", "msg one", "msg two", "names"],
                               "--pace-ms", "250", "--exit-wait", "0.3")
@@ -403,7 +379,7 @@ def login_error(conn, _name):
 @pytest.mark.parametrize("answer, logged_in", [
     (login_ok, True), (split_login, True), (history_only, True), (login_error, False)])
 def test_lines_held_for_a_login_answered_after_the_gap_go_once_it_comes(
-        peer, client, answer, logged_in):
+        peer, clients, answer, logged_in):
     """A plain line waits for the login's answer; the pace gap may end first
     (a slow or loaded server). The answer must then let the line go: it is
     the only event left to wake the queue."""
@@ -414,7 +390,7 @@ def test_lines_held_for_a_login_answered_after_the_gap_go_once_it_comes(
         answer(conn, name)
 
     server = peer(serve(login=late_login))
-    proc = client(server.port, "--exit-wait", "1")
+    proc = clients(server.port, "--exit-wait", "1")
     try:
         proc.send("login alice", "msg", "register hunter2hunter2", "hello")
         proc.close_stdin()
@@ -456,15 +432,15 @@ def skeleton27():
         proc.stderr.close()
 
 
-def test_python27_skeleton_server(skeleton27, client):
+def test_python27_skeleton_server(skeleton27, clients):
     port, server = skeleton27
-    alice = client(port)
+    alice = clients(port)
     alice.send("login alice")
     alice.expect(r"\* Login successful\n--- history: empty ---\n")
     alice.send("blåbær og ✓")
     alice.expect(STAMP + r" alice: blåbær og ✓\n")
     # Everything pasted at once: the thread-per-client reader must see one per read.
-    bob = client(port)
+    bob = clients(port)
     bob.send("login bob", "msg one", "msg two", "names", "help", "logout")
     bob.expect(r"\* Login successful\n--- history: 1 message ---\n"
                + STAMP + r" alice: blåbær og ✓\n"

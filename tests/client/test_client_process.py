@@ -20,35 +20,14 @@ import sys
 
 import pytest
 
-from peers.client_process import ROOT, TIMEOUT, ClientProcess
+from client_support import clients, server  # noqa: F401 (fixtures)
+from peers.client_process import ROOT, TIMEOUT
 from support import Client, ServerProcess
 
 pytestmark = pytest.mark.slow   # client and server processes
 
 STAMP = r"\[\d\d:\d\d\]"
 ANSI = "\x1b["
-
-
-@pytest.fixture(scope="module")
-def server():
-    srv = ServerProcess("--rate", "0")
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture
-def clients():
-    """Start clients with ``clients(port, *args, **kw)``; all are killed at the end."""
-    started = []
-
-    def start(port, *args, **kwargs):
-        client = ClientProcess(port, *args, **kwargs)
-        started.append(client)
-        return client
-
-    yield start
-    for client in started:
-        client.close()
 
 
 def login(client, name):

@@ -11,7 +11,7 @@ import json
 import pyte
 import pytest
 
-from peers.client_process import ClientProcess
+from client_support import clients  # noqa: F401 (fixture)
 from peers.fake_server import FakeServer, response
 
 pytestmark = pytest.mark.slow   # client processes
@@ -60,22 +60,8 @@ def fake():
     server.close()
 
 
-@pytest.fixture
-def client():
-    started = []
-
-    def start(port, *args, **kwargs):
-        proc = ClientProcess(port, *args, **kwargs)
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        proc.close()
-
-
-def test_every_extension_goes_out_and_every_answer_is_shown(fake, client):
-    proc = client(fake.port)
+def test_every_extension_goes_out_and_every_answer_is_shown(fake, clients):
+    proc = clients(fake.port)
     proc.send("login alice", "/join #dev", "/rooms", "/pm bob see you at 5", "/leave",
               "/register hunter2hunter2", "/oper s3cretpw", "/kick bob spam")
     proc.close_stdin()
@@ -94,8 +80,8 @@ def test_every_extension_goes_out_and_every_answer_is_shown(fake, client):
     assert "hunter2" not in proc.out and "s3cret" not in proc.out
 
 
-def test_a_password_without_its_slash_is_held_back(fake, client):
-    proc = client(fake.port)
+def test_a_password_without_its_slash_is_held_back(fake, clients):
+    proc = clients(fake.port)
     proc.send("login alice", "register hunter2hunter2", "hello")
     proc.close_stdin()
     assert proc.wait() == 0
@@ -103,8 +89,8 @@ def test_a_password_without_its_slash_is_held_back(fake, client):
     assert "/register <password>" in proc.err and "hunter2" not in proc.err
 
 
-def test_the_room_is_shown_in_status_lines_at_a_terminal(fake, client):
-    proc = client(fake.port, terminal=True)
+def test_the_room_is_shown_in_status_lines_at_a_terminal(fake, clients):
+    proc = clients(fake.port, terminal=True)
     proc.send("login alice")
     proc.expect(r"-- you are alice in #lobby\n", stream="err")
     proc.send("/join dev")
@@ -115,8 +101,8 @@ def test_the_room_is_shown_in_status_lines_at_a_terminal(fake, client):
     assert proc.wait() == 0
 
 
-def test_a_typed_password_is_wiped_from_the_terminal(fake, client):
-    proc = client(fake.port, terminal=True)
+def test_a_typed_password_is_wiped_from_the_terminal(fake, clients):
+    proc = clients(fake.port, terminal=True)
     proc.send("login alice s3cretpw")
     proc.expect(r"Login successful")
     proc.send("/register hunter2hunter2")

@@ -17,8 +17,8 @@ import json
 
 import pytest
 
-from py27_support import make_server, peers, python27, received, start_peer  # noqa: F401
-from support import Client
+from py27_support import peers, python27, received, start_peer  # noqa: F401 (fixtures)
+from support import Client, make_server  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow   # server processes and Python 2.7 peers
 

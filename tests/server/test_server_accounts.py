@@ -8,9 +8,8 @@ import time
 
 import pytest
 
-from support import ROOT
-from rooms_support import (connect, expect_error, expect_info, make_server,  # noqa: F401
-                           raw)
+from rooms_support import connect, expect_error, expect_info, raw  # noqa: F401 (fixture)
+from support import ROOT, make_server  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow   # server processes
 

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from rooms_support import connect, expect_error, expect_info, make_server  # noqa: F401 (fixtures)
+from rooms_support import connect, expect_error, expect_info  # noqa: F401 (fixture)
+from support import make_server  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow   # server processes
 

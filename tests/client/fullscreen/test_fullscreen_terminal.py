@@ -30,8 +30,9 @@ import time
 import pyte
 import pytest
 
+from client_support import own_server, server  # noqa: F401 (fixtures)
 from peers.fake_server import FakeServer, response
-from support import ROOT, Client, ServerProcess
+from support import ROOT, Client, started
 
 pytestmark = pytest.mark.slow   # client and server processes in a pty
 
@@ -163,25 +164,11 @@ class Terminal:
                 pass
 
 
-@pytest.fixture(scope="module")
-def server():
-    srv = ServerProcess("--rate", "0")
-    yield srv
-    srv.stop()
-
-
 @pytest.fixture
 def terminal():
-    started = []
-
-    def start(port, *args, **kwargs):
-        term = Terminal(port, *args, **kwargs)
-        started.append(term)
-        return term
-
-    yield start
-    for term in started:
-        term.close()
+    """``terminal(port, *args, **kw)`` starts a client in a pty; all are
+    killed after the test."""
+    yield from started(Terminal)
 
 
 def logged_in(term, name):
@@ -256,12 +243,6 @@ def test_page_up_shows_older_lines_and_new_ones_do_not_yank(server, terminal):
 
 
 # -- resizing ------------------------------------------------------------------------
-
-@pytest.fixture
-def own_server():
-    srv = ServerProcess("--rate", "0")
-    yield srv
-    srv.stop()
 
 
 def test_resize_to_20x5_and_back_redraws_correctly(own_server, terminal):

@@ -12,10 +12,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
+from check_support import CheckRun, statuses
 from py27_support import find_python27
 from support import ROOT
 
@@ -27,36 +27,11 @@ RUN_TIMEOUT = 90.0
 FAILING_GROUPS = ("standard", "framing", "safety")
 
 
-class CheckRun:
+class ClientCheck(CheckRun):
     """``python3 -m chat.check client --json ARGS -- CMD`` in the background."""
 
     def __init__(self, command, *args, env=None):
-        full_env = dict(os.environ)
-        full_env.update(env or {})
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chat.check", "client", "--json", *args, "--", *command],
-            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=full_env)
-        self.started = time.monotonic()
-        self._result = None
-
-    def result(self):
-        """(exit status, report dict, stderr, wall seconds)."""
-        if self._result is None:
-            out, err = self.proc.communicate(timeout=RUN_TIMEOUT)
-            assert out, "the checker printed nothing; stderr:\n%s" % err.decode()
-            self._result = (self.proc.returncode, json.loads(out), err.decode(),
-                            time.monotonic() - self.started)
-        return self._result
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate()
-
-
-def statuses(report):
-    return {r["check"]: r["status"] for r in report["results"]}
+        super().__init__(["client", "--json", *args, "--", *command], RUN_TIMEOUT, env)
 
 
 def not_passed(report):
@@ -67,18 +42,18 @@ def not_passed(report):
 def runs():
     """Every client, all checked at once."""
     started = {
-        "ours": CheckRun([sys.executable, "-m", "chat.client", "--host", "{host}",
+        "ours": ClientCheck([sys.executable, "-m", "chat.client", "--host", "{host}",
                           "--port", "{port}"]),
-        "control": CheckRun([sys.executable, NAIVE, "{host}", "{port}", "--ask-names"],
+        "control": ClientCheck([sys.executable, NAIVE, "{host}", "{port}", "--ask-names"],
                             "--timeout", "1.5"),
-        "loads-each-recv": CheckRun([sys.executable, NAIVE, "{host}", "{port}",
+        "loads-each-recv": ClientCheck([sys.executable, NAIVE, "{host}", "{port}",
                                      "--flaw", "loads-each-recv"], "--timeout", "1"),
-        "raw-escapes": CheckRun([sys.executable, NAIVE, "{host}", "{port}", "--flaw",
+        "raw-escapes": ClientCheck([sys.executable, NAIVE, "{host}", "{port}", "--flaw",
                                  "raw-escapes"], "--timeout", "1.5"),
     }
     python27, _ = find_python27()
     if python27 is not None:
-        started["python27"] = CheckRun([python27, SKELETON, "{host}", "{port}"], "--timeout",
+        started["python27"] = ClientCheck([python27, SKELETON, "{host}", "{port}"], "--timeout",
                                        "1", env={"PYTHONIOENCODING": "utf-8"})
     try:
         for run in started.values():
@@ -152,13 +127,13 @@ def test_python27_skeleton_client_verdicts(runs):
 
 
 def test_client_that_cannot_start_exits_2():
-    status, report, _, _ = CheckRun([os.path.join(ROOT, "no-such-client")]).result()
+    status, report, _, _ = ClientCheck([os.path.join(ROOT, "no-such-client")]).result()
     assert status == 2
     assert "cannot start" in report["fatal"]
 
 
 def test_client_that_never_connects_exits_2():
-    status, report, _, wall = CheckRun(
+    status, report, _, wall = ClientCheck(
         [sys.executable, "-c", "import sys; print('hello', flush=True); sys.stdin.read()"],
         "--start-timeout", "0.5").result()
     assert status == 2

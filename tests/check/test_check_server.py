@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from check_support import CheckRun, statuses
 from py27_support import find_python27
 from support import ROOT, ServerProcess
 
@@ -70,29 +71,11 @@ class Peer:
         self.proc.stdout.close()
 
 
-class CheckRun:
-    """``python3 -m chat.check server 127.0.0.1:PORT --json ...`` in the background."""
+class ServerCheck(CheckRun):
+    """``python3 -m chat.check server 127.0.0.1:PORT --json ARGS`` in the background."""
 
     def __init__(self, port, *args):
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chat.check", "server", "127.0.0.1:%d" % port, "--json",
-             *args], cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE)
-        self._result = None
-
-    def result(self):
-        """(exit status, report dict, stderr, wall seconds)."""
-        if self._result is None:
-            out, err = self.proc.communicate(timeout=RUN_TIMEOUT)
-            assert out, "the checker printed nothing; stderr:\n%s" % err.decode()
-            self._result = (self.proc.returncode, json.loads(out), err.decode(),
-                            time.monotonic() - self.started)
-        return self._result
-
-
-def statuses(report):
-    return {r["check"]: r["status"] for r in report["results"]}
+        super().__init__(["server", "127.0.0.1:%d" % port, "--json", *args], RUN_TIMEOUT)
 
 
 def failing(report):
@@ -130,24 +113,23 @@ def runs():
     ours = ServerProcess()
     silent = SilentServer()
     try:
-        started["ours"] = CheckRun(ours.port, "--stress", "50")
-        started["silent"] = CheckRun(silent.port, "--timeout", "1")
+        started["ours"] = ServerCheck(ours.port, "--stress", "50")
+        started["silent"] = ServerCheck(silent.port, "--timeout", "1")
         for mutation in ["none", "crash-on-msg", *MUTATIONS]:
             peers[mutation] = Peer([sys.executable, MUTANT, "--mutation", mutation])
-            started[mutation] = CheckRun(peers[mutation].port, "--timeout", "1")
+            started[mutation] = ServerCheck(peers[mutation].port, "--timeout", "1")
         python27, _ = find_python27()
         if python27 is not None:
             peers["python27"] = Peer([python27, "-u", SKELETON_SERVER, "0"])
-            started["python27"] = CheckRun(peers["python27"].port, "--timeout", "1")
+            started["python27"] = ServerCheck(peers["python27"].port, "--timeout", "1")
         for run in started.values():
             run.result()
         started["ours-log"] = ours
         yield started
     finally:
         for run in started.values():
-            if isinstance(run, CheckRun) and run.proc.poll() is None:
-                run.proc.kill()
-                run.proc.communicate()
+            if isinstance(run, CheckRun):
+                run.kill()
         for peer in peers.values():
             peer.stop()
         silent.stop()

@@ -22,7 +22,7 @@ import pytest
 
 from stress_support import (HELP_MARK, Peer, Poller, Server, assert_error,  # noqa: F401 (fixture)
                             assert_server_works, is_presence, logged_in, request_bytes, servers,
-                            wait_until)
+                            uniq, wait_until)
 from support import TIMEOUT
 
 pytestmark = pytest.mark.slow   # server processes
@@ -63,13 +63,18 @@ def _trickle_until_closed(peer, data, gap, limit=4.0):
 
 
 def test_no_login_gets_error_and_close_at_the_deadline(deadline_server):
+    """A client that does not log in gets one error at the deadline and is
+    closed; one that logged in meanwhile stays."""
     started = time.monotonic()
     peer = Peer(deadline_server.port)
+    member = logged_in(deadline_server, uniq("member"))
     payloads = peer.until_closed(4.0)
     elapsed = time.monotonic() - started
     assert len(payloads) == 1, payloads
     assert_error(payloads[0], r"login timeout")
     assert LOGIN_TIMEOUT - 0.2 <= elapsed < LOGIN_TIMEOUT + 1.5, elapsed
+    assert member.name in member.request("names")["content"]
+    member.close()
 
 
 def test_trickling_bytes_does_not_extend_the_deadline(deadline_server):
@@ -236,6 +241,11 @@ def test_max_clients_refuses_the_next_with_server_full(servers):
     assert HELP_MARK in newcomer.request("help")["content"]
     for peer in admitted[1:]:
         assert HELP_MARK in peer.request("help")["content"]
+    # one that ends its input without a logout frees its place too
+    admitted[1].sock.shutdown(socket.SHUT_WR)
+    admitted[1].until_closed()
+    latecomer = Peer(srv.port)
+    assert HELP_MARK in latecomer.request("help")["content"]
 
 
 def test_max_per_ip_does_not_apply_to_loopback(servers):

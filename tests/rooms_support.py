@@ -10,8 +10,6 @@ import pytest
 from support import TIMEOUT, Client
 
 KEYS = ["timestamp", "sender", "response", "content"]
-_NAMES = r"[A-Za-z0-9]+(?:(?:, | and )[A-Za-z0-9]+)*(?: and \d+ others)?"
-PRESENCE = re.compile(r"(?:%s joined)?(?:; )?(?:%s left)?\Z" % (_NAMES, _NAMES))
 
 
 class RoomClient(Client):
@@ -23,17 +21,6 @@ class RoomClient(Client):
         assert isinstance(payload["timestamp"], str)
         assert payload["response"] in ("error", "info", "message", "history"), payload
         return payload
-
-    def reply(self, timeout=TIMEOUT):
-        """The next payload that is not a presence notice."""
-        while True:
-            payload = self.recv(timeout)
-            if not (payload["response"] == "info" and PRESENCE.match(payload["content"])):
-                return payload
-
-    def request(self, request, content=None):
-        self.send(request, content)
-        return self.reply()
 
     def join(self, room):
         self.send("join", room)

@@ -25,11 +25,9 @@ import time
 
 import pytest
 
-from support import ROOT, TIMEOUT, Client, ServerProcess
+from support import ROOT, TIMEOUT, Client, ServerProcess, is_presence, request_bytes, uniq
 
 LOCALHOST = "127.0.0.1"
-HELP_MARK = "login <"              # the help text lists login with its argument
-PRESENCE = re.compile(r"(joined|left)\Z")
 BAD_LOG = re.compile(r"Traceback|unhandled error|error in ")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 MIB = 1024
@@ -245,18 +243,6 @@ class Peer(Client):
                 return payloads
             payloads.append(json.loads(line))
 
-    def reply(self, timeout=TIMEOUT):
-        """The next payload that is not a presence notice."""
-        deadline = time.monotonic() + timeout
-        while True:
-            payload = self.recv(max(0.01, deadline - time.monotonic()))
-            if not is_presence(payload):
-                return payload
-
-    def request(self, request, content=None, timeout=TIMEOUT, **extra):
-        self.send(request, content, **extra)
-        return self.reply(timeout)
-
     def until_closed(self, timeout=TIMEOUT):
         """Read to EOF (or reset); the payloads before it, presence notices dropped."""
         deadline = time.monotonic() + timeout
@@ -271,16 +257,6 @@ class Peer(Client):
                 payloads.append(json.loads(line))
                 line = self._next_line()
         return [p for p in payloads if not is_presence(p)]
-
-    def help_sentinel(self, timeout=TIMEOUT):
-        """Send ``help``; return every reply before its answer (presence dropped)."""
-        self.send("help")
-        before = []
-        while True:
-            payload = self.reply(timeout)
-            if payload["response"] == "info" and HELP_MARK in payload["content"]:
-                return before
-            before.append(payload)
 
     def rst(self):
         """Close abruptly: RST instead of FIN."""
@@ -297,35 +273,11 @@ def fill_history(peer, texts, window=10):
             peer.expect("message")
 
 
-def is_presence(payload):
-    return payload.get("response") == "info" and bool(PRESENCE.search(payload.get("content") or ""))
-
-
-def request_bytes(request, content=None, newline=True, **extra):
-    payload = {"request": request, "content": content}
-    payload.update(extra)
-    return json.dumps(payload).encode() + (b"\n" if newline else b"")
-
-
-def assert_error(payload, pattern=""):
-    assert payload["response"] == "error", payload
-    assert payload["sender"] == "server", payload
-    assert re.search(pattern, payload["content"], re.I), payload
-    return payload
-
-
 def logged_in(srv, name, **kwargs):
     client = Peer(srv.port, host=srv.host, **kwargs)
     client.name = name
     client.login(name)
     return client
-
-
-_names = iter(range(1, 1 << 30))
-
-
-def uniq(prefix="u"):
-    return "%s%d" % (prefix, next(_names))
 
 
 def assert_server_works(srv):

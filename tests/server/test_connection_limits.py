@@ -20,10 +20,9 @@ import time
 
 import pytest
 
-from stress_support import (HELP_MARK, Peer, Poller, Server, assert_error,  # noqa: F401 (fixture)
-                            assert_server_works, is_presence, logged_in, request_bytes, servers,
-                            uniq, wait_until)
-from support import TIMEOUT
+from stress_support import (Peer, Poller, Server, assert_server_works,  # noqa: F401 (fixture)
+                            logged_in, servers, wait_until)
+from support import HELP_MARK, TIMEOUT, assert_error, is_presence, request_bytes, uniq
 
 pytestmark = pytest.mark.slow   # server processes
 

@@ -16,9 +16,8 @@ import time
 import pytest
 
 from chat import limits
-from stress_support import (HELP_MARK, Peer, Poller, fill_history,  # noqa: F401 (fixture)
-                            is_presence, logged_in, request_bytes, servers)
-from support import ROOT, TIMEOUT, Client, ServerProcess
+from stress_support import Peer, Poller, fill_history, logged_in, servers  # noqa: F401 (fixture)
+from support import HELP_MARK, ROOT, TIMEOUT, Client, ServerProcess, is_presence, request_bytes
 
 pytestmark = pytest.mark.slow   # server processes, signals, make
 

@@ -16,10 +16,9 @@ import threading
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from stress_support import (BAD_LOG, HELP_MARK, MIB, Peer, Server,  # noqa: F401 (fixture)
-                            assert_error, assert_server_works, logged_in, read_payloads,
-                            request_bytes, servers, uniq)
-from support import TIMEOUT
+from stress_support import (BAD_LOG, MIB, Peer, Server,  # noqa: F401 (fixture)
+                            assert_server_works, logged_in, read_payloads, servers)
+from support import HELP_MARK, TIMEOUT, assert_error, request_bytes, uniq
 
 pytestmark = pytest.mark.slow   # server processes
 

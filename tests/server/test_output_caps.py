@@ -19,10 +19,9 @@ import time
 
 import pytest
 
-from stress_support import (HELP_MARK, MIB, Peer, Poller,  # noqa: F401 (fixture)
-                            assert_server_works, fill_history, is_presence, logged_in,
-                            read_payloads, request_bytes, servers, wait_until)
-from support import ROOT, TIMEOUT
+from stress_support import (MIB, Peer, Poller, assert_server_works,  # noqa: F401 (fixture)
+                            fill_history, logged_in, read_payloads, servers, wait_until)
+from support import HELP_MARK, ROOT, TIMEOUT, is_presence, request_bytes
 
 pytestmark = pytest.mark.slow   # server processes
 

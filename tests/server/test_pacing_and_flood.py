@@ -12,8 +12,9 @@ import time
 
 import pytest
 
-from stress_support import (Peer, Poller, assert_server_works, is_presence,  # noqa: F401 (fixture)
-                            logged_in, request_bytes, servers)
+from stress_support import (Peer, Poller, assert_server_works, logged_in,  # noqa: F401 (fixture)
+                            servers)
+from support import is_presence, request_bytes
 
 pytestmark = pytest.mark.slow   # server processes
 

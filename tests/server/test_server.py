@@ -13,7 +13,6 @@ pace gap is observed by reading with a timeout.
 """
 
 import datetime
-import itertools
 import json
 import re
 import socket
@@ -24,7 +23,8 @@ import time
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from support import TIMEOUT, Client, ServerProcess
+from support import (HELP_MARK, PRESENCE, TIMEOUT, Client, ServerProcess, assert_error,
+                     is_presence, request_bytes, uniq)
 
 pytestmark = pytest.mark.slow   # server processes
 
@@ -32,10 +32,6 @@ KEYS = {"timestamp", "sender", "response", "content"}
 RESPONSES = {"error", "info", "message", "history"}
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d\Z")
 USERNAME = re.compile(r"[A-Za-z0-9]{1,32}\Z")
-# "alice joined", "alice and bob joined; carol left", "a, b, c and 17 others left"
-_NAMES = r"[A-Za-z0-9]+(?:(?:, | and )[A-Za-z0-9]+)*(?: and \d+ others)?"
-PRESENCE = re.compile(r"(?:(?P<joined>%s) joined)?(?:; )?(?:(?P<left>%s) left)?\Z" % (_NAMES, _NAMES))
-HELP_MARK = "login <"   # the help text lists login with its argument
 
 
 # -- payload checks -------------------------------------------------------------
@@ -69,11 +65,6 @@ def check_payload(line):
     assert line.isascii(), line[:200]
     assert b"\r" not in line, line[:200]
     return check_response(json.loads(line))
-
-
-def is_presence(payload):
-    return payload["response"] == "info" and bool(PRESENCE.match(payload["content"])) \
-        and payload["content"] != ""
 
 
 def presence_count(names):
@@ -123,37 +114,14 @@ class WireClient(Client):
     def recv(self, timeout=TIMEOUT):
         return check_payload(self.recv_line(timeout))
 
-    def reply(self, timeout=TIMEOUT):
-        """The next payload that is not a presence notice."""
-        deadline = time.monotonic() + timeout
-        while True:
-            payload = self.recv(max(0.01, deadline - time.monotonic()))
-            if not is_presence(payload):
-                return payload
-
     def replies(self, count, timeout=TIMEOUT):
         return [self.reply(timeout) for _ in range(count)]
-
-    def request(self, request, content=None, **extra):
-        """Send one request and return its reply (presence notices skipped)."""
-        self.send(request, content, **extra)
-        return self.reply()
 
     def until_closed(self, timeout=TIMEOUT):
         """Read to EOF; the payloads before it (presence notices dropped)."""
         payloads = [p for p in self.wait_closed(timeout) if not is_presence(p)]
         assert self.buffer == b"", "bytes after the last newline: %r" % self.buffer[:200]
         return payloads
-
-    def help_sentinel(self):
-        """Send ``help``; return every reply up to and excluding its answer."""
-        self.send("help")
-        before = []
-        while True:
-            payload = self.reply()
-            if payload["response"] == "info" and HELP_MARK in payload["content"]:
-                return before
-            before.append(payload)
 
 
 def assert_info(payload, pattern):
@@ -162,23 +130,11 @@ def assert_info(payload, pattern):
     return payload
 
 
-def assert_error(payload, pattern=""):
-    assert payload["response"] == "error", payload
-    assert re.search(pattern, payload["content"], re.I), payload
-    return payload
-
-
 def listed_names(info):
     """The users a ``names`` reply lists: 'Users online (2): alice, bob'."""
     assert info["response"] == "info", info
     assert ": " in info["content"], info
     return info["content"].rsplit(": ", 1)[1].split(", ")
-
-
-def request_bytes(request, content=None, newline=True, **extra):
-    payload = {"request": request, "content": content}
-    payload.update(extra)
-    return json.dumps(payload).encode() + (b"\n" if newline else b"")
 
 
 # -- servers, their logs and clients ----------------------------------------------
@@ -268,14 +224,6 @@ def connect():
         client.close()
 
 
-_counter = itertools.count(1)
-
-
-def uniq(prefix="user"):
-    """A username no other test uses."""
-    return "%s%d" % (prefix, next(_counter))
-
-
 def logged_in(connect, srv, name=None, newline=True):
     client = connect(srv, newline=newline)
     client.name = name or uniq()
@@ -325,8 +273,7 @@ def test_only_login_and_help_before_login(server, connect, request_name):
 def test_valid_usernames(server, connect, name):
     # unique across the module: a per-test suffix where the length allows
     if len(name) < 32:
-        name = name + str(next(_counter))
-        name = name[:32]
+        name = uniq(name)[:32]
     client = connect(server)
     client.send("login", name)
     assert client.reply()["content"] == "Login successful"

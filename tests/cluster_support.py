@@ -18,6 +18,7 @@ from redis_support import RedisServer, require_redis_server
 from support import TIMEOUT, ServerProcess, wait_for_news
 
 UNAVAILABLE = "chat is temporarily unavailable, try again"
+OPER_PASSWORD = "operpass"
 FAST = ("--rate", "0", "--redis-timeout", "1", "--redis-backoff-max", "0.2",
         "--redis-block", "1")
 
@@ -81,6 +82,19 @@ def try_login(node, name):
     assert answer["response"] == "error", answer
     client.close()
     return None
+
+
+def oper_password_file(tmp_path):
+    """The options of a node whose operator password (``OPER_PASSWORD``) is
+    in a file under ``tmp_path``."""
+    secret = tmp_path / "oper"
+    secret.write_text(OPER_PASSWORD + "\n")
+    return ("--oper-password-file", str(secret))
+
+
+def become_operator(client):
+    client.send("oper", OPER_PASSWORD)
+    info_containing(client, "you are now an operator")
 
 
 def info_containing(client, text):

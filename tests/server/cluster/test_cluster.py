@@ -13,9 +13,10 @@ import time
 import pytest
 
 from chat.server.config import ServerConfig
-from cluster_support import (FAST, UNAVAILABLE, cluster, history,  # noqa: F401 (fixtures)
-                             info_containing, kill_nodes, messages, next_answer, poll,
-                             redis_command, restartable_redis, start_node, try_login)
+from cluster_support import (FAST, UNAVAILABLE, become_operator, cluster,  # noqa: F401 (fixtures)
+                             history, info_containing, kill_nodes, messages, next_answer,
+                             oper_password_file, poll, redis_command, restartable_redis,
+                             start_node, try_login)
 from redis_support import own_redis_server, redis_server  # noqa: F401 (fixtures)
 from support import TIMEOUT, ServerProcess
 
@@ -99,14 +100,11 @@ def test_presence_names_and_rooms_across_nodes(cluster):
 
 
 def test_accounts_bans_and_purges_are_shared(cluster, tmp_path):
-    secret = tmp_path / "oper"
-    secret.write_text("operpass\n")
-    a, b = cluster.start("--oper-password-file", str(secret)), cluster.start()
+    a, b = cluster.start(*oper_password_file(tmp_path)), cluster.start()
     oper, bob = a.connect(), b.connect()
     oper.login("oper")
     bob.login("bob")
-    oper.send("oper", "operpass")
-    info_containing(oper, "you are now an operator")
+    become_operator(oper)
     bob.send("register", "secret123")
     info_containing(bob, "registered")
     for text in ("one", "two"):

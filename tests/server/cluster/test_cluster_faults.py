@@ -18,9 +18,9 @@ import pytest
 
 from chat import protocol
 from chat.store.redis import RedisStore
-from cluster_support import (UNAVAILABLE, Chatter, Cluster, cluster,  # noqa: F401 (fixtures)
-                             history, info_containing, kill_nodes, messages, poll,
-                             restartable_redis, start_node)
+from cluster_support import (UNAVAILABLE, Chatter, Cluster, become_operator,  # noqa: F401 (fixtures)
+                             cluster, history, info_containing, kill_nodes, messages,
+                             oper_password_file, poll, restartable_redis, start_node)
 from reactor.loop import EventLoop
 from reactor.redis import RedisClient
 from redis_support import own_redis_server, redis_server, run_until  # noqa: F401 (fixtures)
@@ -129,13 +129,10 @@ def test_a_purge_while_a_node_was_cut_off_is_not_taken_for_a_trim(cluster):
 
 
 def test_a_ban_made_while_a_node_was_cut_off_holds_there_too(cluster, tmp_path):
-    secret = tmp_path / "oper"
-    secret.write_text("operpass\n")
-    a, b = cluster.start("--oper-password-file", str(secret)), cluster.start()
+    a, b = cluster.start(*oper_password_file(tmp_path)), cluster.start()
     oper = a.connect()
     oper.login("oper")
-    oper.send("oper", "operpass")
-    info_containing(oper, "you are now an operator")
+    become_operator(oper)
     b.proc.send_signal(signal.SIGSTOP)
     try:
         cluster.call("CLIENT", "KILL", "TYPE", "normal")   # b is cut off
@@ -641,18 +638,15 @@ def test_a_refused_msg_is_not_taken_for_its_stored_twin(cluster):
 def test_a_kick_cut_off_after_it_was_stored_is_not_answered_try_again(cluster, tmp_path):
     """A kick Redis stored, whose answer to node a is lost: the operator is
     told it was done (bob was kicked), not "try again"."""
-    secret = tmp_path / "oper"
-    secret.write_text("operpass\n")
     proxy = Proxy(cluster.redis, hold_on=b"$4\r\nkick\r\n")
     try:
         b = cluster.start("--node-id", "b")
-        a = cluster.start("--node-id", "a", "--oper-password-file", str(secret),
+        a = cluster.start("--node-id", "a", *oper_password_file(tmp_path),
                           url=proxy.url(cluster.db))
         bob, oper = b.connect(), a.connect()
         bob.login("bob")
         oper.login("oper")
-        oper.send("oper", "operpass")
-        info_containing(oper, "you are now an operator")
+        become_operator(oper)
         oper.send("kick", "bob spam")
         assert bob.expect("error", timeout=3)["content"] == "kicked by oper: spam"
         answer = oper.recv(timeout=4)

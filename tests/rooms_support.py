@@ -1,18 +1,15 @@
-"""Helpers for the real-socket tests of PROTOCOL.md section 4: servers
-started with options (and environment), and a client that checks every
-payload's shape and can skip presence notices."""
+"""Helpers for the real-socket tests of PROTOCOL.md section 4: a client
+that checks every payload's shape and can skip presence notices (the
+servers, started with options and environment: ``support.make_server``)."""
 
 import json
-import os
 import re
 
 import pytest
 
-from support import TIMEOUT, Client, ServerProcess
+from support import TIMEOUT, Client
 
 KEYS = ["timestamp", "sender", "response", "content"]
-_NAMES = r"[A-Za-z0-9]+(?:(?:, | and )[A-Za-z0-9]+)*(?: and \d+ others)?"
-PRESENCE = re.compile(r"(?:%s joined)?(?:; )?(?:%s left)?\Z" % (_NAMES, _NAMES))
 
 
 class RoomClient(Client):
@@ -24,17 +21,6 @@ class RoomClient(Client):
         assert isinstance(payload["timestamp"], str)
         assert payload["response"] in ("error", "info", "message", "history"), payload
         return payload
-
-    def reply(self, timeout=TIMEOUT):
-        """The next payload that is not a presence notice."""
-        while True:
-            payload = self.recv(timeout)
-            if not (payload["response"] == "info" and PRESENCE.match(payload["content"])):
-                return payload
-
-    def request(self, request, content=None):
-        self.send(request, content)
-        return self.reply()
 
     def join(self, room):
         self.send("join", room)
@@ -61,27 +47,6 @@ def expect_info(payload, pattern):
     assert payload["response"] == "info" and payload["sender"] == "server", payload
     assert re.search(pattern, payload["content"]), payload
     return payload["content"]
-
-
-@pytest.fixture
-def make_server():
-    """Fresh servers (``env`` adds environment variables), stopped after the test."""
-    servers = []
-
-    def make(*args, env=None):
-        saved = dict(os.environ)
-        os.environ.update(env or {})
-        try:
-            srv = ServerProcess(*args)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-        servers.append(srv)
-        return srv
-
-    yield make
-    for srv in servers:
-        assert srv.stop() == 0, srv.read_log()
 
 
 @pytest.fixture

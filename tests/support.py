@@ -4,6 +4,7 @@ Everything waits for an event with a deadline; nothing sleeps to
 synchronise.
 """
 
+import itertools
 import json
 import os
 import re
@@ -15,8 +16,45 @@ import sys
 import time
 import weakref
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT = 5.0
+HELP_MARK = "login <"   # the help text lists login with its argument
+# "alice joined", "alice and bob joined; carol left", "a, b, c and 17 others left"
+_NAMES = r"[A-Za-z0-9]+(?:(?:, | and )[A-Za-z0-9]+)*(?: and \d+ others)?"
+PRESENCE = re.compile(r"(?:(?P<joined>%s) joined)?(?:; )?(?:(?P<left>%s) left)?\Z" % (_NAMES, _NAMES))
+
+
+def is_presence(payload):
+    """Whether ``payload`` is a presence notice (an ``info`` naming who
+    joined or left)."""
+    content = payload.get("content")
+    return (payload.get("response") == "info" and isinstance(content, str) and content != ""
+            and bool(PRESENCE.match(content)))
+
+
+def request_bytes(request, content=None, newline=True, **extra):
+    """One request on the wire (``extra``: more keys)."""
+    payload = {"request": request, "content": content}
+    payload.update(extra)
+    return json.dumps(payload).encode() + (b"\n" if newline else b"")
+
+
+_names = itertools.count(1)
+
+
+def uniq(prefix="user"):
+    """A username no other test of the session uses."""
+    return "%s%d" % (prefix, next(_names))
+
+
+def assert_error(payload, pattern=""):
+    """``payload`` is an error from the server matching ``pattern`` (any case)."""
+    assert payload["response"] == "error", payload
+    assert payload["sender"] == "server", payload
+    assert re.search(pattern, payload["content"], re.I), payload
+    return payload
 
 
 class ServerProcess:
@@ -152,6 +190,30 @@ class Client:
             if payload["response"] not in skip:
                 raise AssertionError("expected %s, got %r" % (response, payload))
 
+    def reply(self, timeout=TIMEOUT):
+        """The next payload that is not a presence notice."""
+        deadline = time.monotonic() + timeout
+        while True:
+            payload = self.recv(max(0.01, deadline - time.monotonic()))
+            if not is_presence(payload):
+                return payload
+
+    def request(self, request, content=None, timeout=TIMEOUT, **extra):
+        """Send one request and return its reply (presence notices skipped)."""
+        self.send(request, content, **extra)
+        return self.reply(timeout)
+
+    def help_sentinel(self, timeout=TIMEOUT):
+        """Send ``help``; return every reply before its answer (presence
+        notices dropped): what the requests sent before it got."""
+        self.send("help")
+        before = []
+        while True:
+            payload = self.reply(timeout)
+            if payload["response"] == "info" and HELP_MARK in payload["content"]:
+                return before
+            before.append(payload)
+
     def login(self, name):
         self.send("login", name)
         info = self.expect("info")
@@ -172,3 +234,37 @@ class Client:
 
     def close(self):
         self.sock.close()
+
+
+def started(start, finish=lambda thing: thing.close()):
+    """The body of a fixture that starts things for one test: yields a
+    function that calls ``start`` and keeps what it returns, then
+    ``finish``es each of them after the test (``yield from started(...)``)."""
+    things = []
+
+    def run(*args, **kwargs):
+        things.append(start(*args, **kwargs))
+        return things[-1]
+    yield run
+    for thing in things:
+        finish(thing)
+
+
+def _stopped_cleanly(srv):
+    assert srv.stop() == 0, srv.read_log()
+
+
+@pytest.fixture
+def make_server():
+    """``make_server(*args, env=None)``: a fresh server (``env`` adds
+    environment variables), stopped after the test; each must exit 0."""
+    def start(*args, env=None):
+        saved = dict(os.environ)
+        os.environ.update(env or {})
+        try:
+            return ServerProcess(*args)
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+    yield from started(start, _stopped_cleanly)
+

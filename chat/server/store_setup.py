@@ -34,6 +34,8 @@ def open_store(path, keep, fsync=False, max_pages=0):
 
 
 def describe(config):
+    if config.redis is not None:
+        return "cluster (histories, accounts and bans in redis)"
     if config.db is None:
         return "memory only (no --db)"
     return "database %s (synchronous=%s)" % (config.db, "FULL" if config.fsync else "NORMAL")
@@ -66,6 +68,7 @@ def close_store(server):
     if server.commits is not None:
         server.commits.commit_now()
     try:
-        log.info("%s: %d messages stored", describe(server.config), store.message_count())
+        if server.config.redis is None:   # a node keeps copies; the streams hold the rest
+            log.info("%s: %d messages stored", describe(server.config), store.message_count())
     finally:
         store.close()

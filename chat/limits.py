@@ -157,3 +157,9 @@ class TokenBucket:
             return 0.0
         self.tokens = tokens
         return (cost - tokens) / self.rate
+
+# -- the web face (issue 19) --------------------------------------------------
+
+#: Seconds an HTTP request head may take to arrive whole, and a kept-alive
+#: HTTP connection may wait for its next request.
+HTTP_TIMEOUT = 10.0

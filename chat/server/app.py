@@ -34,6 +34,7 @@ import sys
 
 from reactor.loop import EventLoop
 from reactor.tcp import listen
+from reactor.web import HttpConnection
 
 from ..core import Broadcast, ChatCore, Close, CoreHooks, Publish, RemoteKick, RemotePm, Send
 from ..core.moderation import is_loopback
@@ -44,6 +45,7 @@ from .connection import ClientConnection
 from .group_commit import GroupCommit
 from .output import OutputLimits, OutputMeter
 from .store_setup import close_store, open_configured_store, open_store
+from .web import WebRoutes, load_web_files
 
 log = logging.getLogger("chat.server")
 
@@ -73,6 +75,7 @@ class ChatServer(CoreHooks):
         self.connections = set()
         self._per_host = collections.Counter()
         self.listener = None
+        self.web_listener = None   # with --http-port
         self._presence_timer = None
         self._last_presence = -config.presence_interval
         self._idle_timer = None
@@ -93,9 +96,32 @@ class ChatServer(CoreHooks):
             self._idle_timer = self.loop.call_later(self._idle_period(), self._idle_sweep)
         host, port = self.listener.address[:2]
         log.info("listening on %s:%d", host, port)
+        if self.config.http_port is not None:
+            self._start_web()
         if self.config.redis is not None:
             self.cluster = Cluster(self, self.config.node_id or default_node_id(host, port))
         return self.listener.address
+
+    def _start_web(self):
+        config = self.config
+        files = load_web_files()
+        origins = [origin.strip().rstrip("/").lower() for origin in config.web_origins]
+
+        def http_connection(address):
+            routes = WebRoutes(self, address, files, origins)
+            return HttpConnection(self.loop, routes.route, config.max_request_size,
+                                  config.http_timeout, config.http_timeout)
+        self.web_listener = listen(self.loop, config.host, config.http_port, http_connection)
+        host, port = self.web_listener.address[:2]
+        log.info("web client on http://%s:%d/", host, port)
+
+    def accepting_logins(self):
+        """(whether logins are accepted now, a word on why), for /healthz."""
+        if self._stopping:
+            return False, "shutting down"
+        if self.cluster is not None and not self.cluster.available:
+            return False, "cluster node not ready"
+        return True, "ok"
 
     # -- connections ------------------------------------------------------------
 
@@ -236,8 +262,9 @@ class ChatServer(CoreHooks):
             return
         self._stopping = True
         log.info("shutting down: %d connections", len(self.connections))
-        if self.listener:
-            self.listener.close()
+        for listener in (self.listener, self.web_listener):
+            if listener is not None:
+                listener.close()
         for timer in (self._presence_timer, self._idle_timer, self._login_timer):
             if timer is not None:
                 timer.cancel()

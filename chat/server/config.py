@@ -97,6 +97,17 @@ def parse_args(argv=None):
                    help="seconds between retries of a failed database write when no message "
                         "brings the next one")
     cluster_options.add_arguments(p)
+    # the web face (issue 19): the web client, /healthz and WebSockets on /chat
+    p.add_argument("--http-port", type=int, default=None,
+                   help="also serve HTTP on this port: the web client at /, WebSockets on "
+                        "/chat, /healthz (0: any free port; default: no HTTP)")
+    p.add_argument("--web-origin", action="append", default=[], dest="web_origins",
+                   metavar="ORIGIN",
+                   help="a browser origin (scheme://host[:port]) whose pages may open the "
+                        "WebSocket; repeatable (default: this server's own)")
+    p.add_argument("--http-timeout", type=float, default=limits.HTTP_TIMEOUT,
+                   help="seconds an HTTP request head may take, and an idle kept-alive HTTP "
+                        "connection may wait")
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warning", "error"], help="stderr log level")
     args = p.parse_args(argv)
@@ -182,6 +193,10 @@ class ServerConfig:
         self.fsync = False
         self.db_max_pages = 0
         self.store_retry = limits.STORE_RETRY_INTERVAL
+        # the web face: no HTTP unless asked
+        self.http_port = None
+        self.web_origins = []
+        self.http_timeout = limits.HTTP_TIMEOUT
         # cluster (chat/server/cluster): no redis, a single server
         self.__dict__.update(cluster_options.DEFAULTS)
         for name, value in options.items():

@@ -100,6 +100,7 @@ class EventLoop:
         self._stopping = False
         self._signal_socks = None
         self._old_signal_handlers = {}
+        self._pass_observer = None   # fn(seconds of one pass's work), if any
 
     # -- callbacks and timers -------------------------------------------
 
@@ -127,6 +128,11 @@ class EventLoop:
             self._timers = [h for h in self._timers if not h.cancelled]
             heapq.heapify(self._timers)
             self._cancelled = 0
+
+    def observe_passes(self, observer):
+        """Call ``observer(seconds)`` after each pass with the time its work
+        took (from the end of the wait to the end of the pass)."""
+        self._pass_observer = observer
 
     def at_end_of_pass(self, callback):
         """Run ``callback()`` once, after the I/O and timers of this pass."""
@@ -234,6 +240,7 @@ class EventLoop:
     def run_once(self):
         timeout = self._select_timeout()
         events = self._selector.select(timeout)
+        started = self.time() if self._pass_observer is not None else 0.0
         # Callbacks queued by the last pass (a closed transport's
         # connection_lost, say) run before this pass's I/O: a slot freed
         # then is free for a connection accepted now.
@@ -256,6 +263,8 @@ class EventLoop:
             hooks, self._end_of_pass = self._end_of_pass, []
             for hook in hooks:
                 self._invoke(hook, ())
+        if self._pass_observer is not None:
+            self._pass_observer(self.time() - started)
 
     def _select_timeout(self):
         if self._ready or self._end_of_pass or self._stopping:

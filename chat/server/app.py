@@ -43,6 +43,7 @@ from .cluster.node import Cluster, default_node_id
 from .config import ServerConfig, parse_args, raise_fd_limit
 from .connection import ClientConnection
 from .group_commit import GroupCommit
+from .metrics import ServerMetrics
 from .output import OutputLimits, OutputMeter
 from .store_setup import close_store, open_configured_store, open_store
 from .web import WebRoutes, load_web_files
@@ -69,6 +70,8 @@ class ChatServer(CoreHooks):
                              hash_rate=config.hash_rate, now=loop.time,
                              shared_log=config.redis is not None)
         self.meter = OutputMeter()   # bytes owed to the clients past the pause mark
+        self.metrics = ServerMetrics(self)
+        loop.observe_passes(self.metrics.pass_seconds.observe)
         self.output_limits = OutputLimits(
             config.pause_output, config.max_output, config.max_total_output, self.meter,
             config.pace_ms / 1000.0, config.pace_min_ms / 1000.0, config.close_deadline)
@@ -87,7 +90,7 @@ class ChatServer(CoreHooks):
         self.commits = None   # a GroupCommit when the store is durable
         if self.core.store.durable:
             self.commits = GroupCommit(loop, self.core.store, self.core, self.carry_out_now,
-                                       config.store_retry)
+                                       config.store_retry, self.metrics.commit_seconds.observe)
 
     def start(self):
         self.listener = listen(self.loop, self.config.host, self.config.port,
@@ -146,6 +149,7 @@ class ChatServer(CoreHooks):
                 self._arm_login_timer()
 
     def login_done(self, conn):
+        self.metrics.logins.inc()
         self._awaiting_login.pop(conn, None)
         if not self._awaiting_login:
             self._awaiting_login = {}  # let a login storm's table go
@@ -191,14 +195,20 @@ class ChatServer(CoreHooks):
 
     def carry_out_now(self, effects):
         """Carry out the core's effects, in order, now."""
+        metrics = self.metrics
         for effect in effects:
             kind = type(effect)
             if kind is Broadcast:
                 data = effect.data
-                for session in effect.recipients:  # the hot path: one call per recipient
+                recipients = effect.recipients
+                for session in recipients:  # the hot path: one call per recipient
                     session.output.send(data)
+                metrics.deliveries.inc(len(recipients))
+                metrics.bytes_out.inc(len(recipients) * len(data))
             elif kind is Send:
                 effect.session.send(effect.data)
+                metrics.deliveries.inc()
+                metrics.bytes_out.inc(len(effect.data))
             elif kind is Close:
                 effect.session.close(effect.reason)
             elif kind is Publish:
@@ -220,6 +230,7 @@ class ChatServer(CoreHooks):
             self.cluster.moved(session, room, entered, notice)
 
     def login_failed(self, host):
+        self.metrics.failed_logins.inc()
         if self.cluster is not None:
             self.cluster.login_failed(host)
 

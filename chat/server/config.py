@@ -6,6 +6,7 @@ here; every option becomes a ``ServerConfig`` attribute of the same name
 """
 
 import argparse
+import ipaddress
 import os
 import resource
 
@@ -15,6 +16,19 @@ from .cluster import options as cluster_options
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9998
+
+#: Who may read /metrics unless --metrics-allow says otherwise.
+METRICS_ALLOW = "127.0.0.0/8,::1/128"
+
+
+def _networks(text):
+    """'CIDR,CIDR' -> [ip_network]; argparse's type for --metrics-allow."""
+    try:
+        return [ipaddress.ip_network(part.strip(), strict=False)
+                for part in text.split(",") if part.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
 
 #: The environment variable that may hold the operator password.
 OPER_PASSWORD_ENV = "KTN_OPER_PASSWORD"
@@ -108,6 +122,8 @@ def parse_args(argv=None):
     p.add_argument("--http-timeout", type=float, default=limits.HTTP_TIMEOUT,
                    help="seconds an HTTP request head may take, and an idle kept-alive HTTP "
                         "connection may wait")
+    p.add_argument("--metrics-allow", type=_networks, default=METRICS_ALLOW,
+                   metavar="CIDR,...", help="networks that may read /metrics")
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warning", "error"], help="stderr log level")
     args = p.parse_args(argv)
@@ -197,6 +213,7 @@ class ServerConfig:
         self.http_port = None
         self.web_origins = []
         self.http_timeout = limits.HTTP_TIMEOUT
+        self.metrics_allow = _networks(METRICS_ALLOW)
         # cluster (chat/server/cluster): no redis, a single server
         self.__dict__.update(cluster_options.DEFAULTS)
         for name, value in options.items():

@@ -75,16 +75,17 @@ class ClientConnection(Session):
     and output. Thousands live at once: ``__slots__``, and the decoder and
     queue exist only while something waits in them."""
 
-    __slots__ = ("server", "transport", "port", "state", "output", "decoder", "_batch",
+    __slots__ = ("server", "transport", "port", "kind", "state", "output", "decoder", "_batch",
                  "_next", "_bucket", "_wake", "_eof", "last_activity")
 
-    def __init__(self, server, address):
+    def __init__(self, server, address, kind="tcp"):
         host = address[0] if address else "?"
         if host.startswith("::ffff:"):  # IPv4-mapped (dual-stack listener)
             host = host[7:]
         super().__init__(sys.intern(host))  # one string per address, not per connection
         self.server = server
         self.port = address[1] if address else 0
+        self.kind = kind      # the way in: "tcp" or "websocket" (for /metrics)
         self.state = ADMITTED
         self.transport = None
         self.output = None
@@ -129,6 +130,7 @@ class ClientConnection(Session):
         if self.state not in OPEN_STATES:
             return  # a closing connection reads nothing (and keeps nothing)
         server = self.server
+        server.metrics.bytes_in.inc(len(data))
         if server.tracks_idle:
             self.last_activity = server.loop.time()
         decoder = self.decoder
@@ -239,7 +241,9 @@ class ClientConnection(Session):
 
     def handle(self, item):
         """Hand one request to the core and carry out its effects."""
-        self.carry_out(self.server.core.handle(self, item))
+        effects = self.server.core.handle(self, item)
+        self.server.metrics.request(item, effects)
+        self.carry_out(effects)
 
     def carry_out(self, effects):
         """Carry out the effects of this connection's request (the cluster

@@ -48,12 +48,13 @@ class GroupCommit:
     """Holds effects while the store has uncommitted changes; commits and
     releases them once per loop pass."""
 
-    def __init__(self, loop, store, core, carry_out_now, retry_interval):
+    def __init__(self, loop, store, core, carry_out_now, retry_interval, timed=None):
         self.loop = loop
         self.store = store
         self.core = core
         self.carry_out_now = carry_out_now        # the server's way of doing effects
         self.retry_interval = retry_interval
+        self.timed = timed                # fn(seconds): how long a commit took (metrics)
         self._held = None                 # list while a commit is booked this pass
         self._retry = None
         self._failing = False
@@ -103,6 +104,7 @@ class GroupCommit:
         held, self._held = self._held, None
         if held is None:
             return   # committed already (shutdown)
+        started = self.loop.time()
         try:
             self.store.commit()
         except Exception as exc:   # StoreError; anything else is as bad
@@ -110,6 +112,8 @@ class GroupCommit:
             if self.store.pending:
                 self._retry = self.loop.call_later(self.retry_interval, self._retry_now)
         else:
+            if self.timed is not None:
+                self.timed(self.loop.time() - started)
             if self._failing:
                 self._failing = False
                 log.warning("database writes work again")

@@ -11,6 +11,8 @@ With ``--http-port`` the server listens for HTTP too (``reactor.web``). One
   connections from this origin only; no inline code, no frames);
 * ``GET /healthz``: 200 while the server accepts logins, 503 while it is
   shutting down or a cluster node's gate is closed (for load balancers);
+* ``GET /metrics``: the Prometheus text format (``chat/server/metrics.py``),
+  to the networks of ``--metrics-allow`` only;
 * ``GET /chat``: the WebSocket. The upgraded connection is an ordinary
   ``ClientConnection`` over a ``WebSocketLayer``: admission, every cap,
   flood control, the login deadline, the close deadline and the slow
@@ -33,6 +35,8 @@ from reactor import http
 from reactor.web import WebSocketUpgrade
 
 from .connection import ClientConnection
+from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import allowed as metrics_allowed
 
 log = logging.getLogger("chat.server")
 
@@ -82,6 +86,12 @@ class WebRoutes:
         if path in STATIC:
             name, kind = STATIC[path]
             return self._answer(200, self.files[name], kind, head_only)
+        if path == "/metrics":
+            if not metrics_allowed(self.address[0], self.server.config.metrics_allow):
+                return self._answer(403, b"not for your network\n", "text/plain; charset=utf-8",
+                                    head_only)
+            return self._answer(200, self.server.metrics.render(), METRICS_CONTENT_TYPE,
+                                head_only)
         if path == "/healthz":
             ready, why = self.server.accepting_logins()
             return self._answer(200 if ready else 503, (why + "\n").encode(),
@@ -92,7 +102,7 @@ class WebRoutes:
                          (request.header("origin") or "")[:100])
                 return self._answer(403, b"origin not allowed\n", "text/plain; charset=utf-8",
                                     head_only)
-            return WebSocketUpgrade(ClientConnection(self.server, self.address),
+            return WebSocketUpgrade(ClientConnection(self.server, self.address, "websocket"),
                                     [])
         return self._answer(404, b"not found\n", "text/plain; charset=utf-8", head_only)
 

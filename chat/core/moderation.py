@@ -4,8 +4,8 @@ Theory of operation
 -------------------
 A session becomes an operator with ``oper <password>`` against the
 password the server was started with; without one, nobody can. Failed
-``oper`` attempts count against the same per-address limit as failed
-password logins. The router refuses the moderation requests to everyone
+``oper`` attempts count against the same per-network limits as failed
+password logins, for the name ``oper``. The router refuses the moderation requests to everyone
 else ("kick needs operator rights").
 
 A kick or a ban is, for the victim, an ``error`` followed by ``Close``;
@@ -15,25 +15,21 @@ name (any case) from then on, and the address the victim was connected
 from unless it is loopback, where every local user shares it. ``purge``
 removes a user's messages from the operator's room's history, so later
 logins and joins no longer see them. Bans and purges write through to the
-store, so they outlast a restart.
+store, so they outlast a restart. Bans are independent records: several
+bans may hold one address, and lifting one leaves the others in force.
+Every operator's act, and every ``oper`` attempt, is told to the hooks'
+``audit``.
 """
 
 import hmac
-import ipaddress
 
 from .. import protocol
 from ..protocol import RequestError
-from .accounts import secret_bytes
+from .accounts import TOO_MANY, secret_bytes
+from .networks import is_loopback
 from .session import Broadcast, Close, RemoteKick, Send, is_username
 
-
-def is_loopback(host):
-    """Whether ``host`` (an address string, maybe IPv4-mapped) is loopback."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return (getattr(address, "ipv4_mapped", None) or address).is_loopback
+__all__ = ["Bans", "ModerationRequests", "is_loopback"]
 
 
 class Bans:
@@ -43,7 +39,7 @@ class Bans:
     def __init__(self, store):
         self.store = store
         self.names = {}   # key -> (name as given, reason, host or None)
-        self.hosts = {}   # host -> key of the ban that holds it
+        self.hosts = {}   # host -> {key of each ban that holds it: None}
 
     def restore(self, bans):
         """The bans a store remembered: (name, reason, host), oldest first."""
@@ -57,7 +53,7 @@ class Bans:
         """The ``error`` text for a banned name or address, else None."""
         ban = self.names.get(key)
         if ban is None and host in self.hosts:
-            ban = self.names[self.hosts[host]]
+            ban = self.names[next(iter(self.hosts[host]))]
         if ban is None:
             return None
         return "you are banned: %s" % ban[1] if ban[1] else "you are banned"
@@ -73,7 +69,7 @@ class Bans:
         self._remove(key)
         self.names[key] = (name, reason, host)
         if host is not None:
-            self.hosts[host] = key
+            self.hosts.setdefault(host, {})[key] = None
 
     def remove(self, key):
         removed = self._remove(key)
@@ -85,8 +81,11 @@ class Bans:
         ban = self.names.pop(key, None)
         if ban is None:
             return False
-        if ban[2] is not None and self.hosts.get(ban[2]) == key:
-            del self.hosts[ban[2]]
+        holders = self.hosts.get(ban[2]) if ban[2] is not None else None
+        if holders is not None:
+            holders.pop(key, None)
+            if not holders:
+                del self.hosts[ban[2]]
         return True
 
     def listing(self):
@@ -115,13 +114,17 @@ class ModerationRequests:
                                "nobody can become an operator")
         if session.operator:
             raise RequestError("you are already an operator")
-        wait = self.failed_logins.wait(session.host)
+        group = self.groups.group(session.host)
+        wait = self.failed_logins.wait(group, "oper")
         if wait:
-            raise RequestError("too many failed logins, try again in %d seconds" % wait)
+            self.hooks.audit("login_limited", session.host, session.name)
+            raise RequestError(TOO_MANY % wait)
         if not hmac.compare_digest(secret_bytes(content), secret_bytes(self.oper_password)):
-            self.failed_logins.record(session.host)
+            self.failed_logins.record(group, "oper")
+            self.hooks.audit("oper_failed", session.host, session.name)
             raise RequestError("wrong operator password")
         session.operator = True
+        self.hooks.audit("oper", session.host, session.name)
         return [self.info(session, "you are now an operator: kick, ban, unban, bans and "
                                    "purge are yours")]
 
@@ -140,16 +143,19 @@ class ModerationRequests:
         victim = self.users.get(name.lower())
         if victim is None:
             self.bans.add(name, reason, None)
+            self.hooks.audit("ban", None, name, session.name)
             return [self.info(session, "%s is banned (not online: the name alone)" % name)]
         if victim is session:
             raise RequestError("you cannot ban yourself")
         self.bans.add(victim.name, reason, victim.host)
+        self.hooks.audit("ban", victim.host, victim.name, session.name)
         return self._remove_user(session, victim, "banned", reason)
 
     def _on_unban(self, session, content):
         name, _ = _target(content, "unban", "unban <name>")
         if not self.bans.remove(name.lower()):
             raise RequestError("%s is not banned" % name)
+        self.hooks.audit("unban", None, name, session.name)
         return [self.info(session, "%s is no longer banned" % name)]
 
     def _on_bans(self, session, _content):
@@ -160,6 +166,7 @@ class ModerationRequests:
         room = session.room
         removed = room.history.purge(name.lower())
         self.store.purge(room.key, name.lower())
+        self.hooks.audit("purge", None, name, session.name)
         notice = self._server_response(
             protocol.INFO, "%d messages from %s were removed by %s" % (removed, name, session.name))
         return [Broadcast(notice, room.recipients())]
@@ -176,6 +183,8 @@ class ModerationRequests:
         if victim is operator:
             raise RequestError("you cannot kick yourself: use logout")
         also_told = () if operator.room is victim.room else (operator,)
+        if what == "kicked":
+            self.hooks.audit("kick", victim.host, victim.name, operator.name)
         return self._removal(victim, operator.name, what, reason, also_told)
 
     def _removal(self, victim, operator_name, what, reason, also_told):

@@ -41,8 +41,8 @@ class MemoryStore:
             room[1] = collections.deque((m for m in room[1] if m[0] != sender_key),
                                         maxlen=self.keep)
 
-    def set_account(self, key, salt, digest):
-        self._accounts[key] = (salt, digest)
+    def set_account(self, key, salt, digest, n):
+        self._accounts[key] = (salt, digest, n)
 
     def add_ban(self, key, name, reason, host):
         self._bans.pop(key, None)

@@ -10,7 +10,7 @@ SQLite file a cluster keeps in Redis, where every node reads it:
   the one order of the room (``chat/server/cluster/roomlog.py`` appends to it and
   reads it back, since every node, the sender's included, must deliver
   what the stream says, not what the core did);
-* accounts: the hash ``ktn:accounts`` (key -> JSON [salt, hash], hex);
+* accounts: the hash ``ktn:accounts`` (key -> JSON [salt hex, hash hex, n]);
 * bans: the hash ``ktn:bans`` (key -> JSON [name, reason, host]).
 
 The calls of the interface never block, and Redis answers later, so the
@@ -102,10 +102,10 @@ class RedisStore(MemoryStore):
         finally:
             self._applying = False
 
-    def set_account(self, key, salt, digest):
-        super().set_account(key, salt, digest)
+    def set_account(self, key, salt, digest, n):
+        super().set_account(key, salt, digest, n)
         if not self._applying:
-            record = json.dumps([salt.hex(), digest.hex()])
+            record = json.dumps([salt.hex(), digest.hex(), n])
             self._write(("HSET", ACCOUNTS, key, record), dict(t="account", k=key, a=record))
 
     def add_ban(self, key, name, reason, host):
@@ -174,10 +174,14 @@ class RedisStore(MemoryStore):
 
 
 def parse_account(record):
-    """JSON [salt hex, hash hex] -> (salt, hash); ValueError if malformed."""
+    """JSON [salt hex, hash hex, n] -> (salt, hash, n); ValueError if
+    malformed. A record without n (an older node's) is n=2**11."""
     try:
-        salt, digest = json.loads(record)
-        return bytes.fromhex(salt), bytes.fromhex(digest)
+        fields = json.loads(record)
+        salt, digest, n = fields if len(fields) == 3 else (*fields, 2 ** 11)
+        if type(n) is not int or n < 2 or n & (n - 1) or n > 2 ** 20:
+            raise ValueError("scrypt n %r" % (n,))
+        return bytes.fromhex(salt), bytes.fromhex(digest), n
     except (TypeError, ValueError, RecursionError) as exc:   # (nested too deep)
         raise ValueError("malformed account %r" % (record,)) from exc
 

@@ -308,7 +308,7 @@ def test_the_first_log_line_names_the_port():
     the first line the server logs."""
     proc = subprocess.Popen([sys.executable, "-m", "chat.server", "--port", "0"], cwd=ROOT,
                             stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, KTN_OPER_PASSWORD="x" * 10))
+                            env=dict(os.environ, KTN_OPER_PASSWORD="x" * 16))
     try:
         first = proc.stderr.readline()
         assert re.search(r"listening on 127\.0\.0\.1:\d+$", first.strip()), first

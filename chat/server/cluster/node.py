@@ -204,11 +204,11 @@ class Cluster:
         """Give the name's lease back: another node may take the name."""
         self.names.release(key)
 
-    def login_failed(self, host):
+    def login_failed(self, group, name):
         """A failed password attempt here counts on every node (best effort:
         while Redis is down it counts here only)."""
         if self.redis.connected:
-            self.events.publish(t="fail", h=host)
+            self.events.publish(t="fail", h=group, u=name)
 
     def moved(self, session, room, entered, notice):
         """Tell the others; the last one here to leave a room ends this

@@ -396,9 +396,9 @@ def test_account_changes_cut_off_are_sent_again_in_order(own_redis_server):  # n
                      scan=10)
         redis.pause()
         try:
-            store.set_account("bob", b"\x01", b"old")   # cut off after 0.3 s
+            store.set_account("bob", b"\x01", b"old", 2 ** 15)   # cut off after 0.3 s
             run_until(loop, lambda: not client.connected)
-            store.set_account("bob", b"\x02", b"new")   # made while Redis is away
+            store.set_account("bob", b"\x02", b"new", 2 ** 15)   # made while Redis is away
         finally:
             redis.resume()
         run_until(loop, lambda: not store.outbox)

@@ -45,7 +45,8 @@ from ..core import Broadcast, ChatCore, Close, CoreHooks, Hash, Publish, RemoteK
 from ..core.networks import AddressGroups, is_loopback
 from ..protocol import Clock
 from .cluster.node import Cluster, default_node_id
-from .config import ServerConfig, parse_args, raise_fd_limit
+from .audit import AuditLog
+from .config import ServerConfig, parse_args, raise_fd_limit, readable_by_others
 from .connection import ClientConnection
 from .group_commit import GroupCommit
 from .hashing import HashPool
@@ -60,10 +61,12 @@ class ChatServer(CoreHooks):
     """Owns the listener, the core and every connection; the core's hooks
     (``chat/core/hooks.py``) are its methods, which matter to a cluster node."""
 
-    def __init__(self, loop, config, store=None):
-        """``store``: what remembers (``chat/store``); by default memory only."""
+    def __init__(self, loop, config, store=None, audit=None):
+        """``store``: what remembers (``chat/store``); by default memory only.
+        ``audit``: where security events go (``AuditLog``; by default the log)."""
         self.loop = loop
         self.config = config
+        self.audit_log = AuditLog() if audit is None else audit
         if store is None:
             store = open_store(None, config.history_limit)
         self.core = ChatCore(Clock(), store, self, history_limit=config.history_limit,
@@ -235,6 +238,9 @@ class ChatServer(CoreHooks):
         if self.cluster is not None:
             self.cluster.login_failed(group, name)
 
+    def audit(self, event, address, name, by=None):
+        self.audit_log.record(event, address, name, by)
+
     def close_output(self, output):
         """Close a connection's output after what is held for it."""
         if self.commits is not None and self.commits.holding:
@@ -309,11 +315,20 @@ def main(argv=None):
         for problem in problems:
             print("chat.server: error: %s" % problem, file=sys.stderr)
         return 1
+    for path in readable_by_others([config.oper_password_file, config.db, config.audit_log]):
+        log.warning("%s holds secrets and others can read it: chmod 600 %s", path, path)
+    try:
+        audit = AuditLog(config.audit_log)
+    except OSError as exc:
+        print("chat.server: error: --audit-log %s: %s" % (config.audit_log,
+                                                         exc.strerror or exc), file=sys.stderr)
+        return 1
     store, loaded = open_configured_store(config)
     if store is None:
+        audit.close()
         return 1
     loop = EventLoop()
-    server = ChatServer(loop, config, store)
+    server = ChatServer(loop, config, store, audit)
     # Handlers first: a signal that arrives as soon as we listen is queued
     # and handled by the loop's first pass, never a crash.
     loop.add_signal_handler(signal.SIGINT, server.shutdown)
@@ -337,6 +352,7 @@ def main(argv=None):
         server.hashing.close()
         loop.close()
         close_store(server)
+        audit.close()
     log.info("stopped")
     return 0
 

@@ -103,6 +103,9 @@ def parse_args(argv=None):
                    help="file holding the operator password (first line, at least %d "
                         "characters); else the environment variable %s; neither: no "
                         "operators" % (limits.MIN_OPER_PASSWORD_LENGTH, OPER_PASSWORD_ENV))
+    p.add_argument("--audit-log", metavar="FILE",
+                   help="append one JSON line per security event to FILE (created 0600); "
+                        "default: the server log")
     # -- end of issue 20's options --
     p.add_argument("--db", metavar="PATH",
                    help="SQLite file for room histories, rooms, accounts and bans (created if "
@@ -140,13 +143,25 @@ def parse_args(argv=None):
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         p.error("--oper-password-file %s: %s" % (args.oper_password_file,
                                                   getattr(exc, "strerror", None) or exc))
-    del args.oper_password_file
     if args.oper_password is not None and \
             len(args.oper_password) < limits.MIN_OPER_PASSWORD_LENGTH:
         p.error("the operator password must be at least %d characters (it has %d): a short "
                 "one falls to guessing; choose a longer one"
                 % (limits.MIN_OPER_PASSWORD_LENGTH, len(args.oper_password)))
     return args
+
+
+def readable_by_others(paths):
+    """The files among ``paths`` (None skipped) that exist and that users
+    other than the owner may read: secrets that should be 0600."""
+    loose = []
+    for path in paths:
+        try:
+            if path is not None and os.stat(path).st_mode & 0o077:
+                loose.append(path)
+        except OSError:
+            pass
+    return loose
 
 
 def account_option_problem(args):
@@ -226,6 +241,8 @@ class ServerConfig:
         self.hash_threads = limits.HASH_THREADS
         self.hash_queue = limits.HASH_QUEUE_PER_GROUP
         self.oper_password = None   # the secret itself: never logged
+        self.oper_password_file = None   # where it came from (checked for its mode)
+        self.audit_log = None       # a file for the audit lines; None: the server log
         # persistence (chat/store): no db, memory only
         self.db = None
         self.fsync = False

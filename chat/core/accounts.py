@@ -149,6 +149,7 @@ class FailedLogins:
         self.per_name = SlidingLimit(limit, window, now)
         self.per_group = SlidingLimit(group_limit, window, now)
         self.on_record = on_record     # fn(group, name): a cluster node shares it
+        self._told = SlidingLimit(1, window, now)   # refusals audited, once a window
 
     def __len__(self):
         return len(self.per_name) + len(self.per_group)
@@ -156,6 +157,14 @@ class FailedLogins:
     def wait(self, group, name):
         """Seconds until ``group`` may try ``name`` again (0: now)."""
         return max(self.per_name.wait((group, name)), self.per_group.wait(group))
+
+    def first_refusal(self, group, name):
+        """Whether a refusal for (``group``, ``name``) is the first of its
+        window: only that one is audited, so a guesser cannot fill the log."""
+        if self._told.wait((group, name)):
+            return False
+        self._told.record((group, name))
+        return True
 
     def record(self, group, name):
         self.record_elsewhere(group, name)
@@ -211,7 +220,8 @@ class AccountRequests:
         group = self.groups.group(session.host)
         wait = self.failed_logins.wait(group, key)
         if wait:
-            self.hooks.audit("login_limited", session.host, key)
+            if self.failed_logins.first_refusal(group, key):
+                self.hooks.audit("login_limited", session.host, key)
             raise RequestError(TOO_MANY % wait)
         record = self.accounts.get(key)
         if record is None:   # nothing is hashed: the answer is WRONG_LOGIN

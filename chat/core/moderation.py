@@ -117,7 +117,8 @@ class ModerationRequests:
         group = self.groups.group(session.host)
         wait = self.failed_logins.wait(group, "oper")
         if wait:
-            self.hooks.audit("login_limited", session.host, session.name)
+            if self.failed_logins.first_refusal(group, "oper"):
+                self.hooks.audit("login_limited", session.host, session.name)
             raise RequestError(TOO_MANY % wait)
         if not hmac.compare_digest(secret_bytes(content), secret_bytes(self.oper_password)):
             self.failed_logins.record(group, "oper")

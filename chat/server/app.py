@@ -315,8 +315,6 @@ def main(argv=None):
         for problem in problems:
             print("chat.server: error: %s" % problem, file=sys.stderr)
         return 1
-    for path in readable_by_others([config.oper_password_file, config.db, config.audit_log]):
-        log.warning("%s holds secrets and others can read it: chmod 600 %s", path, path)
     try:
         audit = AuditLog(config.audit_log)
     except OSError as exc:
@@ -327,6 +325,8 @@ def main(argv=None):
     if store is None:
         audit.close()
         return 1
+    for path in readable_by_others([config.oper_password_file, config.db, config.audit_log]):
+        log.warning("%s holds secrets and others can read it: chmod 600 %s", path, path)
     loop = EventLoop()
     server = ChatServer(loop, config, store, audit)
     # Handlers first: a signal that arrives as soon as we listen is queued

@@ -404,7 +404,7 @@ def test_account_changes_cut_off_are_sent_again_in_order(own_redis_server):  # n
         run_until(loop, lambda: not store.outbox)
         reply = client.call("HGET", "ktn:accounts", "bob")
         run_until(loop, lambda: reply.done)
-        old, new = '["01", "6f6c64"]', '["02", "6e6577"]'
+        old, new = '["01", "6f6c64", 32768]', '["02", "6e6577", 32768]'
         assert json.loads(reply.value) == json.loads(new)
         assert events == [old, old, new]   # the cut off one again, then the newer
     finally:

@@ -34,17 +34,19 @@ __all__ = ["Bans", "ModerationRequests", "is_loopback"]
 
 class Bans:
     """Banned names (case-folded) and the addresses banned with them,
-    written through to the store."""
+    written through to the store. Each ban is a record of its own: (name,
+    reason, host, by, at), ``by`` the operator, ``at`` the time."""
 
     def __init__(self, store):
         self.store = store
-        self.names = {}   # key -> (name as given, reason, host or None)
+        self.names = {}   # key -> (name as given, reason, host or None, by, at)
         self.hosts = {}   # host -> {key of each ban that holds it: None}
 
     def restore(self, bans):
-        """The bans a store remembered: (name, reason, host), oldest first."""
-        for name, reason, host in bans:
-            self._add(name.lower(), name, reason, host)
+        """The bans a store remembered: (name, reason, host[, by, at]),
+        oldest first."""
+        for ban in bans:
+            self._add(ban[0].lower(), *_full(ban))
 
     def __len__(self):
         return len(self.names)
@@ -58,16 +60,16 @@ class Bans:
             return None
         return "you are banned: %s" % ban[1] if ban[1] else "you are banned"
 
-    def add(self, name, reason, host):
+    def add(self, name, reason, host, by=None, at=None):
         key = name.lower()
         if host is not None and is_loopback(host):
             host = None
-        self._add(key, name, reason, host)
-        self.store.add_ban(key, name, reason, host)
+        self._add(key, name, reason, host, by, at)
+        self.store.add_ban(key, name, reason, host, by, at)
 
-    def _add(self, key, name, reason, host):
+    def _add(self, key, name, reason, host, by, at):
         self._remove(key)
-        self.names[key] = (name, reason, host)
+        self.names[key] = (name, reason, host, by, at)
         if host is not None:
             self.hosts.setdefault(host, {})[key] = None
 
@@ -90,10 +92,15 @@ class Bans:
 
     def listing(self):
         parts = []
-        for name, reason, host in self.names.values():
+        for name, reason, host, by, _at in self.names.values():
             text = name + (" from %s" % host if host else "")
-            parts.append(text + (" (%s)" % reason if reason else ""))
+            parts.append(text + (" (%s)" % reason if reason else "") + (" by %s" % by if by else ""))
         return "Bans (%d): %s" % (len(parts), ", ".join(parts)) if parts else "Bans (0)"
+
+
+def _full(ban):
+    """A ban record of 3 fields (an older store's) or 5 -> 5 fields."""
+    return tuple(ban) if len(ban) == 5 else (*ban[:3], None, None)
 
 
 def _target(content, request, usage):
@@ -143,12 +150,12 @@ class ModerationRequests:
         name, reason = _target(content, "ban", "ban <name> [reason]")
         victim = self.users.get(name.lower())
         if victim is None:
-            self.bans.add(name, reason, None)
+            self.bans.add(name, reason, None, session.name, self.clock.timestamp())
             self.hooks.audit("ban", None, name, session.name)
             return [self.info(session, "%s is banned (not online: the name alone)" % name)]
         if victim is session:
             raise RequestError("you cannot ban yourself")
-        self.bans.add(victim.name, reason, victim.host)
+        self.bans.add(victim.name, reason, victim.host, session.name, self.clock.timestamp())
         self.hooks.audit("ban", victim.host, victim.name, session.name)
         return self._remove_user(session, victim, "banned", reason)
 

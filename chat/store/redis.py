@@ -11,7 +11,7 @@ SQLite file a cluster keeps in Redis, where every node reads it:
   reads it back, since every node, the sender's included, must deliver
   what the stream says, not what the core did);
 * accounts: the hash ``ktn:accounts`` (key -> JSON [salt hex, hash hex, n]);
-* bans: the hash ``ktn:bans`` (key -> JSON [name, reason, host]).
+* bans: the hash ``ktn:bans`` (key -> JSON [name, reason, host, by, at]).
 
 The calls of the interface never block, and Redis answers later, so the
 store is the memory store (the node's working copy) writing its changes
@@ -108,10 +108,10 @@ class RedisStore(MemoryStore):
             record = json.dumps([salt.hex(), digest.hex(), n])
             self._write(("HSET", ACCOUNTS, key, record), dict(t="account", k=key, a=record))
 
-    def add_ban(self, key, name, reason, host):
-        super().add_ban(key, name, reason, host)
+    def add_ban(self, key, name, reason, host, by=None, at=None):
+        super().add_ban(key, name, reason, host, by, at)
         if not self._applying:
-            record = json.dumps([name, reason, host])
+            record = json.dumps([name, reason, host, by, at])
             self._write(("HSET", BANS, key, record), dict(t="ban", k=key, b=record))
 
     def remove_ban(self, key):
@@ -187,15 +187,17 @@ def parse_account(record):
 
 
 def parse_ban(record):
-    """JSON [name, reason, host] -> the tuple; ValueError if malformed."""
+    """JSON [name, reason, host, by, at] -> the tuple; ValueError if
+    malformed. An older node's [name, reason, host] has no by and at."""
     try:
-        name, reason, host = json.loads(record)
+        fields = json.loads(record)
+        name, reason, host, by, at = fields if len(fields) == 5 else (*fields, None, None)
     except (TypeError, ValueError, RecursionError) as exc:   # (nested too deep)
         raise ValueError("malformed ban %r" % (record,)) from exc
-    if not isinstance(name, str) or not isinstance(reason, (str, type(None))) \
-            or not isinstance(host, (str, type(None))):
+    if not isinstance(name, str) or not all(isinstance(field, (str, type(None)))
+                                            for field in (reason, host, by, at)):
         raise ValueError("malformed ban %r" % (record,))
-    return name, reason, host
+    return name, reason, host, by, at
 
 
 def _records(flat, parse):

@@ -66,7 +66,10 @@ MIGRATIONS = {
         "DROP INDEX messages_by_room"],
     # the scrypt cost of each hash, so it can rise (``--scrypt-n``): the
     # hashes made before were all n=2**11; each is upgraded at its next login
-    2: ["ALTER TABLE accounts ADD COLUMN n INTEGER NOT NULL DEFAULT 2048"],
+    2: ["ALTER TABLE accounts ADD COLUMN n INTEGER NOT NULL DEFAULT 2048",
+        # each ban a record of its own: who banned, and when
+        "ALTER TABLE bans ADD COLUMN banned_by TEXT",
+        "ALTER TABLE bans ADD COLUMN banned_at TEXT"],
 }
 
 _INSERT_MESSAGE = "INSERT INTO messages (room, sender, payload) VALUES (?, ?, ?)"
@@ -179,7 +182,8 @@ class SqliteStore:
                     rooms.append((key, name, rows))
             accounts = {key: (salt, digest, n) for key, salt, digest, n in
                         db.execute("SELECT key, salt, hash, n FROM accounts")}
-            bans = db.execute("SELECT name, reason, host FROM bans ORDER BY id").fetchall()
+            bans = db.execute("SELECT name, reason, host, banned_by, banned_at FROM bans "
+                              "ORDER BY id").fetchall()
         except sqlite3.DatabaseError as exc:
             raise StoreOpenError("%s is corrupt: %s" % (self.path, exc))
         return Snapshot(rooms, accounts, bans)
@@ -209,10 +213,11 @@ class SqliteStore:
         self._ops.append(("INSERT OR REPLACE INTO accounts (key, salt, hash, n) "
                           "VALUES (?, ?, ?, ?)", (key, salt, digest, n)))
 
-    def add_ban(self, key, name, reason, host):
+    def add_ban(self, key, name, reason, host, by=None, at=None):
         # REPLACE deletes the old row: a renewed ban is listed last, as in memory
-        self._ops.append(("INSERT OR REPLACE INTO bans (key, name, reason, host) "
-                          "VALUES (?, ?, ?, ?)", (key, name, reason, host)))
+        self._ops.append(("INSERT OR REPLACE INTO bans (key, name, reason, host, banned_by, "
+                          "banned_at) VALUES (?, ?, ?, ?, ?, ?)",
+                          (key, name, reason, host, by, at)))
 
     def remove_ban(self, key):
         self._ops.append(("DELETE FROM bans WHERE key = ?", (key,)))

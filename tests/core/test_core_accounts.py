@@ -364,7 +364,7 @@ def test_ban_refuses_the_name_in_any_case_and_the_address(h):
         assert first == dict(first, response="error", content="you are banned: flooding")
         assert not session.logged_in
     listing = h.only_send(op, h.handle(op, "bans"))["content"]
-    assert listing == "Bans (1): bob from %s (flooding)" % LAN
+    assert listing == "Bans (1): bob from %s (flooding) by op" % LAN
     assert h.only_send(op, h.handle(op, "unban", "BOB"))["content"] == "BOB is no longer banned"
     assert login_from(h, "bob", host=LAN)[1]["content"] == "Login successful"
     assert h.error(op, "unban", "bob") == "bob is not banned"

@@ -3,6 +3,7 @@ core (PROTOCOL.md section 4, "Accounts" and "Moderation"). Each failed on
 the main of 2026-12-07 (noted per test); hosts are documentation networks,
 so the limits that count per address group are the ones under test."""
 
+from chat.store.memory import MemoryStore
 from core_support import Harness, decode
 
 SECRET = "correct-horse-battery"
@@ -101,3 +102,21 @@ def test_unbanning_one_user_never_lifts_anothers_address_ban():
     assert "no longer banned" in decode(h.handle(op, "unban", "trudy")[0].data)["content"]
     assert login_from(h, "newcomer", "203.0.113.66")[1] == "you are banned: spam"
     assert login_from(h, "trudy", "198.51.100.77")[1] == "Login successful"
+
+
+def test_bans_restored_from_the_store_stay_independent():
+    store = MemoryStore()
+    h = Harness(oper_password=OPER, store=store)
+    op, _ = login_from(h, "op", "198.51.100.1")
+    h.handle(op, "oper", OPER)
+    login_from(h, "mallory", "203.0.113.66")
+    login_from(h, "trudy", "203.0.113.66")
+    h.handle(op, "ban", "mallory spam")
+    h.handle(op, "ban", "trudy spam")
+    h.handle(op, "unban", "trudy")
+    restarted = Harness(oper_password=OPER, store=store)
+    assert login_from(restarted, "newcomer", "203.0.113.66")[1] == "you are banned: spam"
+    op, _ = login_from(restarted, "op", "198.51.100.1")
+    restarted.handle(op, "oper", OPER)
+    listing = decode(restarted.handle(op, "bans")[0].data)["content"]
+    assert listing == "Bans (1): mallory from 203.0.113.66 (spam) by op"

@@ -94,13 +94,14 @@ def test_accounts_and_bans(kind):
     store.set_account("bob", b"s", b"h", 2 ** 15)
     store.add_ban("carol", "Carol", "spam", "10.0.0.1")
     store.add_ban("dave", "dave", None, None)
-    store.add_ban("carol", "CAROL", "again", None)   # a renewed ban is listed last
+    store.add_ban("carol", "CAROL", "again", None, "op", "2026-12-07T01:00:00+00:00")  # last
     store.add_ban("erin", "erin", None, None)
     store.remove_ban("erin")
     snapshot = kind.reopen(store).load()
     assert snapshot.accounts == {"alice": (b"salt2", b"hash2", 2 ** 15),
                                  "bob": (b"s", b"h", 2 ** 15)}
-    assert snapshot.bans == [("dave", None, None), ("CAROL", "again", None)]
+    assert snapshot.bans == [("dave", None, None, None, None),
+                             ("CAROL", "again", None, "op", "2026-12-07T01:00:00+00:00")]
 
 
 def test_keep_zero_loads_no_messages(kind):
@@ -168,12 +169,15 @@ def test_a_version_1_file_is_migrated_and_keeps_its_rows(tmp_path):
     db.execute("INSERT INTO messages (room, sender, payload) VALUES ('dev', 'bob', ?)",
                (payload("bob", "old"),))
     db.execute("INSERT INTO accounts VALUES ('bob', X'01', X'02')")
+    db.execute("INSERT INTO bans (key, name, reason, host) VALUES ('eve', 'Eve', 'spam', "
+               "'10.0.0.9')")
     db.commit()
     db.close()
     assert 1 in MIGRATIONS
     store = SqliteStore(path, 10)
     assert store.load().rooms == [("dev", "Dev", [("bob", payload("bob", "old"))])]
     assert store.load().accounts == {"bob": (b"\x01", b"\x02", 2 ** 11)}   # the old cost
+    assert store.load().bans == [("Eve", "spam", "10.0.0.9", None, None)]
     store.close()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -63,7 +63,7 @@ def wait(loop, reply):
 def test_what_one_node_writes_another_fetches(loop, connect):
     writer = store_on(connect())
     writer.set_account("bob", b"salt", b"\x00hash", 2 ** 11)
-    writer.add_ban("eve", "Eve", "spam", "10.0.0.9")
+    writer.add_ban("eve", "Eve", "spam", "10.0.0.9", "op", "2026-12-07T01:00:00+00:00")
     writer.add_ban("mallory", "Mallory", "", None)
     writer.remove_ban("mallory")
     writer.set_account("bob", b"salt2", b"hash2", 2 ** 15)   # a password change
@@ -71,7 +71,7 @@ def test_what_one_node_writes_another_fetches(loop, connect):
     assert error is None
     assert snapshot.rooms == []   # a room's history is its stream, read per room
     assert snapshot.accounts == {"bob": (b"salt2", b"hash2", 2 ** 15)}
-    assert snapshot.bans == [("Eve", "spam", "10.0.0.9")]
+    assert snapshot.bans == [("Eve", "spam", "10.0.0.9", "op", "2026-12-07T01:00:00+00:00")]
     assert [e["t"] for e in writer.events] == ["account", "ban", "ban", "unban", "account"]
 
 
@@ -109,7 +109,7 @@ def test_malformed_records_are_skipped_not_fatal(loop, connect):
     assert error is None
     assert snapshot.accounts == {"good": (b"\x0a", b"\x0b", 2 ** 11),   # an older node's
                                  "new": (b"\x0c", b"\x0d", 2 ** 15)}
-    assert snapshot.bans == [("Eve", "spam", None)]
+    assert snapshot.bans == [("Eve", "spam", None, None, None)]   # an older node's
 
 
 def test_fetch_reports_redis_unreachable(loop, connect):

@@ -50,7 +50,7 @@ REGISTRATION_WINDOW = 3600.0
 #: hashes one address group may have waiting at once (over it: "server
 #: busy"). docs/accounts-and-moderation.md has the measurements behind them.
 HASH_THREADS = 2
-HASH_QUEUE_PER_GROUP = 8
+HASH_QUEUE_PER_GROUP = 64
 
 #: The shortest operator password the server starts with.
 MIN_OPER_PASSWORD_LENGTH = 16

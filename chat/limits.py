@@ -52,6 +52,10 @@ REGISTRATION_WINDOW = 3600.0
 HASH_THREADS = 2
 HASH_QUEUE_PER_GROUP = 64
 
+#: With --proxy-protocol: the networks whose connections begin with a PROXY
+#: header (a proxy on the same host by default).
+TRUSTED_PROXIES = "127.0.0.0/8,::1"
+
 #: The shortest operator password the server starts with.
 MIN_OPER_PASSWORD_LENGTH = 16
 

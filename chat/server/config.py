@@ -13,6 +13,7 @@ from .. import limits
 from ..core import worst_case_response_bytes
 from ..core.accounts import SCRYPT_N
 from .cluster import options as cluster_options
+from .proxy_protocol import parse_networks
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9998
@@ -106,6 +107,13 @@ def parse_args(argv=None):
     p.add_argument("--audit-log", metavar="FILE",
                    help="append one JSON line per security event to FILE (created 0600); "
                         "default: the server log")
+    p.add_argument("--proxy-protocol", action="store_true",
+                   help="connections from the trusted proxies begin with a PROXY header "
+                        "(v1 or v2) giving the client's address, which every limit, ban and "
+                        "log line then uses")
+    p.add_argument("--trusted-proxies", metavar="CIDR,...", type=_networks,
+                   default=limits.TRUSTED_PROXIES,
+                   help="with --proxy-protocol: the proxies' networks")
     # -- end of issue 20's options --
     p.add_argument("--db", metavar="PATH",
                    help="SQLite file for room histories, rooms, accounts and bans (created if "
@@ -149,6 +157,13 @@ def parse_args(argv=None):
                 "one falls to guessing; choose a longer one"
                 % (limits.MIN_OPER_PASSWORD_LENGTH, len(args.oper_password)))
     return args
+
+
+def _networks(text):
+    try:
+        return parse_networks(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("not a list of networks: %s" % exc) from None
 
 
 def readable_by_others(paths):
@@ -240,6 +255,8 @@ class ServerConfig:
         self.scrypt_n = SCRYPT_N
         self.hash_threads = limits.HASH_THREADS
         self.hash_queue = limits.HASH_QUEUE_PER_GROUP
+        self.proxy_protocol = False
+        self.trusted_proxies = parse_networks(limits.TRUSTED_PROXIES)
         self.oper_password = None   # the secret itself: never logged
         self.oper_password_file = None   # where it came from (checked for its mode)
         self.audit_log = None       # a file for the audit lines; None: the server log

@@ -171,11 +171,11 @@ def test_operator_from_a_file_bans_unbans_and_purges(make_server, connect, tmp_p
     expect_error(refused.request("login", "Bob"), "^you are banned: spamming$")
     # loopback is never banned: others from 127.0.0.1 still log in
     connect(srv, "erin")
-    expect_info(op.request("bans"), r"^Bans \(1\): bob \(spamming\)$")
+    expect_info(op.request("bans"), r"^Bans \(1\): bob \(spamming\) by op$")
     expect_info(op.request("ban", "ghost"), "ghost is banned")
     expect_info(op.request("unban", "bob"), "^bob is no longer banned$")
     expect_error(op.request("unban", "bob"), "^bob is not banned$")
-    expect_info(op.request("bans"), r"^Bans \(1\): ghost$")
+    expect_info(op.request("bans"), r"^Bans \(1\): ghost by op$")
     assert connect(srv, "bob")
 
 

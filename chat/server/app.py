@@ -325,7 +325,8 @@ def main(argv=None):
     if store is None:
         audit.close()
         return 1
-    for path in readable_by_others([config.oper_password_file, config.db, config.audit_log]):
+    for path in readable_by_others([config.oper_password_file, config.db, config.audit_log,
+                                    config.cluster_key_file]):
         log.warning("%s holds secrets and others can read it: chmod 600 %s", path, path)
     loop = EventLoop()
     server = ChatServer(loop, config, store, audit)

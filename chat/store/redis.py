@@ -82,16 +82,21 @@ class RedisStore(MemoryStore):
         self.publish = None        # fn(**fields) -> Reply: tell the other nodes (``attach``)
         self._applying = False     # applying another node's change: do not echo it
         self.scan = max(1, keep or 0)   # stream entries a purge looks at (``attach``)
+        self.verify = None         # fn(hash, field, value): a signed record's value (``attach``)
         self.retry = retry
         self.outbox = collections.deque()   # (command, event) not yet confirmed, oldest first
         self._cut_off = False      # one was cut off: the outbox waits to be sent again
 
-    def attach(self, redis, publish, scan):
+    def attach(self, redis, publish, scan, verify=None):
         """Write through ``redis`` (the node's pipelined ``RedisClient``) and
         tell the other nodes with ``publish(**fields)``; a purge looks at
-        ``scan`` entries. The node calls it once, as it starts: the store is
-        made before the server listens, the node's client once it does."""
+        ``scan`` entries; ``verify(hash key, field, value)`` gives a record's
+        value back without its signature, or None if it is not a node's
+        (``chat/server/cluster/signing.py``; None: nothing is signed). The
+        node calls it once, as it starts: the store is made before the
+        server listens, the node's client once it does."""
         self.redis, self.publish, self.scan = redis, publish, max(1, scan)
+        self.verify = verify or (lambda _hash, _field, value: value)
 
     @contextlib.contextmanager
     def applying(self):
@@ -168,8 +173,10 @@ class RedisStore(MemoryStore):
             if error is not None:
                 then(None, error)
                 return
-            then(Snapshot([], _records(accounts.value, parse_account),
-                          list(_records(bans.value, parse_ban).values())), None)
+            then(Snapshot([], _records(accounts.value, parse_account,
+                                       lambda k, v: self.verify(ACCOUNTS, k, v)),
+                          list(_records(bans.value, parse_ban,
+                                        lambda k, v: self.verify(BANS, k, v)).values())), None)
         bans.add_done_callback(fetched)
 
 
@@ -200,14 +207,18 @@ def parse_ban(record):
     return name, reason, host, by, at
 
 
-def _records(flat, parse):
-    """HGETALL's flat [key, value, ...] -> {key text: parsed value}."""
+def _records(flat, parse, verify):
+    """HGETALL's flat [key, value, ...] -> {key text: parsed value}, the
+    records whose signature ``verify`` refuses left out."""
     found = {}
     flat = flat or []
     for i in range(0, len(flat) - 1, 2):
         key = flat[i].decode("utf-8", "replace")
+        value = verify(flat[i], flat[i + 1])
+        if value is None:
+            continue
         try:
-            found[key] = parse(flat[i + 1])
+            found[key] = parse(value)
         except ValueError as exc:
             log.warning("ignored a record of redis: %s", exc)
     return found

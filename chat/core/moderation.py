@@ -139,6 +139,7 @@ class ModerationRequests:
     def _on_kick(self, session, content):
         name, reason = _target(content, "kick", "kick <name> [reason]")
         if self.shared_log and name.lower() not in self.users:
+            self.hooks.audit("kick", None, name, session.name)
             return [RemoteKick(session, name, reason)]   # perhaps on another node
         return self._remove_user(session, self._online(name, "kick"), "kicked", reason)
 

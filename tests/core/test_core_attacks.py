@@ -3,6 +3,7 @@ core (PROTOCOL.md section 4, "Accounts" and "Moderation"). Each failed on
 the main of 2026-12-07 (noted per test); hosts are documentation networks,
 so the limits that count per address group are the ones under test."""
 
+from chat.core import CoreHooks
 from chat.store.memory import MemoryStore
 from core_support import Harness, decode
 
@@ -120,3 +121,38 @@ def test_bans_restored_from_the_store_stay_independent():
     restarted.handle(op, "oper", OPER)
     listing = decode(restarted.handle(op, "bans")[0].data)["content"]
     assert listing == "Bans (1): mallory from 203.0.113.66 (spam) by op"
+
+
+class AuditTrail(CoreHooks):
+    def __init__(self):
+        self.lines = []
+
+    def audit(self, event, address, name, by=None):
+        self.lines.append((event, address, name, by))
+
+
+def test_every_security_event_reaches_the_hooks_without_secrets():
+    """Attack 7 in the core: on main there was no audit hook at all."""
+    trail = AuditTrail()
+    h = Harness(oper_password=OPER, hooks=trail)
+    register(h, "alice", "198.51.100.20")
+    login_from(h, "alice", "203.0.113.7", "guess-guess")
+    op, _ = login_from(h, "op", "198.51.100.1")
+    h.handle(op, "oper", "not-the-password")
+    h.handle(op, "oper", OPER)
+    login_from(h, "bob", "203.0.113.8")
+    h.handle(op, "kick", "bob")
+    h.handle(op, "ban", "ghost")
+    h.handle(op, "unban", "ghost")
+    h.handle(op, "purge", "bob")
+    assert trail.lines == [
+        ("register", "198.51.100.20", "alice", None),
+        ("login_failed", "203.0.113.7", "alice", None),
+        ("oper_failed", "198.51.100.1", "op", None),
+        ("oper", "198.51.100.1", "op", None),
+        ("kick", "203.0.113.8", "bob", "op"),
+        ("ban", None, "ghost", "op"),
+        ("unban", None, "ghost", "op"),
+        ("purge", None, "bob", "op"),
+    ]
+    assert not any(SECRET in str(line) or OPER in str(line) for line in trail.lines)

@@ -37,6 +37,8 @@ run-client:
 # into $(VENV) by make test); Ctrl-C stops the nodes and Redis.
 run-cluster: $(STAMP)
 	@mkdir -p var/redis
+	@test -s var/cluster.key || (umask 077 && $(VPY) -c "import secrets; \
+		print(secrets.token_hex(32))" > var/cluster.key)
 	@REDIS=$$($(VPY) -c "from bench.cluster import find_redis_server; \
 		print(find_redis_server() or '')"); \
 	test -n "$$REDIS" || { echo "no redis-server found"; exit 1; }; \
@@ -45,7 +47,8 @@ run-cluster: $(STAMP)
 	trap 'kill $$PIDS 2>/dev/null' EXIT INT TERM; \
 	for port in $(NODE_PORTS); do \
 		$(PYTHON) -m chat.server --host $(HOST) --port $$port \
-			--redis redis://127.0.0.1:$(REDIS_PORT) $(ARGS) & PIDS="$$PIDS $$!"; \
+			--redis redis://127.0.0.1:$(REDIS_PORT) --cluster-key-file var/cluster.key \
+			$(ARGS) & PIDS="$$PIDS $$!"; \
 	done; \
 	wait
 

@@ -29,20 +29,35 @@ MAX_ROOMS = 1000
 MAX_ACCOUNTS = 100000
 
 #: Failed password logins (and ``oper``/``password`` attempts) per address
-#: within FAILED_LOGIN_WINDOW seconds before further attempts are refused
-#: until the window has passed (loopback included).
+#: group and name within FAILED_LOGIN_WINDOW seconds before further attempts
+#: for that name from that group are refused until the window has passed;
+#: FAILED_LOGIN_GROUP_LIMIT over all names of a group (PROTOCOL.md section 4).
 FAILED_LOGIN_LIMIT = 5
+FAILED_LOGIN_GROUP_LIMIT = 30
 FAILED_LOGIN_WINDOW = 60.0
 
-#: Password hashes (scrypt, ``chat.core.accounts``) the whole server
-#: computes per second after a burst of HASH_BURST; over it, a request that
-#: would hash (``register``, ``password``, a password ``login``) gets
-#: "server busy" at once. Hashing runs on the event loop, so this bounds
-#: the share of the loop that hashing can take however many clients ask
-#: (a ``password`` change is two hashes); docs/benchmarks.md, "Password
-#: hashing", has the measurements behind the number.
-HASHES_PER_SECOND = 25.0
-HASH_BURST = 10
+#: Address groups (``chat.core.networks``): the networks every per-address
+#: limit counts; all of loopback is one group.
+IPV4_GROUP_PREFIX = 24
+IPV6_GROUP_PREFIX = 64
+
+#: Registrations per address group within REGISTRATION_WINDOW seconds
+#: (loopback exempt); 0 turns the limit off.
+REGISTRATION_LIMIT = 5
+REGISTRATION_WINDOW = 3600.0
+
+#: Password hashing (``chat.server.hashing``): worker threads, and the
+#: hashes one address group may have waiting at once (over it: "server
+#: busy"). docs/accounts-and-moderation.md has the measurements behind them.
+HASH_THREADS = 2
+HASH_QUEUE_PER_GROUP = 64
+
+#: With --proxy-protocol: the networks whose connections begin with a PROXY
+#: header (a proxy on the same host by default).
+TRUSTED_PROXIES = "127.0.0.0/8,::1"
+
+#: The shortest operator password the server starts with.
+MIN_OPER_PASSWORD_LENGTH = 16
 
 #: Hard cap on a client's unsent output, in bytes. A client that lets more
 #: pile up (it does not read) is disconnected. It must hold one full

@@ -12,8 +12,9 @@ one of the concern mixins (``rooms``, ``accounts``, ``moderation``).
 State: ``users`` maps the case-folded name to the logged-in ``Session``
 (uniqueness ignores case; the spelling the user chose is kept); ``rooms``
 maps the case-folded room name to its ``Room``, ``#lobby`` always among
-them; ``accounts``, ``bans``, ``failed_logins`` and ``hash_budget``
-serve the section 4 extensions. Presence is coalesced per room: the rooms
+them; ``accounts``, ``bans``, ``failed_logins``, ``registrations`` and
+``groups`` (the address groups every limit counts) serve the section 4
+extensions. Presence is coalesced per room: the rooms
 with news wait in ``_presence_rooms`` until the glue calls
 ``flush_presence()`` (at most once a second), which gives one ``info`` per
 room. News for the glue that no request answers (a name freed, a move
@@ -38,11 +39,12 @@ import time
 from .. import limits, protocol
 from ..protocol import RequestError
 from ..router import TABLE, build_router
-from .accounts import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, AccountRequests, Accounts,
-                       FailedLogins, HashBudget, split_login)
+from .accounts import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, SCRYPT_N, AccountRequests,
+                       Accounts, FailedLogins, SlidingLimit, split_login)
 from .history import worst_case_response_bytes
 from .hooks import CoreHooks
 from .moderation import Bans, ModerationRequests
+from .networks import AddressGroups
 from .rooms import LOBBY, Room, RoomRequests
 from .session import (MAX_USERNAME_LENGTH, Broadcast, Close, Publish, RemoteMember, RemotePm,
                       Send, Session, is_username)
@@ -60,8 +62,10 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
                  max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES, max_rooms=limits.MAX_ROOMS,
                  oper_password=None, failed_login_limit=limits.FAILED_LOGIN_LIMIT,
                  failed_login_window=limits.FAILED_LOGIN_WINDOW,
-                 max_accounts=limits.MAX_ACCOUNTS, hash_rate=limits.HASHES_PER_SECOND,
-                 hash_burst=limits.HASH_BURST, now=time.monotonic, shared_log=False):
+                 max_accounts=limits.MAX_ACCOUNTS,
+                 failed_login_group_limit=limits.FAILED_LOGIN_GROUP_LIMIT,
+                 registration_limit=limits.REGISTRATION_LIMIT, scrypt_n=SCRYPT_N,
+                 groups=None, now=time.monotonic, shared_log=False):
         self.clock = clock                  # .timestamp() -> str
         self.history_limit = history_limit
         self.max_message_length = max_message_length
@@ -78,9 +82,11 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         self._rooms_response = None         # ((version, timestamp), bytes)
         self.store = store
         self.accounts = Accounts(max_accounts, store)
-        self.failed_logins = FailedLogins(failed_login_limit, failed_login_window, now,
-                                          self.hooks.login_failed)
-        self.hash_budget = HashBudget(hash_rate, hash_burst, now)
+        self.groups = AddressGroups() if groups is None else groups
+        self.failed_logins = FailedLogins(failed_login_limit, failed_login_group_limit,
+                                          failed_login_window, now, self.hooks.login_failed)
+        self.registrations = SlidingLimit(registration_limit, limits.REGISTRATION_WINDOW, now)
+        self.scrypt_n = scrypt_n
         self.bans = Bans(self.store)
         self._restore(self.store.load())
         self._login_ok = None               # (timestamp, bytes)
@@ -146,10 +152,11 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         room.history.clear()
         return True
 
-    def failed_login_elsewhere(self, host):
-        """A failed password attempt from ``host`` on another node: the
-        limit is the cluster's (``FailedLogins.record_elsewhere``)."""
-        self.failed_logins.record_elsewhere(host)
+    def failed_login_elsewhere(self, group, name):
+        """A failed password attempt for ``name`` from address group
+        ``group`` on another node: the limit is the cluster's
+        (``FailedLogins.record_elsewhere``)."""
+        self.failed_logins.record_elsewhere(group, name)
 
     def remote_presence(self, room_name, key, name, entered, notice=True):
         """A user on another node entered or left a room (with a presence
@@ -221,9 +228,13 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         if refusal:
             raise RequestError(refusal)
         if password is not None:
-            self._check_password_login(session, key, password)
-        elif key in self.accounts:
+            return self._check_password_login(session, key, password,
+                                              lambda: self._log_in(session, name, key))
+        if key in self.accounts:
             raise RequestError("%s is registered: login %s <password>" % (name, name))
+        return self._log_in(session, name, key)
+
+    def _log_in(self, session, name, key):
         if key in self.users:
             raise RequestError("Username taken: %s is already logged in" % self.users[key].name)
         session.name = name

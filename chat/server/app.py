@@ -22,6 +22,12 @@ With a durable store (``--db``, ``chat/store``) a ``GroupCommit``
 (``chat/server/group_commit.py``) sits between ``carry_out`` and the connections:
 the effects of a pass wait for that pass's one commit.
 
+Password hashes (the core's ``Hash`` effects) are computed by a
+``HashPool`` (``chat/server/hashing.py``), a few worker threads behind a
+queue fair across address groups; meanwhile the connection that asked is
+held (``ClientConnection.hold``), and the digest comes back through the
+loop's wake-up, where the core's continuation gives the rest of the effects.
+
 With ``--redis`` the server is a cluster node: a ``Cluster``
 (``chat/server/cluster``) sees each request first (``gate``) and carries the
 core's ``Publish``, ``RemotePm`` and ``RemoteKick`` effects through Redis.
@@ -36,13 +42,15 @@ from reactor.loop import EventLoop
 from reactor.tcp import listen
 from reactor.web import HttpConnection
 
-from ..core import Broadcast, ChatCore, Close, CoreHooks, Publish, RemoteKick, RemotePm, Send
-from ..core.moderation import is_loopback
+from ..core import Broadcast, ChatCore, Close, CoreHooks, Hash, Publish, RemoteKick, RemotePm, Send
+from ..core.networks import AddressGroups, is_loopback
 from ..protocol import Clock
 from .cluster.node import Cluster, default_node_id
-from .config import ServerConfig, parse_args, raise_fd_limit
+from .audit import AuditLog
+from .config import ServerConfig, parse_args, raise_fd_limit, readable_by_others
 from .connection import ClientConnection
 from .group_commit import GroupCommit
+from .hashing import HashPool
 from .metrics import ServerMetrics
 from .output import OutputLimits, OutputMeter
 from .store_setup import close_store, open_configured_store, open_store
@@ -50,14 +58,18 @@ from .web import WebRoutes, load_web_files
 
 log = logging.getLogger("chat.server")
 
+SERVER_BUSY = "server busy: too many password checks from your network, try again in a moment"
+
 class ChatServer(CoreHooks):
     """Owns the listener, the core and every connection; the core's hooks
     (``chat/core/hooks.py``) are its methods, which matter to a cluster node."""
 
-    def __init__(self, loop, config, store=None):
-        """``store``: what remembers (``chat/store``); by default memory only."""
+    def __init__(self, loop, config, store=None, audit=None):
+        """``store``: what remembers (``chat/store``); by default memory only.
+        ``audit``: where security events go (``AuditLog``; by default the log)."""
         self.loop = loop
         self.config = config
+        self.audit_log = AuditLog() if audit is None else audit
         if store is None:
             store = open_store(None, config.history_limit)
         self.core = ChatCore(Clock(), store, self, history_limit=config.history_limit,
@@ -67,8 +79,13 @@ class ChatServer(CoreHooks):
                              oper_password=config.oper_password,
                              failed_login_limit=config.failed_login_limit,
                              failed_login_window=config.failed_login_window,
-                             hash_rate=config.hash_rate, now=loop.time,
-                             shared_log=config.redis is not None)
+                             failed_login_group_limit=config.failed_login_group_limit,
+                             registration_limit=config.registration_limit,
+                             scrypt_n=config.scrypt_n,
+                             groups=AddressGroups(config.ipv4_group_prefix,
+                                                  config.ipv6_group_prefix),
+                             now=loop.time, shared_log=config.redis is not None)
+        self.hashing = HashPool(loop, config.hash_threads, config.hash_queue)
         self.meter = OutputMeter()   # bytes owed to the clients past the pause mark
         self.metrics = ServerMetrics(self)
         loop.observe_passes(self.metrics.pass_seconds.observe)
@@ -188,7 +205,11 @@ class ChatServer(CoreHooks):
 
     def carry_out(self, effects):
         """Carry out the core's effects, in order (after this pass's commit
-        if the store has changes to commit)."""
+        if the store has changes to commit). A ``Hash`` (always the last
+        effect of a request) goes to the hashing pool at once."""
+        if effects and type(effects[-1]) is Hash:
+            self._hash(effects[-1])
+            effects = effects[:-1]
         if self.commits is not None and self.commits.hold(effects):
             return
         self.carry_out_now(effects)
@@ -219,6 +240,26 @@ class ChatServer(CoreHooks):
                 self.cluster.remote_kick(effect)
         self.presence_changed()
 
+    def _hash(self, effect):
+        """Hold the connection while the pool computes ``effect``'s digest;
+        then carry out what the core's continuation returns."""
+        conn = effect.session
+
+        def done(digest):
+            if not conn.is_open:
+                return   # gone meanwhile: the answer has nobody to go to
+            more = effect.then(digest)
+            conn.carry_out(more)
+            if not (more and type(more[-1]) is Hash):
+                conn.release()
+
+        if self.hashing.submit(effect, done):
+            conn.hold()
+        else:
+            log.info("%s: hashing queue of %s full", conn, effect.group)
+            self.carry_out([self.core.error(conn, SERVER_BUSY)])
+            conn.release()
+
     # -- the core's hooks: news for the other nodes of a cluster ---------------
 
     def name_freed(self, key):
@@ -229,10 +270,13 @@ class ChatServer(CoreHooks):
         if self.cluster is not None:
             self.cluster.moved(session, room, entered, notice)
 
-    def login_failed(self, host):
+    def login_failed(self, group, name):
         self.metrics.failed_logins.inc()
         if self.cluster is not None:
-            self.cluster.login_failed(host)
+            self.cluster.login_failed(group, name)
+
+    def audit(self, event, address, name, by=None):
+        self.audit_log.record(event, address, name, by)
 
     def close_output(self, output):
         """Close a connection's output after what is held for it."""
@@ -309,11 +353,21 @@ def main(argv=None):
         for problem in problems:
             print("chat.server: error: %s" % problem, file=sys.stderr)
         return 1
+    try:
+        audit = AuditLog(config.audit_log)
+    except OSError as exc:
+        print("chat.server: error: --audit-log %s: %s" % (config.audit_log,
+                                                         exc.strerror or exc), file=sys.stderr)
+        return 1
     store, loaded = open_configured_store(config)
     if store is None:
+        audit.close()
         return 1
+    for path in readable_by_others([config.oper_password_file, config.db, config.audit_log,
+                                    config.cluster_key_file]):
+        log.warning("%s holds secrets and others can read it: chmod 600 %s", path, path)
     loop = EventLoop()
-    server = ChatServer(loop, config, store)
+    server = ChatServer(loop, config, store, audit)
     # Handlers first: a signal that arrives as soon as we listen is queued
     # and handled by the loop's first pass, never a crash.
     loop.add_signal_handler(signal.SIGINT, server.shutdown)
@@ -334,8 +388,10 @@ def main(argv=None):
     finally:
         if server.cluster is not None:
             server.cluster.close(loop)
+        server.hashing.close()
         loop.close()
         close_store(server)
+        audit.close()
     log.info("stopped")
     return 0
 

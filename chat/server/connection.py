@@ -25,6 +25,13 @@ The core handles one request at a time, as flood control (a token bucket)
 allows and at most one batch per loop pass, so no client and no kind of
 request can monopolise a pass.
 
+With ``--proxy-protocol`` the first bytes of a connection from a trusted
+proxy are its PROXY header (``chat/server/proxy_protocol.py``): the
+connection takes the client's address from it and only then is admitted
+(the caps count the client's address, not the proxy's); the login
+deadline runs from accept all the same. A connection from anyone else
+that begins like a PROXY header is closed with a log line.
+
 Whether the connection reads is decided in one place, ``_update_reading``,
 from the state and the conditions that hold requests back
 (``wants_reading``); it runs after every change of any of them.
@@ -38,6 +45,7 @@ from reactor.framing import FramingError, JsonStreamDecoder
 from .. import limits
 from ..core import Session
 from .output import Output
+from .proxy_protocol import HeaderReader, ProxyError, Sniffer, is_trusted
 
 log = logging.getLogger("chat.server")
 
@@ -63,6 +71,14 @@ class _Held:
 _HELD = _Held()
 
 
+def _host(host):
+    """An address as the limits count it: IPv4-mapped IPv6 as IPv4, and one
+    string per address, not per connection."""
+    if host.startswith("::ffff:"):  # IPv4-mapped (dual-stack listener)
+        host = host[7:]
+    return sys.intern(host)
+
+
 def wants_reading(state, waiting, held, output_paused, eof):
     """Whether a connection should read: it is open and nothing holds its
     requests back (requests waiting, a wake-up owed by flood control or the
@@ -76,13 +92,10 @@ class ClientConnection(Session):
     queue exist only while something waits in them."""
 
     __slots__ = ("server", "transport", "port", "kind", "state", "output", "decoder", "_batch",
-                 "_next", "_bucket", "_wake", "_eof", "last_activity")
+                 "_next", "_bucket", "_wake", "_eof", "last_activity", "_proxy")
 
     def __init__(self, server, address, kind="tcp"):
-        host = address[0] if address else "?"
-        if host.startswith("::ffff:"):  # IPv4-mapped (dual-stack listener)
-            host = host[7:]
-        super().__init__(sys.intern(host))  # one string per address, not per connection
+        super().__init__(_host(address[0] if address else "?"))
         self.server = server
         self.port = address[1] if address else 0
         self.kind = kind      # the way in: "tcp" or "websocket" (for /metrics)
@@ -96,6 +109,7 @@ class ClientConnection(Session):
         self._wake = None     # timer: a token is due, or the next pass's batch
         self._eof = False
         self.last_activity = 0.0
+        self._proxy = None    # a PROXY header reader (or sniffer) until the first request
 
     def __str__(self):
         """host:port, for log lines (formatted only if the line is emitted)."""
@@ -112,23 +126,62 @@ class ClientConnection(Session):
             transport.set_send_buffer(config.send_buffer)
         self.output = Output(server.loop, transport, server.output_limits,
                              self._update_reading, self)
+        if config.proxy_protocol and self.kind == "tcp":   # (a web client's comes over HTTP)
+            if is_trusted(self.host, config.trusted_proxies):
+                self._proxy = HeaderReader()
+                server.expect_login(self)   # the deadline covers a slow header too
+                return                      # admitted once the header names the client
+            self._proxy = Sniffer()
+        self._admit()
+        server.expect_login(self)
+
+    def _admit(self):
+        """Take a slot (the caps count this connection's address); whether
+        it was given one."""
+        server = self.server
         refusal = server.admit(self)
         if refusal:
             log.info("%s refused: %s", self, refusal)
             self.output.send_now(server.core.error(self, refusal).data)
             self.close()
-            return
+            return False
         log.debug("%s connected", self)
         now = server.loop.time()
         if server.tracks_idle:
             self.last_activity = now
-        if config.rate > 0:
-            self._bucket = limits.TokenBucket(config.rate, config.burst, now)
-        server.expect_login(self)
+        if server.config.rate > 0:
+            self._bucket = limits.TokenBucket(server.config.rate, server.config.burst, now)
+        return True
+
+    def _read_proxy_header(self, data):
+        """The bytes after the PROXY header (b"" while it is incomplete),
+        or None if the connection was closed."""
+        reader = self._proxy
+        try:
+            result = reader.feed(data)
+        except ProxyError as exc:
+            log.warning("%s closed: %s", self, exc)
+            self.server.audit("proxy_rejected", self.host, None)
+            self.close("PROXY header refused")
+            return None
+        if result is None:
+            return b""
+        host, data = result
+        self._proxy = None
+        if type(reader) is HeaderReader:
+            if host is not None:
+                self.host = _host(host)
+            if not self._admit():
+                return None
+        return data
 
     def data_received(self, data):
         if self.state not in OPEN_STATES:
             return  # a closing connection reads nothing (and keeps nothing)
+        if self._proxy is not None:
+            data = self._read_proxy_header(data)
+            if not data:
+                return
         server = self.server
         server.metrics.bytes_in.inc(len(data))
         if server.tracks_idle:

@@ -41,7 +41,7 @@ import stat
 
 from . import Snapshot, StoredMessage, StoreError, StoreOpenError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TABLES = {"rooms", "messages", "accounts", "bans"}
 
 #: Version 1, the first schema.
@@ -64,6 +64,12 @@ MIGRATIONS = {
     # (room, id) plus (room, sender): half the cost of storing a message.
     1: ["CREATE INDEX messages_by_room_sender ON messages (room, id, sender)",
         "DROP INDEX messages_by_room"],
+    # the scrypt cost of each hash, so it can rise (``--scrypt-n``): the
+    # hashes made before were all n=2**11; each is upgraded at its next login
+    2: ["ALTER TABLE accounts ADD COLUMN n INTEGER NOT NULL DEFAULT 2048",
+        # each ban a record of its own: who banned, and when
+        "ALTER TABLE bans ADD COLUMN banned_by TEXT",
+        "ALTER TABLE bans ADD COLUMN banned_at TEXT"],
 }
 
 _INSERT_MESSAGE = "INSERT INTO messages (room, sender, payload) VALUES (?, ?, ?)"
@@ -174,9 +180,10 @@ class SqliteStore:
                                       "ORDER BY id DESC LIMIT ?", (key, self.keep)).fetchall()
                     rows.reverse()
                     rooms.append((key, name, rows))
-            accounts = {key: (salt, digest) for key, salt, digest in
-                        db.execute("SELECT key, salt, hash FROM accounts")}
-            bans = db.execute("SELECT name, reason, host FROM bans ORDER BY id").fetchall()
+            accounts = {key: (salt, digest, n) for key, salt, digest, n in
+                        db.execute("SELECT key, salt, hash, n FROM accounts")}
+            bans = db.execute("SELECT name, reason, host, banned_by, banned_at FROM bans "
+                              "ORDER BY id").fetchall()
         except sqlite3.DatabaseError as exc:
             raise StoreOpenError("%s is corrupt: %s" % (self.path, exc))
         return Snapshot(rooms, accounts, bans)
@@ -202,14 +209,15 @@ class SqliteStore:
         self._ops.append(("DELETE FROM messages WHERE room = ? AND sender = ?",
                           (room_key, sender_key)))
 
-    def set_account(self, key, salt, digest):
-        self._ops.append(("INSERT OR REPLACE INTO accounts (key, salt, hash) VALUES (?, ?, ?)",
-                          (key, salt, digest)))
+    def set_account(self, key, salt, digest, n):
+        self._ops.append(("INSERT OR REPLACE INTO accounts (key, salt, hash, n) "
+                          "VALUES (?, ?, ?, ?)", (key, salt, digest, n)))
 
-    def add_ban(self, key, name, reason, host):
+    def add_ban(self, key, name, reason, host, by=None, at=None):
         # REPLACE deletes the old row: a renewed ban is listed last, as in memory
-        self._ops.append(("INSERT OR REPLACE INTO bans (key, name, reason, host) "
-                          "VALUES (?, ?, ?, ?)", (key, name, reason, host)))
+        self._ops.append(("INSERT OR REPLACE INTO bans (key, name, reason, host, banned_by, "
+                          "banned_at) VALUES (?, ?, ?, ?, ?, ?)",
+                          (key, name, reason, host, by, at)))
 
     def remove_ban(self, key):
         self._ops.append(("DELETE FROM bans WHERE key = ?", (key,)))
@@ -266,7 +274,7 @@ def _open_locked(path):
     """A descriptor on ``path`` (created empty if absent) holding an
     exclusive ``flock``: one server per file."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise StoreOpenError("%s: cannot open: %s" % (path, exc.strerror or exc)) from None
     try:

@@ -135,6 +135,43 @@ REDIS_BLOCK = 5.0
 #: yet whenever a burst outruns their reader.
 STREAM_RETAIN = 10_000
 
+# -- issue 21: memory, disk and output budgets ------------------------------
+
+#: Lines in one ``msg`` or ``pm`` (PROTOCOL.md section 3): a message of
+#: thousands of newlines costs every client that renders it.
+MAX_MESSAGE_LINES = 100
+
+#: Bytes all the rooms' histories may hold in memory, cached ``history``
+#: responses included; past it, rooms without members give theirs back
+#: (parked in the database, or trimmed without one). 0: no budget.
+MAX_HISTORY_MEMORY = 256 * 1024 * 1024
+
+#: Seconds an empty room with history lives after its last member left
+#: (30 days); 0 keeps it for good.
+ROOM_TTL = 30 * 86400.0
+
+#: New rooms one address may create an hour (loopback exempt); 0: off.
+ROOM_CREATIONS = 20
+
+#: Per connection, bytes a second of answers to ``join`` (history),
+#: ``names``, ``rooms`` and ``help``, after a burst that holds one full
+#: history; past it those requests wait. 0: off.
+ANSWER_RATE = 1024 * 1024
+
+#: Seconds a message may wait for a database another process holds
+#: locked before its sender is told "not stored, try again".
+STORE_TIMEOUT = 5.0
+
+#: Retention in the database: messages kept per room, and days a message
+#: is kept (0: everything, for good, as before).
+RETAIN_MESSAGES = 0
+RETAIN_DAYS = 0.0
+
+#: Seconds between two retention steps, and rows deleted per step: small
+#: batches, so a long purge never holds the loop.
+RETAIN_INTERVAL = 1.0
+RETAIN_BATCH = 500
+
 
 class TokenBucket:
     """``burst`` tokens, refilled at ``rate`` per second."""
@@ -157,3 +194,27 @@ class TokenBucket:
             return 0.0
         self.tokens = tokens
         return (cost - tokens) / self.rate
+
+
+class ByteBudget:
+    """A byte allowance refilled at ``rate`` per second up to ``burst``,
+    spent after the fact: an answer is charged what it cost, the balance
+    may go below zero, and the next request waits until it is not
+    (issue 21: ``--answer-rate``)."""
+
+    __slots__ = ("rate", "burst", "tokens", "stamp")
+
+    def __init__(self, rate, burst, now):
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.stamp = now
+
+    def wait(self, now):
+        """0.0 if a request may go now, else the seconds until it may."""
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    def charge(self, cost):
+        self.tokens -= cost

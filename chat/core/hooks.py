@@ -24,3 +24,7 @@ class CoreHooks:
 
     def login_failed(self, host):
         """A password attempt from ``host`` failed here (counted already)."""
+
+    def history_budget_exceeded(self, held, limit):
+        """The rooms with members alone hold ``held`` bytes of history, over
+        the ``limit`` (issue 21): new rooms are refused; the glue logs it."""

@@ -22,6 +22,11 @@ With a durable store (``--db``, ``chat/store``) a ``GroupCommit``
 (``chat/server/group_commit.py``) sits between ``carry_out`` and the connections:
 the effects of a pass wait for that pass's one commit.
 
+Issue 21's budgets live here too: a timer expires empty rooms past
+``--room-ttl`` (``ChatCore.expire_rooms``), another runs the store's
+retention in small steps between passes (``store.retain``), and the log
+says when the rooms with members alone exceed ``--max-history-memory``.
+
 With ``--redis`` the server is a cluster node: a ``Cluster``
 (``chat/server/cluster``) sees each request first (``gate``) and carries the
 core's ``Publish``, ``RemotePm`` and ``RemoteKick`` effects through Redis.
@@ -35,6 +40,7 @@ import sys
 from reactor.loop import EventLoop
 from reactor.tcp import listen
 
+from .. import limits
 from ..core import Broadcast, ChatCore, Close, CoreHooks, Publish, RemoteKick, RemotePm, Send
 from ..core.moderation import is_loopback
 from ..protocol import Clock
@@ -65,7 +71,10 @@ class ChatServer(CoreHooks):
                              failed_login_limit=config.failed_login_limit,
                              failed_login_window=config.failed_login_window,
                              hash_rate=config.hash_rate, now=loop.time,
-                             shared_log=config.redis is not None)
+                             shared_log=config.redis is not None,
+                             max_message_lines=config.max_message_lines,
+                             max_history_memory=config.max_history_memory,
+                             room_ttl=config.room_ttl, room_creations=config.room_creations)
         self.meter = OutputMeter()   # bytes owed to the clients past the pause mark
         self.output_limits = OutputLimits(
             config.pause_output, config.max_output, config.max_total_output, self.meter,
@@ -84,7 +93,10 @@ class ChatServer(CoreHooks):
         self.commits = None   # a GroupCommit when the store is durable
         if self.core.store.durable:
             self.commits = GroupCommit(loop, self.core.store, self.core, self.carry_out_now,
-                                       config.store_retry)
+                                       config.store_retry, config.store_timeout)
+        self._ttl_timer = None
+        self._retain_timer = None
+        self._budget_logged = None   # loop time of the last "over budget" line
 
     def start(self):
         self.listener = listen(self.loop, self.config.host, self.config.port,
@@ -95,7 +107,39 @@ class ChatServer(CoreHooks):
         log.info("listening on %s:%d", host, port)
         if self.config.redis is not None:
             self.cluster = Cluster(self, self.config.node_id or default_node_id(host, port))
+        if self.config.room_ttl > 0:
+            self._ttl_timer = self.loop.call_later(self._ttl_period(), self._expire_rooms)
+        if self.config.retain_messages or self.config.retain_days:
+            self._retain_timer = self.loop.call_later(0, self._retain)
         return self.listener.address
+
+    # -- issue 21: rooms' TTL, retention, the history budget ------------------
+
+    def _ttl_period(self):
+        return min(60.0, max(0.05, self.config.room_ttl / 4))
+
+    def _expire_rooms(self):
+        expired = self.core.expire_rooms()
+        if expired:
+            log.info("%d empty room%s expired (--room-ttl %g s)", expired,
+                     "" if expired == 1 else "s", self.config.room_ttl)
+        self._ttl_timer = self.loop.call_later(self._ttl_period(), self._expire_rooms)
+
+    def _retain(self):
+        """One small step of retention; the next soon if there is more."""
+        if self.commits is not None and self.commits.holding:
+            more = True   # after this pass's commit
+        else:
+            more = self.core.store.retain(limits.RETAIN_BATCH)
+        self._retain_timer = self.loop.call_later(
+            0.0 if more else self.config.retain_interval, self._retain)
+
+    def history_budget_exceeded(self, held, limit):
+        now = self.loop.time()
+        if self._budget_logged is None or now - self._budget_logged >= 60.0:
+            self._budget_logged = now
+            log.warning("rooms with members hold %d bytes of history, over "
+                        "--max-history-memory %d: new rooms are refused", held, limit)
 
     # -- connections ------------------------------------------------------------
 
@@ -238,7 +282,8 @@ class ChatServer(CoreHooks):
         log.info("shutting down: %d connections", len(self.connections))
         if self.listener:
             self.listener.close()
-        for timer in (self._presence_timer, self._idle_timer, self._login_timer):
+        for timer in (self._presence_timer, self._idle_timer, self._login_timer,
+                      self._ttl_timer, self._retain_timer):
             if timer is not None:
                 timer.cancel()
         # The deadline first: nothing below may delay it, whatever the backlog.

@@ -96,6 +96,30 @@ def parse_args(argv=None):
     p.add_argument("--store-retry", type=float, default=limits.STORE_RETRY_INTERVAL,
                    help="seconds between retries of a failed database write when no message "
                         "brings the next one")
+    # -- issue 21: memory, disk and output budgets (one block) --------------
+    p.add_argument("--max-message-lines", type=int, default=limits.MAX_MESSAGE_LINES,
+                   help="most lines in one msg or pm")
+    p.add_argument("--max-history-memory", type=int, default=limits.MAX_HISTORY_MEMORY,
+                   help="bytes all histories may hold in memory (cached responses counted); "
+                        "past it, rooms without members give theirs back: parked in --db, "
+                        "else trimmed oldest first (0: no budget)")
+    p.add_argument("--room-ttl", type=float, default=limits.ROOM_TTL,
+                   help="seconds an empty room with history lives after its last member "
+                        "left (0: for good)")
+    p.add_argument("--room-creations", type=int, default=limits.ROOM_CREATIONS,
+                   help="new rooms one address may create an hour, loopback exempt (0: off)")
+    p.add_argument("--answer-rate", type=int, default=limits.ANSWER_RATE,
+                   help="bytes a second of answers to join, names, rooms and help per "
+                        "client, after a burst of one full history; past it those requests "
+                        "wait (0: off)")
+    p.add_argument("--store-timeout", type=float, default=limits.STORE_TIMEOUT,
+                   help="with --db: seconds a message waits for a database locked by another "
+                        "process before 'not stored, try again'")
+    p.add_argument("--retain-messages", type=int, default=limits.RETAIN_MESSAGES,
+                   help="with --db: messages kept per room in the file (0: all)")
+    p.add_argument("--retain-days", type=float, default=limits.RETAIN_DAYS,
+                   help="with --db: days a message is kept in the file (0: for good)")
+    # -- end of issue 21's block ---------------------------------------------
     cluster_options.add_arguments(p)
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warning", "error"], help="stderr log level")
@@ -103,9 +127,13 @@ def parse_args(argv=None):
     for name in ("history_limit", "max_message_length", "max_message_bytes", "max_request_size",
                  "max_output", "pause_output", "burst", "max_clients", "max_per_ip",
                  "max_total_output", "send_buffer", "max_rooms", "max_accounts",
-                 "failed_login_limit", "db_max_pages", "hash_rate"):
+                 "failed_login_limit", "db_max_pages", "hash_rate",
+                 "max_message_lines", "max_history_memory", "room_ttl", "room_creations",
+                 "answer_rate", "store_timeout", "retain_messages", "retain_days"):
         if getattr(args, name) < 0:
             p.error("--%s must not be negative" % name.replace("_", "-"))
+    if args.max_message_lines < 1:
+        p.error("--max-message-lines must be at least 1")
     if args.rate > 0 and args.burst < 1:
         p.error("--burst must be at least 1 when --rate is on")
     if args.failed_login_window <= 0:
@@ -182,6 +210,16 @@ class ServerConfig:
         self.fsync = False
         self.db_max_pages = 0
         self.store_retry = limits.STORE_RETRY_INTERVAL
+        # issue 21: memory, disk and output budgets
+        self.max_message_lines = limits.MAX_MESSAGE_LINES
+        self.max_history_memory = limits.MAX_HISTORY_MEMORY
+        self.room_ttl = limits.ROOM_TTL
+        self.room_creations = limits.ROOM_CREATIONS
+        self.answer_rate = limits.ANSWER_RATE
+        self.store_timeout = limits.STORE_TIMEOUT
+        self.retain_messages = limits.RETAIN_MESSAGES
+        self.retain_days = limits.RETAIN_DAYS
+        self.retain_interval = limits.RETAIN_INTERVAL
         # cluster (chat/server/cluster): no redis, a single server
         self.__dict__.update(cluster_options.DEFAULTS)
         for name, value in options.items():
@@ -208,5 +246,7 @@ class ServerConfig:
                             % (self.pause_output, self.max_output))
         if self.db is None and (self.fsync or self.db_max_pages):
             problems.append("--fsync and --db-max-pages need --db PATH")
+        if self.db is None and (self.retain_messages or self.retain_days):
+            problems.append("--retain-messages and --retain-days need --db PATH")
         problems += cluster_options.problems(self)
         return problems

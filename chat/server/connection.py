@@ -25,6 +25,13 @@ The core handles one request at a time, as flood control (a token bucket)
 allows and at most one batch per loop pass, so no client and no kind of
 request can monopolise a pass.
 
+Output costs count (issue 21): the requests in ``ANSWERED`` (``join`` and
+``leave`` with their history, ``names``, ``rooms``, ``help``) are charged
+the bytes of their answers to a per-connection ``ByteBudget`` (``--answer-rate``
+a second, after a burst of one full history); while it is spent, the next
+such request waits as flood control makes requests wait: nothing is
+refused or dropped, and switching rooms cannot pull more than the rate.
+
 Whether the connection reads is decided in one place, ``_update_reading``,
 from the state and the conditions that hold requests back
 (``wants_reading``); it runs after every change of any of them.
@@ -36,7 +43,7 @@ import sys
 from reactor.framing import FramingError, JsonStreamDecoder
 
 from .. import limits
-from ..core import Session
+from ..core import Send, Session
 from .output import Output
 
 log = logging.getLogger("chat.server")
@@ -48,6 +55,9 @@ CLOSED = "closed"
 OPEN_STATES = (ADMITTED, LOGGED_IN)
 
 _NOTHING = object()  # _peek found no request (None is a request: JSON null)
+
+#: Requests whose answers draw on the connection's answer budget.
+ANSWERED = frozenset(("join", "leave", "names", "rooms", "help"))
 
 
 class _Held:
@@ -76,7 +86,7 @@ class ClientConnection(Session):
     queue exist only while something waits in them."""
 
     __slots__ = ("server", "transport", "port", "state", "output", "decoder", "_batch",
-                 "_next", "_bucket", "_wake", "_eof", "last_activity")
+                 "_next", "_bucket", "_wake", "_eof", "last_activity", "_answers")
 
     def __init__(self, server, address):
         host = address[0] if address else "?"
@@ -95,6 +105,7 @@ class ClientConnection(Session):
         self._wake = None     # timer: a token is due, or the next pass's batch
         self._eof = False
         self.last_activity = 0.0
+        self._answers = None  # ByteBudget, made at the first answered request
 
     def __str__(self):
         """host:port, for log lines (formatted only if the line is emitted)."""
@@ -195,6 +206,12 @@ class ClientConnection(Session):
                 self._wake = server.loop.call_soon(self.transport.call_guarded, self._woken)
                 break
             now = server.loop.time()
+            if type(item) is dict and item.get("request") in ANSWERED \
+                    and server.config.answer_rate > 0:
+                wait = self._answer_wait(now)
+                if wait:
+                    self._wake_in(wait)  # the answer budget: until it is not spent
+                    break
             if self._bucket is not None:
                 wait = self._bucket.take(now)
                 if wait:
@@ -239,7 +256,20 @@ class ClientConnection(Session):
 
     def handle(self, item):
         """Hand one request to the core and carry out its effects."""
-        self.carry_out(self.server.core.handle(self, item))
+        effects = self.server.core.handle(self, item)
+        if self._answers is not None and type(item) is dict \
+                and item.get("request") in ANSWERED:
+            self._answers.charge(sum(len(e.data) for e in effects
+                                     if type(e) is Send and e.session is self))
+        self.carry_out(effects)
+
+    def _answer_wait(self, now):
+        answers = self._answers
+        if answers is None:
+            server = self.server
+            answers = self._answers = limits.ByteBudget(
+                server.config.answer_rate, server.core.max_history_response_bytes, now)
+        return answers.wait(now)
 
     def carry_out(self, effects):
         """Carry out the effects of this connection's request (the cluster

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from support import TIMEOUT, ServerProcess, request_bytes
+from support import TIMEOUT, ServerProcess, make_server, request_bytes  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow
 
@@ -192,3 +192,66 @@ def test_the_newline_bomb_is_refused_by_the_server(server):
     answer = alice.lines(1)[0]
     assert b'"error"' in answer and b"lines" in answer, answer
     alice.close()
+
+
+def squat(port, rooms):
+    squatter = Pipe(port)
+    squatter.send(request_bytes("login", "squatter"))
+    squatter.lines(2)
+    for room in rooms:
+        squatter.send(request_bytes("join", room) + request_bytes("msg", "mine"))
+        squatter.lines(3)
+    squatter.send(request_bytes("leave"))
+    squatter.lines(2)
+    squatter.close()
+
+
+def join_answer(client, room):
+    client.send(request_bytes("join", room))
+    first = client.lines(1)[0]
+    if b'"error"' not in first:
+        client.lines(1)   # the history
+    return first
+
+
+def test_a_squatted_max_rooms_is_recovered_by_drop_across_a_restart(make_server, tmp_path):
+    # main: "drop" unknown, "rooms" showed only #lobby, the slots stayed taken
+    # across restarts with --db
+    env = {"KTN_OPER_PASSWORD": "operator-password"}
+    args = ("--max-rooms", "2", "--db", str(tmp_path / "chat.db"), "--rate", "0")
+    srv = make_server(*args, env=env)
+    squat(srv.port, ["s1", "s2"])
+    assert srv.stop() == 0
+    srv = make_server(*args, env=env)
+    alice = Pipe(srv.port)
+    alice.send(request_bytes("login", "alice") + request_bytes("oper", "operator-password"))
+    alice.lines(3)
+    assert b"too many rooms" in join_answer(alice, "mine")
+    alice.send(request_bytes("rooms"))
+    listing = alice.lines(1)[0]
+    assert b"#s1 (0 users, 1 message)" in listing and b"#s2" in listing, listing
+    alice.send(request_bytes("drop", "s1"))
+    assert b"#s1 dropped" in alice.lines(1)[0]
+    assert b"Joined #mine" in join_answer(alice, "mine")
+    alice.close()
+    assert srv.stop() == 0
+    srv = make_server(*args, env=env)      # gone from the database too
+    bob = Pipe(srv.port)
+    bob.send(request_bytes("login", "bob"))
+    bob.lines(2)
+    assert b"Joined #s1 (1 user)" in join_answer(bob, "s1")
+    bob.send(request_bytes("msg", "hello"))
+    bob.lines(1)
+    bob.close()
+
+
+def test_a_squatted_max_rooms_is_recovered_by_the_room_ttl(server):
+    srv = server("--max-rooms", "2", "--room-ttl", "0.5")
+    squat(srv.port, ["s1", "s2"])
+    bob = Pipe(srv.port)
+    bob.send(request_bytes("login", "bob"))
+    bob.lines(2)
+    assert b"too many rooms" in join_answer(bob, "mine")
+    srv.wait_for_log(r"2 empty rooms expired")
+    assert b"Joined #mine" in join_answer(bob, "mine")
+    bob.close()

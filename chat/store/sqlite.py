@@ -44,8 +44,9 @@ everything kept) runs in small steps (``retain(batch)``, at most ``batch``
 rows deleted each) that the glue calls between loop passes; every row
 carries the wall-clock time it was stored (``at``, schema version 3) and
 ids grow with time, so age retention reads only the oldest rows.
-Checkpoints stay SQLite's automatic ones (``wal_autocheckpoint``, 1000
-pages: a few milliseconds a time on the loop).
+Checkpoints leave the loop: automatic ones are off on this connection and
+a ``Checkpointer`` (``chat/store/checkpoint.py``: one worker thread with
+its own connection) runs passive ones, poked after each commit.
 """
 
 import fcntl
@@ -55,6 +56,7 @@ import stat
 import time
 
 from . import Snapshot, StoreBusy, StoredMessage, StoreError, StoreOpenError
+from .checkpoint import Checkpointer
 
 SCHEMA_VERSION = 3
 TABLES = {"rooms", "messages", "accounts", "bans"}
@@ -112,6 +114,7 @@ class SqliteStore:
         self._ops = []                 # StoredMessage, or (sql, params): the next commit
         self._lock_fd = _open_locked(path)
         self._db = None
+        self._checkpointer = None
         try:
             self._db = sqlite3.connect(path, isolation_level=None, timeout=0)
             self._snapshot = self._open_schema()
@@ -124,6 +127,7 @@ class SqliteStore:
             raise
         self._known_rooms = {room[0] for room in self._snapshot.rooms}
         self._to_retain = dict.fromkeys(self._known_rooms)   # rooms retention has to look at
+        self._checkpointer = Checkpointer(path)
 
     # -- opening -----------------------------------------------------------
 
@@ -191,6 +195,7 @@ class SqliteStore:
     def _configure(self, fsync, max_pages):
         self._set_wal()
         self._db.execute("PRAGMA synchronous = %s" % ("FULL" if fsync else "NORMAL"))
+        self._db.execute("PRAGMA wal_autocheckpoint = 0")   # the Checkpointer's job
         if max_pages:
             self._db.execute("PRAGMA max_page_count = %d" % max_pages)
 
@@ -219,6 +224,11 @@ class SqliteStore:
     def load(self):
         """What the file held when it was opened (read before any write)."""
         return self._snapshot
+
+    @property
+    def checkpoints(self):
+        """WAL checkpoints the worker has done (issue 21: off the loop)."""
+        return self._checkpointer.checkpoints
 
     @property
     def pending(self):
@@ -335,6 +345,7 @@ class SqliteStore:
             raise StoreError(str(exc), [op for op in ops if type(op) is StoredMessage]) \
                 from None
         self._ops = []
+        self._checkpointer.poke()
 
     def give_up(self):
         """Drop the queued messages (the lock outlasted the wait); return them."""
@@ -351,6 +362,9 @@ class SqliteStore:
 
     def _close_files(self):
         # SQLite's own locks first: closing our descriptor earlier would drop them.
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self._db is not None:
             self._db.close()
             self._db = None

@@ -5,6 +5,8 @@ holds the write lock; nothing is mocked.
 """
 
 import sqlite3
+import threading
+import time
 
 import pytest
 
@@ -91,3 +93,20 @@ def test_by_default_everything_is_kept(path):
     assert not store.retain(batch=10)
     assert store.message_count() == 20
     store.close()
+
+
+def test_checkpoints_run_off_the_loop_on_the_workers_connection(path):
+    # main: wal_autocheckpoint 1000 on the loop's own connection
+    store = SqliteStore(path, 10)
+    assert store._db.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+    for i in range(20):
+        store.append("dev", "dev", "bob", payload("bob", "m%d" % i))
+    store.commit()
+    deadline = time.monotonic() + 5
+    while not store.checkpoints:
+        assert time.monotonic() < deadline, "no checkpoint within 5 s"
+        threading.Event().wait(0.01)
+    worker = store._checkpointer._thread
+    assert worker.is_alive() and worker is not threading.current_thread()
+    store.close()
+    assert not worker.is_alive()

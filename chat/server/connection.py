@@ -60,6 +60,15 @@ _NOTHING = object()  # _peek found no request (None is a request: JSON null)
 ANSWERED = frozenset(("join", "leave", "names", "rooms", "help"))
 
 
+def _answered(item):
+    """Whether ``item`` is a request whose answer draws on the answer budget
+    (any JSON may arrive here: only a string ``request`` can be one)."""
+    if type(item) is not dict:
+        return False
+    request = item.get("request")
+    return type(request) is str and request in ANSWERED
+
+
 class _Held:
     """Stands in for the wake-up timer while the cluster glue answers a
     request later (``hold``): requests wait, as for flood control."""
@@ -206,8 +215,7 @@ class ClientConnection(Session):
                 self._wake = server.loop.call_soon(self.transport.call_guarded, self._woken)
                 break
             now = server.loop.time()
-            if type(item) is dict and item.get("request") in ANSWERED \
-                    and server.config.answer_rate > 0:
+            if server.config.answer_rate > 0 and _answered(item):
                 wait = self._answer_wait(now)
                 if wait:
                     self._wake_in(wait)  # the answer budget: until it is not spent
@@ -257,8 +265,7 @@ class ClientConnection(Session):
     def handle(self, item):
         """Hand one request to the core and carry out its effects."""
         effects = self.server.core.handle(self, item)
-        if self._answers is not None and type(item) is dict \
-                and item.get("request") in ANSWERED:
+        if self._answers is not None and _answered(item):
             self._answers.charge(sum(len(e.data) for e in effects
                                      if type(e) is Send and e.session is self))
         self.carry_out(effects)

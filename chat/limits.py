@@ -173,6 +173,45 @@ RETAIN_INTERVAL = 1.0
 RETAIN_BATCH = 500
 
 
+#: Bytes a ``message`` payload adds around its content at most (timestamp,
+#: the longest sender, keys, quotes and the ", " between entries): what
+#: ``chat.core.worst_case_response_bytes`` counts, kept here so the memory
+#: bound below needs no import of the core.
+MESSAGE_ENVELOPE = 150
+
+#: Bytes a registered account costs in memory (salt, hash, key, dict slot).
+ACCOUNT_BYTES = 200
+
+
+def memory_bound(max_clients=MAX_CLIENTS, max_rooms=MAX_ROOMS, history_limit=HISTORY_LIMIT,
+                 max_message_bytes=MAX_MESSAGE_BYTES, max_history_memory=MAX_HISTORY_MEMORY,
+                 max_request_size=MAX_REQUEST_SIZE, pause_output=PAUSE_READING_OUTPUT,
+                 max_total_output=MAX_TOTAL_OUTPUT, send_buffer=SEND_BUFFER,
+                 max_accounts=MAX_ACCOUNTS):
+    """The server's worst case in bytes, summed from every cap: a dict of
+    the parts and their ``total`` (docs/server.md quotes it; a test checks
+    it is computed from these defaults).
+
+    Histories: rooms without members stay under ``max_history_memory``;
+    a room with members is never trimmed below its history limit, so each
+    occupied room (at most one per client, at most ``max_rooms`` + the
+    lobby) may hold a full history and its cached response on top.
+    """
+    history = history_limit * (max_message_bytes + MESSAGE_ENVELOPE)
+    occupied = min(max_rooms + 1, max_clients)
+    parts = {
+        "input (request, read, queued)":
+            max_clients * (max_request_size + READ_SIZE + QUEUED_REQUEST_BYTES),
+        "output in user space": max_total_output + max_clients * pause_output,
+        "kernel send buffers": max_clients * 2 * send_buffer,
+        "histories of rooms without members": max_history_memory,
+        "histories of occupied rooms (entries + cached response)": occupied * 2 * history,
+        "accounts": max_accounts * ACCOUNT_BYTES,
+    }
+    parts["total"] = sum(parts.values())
+    return parts
+
+
 class TokenBucket:
     """``burst`` tokens, refilled at ``rate`` per second."""
 

@@ -158,6 +158,12 @@ ROOM_CREATIONS = 20
 #: history; past it those requests wait. 0: off.
 ANSWER_RATE = 1024 * 1024
 
+#: Bytes of answers to those requests (``join``, ``names``...) the whole
+#: server writes in one loop pass; past it the next such requests wait for
+#: the next pass, in turn (round-robin), so no pass spends seconds on a few
+#: hundred heavy connections while a normal request waits.
+PASS_ANSWER_BYTES = 1024 * 1024
+
 #: Seconds a message may wait for a database another process holds
 #: locked before its sender is told "not stored, try again".
 STORE_TIMEOUT = 5.0

@@ -97,6 +97,7 @@ class ChatServer(CoreHooks):
         self._ttl_timer = None
         self._retain_timer = None
         self._budget_logged = None   # loop time of the last "over budget" line
+        self._pass_answers = 0       # bytes of answers (join, names...) this loop pass
 
     def start(self):
         self.listener = listen(self.loop, self.config.host, self.config.port,
@@ -133,6 +134,18 @@ class ChatServer(CoreHooks):
             more = self.core.store.retain(limits.RETAIN_BATCH)
         self._retain_timer = self.loop.call_later(
             0.0 if more else self.config.retain_interval, self._retain)
+
+    def answers_allowed(self):
+        """Whether this loop pass may still write a heavy answer."""
+        return self._pass_answers < limits.PASS_ANSWER_BYTES
+
+    def count_answer(self, size):
+        if not self._pass_answers:
+            self.loop.at_end_of_pass(self._new_pass)
+        self._pass_answers += size or 1
+
+    def _new_pass(self):
+        self._pass_answers = 0
 
     def history_budget_exceeded(self, held, limit):
         now = self.loop.time()

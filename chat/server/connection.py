@@ -215,10 +215,14 @@ class ClientConnection(Session):
                 self._wake = server.loop.call_soon(self.transport.call_guarded, self._woken)
                 break
             now = server.loop.time()
-            if server.config.answer_rate > 0 and _answered(item):
-                wait = self._answer_wait(now)
-                if wait:
-                    self._wake_in(wait)  # the answer budget: until it is not spent
+            if _answered(item):
+                if server.config.answer_rate > 0:
+                    wait = self._answer_wait(now)
+                    if wait:
+                        self._wake_in(wait)  # the answer budget: until it is not spent
+                        break
+                if not server.answers_allowed():   # this pass wrote enough: next pass, in turn
+                    self._wake = server.loop.call_soon(self.transport.call_guarded, self._woken)
                     break
             if self._bucket is not None:
                 wait = self._bucket.take(now)
@@ -265,9 +269,11 @@ class ClientConnection(Session):
     def handle(self, item):
         """Hand one request to the core and carry out its effects."""
         effects = self.server.core.handle(self, item)
-        if self._answers is not None and _answered(item):
-            self._answers.charge(sum(len(e.data) for e in effects
-                                     if type(e) is Send and e.session is self))
+        if _answered(item):
+            cost = sum(len(e.data) for e in effects if type(e) is Send and e.session is self)
+            self.server.count_answer(cost)
+            if self._answers is not None:
+                self._answers.charge(cost)
         self.carry_out(effects)
 
     def _answer_wait(self, now):

@@ -5,17 +5,23 @@ start processes (slow). Nothing sleeps to synchronise: every wait is for
 an event, with a deadline.
 """
 
+import os
 import select
 import socket
 import sqlite3
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
 
-from support import TIMEOUT, ServerProcess, make_server, request_bytes  # noqa: F401 (fixture)
+from support import (TIMEOUT, ServerProcess, make_server, request_bytes,  # noqa: F401 (fixture)
+                     wait_for_news)
 
 pytestmark = pytest.mark.slow
 
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIG = "\u00e9" * 2700   # 2700 characters, 16 200 bytes on the wire (escaped)
 
 
@@ -255,3 +261,42 @@ def test_a_squatted_max_rooms_is_recovered_by_the_room_ttl(server):
     srv.wait_for_log(r"2 empty rooms expired")
     assert b"Joined #mine" in join_answer(bob, "mine")
     bob.close()
+
+
+def test_a_probes_round_trip_stays_short_while_2000_users_pipeline_names(server):
+    # main: p99 1.3 s (issue 21: 2000 x 10 answers of 20 KB queued in one pass)
+    srv = server("--max-per-ip", "0")
+    draining = threading.Event()       # 2000 logins log 2000 lines: keep the pipe empty
+    drain = threading.Thread(target=lambda: [wait_for_news(0.1) for _ in iter(draining.is_set, True)])
+    drain.start()
+    flood = subprocess.Popen([sys.executable, os.path.join(TESTS, "bounds_support.py"),
+                              str(srv.port), "2000", "60"], stdout=subprocess.PIPE, text=True)
+    try:
+        probe = Pipe(srv.port)
+        probe.send(request_bytes("login", "probe"))
+        probe.lines(2)
+        probe.send(request_bytes("join", "probe"))
+        probe.lines(2)
+        assert flood.stdout.readline().strip() == "ready"
+        times = []
+        # one sample every 0.25 s: the probe stays under its own flood control (5/s)
+        while not select.select([flood.stdout], [], [], 0.25)[0] and len(times) < 2000:
+            started = time.monotonic()
+            probe.send(request_bytes("msg", "p%d" % len(times)))
+            assert b"p%d" % len(times) in probe.lines(1, timeout=10)[0]
+            times.append(time.monotonic() - started)
+        assert flood.stdout.readline().strip() == "done"
+        assert len(times) >= 20, "the flood ended too soon: %d samples" % len(times)
+        times.sort()
+        p99 = times[int(len(times) * 0.99) - 1]
+        print("probe under the names flood: %d round trips, median %.1f ms, p99 %.1f ms"
+              % (len(times), 1000 * times[len(times) // 2], 1000 * p99))
+        assert p99 < 0.2, "p99 %.3f s, median %.3f s" % (p99, times[len(times) // 2])
+        probe.close()
+    finally:
+        if flood.poll() is None:
+            flood.kill()
+        flood.wait()
+        assert srv.stop() == 0      # while the log is drained: 2000 closes to log
+        draining.set()
+        drain.join()

@@ -300,3 +300,23 @@ def test_a_probes_round_trip_stays_short_while_2000_users_pipeline_names(server)
         assert srv.stop() == 0      # while the log is drained: 2000 closes to log
         draining.set()
         drain.join()
+
+
+def test_retention_trims_the_database_between_passes(server, tmp_path):
+    # main: 50 messages with --history-limit 5 left 50 rows for good
+    path = str(tmp_path / "chat.db")
+    srv = server("--db", path, "--rate", "0", "--history-limit", "5", "--retain-messages", "5")
+    alice = Pipe(srv.port)
+    alice.send(request_bytes("login", "alice"))
+    alice.lines(2)
+    alice.send(b"".join(request_bytes("msg", "m%d" % i) for i in range(50)))
+    alice.lines(50)
+    reader = sqlite3.connect(path)
+    deadline = time.monotonic() + 10
+    while reader.execute("SELECT count(*) FROM messages").fetchone()[0] > 5:
+        assert time.monotonic() < deadline, "retention did not run within 10 s"
+        select.select([], [], [], 0.05)
+    rows = [r[0] for r in reader.execute("SELECT payload FROM messages ORDER BY id")]
+    assert [b'"m%d"' % i in row for i, row in zip(range(45, 50), rows)] == [True] * 5
+    reader.close()
+    alice.close()

@@ -231,6 +231,7 @@ class RoomRequests:
         if room.abandoned:
             del self.rooms[room.key]
             self._presence_rooms.pop(room, None)
-        else:
+        elif not self.shared_log and not room.remote:
+            # a cluster node's rooms follow the shared log: no budget, no TTL here
             self.budget.room_idle(room, self.now())
             self.budget.enforce()

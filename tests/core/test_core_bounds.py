@@ -175,3 +175,17 @@ def test_room_creation_limit_zero_is_off(limit):
     h.handle(far, "login", "far")
     for n in range(20):
         history_of(h, far, "r%d" % n)
+
+
+def test_a_cluster_nodes_rooms_neither_expire_nor_leave_for_the_budget():
+    # a room whose other members are on other nodes must not expire here
+    h = Harness(room_ttl=60.0, max_history_memory=1, shared_log=True)
+    alice = h.login("alice")
+    history_of(h, alice, "dev")
+    h.core.remote_presence("dev", "bob", "bob", True)
+    h.core.deliver("dev", "dev", "bob", b'{"timestamp": "t", "sender": "bob", '
+                   b'"response": "message", "content": "hi"}\n')
+    h.handle(alice, "leave")
+    h.monotonic.t += 120
+    assert h.core.expire_rooms() == 0
+    assert len(h.core.rooms["dev"].history) == 1

@@ -246,6 +246,11 @@ class ServerConfig:
                             % (self.pause_output, self.max_output))
         if self.db is None and (self.fsync or self.db_max_pages):
             problems.append("--fsync and --db-max-pages need --db PATH")
+        if 0 < self.max_history_memory < 2 * worst:
+            problems.append(
+                "--max-history-memory %d cannot hold one full history and its cached response "
+                "(2 x %d bytes): raise it (0: no budget) or lower --history-limit"
+                % (self.max_history_memory, worst))
         if self.db is None and (self.retain_messages or self.retain_days):
             problems.append("--retain-messages and --retain-days need --db PATH")
         problems += cluster_options.problems(self)

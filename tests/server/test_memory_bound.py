@@ -38,3 +38,11 @@ def test_docs_quote_the_computed_totals():
     assert mib(limits.memory_bound()["total"]) in text
     small = limits.memory_bound(max_rooms=100, history_limit=200)
     assert mib(small["total"]) in text
+
+
+def test_a_history_budget_that_cannot_hold_one_room_is_refused_at_start():
+    assert ServerConfig().check() == []
+    assert ServerConfig(max_history_memory=0).check() == []
+    problems = ServerConfig(max_history_memory=1_000_000).check()
+    assert len(problems) == 1 and "--max-history-memory 1000000" in problems[0]
+    assert ServerConfig(max_history_memory=1_000_000, history_limit=10).check() == []

@@ -152,6 +152,8 @@ def test_a_room_switcher_receives_no_more_than_its_answer_budget(server):
     elapsed = time.monotonic() - started
     one_history = 20 * (6 * len(BIG) + 200)
     allowed = 2 * one_history + rate * elapsed   # the burst, the answer in flight, the rate
+    print("room switcher: %d bytes in %.1f s (allowed %d)" % (switcher.received, elapsed,
+                                                              allowed))
     assert switcher.received <= allowed, (switcher.received, allowed)
     assert switcher.received >= one_history          # served, not refused
     assert b'"error"' not in switcher.buffer

@@ -119,6 +119,7 @@ def test_empty_rooms_histories_stay_within_the_memory_budget(server, tmp_path, d
     before = rss_kb(srv.proc.pid)
     filler = fill_rooms(srv.port, 200, 200)
     grown = (rss_kb(srv.proc.pid) - before) / 1024
+    print("200 rooms x 200 messages of 16 KiB, db=%s: RSS grew by %.0f MB" % (db, grown))
     assert grown < 100, "RSS grew by %.0f MB" % grown
     for n in (0, 57, 199):
         filler.send(request_bytes("join", "room%d" % n))

@@ -29,9 +29,12 @@ accounts and the bans. The core never learns whether the store writes a
 disk; when it failed to (``forget_unstored``), the messages are taken
 back out of the histories.
 
-Messages are bounded twice: in characters (``max_message_length``) and in
-encoded bytes (``max_message_bytes``, escapes included), so a room's
-history is bounded in bytes (``max_history_response_bytes``).
+Messages are bounded three times: in characters (``max_message_length``),
+in encoded bytes (``max_message_bytes``, escapes included), so a room's
+history is bounded in bytes (``max_history_response_bytes``), and in lines
+(``max_message_lines``: a message of thousands of newlines costs every
+client that renders it, issue 21). All the histories together stay under
+``max_history_memory`` (``budget``); rooms live as ``room_life`` says.
 """
 
 import time
@@ -41,11 +44,13 @@ from ..protocol import RequestError
 from ..router import TABLE, build_router
 from .accounts import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, SCRYPT_N, AccountRequests,
                        Accounts, FailedLogins, SlidingLimit, split_login)
-from .history import worst_case_response_bytes
+from .budget import HistoryBudget
+from .history import HistoryMeter, worst_case_response_bytes
 from .hooks import CoreHooks
 from .moderation import Bans, ModerationRequests
 from .networks import AddressGroups
-from .rooms import LOBBY, Room, RoomRequests
+from .room_life import RoomLife
+from .rooms import LOBBY, RoomRequests
 from .session import (MAX_USERNAME_LENGTH, Broadcast, Close, Publish, RemoteMember, RemotePm,
                       Send, Session, is_username)
 
@@ -54,7 +59,7 @@ DEFAULT_MAX_MESSAGE_LENGTH = limits.MAX_MESSAGE_LENGTH
 DEFAULT_MAX_MESSAGE_BYTES = limits.MAX_MESSAGE_BYTES
 
 
-class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
+class ChatCore(RoomRequests, RoomLife, AccountRequests, ModerationRequests):
     """Who is logged in, what was said, and what each request produces."""
 
     def __init__(self, clock, store, hooks=None, history_limit=DEFAULT_HISTORY_LIMIT,
@@ -65,22 +70,34 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
                  max_accounts=limits.MAX_ACCOUNTS,
                  failed_login_group_limit=limits.FAILED_LOGIN_GROUP_LIMIT,
                  registration_limit=limits.REGISTRATION_LIMIT, scrypt_n=SCRYPT_N,
-                 groups=None, now=time.monotonic, shared_log=False):
+                 groups=None, now=time.monotonic, shared_log=False,
+                 max_message_lines=limits.MAX_MESSAGE_LINES,
+                 max_history_memory=limits.MAX_HISTORY_MEMORY, room_ttl=limits.ROOM_TTL,
+                 room_creations=limits.ROOM_CREATIONS):
         self.clock = clock                  # .timestamp() -> str
         self.history_limit = history_limit
         self.max_message_length = max_message_length
         self.max_message_bytes = max_message_bytes
         self.max_rooms = max_rooms
+        self.max_message_lines = max_message_lines
+        self.room_ttl = room_ttl
+        self.room_creations = room_creations
+        self._creation_buckets = {}         # host -> TokenBucket, least recent first
+        self.now = now
         self.shared_log = shared_log        # a cluster node: msg goes through the log
         self.hooks = CoreHooks() if hooks is None else hooks
         self.oper_password = oper_password or None   # "" configures nothing
         self.users = {}                     # case-folded name -> Session
-        self.lobby = Room(LOBBY, history_limit)
+        self.history_meter = HistoryMeter()
+        self.lobby = self._new_room(LOBBY)
         self.rooms = {LOBBY: self.lobby}    # case-folded name -> Room
         self._presence_rooms = {}           # Room -> None: rooms with news, in order
         self._membership_version = 0        # +1 whenever anyone enters or leaves a room
         self._rooms_response = None         # ((version, timestamp), bytes)
         self.store = store
+        # a cluster node's histories follow the shared log (its own rules): no budget
+        self.budget = HistoryBudget(0 if shared_log else max_history_memory,
+                                    self.history_meter, store, self._room_gone)
         self.accounts = Accounts(max_accounts, store)
         self.groups = AddressGroups() if groups is None else groups
         self.failed_logins = FailedLogins(failed_login_limit, failed_login_group_limit,
@@ -105,9 +122,12 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
                 if kept >= self.max_rooms:
                     continue
                 kept += 1
-                room = self.rooms[key] = Room(name, self.history_limit)
+                room = self.rooms[key] = self._new_room(name)
             for sender_key, payload in messages:
                 room.history.append(sender_key, payload)
+            if room is not self.lobby:
+                self.budget.room_idle(room, self.now())
+        self.budget.enforce()
         self.accounts.restore(snapshot.accounts)
         self.bans.restore(snapshot.bans)
 
@@ -126,7 +146,7 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         its members here. The room is created if this node lacks it."""
         room = self.rooms.get(room_key)
         if room is None:
-            room = self.rooms[room_key] = Room(room_name, self.history_limit)
+            room = self.rooms[room_key] = self._new_room(room_name)
         room.history.append(sender_key, payload)
         recipients = room.recipients()
         return [Broadcast(payload, recipients)] if recipients else []
@@ -138,7 +158,7 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         key = room_name.lower()
         room = self.rooms.get(key)
         if room is None:
-            room = self.rooms[key] = Room(room_name, self.history_limit)
+            room = self.rooms[key] = self._new_room(room_name)
         for sender_key, payload in messages:
             room.history.append(sender_key, payload)
 
@@ -165,7 +185,7 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         room = self.rooms.get(room_key)
         if entered:
             if room is None:
-                room = self.rooms[room_key] = Room(room_name, self.history_limit)
+                room = self.rooms[room_key] = self._new_room(room_name)
             room.add_remote(key, name)
         elif room is None or not room.remove_remote(key):
             return
@@ -209,6 +229,11 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
 
     def info_to_all(self, text):
         return Broadcast(self._server_response(protocol.INFO, text), list(self.users.values()))
+
+    @property
+    def history_memory(self):
+        """Bytes the histories hold now (entries and cached responses)."""
+        return self.history_meter.bytes
 
     @property
     def max_history_response_bytes(self):
@@ -264,6 +289,10 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         if len(text) > self.max_message_length:
             raise RequestError("message too long: %d characters, the limit is %d"
                                % (len(text), self.max_message_length))
+        lines = text.count("\n") + 1
+        if lines > self.max_message_lines:
+            raise RequestError("message has too many lines: %d, the limit is %d"
+                               % (lines, self.max_message_lines))
         size = protocol.encoded_length(text)
         if size > self.max_message_bytes:
             raise RequestError("message too large: %d bytes on the wire (a non-ASCII "
@@ -279,6 +308,8 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
             return [Publish(session, room, payload)]
         room.history.append(session.key, payload)
         self.store.append(room.key, room.name, session.key, payload)
+        if self.budget.over:
+            self.budget.enforce()
         return [Broadcast(payload, room.recipients())]
 
     def _on_pm(self, session, content):

@@ -31,3 +31,7 @@ class CoreHooks:
         """A security event (``register``, ``login_failed``, ``oper``, ``ban``...)
         about ``name`` from ``address``; ``by``: the operator who acted.
         Never a password, never message text."""
+
+    def history_budget_exceeded(self, held, limit):
+        """The rooms with members alone hold ``held`` bytes of history, over
+        the ``limit`` (issue 21): new rooms are refused; the glue logs it."""

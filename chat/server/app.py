@@ -28,6 +28,11 @@ queue fair across address groups; meanwhile the connection that asked is
 held (``ClientConnection.hold``), and the digest comes back through the
 loop's wake-up, where the core's continuation gives the rest of the effects.
 
+Issue 21's budgets live here too: a timer expires empty rooms past
+``--room-ttl`` (``ChatCore.expire_rooms``), another runs the store's
+retention in small steps between passes (``store.retain``), and the log
+says when the rooms with members alone exceed ``--max-history-memory``.
+
 With ``--redis`` the server is a cluster node: a ``Cluster``
 (``chat/server/cluster``) sees each request first (``gate``) and carries the
 core's ``Publish``, ``RemotePm`` and ``RemoteKick`` effects through Redis.
@@ -42,6 +47,7 @@ from reactor.loop import EventLoop
 from reactor.tcp import listen
 from reactor.web import HttpConnection
 
+from .. import limits
 from ..core import Broadcast, ChatCore, Close, CoreHooks, Hash, Publish, RemoteKick, RemotePm, Send
 from ..core.networks import AddressGroups, is_loopback
 from ..protocol import Clock
@@ -84,7 +90,10 @@ class ChatServer(CoreHooks):
                              scrypt_n=config.scrypt_n,
                              groups=AddressGroups(config.ipv4_group_prefix,
                                                   config.ipv6_group_prefix),
-                             now=loop.time, shared_log=config.redis is not None)
+                             now=loop.time, shared_log=config.redis is not None,
+                             max_message_lines=config.max_message_lines,
+                             max_history_memory=config.max_history_memory,
+                             room_ttl=config.room_ttl, room_creations=config.room_creations)
         self.hashing = HashPool(loop, config.hash_threads, config.hash_queue)
         self.meter = OutputMeter()   # bytes owed to the clients past the pause mark
         self.metrics = ServerMetrics(self)
@@ -107,7 +116,12 @@ class ChatServer(CoreHooks):
         self.commits = None   # a GroupCommit when the store is durable
         if self.core.store.durable:
             self.commits = GroupCommit(loop, self.core.store, self.core, self.carry_out_now,
-                                       config.store_retry, self.metrics.commit_seconds.observe)
+                                       config.store_retry, config.store_timeout,
+                                       self.metrics.commit_seconds.observe)
+        self._ttl_timer = None
+        self._retain_timer = None
+        self._budget_logged = None   # loop time of the last "over budget" line
+        self._pass_answers = 0       # bytes of answers (join, names...) this loop pass
 
     def start(self):
         self.listener = listen(self.loop, self.config.host, self.config.port,
@@ -120,6 +134,10 @@ class ChatServer(CoreHooks):
             self._start_web()
         if self.config.redis is not None:
             self.cluster = Cluster(self, self.config.node_id or default_node_id(host, port))
+        if self.config.room_ttl > 0:
+            self._ttl_timer = self.loop.call_later(self._ttl_period(), self._expire_rooms)
+        if self.config.retain_messages or self.config.retain_days:
+            self._retain_timer = self.loop.call_later(0, self._retain)
         return self.listener.address
 
     def _start_web(self):
@@ -142,6 +160,46 @@ class ChatServer(CoreHooks):
         if self.cluster is not None and not self.cluster.available:
             return False, "cluster node not ready"
         return True, "ok"
+
+    # -- issue 21: rooms' TTL, retention, the history budget ------------------
+
+    def _ttl_period(self):
+        return min(60.0, max(0.05, self.config.room_ttl / 4))
+
+    def _expire_rooms(self):
+        expired = self.core.expire_rooms()
+        if expired:
+            log.info("%d empty room%s expired (--room-ttl %g s)", expired,
+                     "" if expired == 1 else "s", self.config.room_ttl)
+        self._ttl_timer = self.loop.call_later(self._ttl_period(), self._expire_rooms)
+
+    def _retain(self):
+        """One small step of retention; the next soon if there is more."""
+        if self.commits is not None and self.commits.holding:
+            more = True   # after this pass's commit
+        else:
+            more = self.core.store.retain(limits.RETAIN_BATCH)
+        self._retain_timer = self.loop.call_later(
+            0.0 if more else self.config.retain_interval, self._retain)
+
+    def answers_allowed(self):
+        """Whether this loop pass may still write a heavy answer."""
+        return self._pass_answers < limits.PASS_ANSWER_BYTES
+
+    def count_answer(self, size):
+        if not self._pass_answers:
+            self.loop.at_end_of_pass(self._new_pass)
+        self._pass_answers += size or 1
+
+    def _new_pass(self):
+        self._pass_answers = 0
+
+    def history_budget_exceeded(self, held, limit):
+        now = self.loop.time()
+        if self._budget_logged is None or now - self._budget_logged >= 60.0:
+            self._budget_logged = now
+            log.warning("rooms with members hold %d bytes of history, over "
+                        "--max-history-memory %d: new rooms are refused", held, limit)
 
     # -- connections ------------------------------------------------------------
 
@@ -320,7 +378,8 @@ class ChatServer(CoreHooks):
         for listener in (self.listener, self.web_listener):
             if listener is not None:
                 listener.close()
-        for timer in (self._presence_timer, self._idle_timer, self._login_timer):
+        for timer in (self._presence_timer, self._idle_timer, self._login_timer,
+                      self._ttl_timer, self._retain_timer):
             if timer is not None:
                 timer.cancel()
         # The deadline first: nothing below may delay it, whatever the backlog.

@@ -6,7 +6,6 @@ here; every option becomes a ``ServerConfig`` attribute of the same name
 """
 
 import argparse
-import ipaddress
 import os
 import resource
 
@@ -21,15 +20,6 @@ DEFAULT_PORT = 9998
 
 #: Who may read /metrics unless --metrics-allow says otherwise.
 METRICS_ALLOW = "127.0.0.0/8,::1/128"
-
-
-def _networks(text):
-    """'CIDR,CIDR' -> [ip_network]; argparse's type for --metrics-allow."""
-    try:
-        return [ipaddress.ip_network(part.strip(), strict=False)
-                for part in text.split(",") if part.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 #: The environment variable that may hold the operator password.
@@ -142,6 +132,30 @@ def parse_args(argv=None):
     p.add_argument("--store-retry", type=float, default=limits.STORE_RETRY_INTERVAL,
                    help="seconds between retries of a failed database write when no message "
                         "brings the next one")
+    # -- issue 21: memory, disk and output budgets (one block) --------------
+    p.add_argument("--max-message-lines", type=int, default=limits.MAX_MESSAGE_LINES,
+                   help="most lines in one msg or pm")
+    p.add_argument("--max-history-memory", type=int, default=limits.MAX_HISTORY_MEMORY,
+                   help="bytes all histories may hold in memory (cached responses counted); "
+                        "past it, rooms without members give theirs back: parked in --db, "
+                        "else trimmed oldest first (0: no budget)")
+    p.add_argument("--room-ttl", type=float, default=limits.ROOM_TTL,
+                   help="seconds an empty room with history lives after its last member "
+                        "left (0: for good)")
+    p.add_argument("--room-creations", type=int, default=limits.ROOM_CREATIONS,
+                   help="new rooms one address may create an hour, loopback exempt (0: off)")
+    p.add_argument("--answer-rate", type=int, default=limits.ANSWER_RATE,
+                   help="bytes a second of answers to join, names, rooms and help per "
+                        "client, after a burst of one full history; past it those requests "
+                        "wait (0: off)")
+    p.add_argument("--store-timeout", type=float, default=limits.STORE_TIMEOUT,
+                   help="with --db: seconds a message waits for a database locked by another "
+                        "process before 'not stored, try again'")
+    p.add_argument("--retain-messages", type=int, default=limits.RETAIN_MESSAGES,
+                   help="with --db: messages kept per room in the file (0: all)")
+    p.add_argument("--retain-days", type=float, default=limits.RETAIN_DAYS,
+                   help="with --db: days a message is kept in the file (0: for good)")
+    # -- end of issue 21's block ---------------------------------------------
     cluster_options.add_arguments(p)
     # the web face (issue 19): the web client, /healthz and WebSockets on /chat
     p.add_argument("--http-port", type=int, default=None,
@@ -163,9 +177,13 @@ def parse_args(argv=None):
                  "max_output", "pause_output", "burst", "max_clients", "max_per_ip",
                  "max_total_output", "send_buffer", "max_rooms", "max_accounts",
                  "failed_login_limit", "db_max_pages", "failed_login_group_limit",
-                 "registration_limit"):
+                 "registration_limit", "max_message_lines", "max_history_memory",
+                 "room_ttl", "room_creations", "answer_rate", "store_timeout",
+                 "retain_messages", "retain_days"):
         if getattr(args, name) < 0:
             p.error("--%s must not be negative" % name.replace("_", "-"))
+    if args.max_message_lines < 1:
+        p.error("--max-message-lines must be at least 1")
     if args.rate > 0 and args.burst < 1:
         p.error("--burst must be at least 1 when --rate is on")
     if args.failed_login_window <= 0:
@@ -292,6 +310,16 @@ class ServerConfig:
         self.fsync = False
         self.db_max_pages = 0
         self.store_retry = limits.STORE_RETRY_INTERVAL
+        # issue 21: memory, disk and output budgets
+        self.max_message_lines = limits.MAX_MESSAGE_LINES
+        self.max_history_memory = limits.MAX_HISTORY_MEMORY
+        self.room_ttl = limits.ROOM_TTL
+        self.room_creations = limits.ROOM_CREATIONS
+        self.answer_rate = limits.ANSWER_RATE
+        self.store_timeout = limits.STORE_TIMEOUT
+        self.retain_messages = limits.RETAIN_MESSAGES
+        self.retain_days = limits.RETAIN_DAYS
+        self.retain_interval = limits.RETAIN_INTERVAL
         # the web face: no HTTP unless asked
         self.http_port = None
         self.web_origins = []
@@ -323,5 +351,12 @@ class ServerConfig:
                             % (self.pause_output, self.max_output))
         if self.db is None and (self.fsync or self.db_max_pages):
             problems.append("--fsync and --db-max-pages need --db PATH")
+        if 0 < self.max_history_memory < 2 * worst:
+            problems.append(
+                "--max-history-memory %d cannot hold one full history and its cached response "
+                "(2 x %d bytes): raise it (0: no budget) or lower --history-limit"
+                % (self.max_history_memory, worst))
+        if self.db is None and (self.retain_messages or self.retain_days):
+            problems.append("--retain-messages and --retain-days need --db PATH")
         problems += cluster_options.problems(self)
         return problems

@@ -32,6 +32,13 @@ connection takes the client's address from it and only then is admitted
 deadline runs from accept all the same. A connection from anyone else
 that begins like a PROXY header is closed with a log line.
 
+Output costs count (issue 21): the requests in ``ANSWERED`` (``join`` and
+``leave`` with their history, ``names``, ``rooms``, ``help``) are charged
+the bytes of their answers to a per-connection ``ByteBudget`` (``--answer-rate``
+a second, after a burst of one full history); while it is spent, the next
+such request waits as flood control makes requests wait: nothing is
+refused or dropped, and switching rooms cannot pull more than the rate.
+
 Whether the connection reads is decided in one place, ``_update_reading``,
 from the state and the conditions that hold requests back
 (``wants_reading``); it runs after every change of any of them.
@@ -43,7 +50,7 @@ import sys
 from reactor.framing import FramingError, JsonStreamDecoder
 
 from .. import limits
-from ..core import Session
+from ..core import Send, Session
 from .output import Output
 from .proxy_protocol import HeaderReader, ProxyError, Sniffer, is_trusted
 
@@ -56,6 +63,18 @@ CLOSED = "closed"
 OPEN_STATES = (ADMITTED, LOGGED_IN)
 
 _NOTHING = object()  # _peek found no request (None is a request: JSON null)
+
+#: Requests whose answers draw on the connection's answer budget.
+ANSWERED = frozenset(("join", "leave", "names", "rooms", "help"))
+
+
+def _answered(item):
+    """Whether ``item`` is a request whose answer draws on the answer budget
+    (any JSON may arrive here: only a string ``request`` can be one)."""
+    if type(item) is not dict:
+        return False
+    request = item.get("request")
+    return type(request) is str and request in ANSWERED
 
 
 class _Held:
@@ -92,7 +111,7 @@ class ClientConnection(Session):
     queue exist only while something waits in them."""
 
     __slots__ = ("server", "transport", "port", "kind", "state", "output", "decoder", "_batch",
-                 "_next", "_bucket", "_wake", "_eof", "last_activity", "_proxy")
+                 "_next", "_bucket", "_wake", "_eof", "last_activity", "_proxy", "_answers")
 
     def __init__(self, server, address, kind="tcp"):
         super().__init__(_host(address[0] if address else "?"))
@@ -110,6 +129,7 @@ class ClientConnection(Session):
         self._eof = False
         self.last_activity = 0.0
         self._proxy = None    # a PROXY header reader (or sniffer) until the first request
+        self._answers = None  # ByteBudget, made at the first answered request
 
     def __str__(self):
         """host:port, for log lines (formatted only if the line is emitted)."""
@@ -250,6 +270,15 @@ class ClientConnection(Session):
                 self._wake = server.loop.call_soon(self.transport.call_guarded, self._woken)
                 break
             now = server.loop.time()
+            if _answered(item):
+                if server.config.answer_rate > 0:
+                    wait = self._answer_wait(now)
+                    if wait:
+                        self._wake_in(wait)  # the answer budget: until it is not spent
+                        break
+                if not server.answers_allowed():   # this pass wrote enough: next pass, in turn
+                    self._wake = server.loop.call_soon(self.transport.call_guarded, self._woken)
+                    break
             if self._bucket is not None:
                 wait = self._bucket.take(now)
                 if wait:
@@ -296,7 +325,20 @@ class ClientConnection(Session):
         """Hand one request to the core and carry out its effects."""
         effects = self.server.core.handle(self, item)
         self.server.metrics.request(item, effects)
+        if _answered(item):
+            cost = sum(len(e.data) for e in effects if type(e) is Send and e.session is self)
+            self.server.count_answer(cost)
+            if self._answers is not None:
+                self._answers.charge(cost)
         self.carry_out(effects)
+
+    def _answer_wait(self, now):
+        answers = self._answers
+        if answers is None:
+            server = self.server
+            answers = self._answers = limits.ByteBudget(
+                server.config.answer_rate, server.core.max_history_response_bytes, now)
+        return answers.wait(now)
 
     def carry_out(self, effects):
         """Carry out the effects of this connection's request (the cluster

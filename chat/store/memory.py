@@ -41,6 +41,30 @@ class MemoryStore:
             room[1] = collections.deque((m for m in room[1] if m[0] != sender_key),
                                         maxlen=self.keep)
 
+    def recent(self, room_key, limit):
+        """The last ``limit`` messages of a room, oldest first."""
+        room = self._rooms.get(room_key)
+        if room is None or limit <= 0:
+            return []
+        return list(room[1])[-limit:]
+
+    def trim(self, room_key, keep):
+        """Keep only the room's last ``keep`` messages (the history memory
+        budget let the others go: no second reference may hold them)."""
+        room = self._rooms.get(room_key)
+        if room is not None:
+            while len(room[1]) > keep:
+                room[1].popleft()
+            if not room[1]:
+                del self._rooms[room_key]
+
+    def drop_room(self, room_key):
+        self._rooms.pop(room_key, None)
+
+    def retain(self, batch):
+        """Nothing to delete: the memory store keeps the history limit only."""
+        return False
+
     def set_account(self, key, salt, digest, n):
         self._accounts[key] = (salt, digest, n)
 

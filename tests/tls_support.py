@@ -1,0 +1,85 @@
+"""Real certificates for the TLS tests, made with the ``openssl`` command,
+and a blocking TLS test client (Python's ``ssl`` socket: an implementation
+independent of ``reactor.tls``).
+
+``make_certs(directory)`` makes a private CA and, signed by it, a server
+certificate for ``localhost`` and 127.0.0.1, an expired one, and one for
+the wrong host. The ``certs`` fixture makes them once per session.
+"""
+
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import types
+
+import pytest
+
+from support import TIMEOUT, Client
+
+SERVER_NAMES = "subjectAltName=DNS:localhost,IP:127.0.0.1"
+
+
+def _openssl(*args, cwd):
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=60)
+
+
+def _issue(directory, name, names, days):
+    """A key and a certificate signed by the CA in ``directory``."""
+    ext = os.path.join(directory, name + ".ext")
+    with open(ext, "w") as f:
+        f.write(names + "\n")
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", name + ".key",
+             "-out", name + ".csr", "-subj", "/CN=" + name, cwd=directory)
+    _openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+             "-CAcreateserial", "-out", name + ".pem", "-days", str(days), "-extfile", ext,
+             cwd=directory)
+    return os.path.join(directory, name + ".pem"), os.path.join(directory, name + ".key")
+
+
+def make_certs(directory):
+    """CA, server, expired and wrong-host certificates in ``directory``."""
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key",
+             "-out", "ca.pem", "-days", "30", "-subj", "/CN=KTN test CA", cwd=directory)
+    certs = types.SimpleNamespace(directory=directory, ca=os.path.join(directory, "ca.pem"))
+    certs.cert, certs.key = _issue(directory, "server", SERVER_NAMES, 30)
+    certs.expired_cert, certs.expired_key = _issue(directory, "expired", SERVER_NAMES, -1)
+    certs.wrong_cert, certs.wrong_key = _issue(
+        directory, "wronghost", "subjectAltName=DNS:elsewhere.example", 30)
+    return certs
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is needed to make test certificates")
+    return make_certs(str(tmp_path_factory.mktemp("tls")))
+
+
+def client_context(certs):
+    return ssl.create_default_context(cafile=certs.ca)
+
+
+class TLSClient(Client):
+    """The line-reading test client over Python's blocking ``ssl`` socket."""
+
+    def __init__(self, port, certs, host="127.0.0.1", newline=True):
+        super().__init__(port, host=host, newline=newline)
+        self.sock = client_context(certs).wrap_socket(self.sock, server_hostname="localhost")
+
+
+def tls_args(certs, *more):
+    return ("--tls-port", "0", "--tls-cert", certs.cert, "--tls-key", certs.key, *more)
+
+
+def tls_port(server):
+    """The TLS port a ``ServerProcess`` logged."""
+    line = server.wait_for_log(r"listening with TLS on [^:]+:(\d+)")
+    return int(re.search(r"listening with TLS on [^:]+:(\d+)", line).group(1))
+
+
+def raw_connect(port):
+    return socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)

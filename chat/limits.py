@@ -157,3 +157,11 @@ class TokenBucket:
             return 0.0
         self.tokens = tokens
         return (cost - tokens) / self.rate
+
+# -- TLS (issue 18) -------------------------------------------------------------
+
+#: Seconds a TLS handshake may take from accept (also bounded by the login timeout).
+TLS_HANDSHAKE_TIMEOUT = 10.0
+
+#: Ciphertext bytes a client may send before its TLS handshake is done.
+TLS_MAX_HANDSHAKE_BYTES = 64 * 1024

@@ -34,6 +34,7 @@ import sys
 
 from reactor.loop import EventLoop
 from reactor.tcp import listen
+from reactor.tls import TLSFileError
 
 from ..core import Broadcast, ChatCore, Close, CoreHooks, Publish, RemoteKick, RemotePm, Send
 from ..core.moderation import is_loopback
@@ -44,6 +45,7 @@ from .connection import ClientConnection
 from .group_commit import GroupCommit
 from .output import OutputLimits, OutputMeter
 from .store_setup import close_store, open_configured_store, open_store
+from .tls import ServerTLS
 
 log = logging.getLogger("chat.server")
 
@@ -73,6 +75,8 @@ class ChatServer(CoreHooks):
         self.connections = set()
         self._per_host = collections.Counter()
         self.listener = None
+        self.tls = None            # a ServerTLS with --tls-port (chat/server/tls.py)
+        self.tls_listener = None
         self._presence_timer = None
         self._last_presence = -config.presence_interval
         self._idle_timer = None
@@ -93,9 +97,35 @@ class ChatServer(CoreHooks):
             self._idle_timer = self.loop.call_later(self._idle_period(), self._idle_sweep)
         host, port = self.listener.address[:2]
         log.info("listening on %s:%d", host, port)
+        if self.config.tls_port is not None:
+            self._start_tls()
         if self.config.redis is not None:
             self.cluster = Cluster(self, self.config.node_id or default_node_id(host, port))
         return self.listener.address
+
+    def _start_tls(self):
+        """The TLS listener beside the plain one (loads the certificate:
+        raises ``TLSFileError``, or ``OSError`` if the port is taken)."""
+        if self.tls is None:
+            self.tls = ServerTLS(self.loop, self.config)
+        tls = self.tls
+        self.tls_listener = listen(self.loop, self.config.host, self.config.tls_port,
+                                   lambda address: tls.wrap(ClientConnection(self, address)))
+        host, port = self.tls_listener.address[:2]
+        tls.listening_on(port)
+        log.info("listening with TLS on %s:%d", host, port)
+
+    def reload_tls(self):
+        """SIGHUP: read the certificate again; open connections stay."""
+        if self.tls is not None:
+            self.tls.reload()
+
+    def password_refusal(self, conn, item):
+        """PROTOCOL.md section 4: a password sent in clear while a TLS
+        listener exists gets this error text (None: handle the request)."""
+        if self.tls is None:
+            return None
+        return self.tls.password_refusal(conn.transport, item)
 
     # -- connections ------------------------------------------------------------
 
@@ -238,6 +268,8 @@ class ChatServer(CoreHooks):
         log.info("shutting down: %d connections", len(self.connections))
         if self.listener:
             self.listener.close()
+        if self.tls_listener:
+            self.tls_listener.close()
         for timer in (self._presence_timer, self._idle_timer, self._login_timer):
             if timer is not None:
                 timer.cancel()
@@ -276,6 +308,15 @@ def main(argv=None):
         return 1
     loop = EventLoop()
     server = ChatServer(loop, config, store)
+    if config.tls_port is not None:
+        try:
+            server.tls = ServerTLS(loop, config)
+        except TLSFileError as exc:
+            print("chat.server: error: TLS certificate or key: %s" % exc, file=sys.stderr)
+            loop.close()
+            store.close()
+            return 2
+        loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
     # Handlers first: a signal that arrives as soon as we listen is queued
     # and handled by the loop's first pass, never a crash.
     loop.add_signal_handler(signal.SIGINT, server.shutdown)

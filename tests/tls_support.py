@@ -14,6 +14,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import types
 
@@ -103,3 +104,80 @@ def wait_for_line(proc, pattern, timeout=30.0):
 
 def raw_connect(port):
     return socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+
+
+class TLSProxy:
+    """A TLS-terminating proxy in front of a plain TCP server (the Redis of
+    the tests, whose build lacks TLS): it accepts TLS on ``port`` with the
+    given certificate and relays bytes both ways to ``target_port``. Test
+    threads: one accepting, one per connection; ``close`` ends them all."""
+
+    def __init__(self, certfile, keyfile, target_port):
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(certfile, keyfile)
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets = []
+        self.closed = False
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._relay, args=(client,), daemon=True)
+            self.threads.append(thread)
+            thread.start()
+
+    def _relay(self, client):
+        try:
+            client.settimeout(TIMEOUT)
+            tls = self.context.wrap_socket(client, server_side=True)
+            upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=TIMEOUT)
+        except OSError:
+            client.close()
+            return
+        self.sockets += [tls, upstream]
+        tls.setblocking(False)
+        upstream.setblocking(False)
+        pairs = {tls: upstream, upstream: tls}
+        while not self.closed:
+            ready = [tls] if tls.pending() else select.select(list(pairs), [], [], 0.5)[0]
+            for sock in ready:
+                try:
+                    data = sock.recv(65536)
+                except (ssl.SSLWantReadError, BlockingIOError):
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    tls.close()
+                    upstream.close()
+                    return
+                pairs[sock].setblocking(True)
+                try:
+                    pairs[sock].sendall(data)
+                except OSError:
+                    tls.close()
+                    upstream.close()
+                    return
+                pairs[sock].setblocking(False)
+
+    def url(self, db=0, password=None):
+        return "rediss://%s127.0.0.1:%d/%d" % (":%s@" % password if password else "",
+                                               self.port, db)
+
+    def close(self):
+        self.closed = True
+        self.listener.close()
+        for sock in self.sockets:
+            try:
+                sock.close()
+            except OSError:
+                pass
+        for thread in self.threads:
+            thread.join(TIMEOUT)

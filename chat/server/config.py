@@ -118,6 +118,9 @@ def parse_args(argv=None):
         p.error("--oper-password-file %s: %s" % (args.oper_password_file,
                                                   getattr(exc, "strerror", None) or exc))
     del args.oper_password_file
+    problem = cluster_options.resolve_url(args, os.environ)   # issue 18: URL not in argv
+    if problem:
+        p.error(problem)
     return args
 
 

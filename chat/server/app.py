@@ -91,13 +91,18 @@ class ChatServer(CoreHooks):
                                        config.store_retry)
 
     def start(self):
-        """Listen (plain, TLS or both); return the first listener's address."""
+        """Listen (plain, TLS or both); return the first listener's address.
+
+        The TLS listener opens first: whoever sees the plain port accept
+        (a harness, a test) finds the TLS port accepting too."""
+        if self.config.tls_port is not None:
+            self._start_tls()
         if not self.config.tls_only:
             self.listener = listen(self.loop, self.config.host, self.config.port,
                                    lambda address: ClientConnection(self, address))
             log.info("listening on %s:%d", *self.listener.address[:2])
-        if self.config.tls_port is not None:
-            self._start_tls()
+        if self.tls_listener is not None:
+            log.info("listening with TLS on %s:%d", *self.tls_listener.address[:2])
         if self.config.idle_timeout > 0:
             self._idle_timer = self.loop.call_later(self._idle_period(), self._idle_sweep)
         address = (self.listener or self.tls_listener).address
@@ -113,9 +118,7 @@ class ChatServer(CoreHooks):
         tls = self.tls
         self.tls_listener = listen(self.loop, self.config.host, self.config.tls_port,
                                    lambda address: tls.wrap(ClientConnection(self, address)))
-        host, port = self.tls_listener.address[:2]
-        tls.listening_on(port)
-        log.info("listening with TLS on %s:%d", host, port)
+        tls.listening_on(self.tls_listener.address[1])
 
     def reload_tls(self):
         """SIGHUP: read the certificate again; open connections stay."""

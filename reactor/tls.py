@@ -163,6 +163,7 @@ class TLSLayer:
         self._closing = False
         self._lost = False
         self._eof = False
+        self._drain_wanted = False   # report_drain asked while plaintext waited
 
     # -- what the application sees: the Transport's shape -----------------
 
@@ -201,6 +202,10 @@ class TLSLayer:
         self.raw.set_write_buffer_limits(high, low)
 
     def report_drain(self):
+        """As the TCP transport's, counting plaintext not yet encrypted: asked
+        again once this pass's encryption has handed it to the TCP side."""
+        if self._pending_bytes:
+            self._drain_wanted = True
         self.raw.report_drain()
 
     def pause_reading(self):
@@ -398,6 +403,9 @@ class TLSLayer:
             self.abort()
             return
         self._send_outgoing()
+        if self._drain_wanted:
+            self._drain_wanted = False
+            self.raw.report_drain()
 
     def _finish_close(self):
         self._encrypt()

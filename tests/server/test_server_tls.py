@@ -65,6 +65,25 @@ def test_limits_hold_on_tls_as_on_plaintext(make_server, certs):
         client.close()
 
 
+def test_a_tls_client_that_never_reads_is_a_slow_consumer(make_server, certs):
+    """The output caps count what waits to be encrypted and sent: a TLS
+    client that stops reading is paused, then dropped, as on plaintext."""
+    server = make_server(*tls_args(certs, "--rate", "0", "--history-limit", "10",
+                                   "--max-message-bytes", "2048", "--max-output", "300000",
+                                   "--pause-output", "65536", "--send-buffer", "16384"))
+    sleeper = TLSClient(tls_port(server), certs)
+    sleeper.login(uniq("sleeper"))
+    sleeper.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    talker = server.connect()
+    talker.login(uniq("talker"))
+    for _ in range(1500):                                  # 3 MB for the sleeper
+        assert talker.request("msg", "z" * 2000)["response"] == "message"
+    server.wait_for_log(r"disconnected: slow consumer")
+    assert talker.request("names")["response"] == "info"   # everyone else unharmed
+    sleeper.close()
+    talker.close()
+
+
 def test_bad_peers_on_the_tls_port_cost_one_connection(make_server, certs):
     server = make_server(*tls_args(certs, "--tls-handshake-timeout", "0.3", "--log-level",
                                    "debug"))

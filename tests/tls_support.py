@@ -55,11 +55,21 @@ def make_certs(directory):
     return certs
 
 
-@pytest.fixture(scope="session")
-def certs(tmp_path_factory):
+_session = {}
+
+
+def session_certs(tmp_path_factory):
+    """The session's certificates, made on first use (skips without openssl)."""
     if shutil.which("openssl") is None:
         pytest.skip("the openssl command is needed to make test certificates")
-    return make_certs(str(tmp_path_factory.mktemp("tls")))
+    if "certs" not in _session:
+        _session["certs"] = make_certs(str(tmp_path_factory.mktemp("tls")))
+    return _session["certs"]
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    return session_certs(tmp_path_factory)
 
 
 def client_context(certs):
@@ -110,7 +120,11 @@ class TLSProxy:
     """A TLS-terminating proxy in front of a plain TCP server (the Redis of
     the tests, whose build lacks TLS): it accepts TLS on ``port`` with the
     given certificate and relays bytes both ways to ``target_port``. Test
-    threads: one accepting, one per connection; ``close`` ends them all."""
+    threads: one accepting, one per connection, each watching ``closed``
+    (every ``TICK`` seconds at most) and closing its own sockets; ``close``
+    ends them all."""
+
+    TICK = 0.1
 
     def __init__(self, certfile, keyfile, target_port):
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -118,20 +132,22 @@ class TLSProxy:
         self.target_port = target_port
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
-        self.sockets = []
         self.closed = False
         self.threads = [threading.Thread(target=self._accept, daemon=True)]
         self.threads[0].start()
 
     def _accept(self):
-        while not self.closed:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return
-            thread = threading.Thread(target=self._relay, args=(client,), daemon=True)
-            self.threads.append(thread)
-            thread.start()
+        with self.listener:
+            while not self.closed:
+                if not select.select([self.listener], [], [], self.TICK)[0]:
+                    continue
+                try:
+                    client, _ = self.listener.accept()
+                except OSError:
+                    continue
+                thread = threading.Thread(target=self._relay, args=(client,), daemon=True)
+                self.threads.append(thread)
+                thread.start()
 
     def _relay(self, client):
         try:
@@ -141,31 +157,33 @@ class TLSProxy:
         except OSError:
             client.close()
             return
-        self.sockets += [tls, upstream]
+        for sock in (tls, upstream):   # no Nagle delays: relay each write as it comes
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with tls, upstream:
+            self._pump(tls, upstream)
+
+    def _pump(self, tls, upstream):
+        """Relay until either side closes or the proxy does."""
         tls.setblocking(False)
         upstream.setblocking(False)
         pairs = {tls: upstream, upstream: tls}
         while not self.closed:
-            ready = [tls] if tls.pending() else select.select(list(pairs), [], [], 0.5)[0]
+            ready = [tls] if tls.pending() else select.select(list(pairs), [], [], self.TICK)[0]
             for sock in ready:
                 try:
                     data = sock.recv(65536)
                 except (ssl.SSLWantReadError, BlockingIOError):
                     continue
                 except OSError:
-                    data = b""
+                    return
                 if not data:
-                    tls.close()
-                    upstream.close()
                     return
-                pairs[sock].setblocking(True)
                 try:
+                    pairs[sock].setblocking(True)
                     pairs[sock].sendall(data)
+                    pairs[sock].setblocking(False)
                 except OSError:
-                    tls.close()
-                    upstream.close()
                     return
-                pairs[sock].setblocking(False)
 
     def url(self, db=0, password=None):
         return "rediss://%s127.0.0.1:%d/%d" % (":%s@" % password if password else "",
@@ -173,11 +191,5 @@ class TLSProxy:
 
     def close(self):
         self.closed = True
-        self.listener.close()
-        for sock in self.sockets:
-            try:
-                sock.close()
-            except OSError:
-                pass
-        for thread in self.threads:
+        for thread in list(self.threads):
             thread.join(TIMEOUT)

@@ -1,4 +1,4 @@
-"""``rediss://``: our Redis client over TLS (reactor/tls.py), against a real
+"""``rediss://``: our Redis client over TLS (reactor/tls/), against a real
 redis-server behind a TLS-terminating proxy (``tls_support.TLSProxy``: the
 redis-server the tests use is built without TLS), with real certificates;
 and URLs shown only with the password masked."""

@@ -1,4 +1,4 @@
-"""reactor/tls.py with real TLS: our layer on both sides, and Python's
+"""reactor/tls/ with real TLS: our layer on both sides, and Python's
 blocking ``ssl`` socket (an independent implementation) against it.
 Certificates come from ``tls_support`` (the openssl command)."""
 

@@ -43,15 +43,15 @@ sent once it does. Client side (``early=False``) it is told only after the
 handshake (and the certificate check) succeeded; a failure goes to
 ``on_handshake_error(exc)`` instead.
 
-``server_context`` and ``client_context`` build contexts with TLS 1.2 as
-the minimum, renegotiation off, and the standard library's cipher choice.
+``connect_tls`` is the client side: a ``reactor.tcp.Connector`` whose
+protocol is a ``TLSLayer``. Contexts come from ``reactor.tls.contexts``.
 """
 
 import errno
 import logging
 import ssl
 
-from .tcp import Connector
+from ..tcp import Connector
 
 log = logging.getLogger("reactor.tls")
 
@@ -65,42 +65,6 @@ _READ_CHUNK = 256 * 1024
 _WANT = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
-def _harden(context):
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.options |= getattr(ssl, "OP_NO_RENEGOTIATION", 0)
-    return context
-
-
-def server_context(certfile, keyfile):
-    """A server context from PEM files. Raises ``TLSFileError`` naming the
-    file at fault and what is wrong with it."""
-    context = _harden(ssl.create_default_context(ssl.Purpose.CLIENT_AUTH))
-    for path in (certfile, keyfile):
-        try:
-            with open(path, "rb"):
-                pass
-        except OSError as exc:
-            raise TLSFileError("%s: %s" % (path, exc.strerror or exc)) from None
-    try:
-        context.load_cert_chain(certfile, keyfile)
-    except ssl.SSLError as exc:
-        raise TLSFileError("%s / %s: not a matching PEM certificate and private key (%s)"
-                           % (certfile, keyfile, exc.reason or exc)) from None
-    except OSError as exc:
-        raise TLSFileError("%s / %s: %s" % (certfile, keyfile, exc.strerror or exc)) from None
-    return context
-
-
-def client_context(cafile=None):
-    """A client context: verify against ``cafile`` or the system's trust
-    store, and the host name. Raises ``TLSFileError`` for a bad ``cafile``."""
-    try:
-        context = ssl.create_default_context(cafile=cafile)
-    except (OSError, ssl.SSLError) as exc:
-        raise TLSFileError("%s: %s" % (cafile, getattr(exc, "strerror", None) or exc)) from None
-    return _harden(context)
-
-
 def connect_tls(loop, host, port, protocol, on_error, context, timeout=HANDSHAKE_TIMEOUT,
                 server_hostname=None):
     """A ``Connector`` whose transport speaks TLS: ``protocol`` is told of
@@ -112,27 +76,6 @@ def connect_tls(loop, host, port, protocol, on_error, context, timeout=HANDSHAKE
                      server_hostname=server_hostname or host, handshake_timeout=timeout,
                      on_handshake_error=on_error)
     return Connector(loop, host, port, layer, on_error, timeout=timeout)
-
-
-class TLSFileError(ValueError):
-    """A certificate, key or CA file that cannot be used; the text names it."""
-
-
-def describe_failure(exc):
-    """Say in words why a handshake failed (expired, wrong host, unknown issuer)."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        code = getattr(exc, "verify_code", None)
-        message = getattr(exc, "verify_message", None) or str(exc)
-        if code == 10:
-            return "certificate verify failed: certificate has expired"
-        if code in (2, 18, 19, 20, 21):
-            return "certificate verify failed: unknown issuer (%s)" % message
-        if code == 62 or "Hostname mismatch" in message or "IP address mismatch" in message:
-            return "certificate verify failed: wrong host (%s)" % message
-        return "certificate verify failed: %s" % message
-    if isinstance(exc, ssl.SSLError):
-        return "TLS handshake failed: %s" % (exc.reason or exc)
-    return "TLS handshake failed: %s" % exc
 
 
 class TLSLayer:

@@ -195,3 +195,28 @@ def test_tls_only_listens_on_no_plain_port(certs):
         proc.wait(TIMEOUT)
     assert b"listening on" not in proc.stderr.read()
     assert proc.returncode == 0
+
+
+def test_openssl_s_client_can_chat(make_server, certs):
+    """``openssl s_client``, a TLS client that is not Python's, logs in and
+    gets its message back; it verifies our certificate chain and name."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    server = make_server(*tls_args(certs))
+    port = tls_port(server)
+    proc = subprocess.Popen(
+        ["openssl", "s_client", "-quiet", "-verify_return_error", "-connect",
+         "127.0.0.1:%d" % port, "-CAfile", certs.ca, "-verify_hostname", "localhost"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        proc.stdin.write(b'{"request": "login", "content": "sclient"}\n'
+                         b'{"request": "msg", "content": "from openssl"}\n'
+                         b'{"request": "logout", "content": null}\n')
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=TIMEOUT * 2)   # ends when the server closes
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert b'"content": "Login successful"' in out, err
+    assert b'"sender": "sclient", "response": "message", "content": "from openssl"' in out, err

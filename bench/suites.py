@@ -26,8 +26,8 @@ from .servers import CEILING
 CEILING_SCENARIOS = ("connect-", "broadcast-", "rooms")
 CEILING_SKIP = "not run: the C ceiling speaks only login, msg, join, names and help"
 
-QUICK = ["connect-1000", "broadcast-100", "broadcast-1000", "rooms", "history-10k", "naive-room",
-         "framing", "restart"]
+QUICK = ["connect-1000", "connect-1000-tls", "broadcast-100", "broadcast-1000",
+         "broadcast-1000-tls", "rooms", "history-10k", "naive-room", "framing", "restart"]
 
 
 def all_scenarios(suite_name="full", duration=None, warmup=None):
@@ -46,6 +46,10 @@ def all_scenarios(suite_name="full", duration=None, warmup=None):
         scenarios.append(Scenario(
             "connect-%d" % n, connect, {"clients": n, "settle": 1.0}, CONNECT_METRICS,
             timeout=connect_timeout(n) + 10))
+        if n == 1000:   # the same over TLS: handshake and login (issue 18)
+            scenarios.append(Scenario(
+                "connect-1000-tls", connect, {"clients": n, "settle": 1.0}, CONNECT_METRICS,
+                timeout=connect_timeout(n) + 10, tls=True))
     for n in (100, 1000, 5000):
         params = {"clients": n, "senders": 5 if n >= 5000 else 10, "inflight": 4,
                   "samplers": 4, "warmup": warmup, "duration": duration, "settle": 10.0}
@@ -53,6 +57,11 @@ def all_scenarios(suite_name="full", duration=None, warmup=None):
             "broadcast-%d" % n, broadcast, params, BROADCAST_METRICS,
             aggregate=BROADCAST_AGGREGATE,
             timeout=connect_timeout(n) + warmup + duration + params["settle"] + 10))
+        if n == 1000:   # the same load over TLS (issue 18)
+            scenarios.append(Scenario(
+                "broadcast-1000-tls", broadcast, params, BROADCAST_METRICS,
+                aggregate=BROADCAST_AGGREGATE, tls=True,
+                timeout=connect_timeout(n) + warmup + duration + params["settle"] + 10))
     params = {"clients": 1000, "room_size": 10, "inflight": 2, "samplers": 4,
               "warmup": warmup, "duration": duration, "settle": 10.0}
     scenarios.append(Scenario(

@@ -285,3 +285,12 @@ class ByteBudget:
 #: Seconds an HTTP request head may take to arrive whole, and a kept-alive
 #: HTTP connection may wait for its next request.
 HTTP_TIMEOUT = 10.0
+
+
+# -- TLS (issue 18) -------------------------------------------------------------
+
+#: Seconds a TLS handshake may take from accept (also bounded by the login timeout).
+TLS_HANDSHAKE_TIMEOUT = 10.0
+
+#: Ciphertext bytes a client may send before its TLS handshake is done.
+TLS_MAX_HANDSHAKE_BYTES = 64 * 1024

@@ -259,6 +259,11 @@ class WebSocketLayer:
         return self.lower.closed
 
     @property
+    def secure(self):
+        """Whether the bytes travel encrypted (a WebSocket over TLS)."""
+        return getattr(self.lower, "secure", False)
+
+    @property
     def buffered(self):
         return self.lower.buffered
 

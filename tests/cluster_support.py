@@ -4,6 +4,11 @@ driven as a third party would drive it.
 
 The lease, heartbeat, Redis timeout and backoff are shrunk through the
 nodes' options (``FAST``); every wait is for an event with a deadline.
+
+The ``cluster`` fixture runs each test twice: with the nodes on
+``redis://``, and on ``rediss://`` through a TLS-terminating proxy
+(``tls_support.TLSProxy``: the redis-server the tests use is built without
+TLS) with a certificate of the test CA (``--redis-tls-ca``).
 """
 
 import itertools
@@ -16,6 +21,7 @@ import pytest
 from reactor.resp import ReplyError, ReplyParser, encode_command
 from redis_support import RedisServer, require_redis_server
 from support import TIMEOUT, ServerProcess, wait_for_news
+from tls_support import TLSProxy, session_certs
 
 UNAVAILABLE = "chat is temporarily unavailable, try again"
 OPER_PASSWORD = "operpass-operpass"
@@ -159,19 +165,27 @@ class Cluster:
     """Nodes on one Redis, in a database of their own, emptied first (the
     names, streams and leases of an earlier test's nodes are gone)."""
 
-    def __init__(self, redis):
+    def __init__(self, redis, certs=None):
+        """``certs`` (``tls_support.make_certs``): the nodes reach Redis over
+        TLS, through a proxy with the test CA's server certificate."""
         self.redis = redis
         self.db = next(_databases) % 16
         self.nodes = []
+        self.proxy = None
+        self.tls_args = ()   # what a node needs for this cluster's url()
+        if certs is not None:
+            self.proxy = TLSProxy(certs.cert, certs.key, redis.port)
+            self.tls_args = ("--redis-tls-ca", certs.ca)
         redis_commands(redis, self.db, [("FLUSHDB",)])
 
     def url(self):
-        return self.redis.url(self.db)
+        return self.proxy.url(self.db) if self.proxy else self.redis.url(self.db)
 
     def start(self, *args, url=None):
         """A node, ready, on this cluster's database (through ``url`` if given:
         a proxy in front of the Redis); killed by ``kill``."""
-        self.nodes.append(start_node(url or self.url(), *args))
+        extra = self.tls_args if url is None else ()
+        self.nodes.append(start_node(url or self.url(), *extra, *args))
         return self.nodes[-1]
 
     def call(self, *args):
@@ -186,12 +200,16 @@ class Cluster:
 
     def kill(self):
         kill_nodes(*self.nodes)
+        if self.proxy is not None:
+            self.proxy.close()
 
 
-@pytest.fixture
-def cluster(redis_server):
-    """Nodes on the module's Redis (``redis_support.redis_server``), killed after the test."""
-    started = Cluster(redis_server)
+@pytest.fixture(params=["redis", "rediss"])
+def cluster(request, redis_server, tmp_path_factory):
+    """Nodes on the module's Redis (``redis_support.redis_server``), killed
+    after the test; once over ``redis://``, once over ``rediss://``."""
+    certs = session_certs(tmp_path_factory) if request.param == "rediss" else None
+    started = Cluster(redis_server, certs)
     yield started
     started.kill()
 

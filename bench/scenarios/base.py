@@ -10,13 +10,24 @@ between two ``snapshot``s (clock, deliveries, accepted messages, CPU) and
 reports ``rates``; after the senders stop, ``settle`` and ``settle_total``
 wait for the last deliveries, giving up after ``QUIET`` seconds of
 silence.
+
+A scenario with ``tls=True`` runs the same body over TLS: the server gets
+a TLS port beside its plain one, with a self-signed certificate made once
+per run (``tls_files``, ECDSA P-256 as Let's Encrypt issues by default),
+and the load generator connects there with TLS, verifying it. Servers
+without TLS (the baselines) are skipped.
 """
 
 import collections
+import os
+import ssl
+import tempfile
+
+from chat.server.selfsigned import ensure as ensure_certificate
 
 from ..behaviours import TAGS, make_sender, send_messages
 from ..loadgen import LoadGen, RunFailed, RunTimeout, clock
-from ..servers import ServerFailed, ServerProcess
+from ..servers import ServerFailed, ServerProcess, free_port
 
 #: A run whose generator used at least this share of its CPU may have
 #: measured the generator rather than the server: it is flagged.
@@ -29,6 +40,25 @@ QUIET = 1.0
 Metric = collections.namedtuple("Metric", "key label fmt lower_better")
 
 
+_tls_dir = []   # the run's certificate directory, once made
+
+
+def tls_files():
+    """(certificate, key) for TLS scenarios, made once per run; RunFailed
+    if they cannot be made (no openssl command)."""
+    if not _tls_dir:
+        directory = tempfile.mkdtemp(prefix="ktn-bench-tls-")
+        why = ensure_certificate(directory)
+        if why is not None:
+            raise RunFailed("no TLS certificate: %s" % why)
+        _tls_dir.append(directory)
+    return os.path.join(_tls_dir[0], "cert.pem"), os.path.join(_tls_dir[0], "key.pem")
+
+
+#: Servers that speak no TLS: TLS scenarios skip them.
+NO_TLS = {"asyncio": "no TLS in this baseline", "threaded": "no TLS in this baseline"}
+
+
 def connect_timeout(n):
     """Seconds allowed to connect and log in ``n`` clients."""
     return 20 + n / 200
@@ -38,7 +68,7 @@ class Scenario:
     """A named measurement with its parameters and the metrics it reports."""
 
     def __init__(self, name, body, params, metrics, server_args=(), aggregate=None,
-                 timeout=60.0, in_process=False, skip=None, starts_servers=False):
+                 timeout=60.0, in_process=False, skip=None, starts_servers=False, tls=False):
         self.name = name
         self.body = body
         self.params = params
@@ -49,6 +79,9 @@ class Scenario:
         self.in_process = in_process
         self.starts_servers = starts_servers   # body(template, params, deadline, cpu)
         self.skip = dict(skip or {})   # server name -> why this scenario does not run it
+        self.tls = tls                 # the body's clients speak TLS to a TLS port
+        if tls:
+            self.skip.update(NO_TLS)
 
     def run_once(self, name, template, cpu=None):
         """One run against one server; always returns a dict with "status"."""
@@ -67,8 +100,14 @@ class Scenario:
         return dict(status="ok", **metrics)
 
     def _against_server(self, name, template, cpu):
-        with ServerProcess(name, template, self.server_args, cpu) as server:
-            gen = LoadGen(server.host, server.port, alive=server.dead)
+        args, port, context = list(self.server_args), None, None
+        if self.tls:
+            cert, key = tls_files()
+            port = free_port()
+            args += ["--tls-port", str(port), "--tls-cert", cert, "--tls-key", key]
+            context = ssl.create_default_context(cafile=cert)
+        with ServerProcess(name, template, args, cpu) as server:
+            gen = LoadGen(server.host, port or server.port, alive=server.dead, tls=context)
             try:
                 return self.body(gen, server, self.params, clock() + self.timeout)
             finally:

@@ -10,6 +10,8 @@ import os
 import shlex
 import sys
 
+from reactor.tls import TLSFileError, client_context
+
 from .client_standard import ClientOptions, check_client
 from .report import EXIT_UNREACHABLE
 from .server_checks import check_server
@@ -24,6 +26,8 @@ exit status:
 examples:
   python3 -m chat.check server 127.0.0.1:9998
   python3 -m chat.check server example.org:5000 --json
+  python3 -m chat.check server example.org:6697 --tls
+  python3 -m chat.check server 127.0.0.1:9997 --tls-ca var/tls/cert.pem
   python3 -m chat.check client -- python3 my_client.py {host} {port}
   python3 -m chat.check client --login '/connect {name}' -- ./client --port {port}
 """
@@ -81,6 +85,12 @@ def build_parser():
     srv.add_argument("--stress", type=_positive_int, default=0, metavar="N",
                      help="also connect N clients at once and have ten of them talk (off by "
                           "default: the other checks never flood)")
+    srv.add_argument("--tls", action="store_true",
+                     help="speak TLS, verifying the certificate and host name against the "
+                          "system's trust store")
+    srv.add_argument("--tls-ca", metavar="FILE",
+                     help="speak TLS, trusting the certificate authority in this PEM file "
+                          "(implies --tls)")
     srv.add_argument("--budget", type=_positive, default=45.0, metavar="SECONDS",
                      help="start no check after this long; the rest are reported as not run "
                           "(default: 45)")
@@ -130,10 +140,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.kind == "server":
         host, port = args.address
+        tls = None
+        if args.tls or args.tls_ca:
+            try:
+                tls = client_context(args.tls_ca)
+            except TLSFileError as exc:
+                parser.error("--tls-ca %s" % exc)
         rep = check_server(host, port, Options(timeout=args.timeout, settle=args.settle,
                                                split_gap=args.split_gap,
                                                oversize=args.oversize,
-                                               budget=args.budget, stress=args.stress))
+                                               budget=args.budget, stress=args.stress,
+                                               tls=tls))
     else:
         command = _client_command(parser, args.command)
         rep = check_client(command, ClientOptions(

@@ -54,8 +54,8 @@ CHECKS = (
 
 def check_server(host, port, options=None, rng=None):
     """Run every server check against ``host:port``; return the ``Report``."""
-    rep = Report("server", "%s:%s" % (host, port))
     options = options or Options()
+    rep = Report("server", "%s:%s%s" % (host, port, " (TLS)" if options.tls is not None else ""))
     session = ServerSession(host, port, options, rng)
     checks = CHECKS
     if options.stress:

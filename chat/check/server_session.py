@@ -43,7 +43,7 @@ class Options:
     """Timing and size knobs of a server check (all command-line options)."""
 
     def __init__(self, timeout=3.0, settle=0.3, split_gap=0.05, oversize=256 * 1024,
-                 history_gap=1.05, budget=45.0, stress=0):
+                 history_gap=1.05, budget=45.0, stress=0, tls=None):
         self.timeout = timeout          # seconds to wait for an expected answer
         self.settle = settle            # seconds to confirm nothing else arrives
         self.split_gap = split_gap      # seconds between the pieces of a split request
@@ -53,6 +53,7 @@ class Options:
         self.budget = budget            # seconds after which no further check starts
                                         # (the longest check adds a few timeouts)
         self.stress = stress            # clients at once in the stress check (0: none)
+        self.tls = tls                  # an ssl.SSLContext: every connection speaks TLS
 
 
 class ServerSession:
@@ -78,7 +79,7 @@ class ServerSession:
         """A new connection to the server; ``ServerGone`` if it refuses."""
         try:
             conn = wire.Connection(self.pump, self.host, self.port, self.timeout,
-                                   on_payload=self._audit)
+                                   on_payload=self._audit, tls=self.options.tls)
         except OSError as exc:
             raise ServerGone("cannot connect to %s:%s any more (%s)"
                              % (self.host, self.port, exc)) from exc

@@ -22,6 +22,7 @@ shapes.
 import json
 import select
 import socket
+import ssl
 import struct
 import time
 
@@ -99,10 +100,18 @@ class Received:
 class Connection:
     """A checker's TCP connection to the server under test."""
 
-    def __init__(self, pump, host, port, timeout, on_payload=None):
+    def __init__(self, pump, host, port, timeout, on_payload=None, tls=None):
+        """``tls``: an ``ssl.SSLContext`` to speak TLS (the handshake and the
+        certificate check happen here, blocking, bounded by ``timeout``)."""
         self.pump = pump
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tls is not None:
+            try:
+                self.sock = tls.wrap_socket(self.sock, server_hostname=host)
+            except OSError:
+                self.sock.close()
+                raise
         self.sock.setblocking(False)
         self.decoder = JsonStreamDecoder(max_size=MAX_PAYLOAD)
         self.on_payload = on_payload
@@ -112,10 +121,19 @@ class Connection:
         self.raw = bytearray()    # the first bytes received, for the wire checks
         pump.loop.add_reader(self.sock, self._on_readable)
 
+    def _recv(self):
+        """One read: what the socket holds now (over TLS, every record that
+        is complete, as a naive TLS reader's loop would get them)."""
+        data = self.sock.recv(_RECV_SIZE)
+        pending = getattr(self.sock, "pending", None)
+        while data and pending is not None and pending():
+            data += self.sock.recv(_RECV_SIZE)
+        return data
+
     def _on_readable(self):
         try:
-            data = self.sock.recv(_RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
+            data = self._recv()
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError:
             data = b""
@@ -152,7 +170,8 @@ class Connection:
         while view and not self.closed:
             try:
                 sent = self.sock.send(view)
-            except (BlockingIOError, InterruptedError):
+            except (BlockingIOError, InterruptedError, ssl.SSLWantReadError,
+                    ssl.SSLWantWriteError):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False

@@ -65,6 +65,13 @@ def parse_args(argv=None):
     p.add_argument("--connect-timeout", type=_non_negative(float),
                    default=DEFAULT_CONNECT_TIMEOUT, metavar="SECONDS",
                    help="give up connecting after this long")
+    p.add_argument("--tls", action="store_true",
+                   help="connect with TLS, verifying the server's certificate and host name "
+                        "against the system's trust store; a failure is an error, never a "
+                        "fallback to plaintext")
+    p.add_argument("--tls-ca", metavar="FILE",
+                   help="with TLS (implies --tls): trust the certificate authority in this "
+                        "PEM file instead (a private or self-signed certificate)")
     p.add_argument("--line", action="store_true",
                    help="line mode even at a terminal (by default, when stdin and stdout are "
                         "terminals and TERM is set and not 'dumb', the client is full-screen: "
@@ -88,7 +95,8 @@ def main(argv=None):
             pass
     config = ClientConfig(args.host, args.port, pace_ms=args.pace_ms,
                           exit_wait=args.exit_wait, connect_timeout=args.connect_timeout,
-                          color=False if args.no_color else None)
+                          color=False if args.no_color else None,
+                          tls=args.tls, tls_ca=args.tls_ca)
     if not args.line:
         if fullscreen_possible():
             status = run_fullscreen(config, EventLoop)

@@ -87,9 +87,11 @@ import collections
 import json
 import os
 import socket
+import ssl
 
 from reactor.framing import FramingError, JsonStreamDecoder
 from reactor.tcp import Connector
+from reactor.tls import TLSFileError, client_context, connect_tls, describe_failure
 
 from .config import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 from .commands import NOT_LOGGED_IN_HINT, LocalHint, SendRequest, parse_input
@@ -148,8 +150,23 @@ class ClientEngine(StdinLines):
     def start(self):
         """Start reading stdin and connecting; the loop does the rest."""
         self._start_stdin()
-        self.connector = Connector(self.loop, self.config.host, self.config.port, self,
-                                   self._connect_failed, timeout=self.config.connect_timeout)
+        config = self.config
+        if not config.tls:
+            self.connector = Connector(self.loop, config.host, config.port, self,
+                                       self._connect_failed, timeout=config.connect_timeout)
+            return
+        try:   # --tls: verified against the system's trust store or --tls-ca, never plain
+            context = client_context(config.tls_ca)
+        except TLSFileError as exc:   # said and left in the loop's first pass
+            self.loop.call_soon(self._cannot_start, "--tls-ca %s" % exc)
+            return
+        self.connector = connect_tls(self.loop, config.host, config.port, self,
+                                     self._connect_failed, context,
+                                     timeout=config.connect_timeout)
+
+    def _cannot_start(self, text):
+        self.error_line(text)
+        self.finish(EXIT_FAILURE)
 
     def finish(self, status):
         """Leave: close the connection (flushing), stop reading, stop the loop."""
@@ -180,10 +197,16 @@ class ClientEngine(StdinLines):
             return
         self.transport = transport
         if self.interactive:
-            self.notice("connected to %s:%s" % (self.config.host, self.config.port))
+            self.notice("connected to %s:%s%s" % (self.config.host, self.config.port,
+                                                  " with TLS" if self.secure else ""))
             self.notice("'login <name>' to start, 'help' for the server's requests, "
                         "'logout' or Ctrl-D to quit")
         self._pump()
+
+    @property
+    def secure(self):
+        """Whether the connection is TLS (for the padlock in a status line)."""
+        return getattr(self.transport, "secure", False)
 
     def data_received(self, data):
         # A response can only answer requests written before this read.
@@ -216,7 +239,9 @@ class ClientEngine(StdinLines):
     def _connect_failed(self, exc):
         if self.finished:
             return
-        if isinstance(exc, TimeoutError) and not exc.errno:
+        if isinstance(exc, ssl.SSLError):
+            reason = describe_failure(exc)
+        elif isinstance(exc, TimeoutError) and not exc.errno:
             reason = "no answer within %g seconds" % self.config.connect_timeout
         else:
             reason = _describe(exc)

@@ -46,6 +46,7 @@ import sys
 from reactor.loop import EventLoop
 from reactor.tcp import listen
 from reactor.web import HttpConnection
+from reactor.tls import TLSFileError
 
 from .. import limits
 from ..core import Broadcast, ChatCore, Close, CoreHooks, Hash, Publish, RemoteKick, RemotePm, Send
@@ -61,6 +62,7 @@ from .metrics import ServerMetrics
 from .output import OutputLimits, OutputMeter
 from .store_setup import close_store, open_configured_store, open_store
 from .web import WebRoutes, load_web_files
+from .tls import ServerTLS
 
 log = logging.getLogger("chat.server")
 
@@ -105,6 +107,8 @@ class ChatServer(CoreHooks):
         self._per_host = collections.Counter()
         self.listener = None
         self.web_listener = None   # with --http-port
+        self.tls = None            # a ServerTLS with --tls-port (chat/server/tls.py)
+        self.tls_listener = None
         self._presence_timer = None
         self._last_presence = -config.presence_interval
         self._idle_timer = None
@@ -124,21 +128,52 @@ class ChatServer(CoreHooks):
         self._pass_answers = 0       # bytes of answers (join, names...) this loop pass
 
     def start(self):
-        self.listener = listen(self.loop, self.config.host, self.config.port,
-                               lambda address: ClientConnection(self, address))
+        """Listen (plain, TLS or both); return the first listener's address.
+
+        The TLS listener opens first: whoever sees the plain port accept
+        (a harness, a test) finds the TLS port accepting too."""
+        if self.config.tls_port is not None:
+            self._start_tls()
+        if not self.config.tls_only:
+            self.listener = listen(self.loop, self.config.host, self.config.port,
+                                   lambda address: ClientConnection(self, address))
+            log.info("listening on %s:%d", *self.listener.address[:2])
+        if self.tls_listener is not None:
+            log.info("listening with TLS on %s:%d", *self.tls_listener.address[:2])
         if self.config.idle_timeout > 0:
             self._idle_timer = self.loop.call_later(self._idle_period(), self._idle_sweep)
-        host, port = self.listener.address[:2]
-        log.info("listening on %s:%d", host, port)
+        address = (self.listener or self.tls_listener).address
         if self.config.http_port is not None:
             self._start_web()
         if self.config.redis is not None:
-            self.cluster = Cluster(self, self.config.node_id or default_node_id(host, port))
+            self.cluster = Cluster(self, self.config.node_id or default_node_id(*address[:2]))
         if self.config.room_ttl > 0:
             self._ttl_timer = self.loop.call_later(self._ttl_period(), self._expire_rooms)
         if self.config.retain_messages or self.config.retain_days:
             self._retain_timer = self.loop.call_later(0, self._retain)
-        return self.listener.address
+        return address
+
+    def _start_tls(self):
+        """The TLS listener beside the plain one (loads the certificate:
+        raises ``TLSFileError``, or ``OSError`` if the port is taken)."""
+        if self.tls is None:
+            self.tls = ServerTLS(self.loop, self.config)
+        tls = self.tls
+        self.tls_listener = listen(self.loop, self.config.host, self.config.tls_port,
+                                   lambda address: tls.wrap(ClientConnection(self, address, "tls")))
+        tls.listening_on(self.tls_listener.address[1])
+
+    def reload_tls(self):
+        """SIGHUP: read the certificate again; open connections stay."""
+        if self.tls is not None:
+            self.tls.reload()
+
+    def password_refusal(self, conn, item):
+        """PROTOCOL.md section 4: a password sent in clear while a TLS
+        listener exists gets this error text (None: handle the request)."""
+        if self.tls is None:
+            return None
+        return self.tls.password_refusal(conn.transport, item)
 
     def _start_web(self):
         config = self.config
@@ -375,7 +410,7 @@ class ChatServer(CoreHooks):
             return
         self._stopping = True
         log.info("shutting down: %d connections", len(self.connections))
-        for listener in (self.listener, self.web_listener):
+        for listener in (self.listener, self.tls_listener, self.web_listener):
             if listener is not None:
                 listener.close()
         for timer in (self._presence_timer, self._idle_timer, self._login_timer,
@@ -427,6 +462,15 @@ def main(argv=None):
         log.warning("%s holds secrets and others can read it: chmod 600 %s", path, path)
     loop = EventLoop()
     server = ChatServer(loop, config, store, audit)
+    if config.tls_port is not None:
+        try:
+            server.tls = ServerTLS(loop, config)
+        except TLSFileError as exc:
+            print("chat.server: error: TLS certificate or key: %s" % exc, file=sys.stderr)
+            loop.close()
+            store.close()
+            return 2
+        loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
     # Handlers first: a signal that arrives as soon as we listen is queued
     # and handled by the loop's first pass, never a crash.
     loop.add_signal_handler(signal.SIGINT, server.shutdown)
@@ -434,7 +478,9 @@ def main(argv=None):
     try:
         server.start()
     except OSError as exc:
-        log.error("cannot listen on %s:%s: %s", args.host, args.port, exc.strerror or exc)
+        log.error("cannot listen on %s:%s%s: %s", args.host, args.port,
+                  " or TLS port %s" % config.tls_port if config.tls_port is not None else "",
+                  exc.strerror or exc)
         loop.close()
         store.close()
         return 1

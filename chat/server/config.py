@@ -12,6 +12,7 @@ import resource
 from .. import limits
 from ..core import worst_case_response_bytes
 from ..core.accounts import SCRYPT_N
+from . import tls as tls_options
 from .cluster import options as cluster_options
 from .proxy_protocol import parse_networks
 
@@ -157,6 +158,7 @@ def parse_args(argv=None):
                    help="with --db: days a message is kept in the file (0: for good)")
     # -- end of issue 21's block ---------------------------------------------
     cluster_options.add_arguments(p)
+    tls_options.add_arguments(p)  # issue 18: TLS (chat/server/tls.py)
     # the web face (issue 19): the web client, /healthz and WebSockets on /chat
     p.add_argument("--http-port", type=int, default=None,
                    help="also serve HTTP on this port: the web client at /, WebSockets on "
@@ -201,6 +203,10 @@ def parse_args(argv=None):
         p.error("the operator password must be at least %d characters (it has %d): a short "
                 "one falls to guessing; choose a longer one"
                 % (limits.MIN_OPER_PASSWORD_LENGTH, len(args.oper_password)))
+    del args.oper_password_file
+    problem = cluster_options.resolve_url(args, os.environ)   # issue 18: URL not in argv
+    if problem:
+        p.error(problem)
     return args
 
 
@@ -327,6 +333,8 @@ class ServerConfig:
         self.metrics_allow = _networks(METRICS_ALLOW)
         # cluster (chat/server/cluster): no redis, a single server
         self.__dict__.update(cluster_options.DEFAULTS)
+        # TLS (issue 18, chat/server/tls.py): no TLS listener
+        self.__dict__.update(tls_options.DEFAULTS)
         for name, value in options.items():
             if not hasattr(self, name):
                 raise TypeError("unknown server option %r" % name)
@@ -359,4 +367,5 @@ class ServerConfig:
         if self.db is None and (self.retain_messages or self.retain_days):
             problems.append("--retain-messages and --retain-days need --db PATH")
         problems += cluster_options.problems(self)
+        problems += tls_options.problems(self)  # issue 18
         return problems

@@ -87,7 +87,7 @@ class ClientConnection(RequestQueue, Session):
         super().__init__(_host(address[0] if address else "?"))
         self.server = server
         self.port = address[1] if address else 0
-        self.kind = kind      # the way in: "tcp" or "websocket" (for /metrics)
+        self.kind = kind      # the way in: "tcp", "tls" or "websocket" (for /metrics)
         self.state = ADMITTED
         self.transport = None
         self.output = None

@@ -131,6 +131,10 @@ class RequestQueue:
             if item.fatal:
                 self.close(item.message)
             return
+        refusal = server.password_refusal(self, item)  # issue 18: passwords only over TLS
+        if refusal is not None:
+            server.carry_out([server.core.error(self, refusal)])
+            return
         if server.cluster is not None and server.cluster.gate.check(self, item):
             return
         self.handle(item)

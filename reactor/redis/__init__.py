@@ -23,7 +23,7 @@ reply), never this one, so the package has no import cycle.
 from ..resp import ProtocolError, RedisError, ReplyError
 from .client import RedisClient
 from .reply import ConnectionLost, Overloaded, Reply, Unavailable
-from .url import parse_url
+from .url import mask, parse_url, uses_tls
 
 __all__ = ["RedisClient", "Reply", "RedisError", "ReplyError", "ProtocolError",
-           "Unavailable", "Overloaded", "ConnectionLost", "parse_url"]
+           "Unavailable", "Overloaded", "ConnectionLost", "mask", "parse_url", "uses_tls"]

@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 A ``RedisClient`` holds at most one connection (``reactor.redis.connection``,
 on a ``reactor.tcp`` transport) to the server named by a
-``redis://HOST:PORT[/DB]`` URL. ``call(*args)`` returns a ``Reply`` at once
+``redis://HOST:PORT[/DB]`` URL (``rediss://``: over TLS, ``reactor.tls``,
+verified against ``tls_context`` or the system's trust store). ``call(*args)`` returns a ``Reply`` at once
 (``reactor.redis.reply``); the connection pipelines it with the others of
 the loop pass.
 
@@ -39,9 +40,10 @@ import random
 
 from ..resp import DEFAULT_MAX_REPLY_SIZE, ProtocolError, encode_command
 from ..tcp import Connector
+from ..tls import client_context, connect_tls
 from .connection import Connection
 from .reply import Overloaded, Reply, Unavailable
-from .url import parse_url
+from .url import parse_url, uses_tls
 
 __all__ = ["RedisClient"]
 
@@ -69,15 +71,20 @@ class RedisClient:
                  reply_timeout=10.0, backoff_initial=0.1, backoff_max=5.0,
                  backoff_jitter=0.2, max_pending=100_000,
                  max_output_bytes=64 * 1024 * 1024, max_reply_size=DEFAULT_MAX_REPLY_SIZE,
-                 on_connected=None, on_disconnected=None):
+                 tls_context=None, on_connected=None, on_disconnected=None):
+        """``tls_context``: for a ``rediss://`` URL, the ``ssl.SSLContext``
+        that verifies the server (default: the system's trust store)."""
         self.loop = loop
-        self.url = url
+        self.url = url   # may hold the password: never log it (url.mask)
         self.host, self.port, self.db, self._user, self._password = parse_url(url)
+        if uses_tls(url) and tls_context is None:
+            tls_context = client_context()
         self._options = dict(
             connect_timeout=connect_timeout, reply_timeout=reply_timeout,
             backoff_initial=backoff_initial, backoff_max=backoff_max,
             backoff_jitter=backoff_jitter, max_pending=max_pending,
-            max_output_bytes=max_output_bytes, max_reply_size=max_reply_size)
+            max_output_bytes=max_output_bytes, max_reply_size=max_reply_size,
+            tls_context=tls_context if uses_tls(url) else None)
         self.__dict__.update(self._options)
         self.on_connected = on_connected
         self.on_disconnected = on_disconnected
@@ -161,9 +168,13 @@ class RedisClient:
         self.state = CONNECTING
         self._conn = conn = Connection(self.loop, self.max_reply_size,
                                        self._handshake, self._drop)
-        self._connector = Connector(self.loop, self.host, self.port, conn,
-                                    lambda exc: self._attempt_failed(conn, exc),
-                                    timeout=self.connect_timeout)
+        failed = lambda exc: self._attempt_failed(conn, exc)   # noqa: E731
+        if self.tls_context is not None:
+            self._connector = connect_tls(self.loop, self.host, self.port, conn, failed,
+                                          self.tls_context, timeout=self.connect_timeout)
+        else:
+            self._connector = Connector(self.loop, self.host, self.port, conn, failed,
+                                        timeout=self.connect_timeout)
 
     def _handshake(self, conn):
         """Authenticate and select the database before anyone else may
@@ -197,7 +208,8 @@ class RedisClient:
             self.state = READY
             self._failures = 0
             self.last_error = None
-            log.info("connected to redis at %s:%d db %d", self.host, self.port, self.db)
+            log.info("connected to redis at %s:%d db %d%s", self.host, self.port, self.db,
+                     " with TLS" if self.tls_context is not None else "")
             _notify(self.on_connected)
 
     def _attempt_failed(self, conn, exc):

@@ -137,6 +137,9 @@ class FullScreenClient(ClientEngine):
         screen, session = self.screen, self.session
         if self.transport is not None:
             screen.state = "leaving" if self.logout_sent else "connected"
+            # the padlock, or say it is not there (issue 18)
+            screen.state = ("\U0001F512 " + screen.state if self.secure
+                            else screen.state + " (no TLS)")
         elif screen.state != "connecting":
             screen.state = "disconnected"
         screen.name = sanitize(session.name) if session.name else None   # typed, yet

@@ -34,7 +34,7 @@ a restarted node can take them.
 import logging
 import os
 
-from reactor.redis import RedisClient
+from reactor.redis import RedisClient, mask
 
 from ... import protocol
 from ...core import Broadcast
@@ -42,6 +42,7 @@ from ...store.redis import ROOM_PREFIX
 from .direct import DirectMessages
 from .events import Events
 from .gate import UNAVAILABLE, Gate
+from . import options as cluster_options
 from .messages import RoomMessages
 from .names import NameLeases
 from .presence import EVENTS_STREAM, ClusterPresence
@@ -75,7 +76,8 @@ class Cluster:
         loop = server.loop
         retry = config.redis_backoff_max
         options = dict(reply_timeout=config.redis_timeout, backoff_max=retry,
-                       connect_timeout=config.redis_timeout)
+                       connect_timeout=config.redis_timeout,
+                       tls_context=cluster_options.tls_context(config))   # rediss://
         # every write signed, every read verified with the cluster key (``signing``)
         self.redis = SignedRedis(RedisClient(loop, config.redis, on_connected=self._connected,
                                              on_disconnected=self._disconnected, **options),
@@ -166,7 +168,7 @@ class Cluster:
         self.messages.caught_up()
         if not self.ready:
             self.ready = True
-            log.info("cluster node %s ready (redis %s)", self.node_id, self.redis.url)
+            log.info("cluster node %s ready (redis %s)", self.node_id, mask(self.redis.url))
             self._start_deadline.cancel()
             self.gate.let_in()
 

@@ -1,7 +1,8 @@
 """The cluster's command-line options, their defaults and their checks
 (``chat.server`` adds them to its parser and its ``ServerConfig``)."""
 
-from reactor.redis import parse_url
+from reactor.redis import mask, parse_url, uses_tls
+from reactor.tls import TLSFileError, client_context
 
 from ... import limits
 from .signing import MIN_KEY_BYTES, read_key
@@ -19,13 +20,27 @@ DEFAULTS = {
     # issue 20: the key that signs what nodes write (the secret itself: never logged)
     "cluster_key": None,
     "cluster_key_file": None,
+    "redis_tls_ca": None,
 }
+
+#: The environment variable that may hold the Redis URL (with its password:
+#: the environment is not shown by ``ps``, the command line is).
+REDIS_URL_ENV = "KTN_REDIS_URL"
 
 
 def add_arguments(p):
-    p.add_argument("--redis", metavar="redis://HOST:PORT[/DB]",
+    p.add_argument("--redis", metavar="redis[s]://HOST:PORT[/DB]",
                    help="run as a cluster node sharing rooms, names and private messages "
-                        "with the other nodes on this Redis (without it: a single server)")
+                        "with the other nodes on this Redis (without it: a single server; "
+                        "rediss:// for TLS). A URL with a password belongs in a URL file or "
+                        "the environment variable %s, where ps does not show it"
+                        % REDIS_URL_ENV)
+    p.add_argument("--redis-url-file", metavar="FILE",
+                   help="file whose first line is the Redis URL, as for --redis: keeps a "
+                        "password out of ps")
+    p.add_argument("--redis-tls-ca", metavar="FILE",
+                   help="with a rediss:// URL: trust the certificate authority in this PEM "
+                        "file (default: the system's trust store)")
     p.add_argument("--node-id", help="this node's name in the cluster (default host:port:pid)")
     p.add_argument("--lease", type=float, default=limits.LEASE,
                    help="with --redis: seconds a name stays taken after its node stops "
@@ -54,18 +69,56 @@ def add_arguments(p):
                         % MIN_KEY_BYTES)
 
 
+def resolve_url(args, environ):
+    """Set ``args.redis`` from ``--redis-url-file`` or the environment when
+    ``--redis`` is not given; return an error text naming the file (never
+    its content), or None."""
+    path = args.redis_url_file
+    del args.redis_url_file
+    if path is not None:
+        if args.redis is not None:
+            return "--redis and --redis-url-file exclude each other"
+        try:
+            with open(path, encoding="utf-8") as f:
+                url = f.readline().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            return "--redis-url-file %s: %s" % (path, getattr(exc, "strerror", None) or exc)
+        if not url:
+            return "--redis-url-file %s: the first line is empty" % path
+        args.redis = url
+    elif args.redis is None and environ.get(REDIS_URL_ENV):
+        args.redis = environ[REDIS_URL_ENV]
+    return None
+
+
+def tls_context(config):
+    """The ``ssl.SSLContext`` for a ``rediss://`` URL, or None for ``redis://``
+    (raises ``TLSFileError`` for a bad ``--redis-tls-ca``)."""
+    if config.redis is None or not uses_tls(config.redis):
+        return None
+    return client_context(config.redis_tls_ca)
+
+
 def problems(config):
     """What is wrong with the cluster options of ``config`` (a list)."""
     if config.redis is None:
-        return ["--node-id needs --redis URL"] if config.node_id is not None else []
+        found = ["--node-id needs --redis URL"] if config.node_id is not None else []
+        if config.redis_tls_ca is not None:
+            found.append("--redis-tls-ca needs --redis URL")
+        return found
     found = []
     if config.db is not None:
         found.append("--db and --redis exclude each other: a cluster keeps its "
                      "histories in Redis (run Redis with appendonly yes)")
     try:
         parse_url(config.redis)
+        tls_context(config)
+    except TLSFileError as exc:
+        found.append("--redis-tls-ca %s" % exc)
     except ValueError as exc:
-        found.append("--redis: %s" % exc)
+        found.append("--redis: %s" % exc)   # the URL in it is masked
+    if config.redis_tls_ca is not None and not uses_tls(config.redis):
+        found.append("--redis-tls-ca needs a rediss:// URL (%s)" % mask(config.redis))
     for name in ("lease", "redis_timeout", "redis_backoff_max", "redis_block", "stream_retain"):
         if not getattr(config, name) > 0:
             found.append("--%s must be positive" % name.replace("_", "-"))

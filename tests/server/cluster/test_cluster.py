@@ -158,7 +158,7 @@ def test_names_are_unique_across_nodes(cluster):
 
 
 def test_logins_before_the_node_is_ready_wait_for_it(cluster):
-    node = ServerProcess("--redis", cluster.url(), *FAST)
+    node = ServerProcess("--redis", cluster.url(), *cluster.tls_args, *FAST)
     try:
         client = node.connect()   # at once: the node may still be starting
         client.login("early")

@@ -212,7 +212,7 @@ def test_a_node_that_cannot_start_says_why_and_starts_once_it_can(cluster):
     here) is logged, and the start is tried again after a pause: once the
     key is fixed the node becomes ready, with no reconnection to wait for."""
     cluster.call("SET", "ktn:bans", "not a hash")
-    node = ServerProcess("--redis", cluster.url(), *FAST)
+    node = ServerProcess("--redis", cluster.url(), *cluster.tls_args, *FAST)
     cluster.nodes.append(node)
     node.wait_for_log("reading the accounts and bans failed: WRONGTYPE")
     cluster.call("DEL", "ktn:bans")
@@ -234,6 +234,6 @@ def test_a_node_starts_beside_a_deeply_nested_account(cluster):
     """An account record nested 100 000 deep does not keep a node from
     starting."""
     assert cluster.call("HSET", "ktn:accounts", "bob", b"[" * 100_000) == 1
-    node = ServerProcess("--redis", cluster.url(), *FAST)
+    node = ServerProcess("--redis", cluster.url(), *cluster.tls_args, *FAST)
     cluster.nodes.append(node)
     node.wait_for_log("cluster node .* ready", timeout=3)   # (reads the 100 KB line)

@@ -113,6 +113,9 @@ class ClientEngine(StdinLines):
     ``StdinLines``) the stdin reader; a face subclasses it (see the module
     docstring)."""
 
+    #: The full-screen face sets it: ``/msg <name> <text>`` is private (IRC).
+    IRC_HABITS = False
+
     def __init__(self, loop, config, stdin_fd=0):
         self.loop = loop
         self.config = config
@@ -298,7 +301,7 @@ class ClientEngine(StdinLines):
                 self._settling = True
                 self._settle()
                 return
-            action = parse_input(item, self.logged_in)
+            action = self.place(item)
             if (self.login_pending and isinstance(action, LocalHint)
                     and action.text == NOT_LOGGED_IN_HINT):
                 return  # a plain line right after a login: wait for its answer
@@ -308,6 +311,12 @@ class ClientEngine(StdinLines):
             elif isinstance(action, LocalHint):
                 self.hint(action.text)
         self._maybe_resume_stdin()
+
+    def place(self, line):
+        """What ``line`` means now, with what the session has learnt."""
+        session = self.session
+        return parse_input(line, self.logged_in, offered=session.offered, irc=self.IRC_HABITS,
+                           names=session.names, me=session.name)
 
     def _send(self, action):
         """Write one request; the next waits for a response or the gap."""

@@ -14,7 +14,10 @@ The client infers it, liberally, from what it sent and what came back:
   alice, bob, carol", or a list) and moved by presence notices ("alice,
   bob and 12 others joined; carol left") and kick/ban notices;
 * names seen (for Tab completion) come from senders, ``names`` answers and
-  presence notices; rooms seen from ``rooms`` answers and joins.
+  presence notices; rooms seen from ``rooms`` answers and joins;
+* the requests the server offers come from its ``help`` answer
+  (``commands.requests_in_help``); until one is seen, ``offered`` is None
+  and the input rules assume the five standard requests and section 4's.
 
 Servers without rooms never send "Joined": the room stays ``#lobby``, the
 default room every section 4 server puts a standard client in. Anything
@@ -26,6 +29,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .commands import KNOWN_REQUESTS, requests_in_help
 from .render import response_kind
 
 __all__ = ["LOBBY", "SessionView"]
@@ -53,6 +57,7 @@ class SessionView:
         self.users: int | None = None      # in our room, when known
         self.names: set[str] = set()
         self.rooms: set[str] = {LOBBY}
+        self.offered: frozenset | None = None   # requests the server's help named
         self._login_name: str | None = None
 
     def summary(self) -> tuple:
@@ -102,6 +107,10 @@ class SessionView:
             self._info(content)
 
     def _info(self, text: str) -> None:
+        offered = requests_in_help(text)
+        if offered:
+            self.offered = frozenset(offered | KNOWN_REQUESTS)
+            return
         joined = _JOINED.search(text)
         if joined:
             self.room = "#" + joined.group(1).lstrip("#")

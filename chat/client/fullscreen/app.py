@@ -49,7 +49,7 @@ import traceback
 from ..engine import ClientEngine
 from ..config import EXIT_FAILURE, EXIT_INTERRUPTED
 from ..stdin_lines import MAX_QUEUED_LINES
-from ..commands import SendRequest, mask_secrets, parse_input
+from ..commands import SendRequest, mask_secrets
 from ..render import render_spans, sanitize, use_color
 from .input_line import PasteParser, key_name
 from .model import Screen
@@ -74,6 +74,8 @@ def fullscreen_possible(stdin_fd: int = 0, stdout_fd: int = 1) -> bool:
 
 class FullScreenClient(ClientEngine):
     """A ``ClientEngine`` reading keys and drawing a ``Screen``."""
+
+    IRC_HABITS = True
 
     def __init__(self, loop, config, window, stdin_fd=0):
         super().__init__(loop, config, stdin_fd=stdin_fd)
@@ -222,7 +224,7 @@ class FullScreenClient(ClientEngine):
             self._dropping = True
             return
         self._dropping = False
-        action = parse_input(line, True)
+        action = self.place(line)
         if not (isinstance(action, SendRequest) and action.request == "msg"
                 and action.content == line.strip()):
             self.screen.add([("echo", "> " + sanitize(mask_secrets(line.strip())))])

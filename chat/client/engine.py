@@ -70,7 +70,10 @@ Life cycle, with the exit status:
   in (as above), otherwise the client leaves at once. Status 0. A second
   Ctrl-C, or a Ctrl-C while still connecting, leaves at once: status 130;
 * the server closes the connection, or it breaks: a line on stderr (none
-  after a logout), status 1, or 0 when we were leaving anyway. A payload
+  after a logout) with the server's last word when its last payload was an
+  ``info`` or ``error`` ("kicked by opal: bye", "Server is shutting
+  down"), status 1, or 0 when we were leaving anyway. The face decides
+  when to leave (``connection_ended``: the full-screen one waits for a key). A payload
   beyond the size limit makes the stream untrustworthy: the client says so
   and leaves, status 1.
 
@@ -145,6 +148,7 @@ class ClientEngine(StdinLines):
         self._exit_timer = None            # leaving: the server's silence ends the wait
         self._leave_answered = False       # leaving: the server has answered since
         self._interrupted = False
+        self.last_word = None              # the last payload, if an info or error: why it closed
 
     # -- start and finish -------------------------------------------------
 
@@ -210,11 +214,17 @@ class ClientEngine(StdinLines):
         if self.finished:
             return
         if not self.logout_sent:  # after a logout, a close is the normal answer
-            if exc is None:
-                self.notice("the server closed the connection")
-            else:
-                self.notice("connection lost: %s" % _describe(exc))
-        self.finish(EXIT_OK if self.leaving else EXIT_FAILURE)
+            reason = ("the server closed the connection" if exc is None
+                      else "connection lost: %s" % _describe(exc))
+            if self.last_word and not self.leaving:
+                reason += " (its last word: %s)" % " ".join(self.last_word.split())
+            self.notice(reason)
+        self.connection_ended(EXIT_OK if self.leaving else EXIT_FAILURE)
+
+    def connection_ended(self, status):
+        """The connection is gone and why was said: leave. (The full-screen
+        face keeps the reason on screen until a key is pressed first.)"""
+        self.finish(status)
 
     def _connect_failed(self, exc):
         if self.finished:
@@ -234,6 +244,9 @@ class ClientEngine(StdinLines):
         before = self.session.summary()
         self.session.observe(payload)
         kind = response_kind(payload)
+        content = payload.get("content") if isinstance(payload, dict) else None
+        self.last_word = (content[:300] if kind in ("info", "error") and isinstance(content, str)
+                          else None)
         login_was_pending = self.login_pending
         if kind == "history":
             self._logged_in()

@@ -90,6 +90,7 @@ class FullScreenClient(ClientEngine):
         self._redraw_pending = False
         self._terminal_gone = False
         self._dropping = False                      # lines typed into a full queue
+        self._ended = None                          # closed unasked: exit status, after a key
         self.screen.resize(*self.view.size())
         self.redraw()
 
@@ -135,6 +136,16 @@ class FullScreenClient(ClientEngine):
         super().connection_lost(exc)
         self._sync_status()
 
+    def connection_ended(self, status):
+        """Closed unasked (kicked, banned, shut down...): the reason stays on
+        screen until a key is pressed, then is printed after the screen."""
+        if self.leaving or self._terminal_gone or self.finished:
+            self.finish(status)
+            return
+        self._ended = status
+        self.screen.notice("press a key to quit")
+        self.redraw()
+
     def _sync_status(self):
         screen, session = self.screen, self.session
         if self.transport is not None:
@@ -170,10 +181,16 @@ class FullScreenClient(ClientEngine):
             except curses.error:
                 break
             got_key = True
+            if self._ended is not None:     # the reason was read: go
+                self.finish(self._ended)
+                return
             for item in self.paste.feed(key):
                 self._handle(item)
         if not got_key and self._stdin_gone():
             self._terminal_gone = True
+            if self._ended is not None:
+                self.finish(self._ended)
+                return
             self._end_of_input()
             self._pump()
         self.redraw()

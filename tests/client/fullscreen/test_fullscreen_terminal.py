@@ -275,6 +275,8 @@ def test_server_closing_unasked_exits_one_with_the_reason_after_the_screen(termi
         term = terminal(fake.port)
         term.wait_for(r"-- connected to")
         term.type("login tom\r")
+        term.wait_for(r"press a key to quit")
+        term.type(" ")
         assert term.wait_exit() == 1
         assert term.err == "-- the server closed the connection\n"
     finally:

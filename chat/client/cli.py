@@ -19,6 +19,7 @@ from .config import (DEFAULT_CONNECT_TIMEOUT, DEFAULT_EXIT_WAIT, DEFAULT_HOST, D
                      DEFAULT_PORT, EXIT_FAILURE, EXIT_INTERRUPTED, ClientConfig)
 from .fullscreen.app import fullscreen_possible, run_fullscreen
 from .line import ChatClient
+from .terminal_locale import LOCALE_WARNING, UTF8, locale_encoding
 
 def _non_negative(kind):
     def convert(text):
@@ -81,19 +82,25 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
 
 def main(argv=None):
     args = parse_args(argv)
+    encoding = locale_encoding()
     for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.reconfigure(errors="replace")
-        except (AttributeError, ValueError):
+        try:   # the terminal's encoding; what it cannot show: "?"
+            if encoding != UTF8 and stream.isatty():
+                stream.reconfigure(encoding=encoding, errors="replace")
+            else:
+                stream.reconfigure(errors="replace")
+        except (AttributeError, ValueError, LookupError):
             pass
     config = ClientConfig(args.host, args.port, pace_ms=args.pace_ms,
                           exit_wait=args.exit_wait, connect_timeout=args.connect_timeout,
-                          color=False if args.no_color else None)
+                          color=False if args.no_color else None, encoding=encoding)
     if not args.line:
         if fullscreen_possible():
             status = run_fullscreen(config, EventLoop)
             if status is not None:
                 return status
+    if encoding != UTF8 and sys.stdin.isatty():
+        sys.stderr.write("-- %s\n" % LOCALE_WARNING % encoding)
     loop = EventLoop()
     client = ChatClient(loop, config)
     try:

@@ -24,10 +24,11 @@ class ClientConfig:
 
     def __init__(self, host=DEFAULT_HOST, port=DEFAULT_PORT, pace_ms=DEFAULT_PACE_MS,
                  exit_wait=DEFAULT_EXIT_WAIT, connect_timeout=DEFAULT_CONNECT_TIMEOUT,
-                 color=None):
+                 color=None, encoding="utf-8"):
         self.host = host
         self.port = port
         self.pace_ms = pace_ms
         self.exit_wait = exit_wait
         self.connect_timeout = connect_timeout
         self.color = color          # None: decide from stdout (use_color)
+        self.encoding = encoding    # the terminal's, from the locale (terminal_locale)

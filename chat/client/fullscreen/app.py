@@ -51,6 +51,7 @@ from ..config import EXIT_FAILURE, EXIT_INTERRUPTED
 from ..stdin_lines import MAX_QUEUED_LINES
 from ..commands import SendRequest, mask_secrets
 from ..render import render_spans, sanitize, use_color
+from ..terminal_locale import LOCALE_WARNING, UTF8
 from .input_line import PasteParser, key_name
 from .model import Screen
 from .view import CursesView, translate
@@ -81,7 +82,7 @@ class FullScreenClient(ClientEngine):
         super().__init__(loop, config, stdin_fd=stdin_fd)
         self.screen = Screen(sanitize("%s:%s" % (config.host, config.port)))
         color = use_color(sys.stdout) if config.color is None else config.color
-        self.view = CursesView(window, color)
+        self.view = CursesView(window, color, config.encoding)
         self.window = window
         self.paste = PasteParser()
         self.screen.input.candidates = self._candidates
@@ -92,6 +93,8 @@ class FullScreenClient(ClientEngine):
         self._dropping = False                      # lines typed into a full queue
         self._ended = None                          # closed unasked: exit status, after a key
         self.screen.resize(*self.view.size())
+        if config.encoding != UTF8:
+            self.screen.notice(LOCALE_WARNING % config.encoding)
         self.redraw()
 
     # -- output -------------------------------------------------------------
@@ -286,6 +289,11 @@ def run_fullscreen(config, loop_factory):
     """Run the full-screen client; return its exit status, or None when the
     terminal cannot do it (the caller falls back to line mode)."""
     locale.setlocale(locale.LC_ALL, "")
+    if config.encoding != UTF8:
+        try:   # the terminal sends UTF-8 all the same: let curses read it as such
+            locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
+        except locale.Error:
+            pass
     try:
         window = curses.initscr()
     except curses.error:

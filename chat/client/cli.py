@@ -14,6 +14,7 @@ import sys
 
 from reactor.loop import EventLoop
 
+from ..ports import port_type
 from .commands import HELP_TEXT
 from .config import (DEFAULT_CONNECT_TIMEOUT, DEFAULT_EXIT_WAIT, DEFAULT_HOST, DEFAULT_PACE_MS,
                      DEFAULT_PORT, EXIT_FAILURE, EXIT_INTERRUPTED, ClientConfig)
@@ -49,7 +50,7 @@ def parse_args(argv=None):
                  "  130  a second Ctrl-C, or Ctrl-C while connecting",
         formatter_class=_HelpFormatter)
     p.add_argument("--host", default=DEFAULT_HOST, help="server address or name")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="server TCP port")
+    p.add_argument("--port", type=port_type(), default=DEFAULT_PORT, help="server TCP port")
     p.add_argument("--pace-ms", type=_non_negative(float), default=DEFAULT_PACE_MS,
                    metavar="MS",
                    help="after sending a request, wait for a response or this many "

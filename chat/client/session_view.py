@@ -12,7 +12,9 @@ The client infers it, liberally, from what it sent and what came back:
   and ``leave``), with its user count when the text has one;
 * the user count is refreshed by a ``names`` answer ("Users online (3):
   alice, bob, carol", or a list) and moved by presence notices ("alice,
-  bob and 12 others joined; carol left") and kick/ban notices;
+  bob and 12 others joined; carol left"); a kick or ban notice makes it
+  unknown (the victim may be in another room; the full-screen face then
+  asks with a ``names``);
 * names seen (for Tab completion) come from senders, ``names`` answers and
   presence notices; rooms seen from ``rooms`` answers and joins;
 * the requests the server offers come from its ``help`` answer
@@ -126,7 +128,9 @@ class SessionView:
             return
         removed = _REMOVED.match(text)
         if removed:
-            self._move(-1)
+            # Told of a kick or ban, the victim may be in another room (an
+            # operator hears of it anywhere): the count is no longer known.
+            self.users = None
             return
         for part in text.split(";"):
             presence = _PRESENCE.fullmatch(part.strip())

@@ -124,9 +124,11 @@ class FullScreenClient(ClientEngine):
     def session_changed(self, before):
         """Name or room changed. The status line wants the room's user count:
         when the server's answer did not say it (a login; a join on a
-        server that gives no count), ask with a ``names``, as IRC clients do."""
+        server that gives no count; a kick or ban, which leaves it unknown),
+        ask with a ``names``, as IRC clients do."""
         session = self.session
-        if session.name and session.users is None and before[:2] != session.summary()[:2]:
+        if session.name and session.users is None and (before[:2] != session.summary()[:2]
+                                                       or before[2] is not None):
             self.queue.append("names")
             self.loop.call_soon(self._pump)   # after this payload, paced like any line
         self._sync_status()

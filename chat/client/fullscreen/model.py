@@ -136,7 +136,9 @@ class Screen:
         spans = _cut(spans, MAX_LINE_CHARS)
         prefix = text_width("".join(text for _tag, text in spans[:-1]))
         if spans and spans[0] == ("", CONTINUATION_INDENT):
-            prefix = len(CONTINUATION_INDENT)
+            # a line inside a multi-line text: its own indent is kept when wrapped
+            body = "".join(text for _tag, text in spans[1:])
+            prefix = len(CONTINUATION_INDENT) + len(body) - len(body.lstrip(" "))
         self.log.add(decorate(spans, self.name), prefix)
 
     def notice(self, text: str) -> None:
@@ -200,7 +202,9 @@ class Screen:
                          else "%s (%d user%s)" % (self.room, self.users,
                                                   "" if self.users == 1 else "s"))
         parts.append(self.server)
-        more = " more below (%d) " % self.log.unread if self.log.offset else ""
+        unread = self.log.unread
+        more = ((" more below (%d new) " % unread if unread else " more below ")
+                if self.log.offset else "")
         more, used = clip(more, self.width)
         main, _cells = clip(" " + " | ".join(parts) + " ", self.width - used)
         return [("status", main), ("status-more", more)] if more else [("status", main)]

@@ -71,6 +71,9 @@ def parse_args(argv=None):
                    help="line mode even at a terminal (by default, when stdin and stdout are "
                         "terminals and TERM is set and not 'dumb', the client is full-screen: "
                         "the conversation above, a status line and an input line below)")
+    p.add_argument("--bell", action="store_true",
+                   help="full-screen: ring the terminal's bell on a private message or a "
+                        "message naming you")
     p.add_argument("--no-color", action="store_true",
                    help="never colour the output (by default colour is used when stdout is a "
                         "terminal and NO_COLOR is not set)")
@@ -94,7 +97,8 @@ def main(argv=None):
             pass
     config = ClientConfig(args.host, args.port, pace_ms=args.pace_ms,
                           exit_wait=args.exit_wait, connect_timeout=args.connect_timeout,
-                          color=False if args.no_color else None, encoding=encoding)
+                          color=False if args.no_color else None, encoding=encoding,
+                          bell=args.bell)
     if not args.line:
         if fullscreen_possible():
             status = run_fullscreen(config, EventLoop)

@@ -24,7 +24,7 @@ class ClientConfig:
 
     def __init__(self, host=DEFAULT_HOST, port=DEFAULT_PORT, pace_ms=DEFAULT_PACE_MS,
                  exit_wait=DEFAULT_EXIT_WAIT, connect_timeout=DEFAULT_CONNECT_TIMEOUT,
-                 color=None, encoding="utf-8"):
+                 color=None, encoding="utf-8", bell=False):
         self.host = host
         self.port = port
         self.pace_ms = pace_ms
@@ -32,3 +32,4 @@ class ClientConfig:
         self.connect_timeout = connect_timeout
         self.color = color          # None: decide from stdout (use_color)
         self.encoding = encoding    # the terminal's, from the locale (terminal_locale)
+        self.bell = bell            # full-screen: ring on a private message or a mention

@@ -272,11 +272,12 @@ def render_wrapped(payload: Any, width: int, *, color: bool = False) -> list[str
             for row in wrap_spans(line, width, len(CONTINUATION_INDENT))]
 
 
-def render_spans(payload: Any) -> list[list[Span]]:
+def render_spans(payload: Any, days=None) -> list[list[Span]]:
     """Like ``render``, but each line as tagged spans, for front ends that
-    style text themselves. Never raises."""
+    style text themselves. ``days`` (a ``dates.DayLines``) puts a date line
+    before each message of a new day. Never raises."""
     try:
-        return _render(payload, in_history=False)
+        return _render(payload, in_history=False, days=days)
     except Exception:  # e.g. RecursionError on absurdly nested content
         return [[_stamp(None), ("", " "), ("odd", "? unprintable payload")]]
 
@@ -288,7 +289,7 @@ def _paint(line: list[Span], color: bool) -> str:
                    for tag, text in line)
 
 
-def _render(payload: Any, *, in_history: bool) -> list[list[Span]]:
+def _render(payload: Any, *, in_history: bool, days=None) -> list[list[Span]]:
     if not isinstance(payload, dict):
         # A history entry that is not an object is shown as it is; any other
         # value as JSON, so that e.g. a bare string payload shows its quotes.
@@ -300,6 +301,8 @@ def _render(payload: Any, *, in_history: bool) -> list[list[Span]]:
     if kind is None and in_history and "content" in payload:
         kind = "message"  # a history entry without a type is a message
     content = payload.get("content")
+    if kind in ("message", "msg") and days is not None:
+        return days(payload.get("timestamp")) + _render(payload, in_history=in_history)
     if kind in ("message", "msg"):
         sender = _sender(payload.get("sender"))
         if PM_ARROW in sender:
@@ -313,12 +316,12 @@ def _render(payload: Any, *, in_history: bool) -> list[list[Span]]:
         return _lines([stamp, ("", " "), ("error", "! error:"), ("", " ")], _text(content),
                       "error")
     if kind == "history" and not in_history:
-        return _history(content)
+        return _history(content, days)
     label = "(no response type)" if response is None else _shorten_type(response)
     return _lines([stamp, ("", " "), ("odd", f"? {label}:"), ("", " ")], _text(content))
 
 
-def _history(content: Any) -> list[list[Span]]:
+def _history(content: Any, days=None) -> list[list[Span]]:
     """A header line, then each earlier message in order."""
     if isinstance(content, str):
         decoded = _loads(content)
@@ -336,7 +339,7 @@ def _history(content: Any) -> list[list[Span]]:
             decoded = _loads(entry)
             if isinstance(decoded, dict):
                 entry = decoded
-        lines += _render(entry, in_history=True)
+        lines += _render(entry, in_history=True, days=days)
     return lines
 
 

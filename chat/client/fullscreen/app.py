@@ -39,6 +39,7 @@ import curses
 import fcntl
 import locale
 import os
+import re
 import select
 import signal
 import sys
@@ -50,7 +51,8 @@ from ..engine import ClientEngine
 from ..config import EXIT_FAILURE, EXIT_INTERRUPTED
 from ..stdin_lines import MAX_QUEUED_LINES
 from ..commands import SendRequest, mask_secrets
-from ..render import render_spans, sanitize, use_color
+from ..dates import DayLines
+from ..render import PM_ARROW, render_spans, response_kind, sanitize, use_color
 from ..terminal_locale import LOCALE_WARNING, UTF8
 from .input_line import PasteParser, key_name
 from .model import Screen
@@ -62,6 +64,8 @@ __all__ = ["FullScreenClient", "fullscreen_possible", "run_fullscreen"]
 ESC_DELAY_MS = 25
 BRACKETED_PASTE_ON = b"\x1b[?2004h"
 BRACKETED_PASTE_OFF = b"\x1b[?2004l"
+#: A paste of more lines than this waits for Enter before it goes out.
+PASTE_CONFIRM_LINES = 5
 
 
 def fullscreen_possible(stdin_fd: int = 0, stdout_fd: int = 1) -> bool:
@@ -92,6 +96,8 @@ class FullScreenClient(ClientEngine):
         self._terminal_gone = False
         self._dropping = False                      # lines typed into a full queue
         self._ended = None                          # closed unasked: exit status, after a key
+        self.days = DayLines()                      # date lines where the day changes
+        self._held_paste = None                     # a long paste's lines, until Enter
         self.screen.resize(*self.view.size())
         if config.encoding != UTF8:
             self.screen.notice(LOCALE_WARNING % config.encoding)
@@ -101,10 +107,25 @@ class FullScreenClient(ClientEngine):
 
     def display(self, payload):
         def add():
-            for line in render_spans(payload):
+            for line in render_spans(payload, days=self.days):
                 self.screen.add(line)
+            if self.config.bell and self._calls_me(payload):
+                curses.beep()
             self.redraw()
         self._guarded(add)
+
+    def _calls_me(self, payload):
+        """A live message to us alone, or naming us (--bell rings)."""
+        me = self.session.name
+        if not me or response_kind(payload) not in ("message", "msg"):
+            return False
+        sender, content = payload.get("sender"), payload.get("content")
+        if not isinstance(sender, str) or sender.split(PM_ARROW)[0].lower() == me.lower():
+            return False    # our own
+        if PM_ARROW in sender:
+            return True
+        return isinstance(content, str) and re.search(
+            r"(?<![A-Za-z0-9])%s(?![A-Za-z0-9])" % re.escape(me), content, re.I) is not None
 
     def notice(self, text):
         self.recent.append("-- " + sanitize(text))
@@ -213,8 +234,18 @@ class FullScreenClient(ClientEngine):
             return True
 
     def _handle(self, item):
+        if self._held_paste is not None and not isinstance(item, tuple):
+            name = translate(item) if isinstance(item, int) else key_name(item)
+            if name != "resize":
+                self._confirm_paste(name == "enter")
+                return
         if isinstance(item, tuple):
-            events = self.screen.paste(item[1])
+            events = [e for e in self.screen.paste(item[1]) if e is not None]
+            if sum(e[0] == "send" for e in events) > PASTE_CONFIRM_LINES:
+                self._held_paste = [e[1] for e in events if e[0] == "send"]
+                self.hint("a paste of %d lines: Enter sends them all, any other key drops "
+                          "them" % len(self._held_paste))
+                return
         elif isinstance(item, int):
             name = translate(item)
             if name == "resize":    # curses' own note of a resize (resizeterm queues one)
@@ -235,6 +266,14 @@ class FullScreenClient(ClientEngine):
             elif event[0] == "eof":
                 self._end_of_input()
                 self._pump()
+
+    def _confirm_paste(self, send):
+        lines, self._held_paste = self._held_paste, None
+        if not send:
+            self.hint("the paste was dropped: nothing was sent")
+            return
+        for line in lines:
+            self._submit(line)
 
     def _submit(self, line):
         """A line typed (or pasted) and entered: queue it as line mode would."""

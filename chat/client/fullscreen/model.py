@@ -42,6 +42,7 @@ MAX_LINES = 10_000
 #: send megabytes in one message: no one reads them, wrapping would crawl).
 MAX_LINE_CHARS = 16 * 1024
 PROMPT = "> "
+UNREAD_MARKER = "--- new since you scrolled up ---"
 
 
 class _Line:
@@ -68,13 +69,28 @@ class Scrollback:
         self.offset = 0
         self.unread = 0
         self.width = 80
+        self.marker = None          # the unread marker line, if any
 
     def add(self, spans, indent: int = 0) -> None:
         line = _Line(spans, indent)
+        if self.offset and not self.unread:
+            self._mark_unread()
         self.lines.append(line)
         if self.offset:
             self.offset += len(line.rows(self.width))
             self.unread += 1
+
+    def _mark_unread(self) -> None:
+        """The first line arriving while scrolled up: a marker line before it
+        (the previous marker goes), so coming back shows where to read from."""
+        if self.marker is not None:
+            try:
+                self.lines.remove(self.marker)
+            except ValueError:
+                pass   # already scrolled out of the deque
+        self.marker = _Line([("marker", UNREAD_MARKER)], 0)
+        self.lines.append(self.marker)
+        self.offset += len(self.marker.rows(self.width))
 
     def visible(self, height: int) -> list:
         """The rows shown in ``height`` rows, top to bottom (fewer when the

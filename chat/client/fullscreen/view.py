@@ -54,6 +54,7 @@ _STYLES = {
     "error": (curses.COLOR_RED, curses.A_BOLD), "header": (curses.COLOR_CYAN, 0),
     "odd": (curses.COLOR_MAGENTA, 0), "notice": (None, curses.A_DIM),
     "hint": (curses.COLOR_CYAN, 0), "echo": (None, curses.A_DIM),
+    "date": (curses.COLOR_CYAN, curses.A_BOLD), "marker": (curses.COLOR_RED, 0),
     "status": (None, curses.A_REVERSE), "status-more": (None, curses.A_REVERSE | curses.A_BOLD),
 }
 

@@ -336,6 +336,8 @@ def test_a_pasted_batch_reaches_a_naive_server_one_request_per_read(terminal):
         term.wait_for(r"-- connected to")
         lines = ["login uma"] + ["pasted %d" % n for n in range(12)]
         term.type("\x1b[200~" + "\r".join(lines) + "\r\x1b[201~")
+        term.wait_for(r"a paste of 13 lines")
+        term.type("\r")                                # more than 5 lines: confirmed
         term.wait_for(r"uma: pasted 11")
         term.type(b"\x04")
         assert term.wait_exit() == 0

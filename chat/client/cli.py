@@ -17,7 +17,8 @@ from reactor.loop import EventLoop
 from ..ports import port_type
 from .commands import HELP_TEXT
 from .config import (DEFAULT_CONNECT_TIMEOUT, DEFAULT_EXIT_WAIT, DEFAULT_HOST, DEFAULT_PACE_MS,
-                     DEFAULT_PORT, EXIT_FAILURE, EXIT_INTERRUPTED, ClientConfig)
+                     DEFAULT_PORT, DEFAULT_RECONNECT_DELAY, DEFAULT_RECONNECT_MAX, EXIT_FAILURE,
+                     EXIT_INTERRUPTED, ClientConfig)
 from .fullscreen.app import fullscreen_possible, run_fullscreen
 from .line import ChatClient
 from .terminal_locale import LOCALE_WARNING, UTF8, locale_encoding
@@ -71,6 +72,14 @@ def parse_args(argv=None):
                    help="line mode even at a terminal (by default, when stdin and stdout are "
                         "terminals and TERM is set and not 'dumb', the client is full-screen: "
                         "the conversation above, a status line and an input line below)")
+    p.add_argument("--reconnect-delay", type=_non_negative(float),
+                   default=DEFAULT_RECONNECT_DELAY, metavar="SECONDS",
+                   help="full-screen: when the server closes unasked (not a kick, ban or other "
+                        "error), connect again after this long, doubling each failed try, log "
+                        "in again (the password is held in memory only) and rejoin the room "
+                        "(0: never)")
+    p.add_argument("--reconnect-max", type=_non_negative(float), default=DEFAULT_RECONNECT_MAX,
+                   metavar="SECONDS", help="full-screen: the longest wait between two tries")
     p.add_argument("--bell", action="store_true",
                    help="full-screen: ring the terminal's bell on a private message or a "
                         "message naming you")
@@ -98,7 +107,8 @@ def main(argv=None):
     config = ClientConfig(args.host, args.port, pace_ms=args.pace_ms,
                           exit_wait=args.exit_wait, connect_timeout=args.connect_timeout,
                           color=False if args.no_color else None, encoding=encoding,
-                          bell=args.bell)
+                          bell=args.bell, reconnect_delay=args.reconnect_delay,
+                          reconnect_max=args.reconnect_max)
     if not args.line:
         if fullscreen_possible():
             status = run_fullscreen(config, EventLoop)

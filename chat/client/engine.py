@@ -96,7 +96,7 @@ from reactor.tcp import Connector
 
 from .config import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 from .commands import NOT_LOGGED_IN_HINT, LocalHint, SendRequest, parse_input
-from .session_view import SessionView
+from .session_view import LOBBY, SessionView
 from .stdin_lines import END_OF_INPUT, StdinLines
 from .render import response_kind
 
@@ -149,6 +149,7 @@ class ClientEngine(StdinLines):
         self._leave_answered = False       # leaving: the server has answered since
         self._interrupted = False
         self.last_word = None              # the last payload, if an info or error: why it closed
+        self.last_was_error = False
 
     # -- start and finish -------------------------------------------------
 
@@ -188,6 +189,7 @@ class ClientEngine(StdinLines):
         self.transport = transport
         if self.interactive:
             self.notice("connected to %s:%s" % (self.config.host, self.config.port))
+        if self.interactive and self.session.login_content is None:
             self.notice("'login <name>' to start, 'help' for the server's requests, "
                         "'logout' or Ctrl-D to quit")
         self._pump()
@@ -221,6 +223,28 @@ class ClientEngine(StdinLines):
             self.notice(reason)
         self.connection_ended(EXIT_OK if self.leaving else EXIT_FAILURE)
 
+    def reconnect(self):
+        """Connect again after an unasked close (the full-screen face's
+        automatic reconnection): a fresh stream and pacing; the last login
+        (from memory) goes first, then a join of the room we were in; lines
+        typed meanwhile wait behind them."""
+        for timer in (self._gap_timer, self._login_timer, self._exit_timer):
+            if timer is not None:
+                timer.cancel()
+        self._gap_timer = self._login_timer = self._exit_timer = None
+        self.decoder = JsonStreamDecoder(max_size=MAX_PAYLOAD)
+        self._awaiting = self._awaiting_login = False
+        self.logged_in = self.login_pending = False
+        self.last_word = None
+        room, login = self.session.room, self.session.login_content
+        self.session.logged_out()
+        again = ["login " + login] if login else []
+        if login and room and room.lower() != LOBBY:
+            again.append("join " + room)
+        self.queue.extendleft(reversed(again))
+        self.connector = Connector(self.loop, self.config.host, self.config.port, self,
+                                   self._connect_failed, timeout=self.config.connect_timeout)
+
     def connection_ended(self, status):
         """The connection is gone and why was said: leave. (The full-screen
         face keeps the reason on screen until a key is pressed first.)"""
@@ -235,7 +259,7 @@ class ClientEngine(StdinLines):
             reason = _describe(exc)
         self.error_line("cannot connect to %s:%s: %s"
                         % (self.config.host, self.config.port, reason))
-        self.finish(EXIT_FAILURE)
+        self.connection_ended(EXIT_FAILURE)
 
     # -- responses ---------------------------------------------------------------
 
@@ -247,6 +271,7 @@ class ClientEngine(StdinLines):
         content = payload.get("content") if isinstance(payload, dict) else None
         self.last_word = (content[:300] if kind in ("info", "error") and isinstance(content, str)
                           else None)
+        self.last_was_error = kind == "error"   # kicked, banned, timed out: no reconnecting
         login_was_pending = self.login_pending
         if kind == "history":
             self._logged_in()

@@ -60,6 +60,11 @@ class SessionView:
         self.names: set[str] = set()
         self.rooms: set[str] = {LOBBY}
         self.offered: frozenset | None = None   # requests the server's help named
+        # In memory only, to log in again after a reconnection: the last
+        # login's content, with the password of a /register or /password
+        # the server accepted since.
+        self.login_content: str | None = None
+        self._new_password: str | None = None
         self._login_name: str | None = None
 
     def summary(self) -> tuple:
@@ -75,8 +80,13 @@ class SessionView:
     # -- what went out ---------------------------------------------------
 
     def request_sent(self, request: str, content: str | None) -> None:
-        if request.lower() == "login" and content:
+        request = request.lower()
+        if request == "login" and content:
             self._login_name = content.split()[0]
+            self.login_content = content
+        elif request in ("register", "password") and content:
+            # the password to log in with again, once the server accepts it
+            self._new_password = content.split()[-1]
 
     def logged_in(self) -> None:
         """The client now believes the last login succeeded."""
@@ -107,6 +117,10 @@ class SessionView:
             self._names_answer(len(content), [str(item) for item in content])
         elif kind == "info" and isinstance(content, str):
             self._info(content)
+        if self._new_password and kind in ("info", "error"):
+            if kind == "info" and self.name:
+                self.login_content = "%s %s" % (self.name, self._new_password)
+            self._new_password = None
 
     def _info(self, text: str) -> None:
         offered = requests_in_help(text)

@@ -56,6 +56,7 @@ from ..render import PM_ARROW, render_spans, response_kind, sanitize, use_color
 from ..terminal_locale import LOCALE_WARNING, UTF8
 from .input_line import PasteParser, key_name
 from .model import Screen
+from .replay import SeenMessages
 from .view import CursesView, translate
 
 __all__ = ["FullScreenClient", "fullscreen_possible", "run_fullscreen"]
@@ -98,6 +99,10 @@ class FullScreenClient(ClientEngine):
         self._ended = None                          # closed unasked: exit status, after a key
         self.days = DayLines()                      # date lines where the day changes
         self._held_paste = None                     # a long paste's lines, until Enter
+        self.seen = SeenMessages()                  # a history replayed shows only news
+        self._attempts = 0                          # reconnections since the last connect
+        self._connected_once = False
+        self._skip_lobby_history = False            # reconnecting into a room: its history only
         self.screen.resize(*self.view.size())
         if config.encoding != UTF8:
             self.screen.notice(LOCALE_WARNING % config.encoding)
@@ -107,7 +112,13 @@ class FullScreenClient(ClientEngine):
 
     def display(self, payload):
         def add():
-            for line in render_spans(payload, days=self.days):
+            if self._skip_lobby_history and response_kind(payload) in ("history", "error"):
+                self._skip_lobby_history = False    # the lobby's, before the rejoin
+                return
+            shown = self.seen.filter(payload)
+            if shown is None:
+                return
+            for line in render_spans(shown, days=self.days):
                 self.screen.add(line)
             if self.config.bell and self._calls_me(payload):
                 curses.beep()
@@ -156,6 +167,8 @@ class FullScreenClient(ClientEngine):
 
     def connection_made(self, transport):
         super().connection_made(transport)
+        self._connected_once = True
+        self._attempts = 0
         self._sync_status()
 
     def connection_lost(self, exc):
@@ -168,9 +181,25 @@ class FullScreenClient(ClientEngine):
         if self.leaving or self._terminal_gone or self.finished:
             self.finish(status)
             return
+        if (self.config.reconnect_delay > 0 and self._connected_once and not self.last_was_error
+                and self.session.login_content):
+            delay = min(self.config.reconnect_max,
+                        self.config.reconnect_delay * 2 ** min(self._attempts, 30))
+            self._attempts += 1
+            self.notice("reconnecting in %gs (attempt %d); Ctrl-C quits" % (delay, self._attempts))
+            self.loop.call_later(delay, self._reconnect)
+            return
         self._ended = status
         self.screen.notice("press a key to quit")
         self.redraw()
+
+    def _reconnect(self):
+        """Backoff over: connect again, log in, rejoin (``ClientEngine.reconnect``)."""
+        if self.finished or self.transport is not None:
+            return
+        self._skip_lobby_history = (self.session.room or "#lobby").lower() != "#lobby"
+        self.screen.state = "connecting"
+        self.reconnect()
 
     def _sync_status(self):
         screen, session = self.screen, self.session

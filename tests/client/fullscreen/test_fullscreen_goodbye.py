@@ -41,7 +41,17 @@ def test_a_kick_reason_stays_on_screen_and_is_printed_after(make_server, termina
 
 def test_a_shutdown_stays_on_screen_and_is_printed_after(make_server, terminal):
     srv = make_server("--rate", "0")
-    term = terminal(srv.port)
+    term = terminal(srv.port, "--reconnect-delay", "0")      # no reconnecting
     logged_in(term, "sam")
     srv.proc.send_signal(signal.SIGTERM)
     _stays_until_a_key(term, "Server is shutting down")
+
+
+def test_a_shutdown_is_shown_while_reconnecting(make_server, terminal):
+    srv = make_server("--rate", "0")
+    term = terminal(srv.port, "--reconnect-delay", "30")
+    logged_in(term, "sue")
+    srv.proc.send_signal(signal.SIGTERM)
+    term.wait_for(lambda t: "Server is shutting down" in t.text
+                  and "reconnecting in 30s (attempt 1)" in t.text)
+    assert srv.proc.wait(10) == 0

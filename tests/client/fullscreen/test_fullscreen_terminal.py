@@ -272,7 +272,7 @@ def test_server_closing_unasked_exits_one_with_the_reason_after_the_screen(termi
 
     fake = FakeServer(close_after_login)
     try:
-        term = terminal(fake.port)
+        term = terminal(fake.port, "--reconnect-delay", "0")
         term.wait_for(r"-- connected to")
         term.type("login tom\r")
         term.wait_for(r"press a key to quit")

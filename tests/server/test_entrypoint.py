@@ -236,7 +236,8 @@ def test_help_lists_every_option_with_its_default():
     (["--max-clients", "-5"], r"--max-clients must not be negative"),
     (["--rate", "5", "--burst", "0"], r"--burst must be at least 1"),
     (["--hash-rate", "-1"], r"--hash-rate must not be negative"),
-    (["--port", "http"], r"invalid int value"),
+    (["--port", "http"], r"a port is a whole number from 0 to 65535"),
+    (["--port", "99999"], r"a port is a whole number from 0 to 65535"),
     (["--log-level", "loud"], r"invalid choice"),
     (["--no-such-option"], r"unrecognized arguments"),
 ])

@@ -39,7 +39,6 @@ import curses
 import fcntl
 import locale
 import os
-import re
 import select
 import signal
 import sys
@@ -52,8 +51,9 @@ from ..config import EXIT_FAILURE, EXIT_INTERRUPTED
 from ..stdin_lines import MAX_QUEUED_LINES
 from ..commands import SendRequest, mask_secrets
 from ..dates import DayLines
-from ..render import PM_ARROW, render_spans, response_kind, sanitize, use_color
+from ..render import render_spans, response_kind, sanitize, use_color
 from ..terminal_locale import LOCALE_WARNING, UTF8
+from .attention import calls_me
 from .input_line import PasteParser, key_name
 from .model import Screen
 from .replay import SeenMessages
@@ -120,23 +120,10 @@ class FullScreenClient(ClientEngine):
                 return
             for line in render_spans(shown, days=self.days):
                 self.screen.add(line)
-            if self.config.bell and self._calls_me(payload):
+            if self.config.bell and calls_me(shown, self.session.name):
                 curses.beep()
             self.redraw()
         self._guarded(add)
-
-    def _calls_me(self, payload):
-        """A live message to us alone, or naming us (--bell rings)."""
-        me = self.session.name
-        if not me or response_kind(payload) not in ("message", "msg"):
-            return False
-        sender, content = payload.get("sender"), payload.get("content")
-        if not isinstance(sender, str) or sender.split(PM_ARROW)[0].lower() == me.lower():
-            return False    # our own
-        if PM_ARROW in sender:
-            return True
-        return isinstance(content, str) and re.search(
-            r"(?<![A-Za-z0-9])%s(?![A-Za-z0-9])" % re.escape(me), content, re.I) is not None
 
     def notice(self, text):
         self.recent.append("-- " + sanitize(text))

@@ -7,6 +7,7 @@ message or a mention (--bell), a confirmation before a paste of more than
 import datetime
 
 from chat.client.dates import DayLines, timestamp_date
+from chat.client.fullscreen.attention import calls_me
 from chat.client.fullscreen.model import Screen
 from chat.client.render import render_spans
 
@@ -67,3 +68,12 @@ def test_an_unread_marker_line_when_scrolled_up():
     rows = _text(screen.frame().rows)
     assert sum("new since you scrolled" in row for row in rows) == 1      # one marker only
     assert rows[-2:] == [rows[-2], "new three"] and "new since" in rows[-2]
+
+
+def test_the_bell_rule():
+    assert calls_me(_msg("t", "psst", sender="bob -> alice"), "alice")
+    assert calls_me(_msg("t", "hey Alice!"), "alice")
+    assert not calls_me(_msg("t", "malice aforethought"), "alice")
+    assert not calls_me(_msg("t", "me, alice", sender="alice"), "alice")
+    assert not calls_me(_msg("t", "x", sender="alice -> bob"), "alice")
+    assert not calls_me({"response": "info", "content": "alice joined"}, "alice")

@@ -9,7 +9,10 @@ first message of each day, in the history as in live messages, as IRC
 clients do: ``DayLines`` remembers the day of the last message shown and
 answers, for the next one, the lines to put before it. A day that cannot
 be read from a timestamp (a bare "14:03", as some peers send) changes
-nothing. The first day seen gets a line only when it is not today.
+nothing. The first day seen gets a line only when it is not today. A
+message older than today also gets its full date in its stamp
+(``[2026-12-05 14:03]``, ``dated``), so it reads right even scrolled
+away from its date line.
 
 Timestamps come in every shape (PROTOCOL.md section 2): ISO 8601 with or
 without an offset (converted to local time, as the clock shown is), year
@@ -74,3 +77,14 @@ class DayLines:
         if first and day == self._today():
             return []
         return [[("date", "--- %s ---" % day.strftime("%A %d %B %Y"))]]
+
+    def dated(self, lines: list, timestamp: Any) -> list:
+        """``lines`` of a message, its stamp with the full date when the
+        message is older than today."""
+        day = timestamp_date(timestamp)
+        if day is None or day >= self._today() or not lines or not lines[0]:
+            return lines
+        tag, text = lines[0][0]
+        if tag != "stamp" or not text.startswith("["):
+            return lines
+        return [[(tag, "[%s %s" % (day.isoformat(), text[1:]))] + lines[0][1:]] + lines[1:]

@@ -302,7 +302,8 @@ def _render(payload: Any, *, in_history: bool, days=None) -> list[list[Span]]:
         kind = "message"  # a history entry without a type is a message
     content = payload.get("content")
     if kind in ("message", "msg") and days is not None:
-        return days(payload.get("timestamp")) + _render(payload, in_history=in_history)
+        stamp = payload.get("timestamp")
+        return days(stamp) + days.dated(_render(payload, in_history=in_history), stamp)
     if kind in ("message", "msg"):
         sender = _sender(payload.get("sender"))
         if PM_ARROW in sender:

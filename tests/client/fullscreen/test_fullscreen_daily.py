@@ -77,3 +77,11 @@ def test_the_bell_rule():
     assert not calls_me(_msg("t", "me, alice", sender="alice"), "alice")
     assert not calls_me(_msg("t", "x", sender="alice -> bob"), "alice")
     assert not calls_me({"response": "info", "content": "alice joined"}, "alice")
+
+
+def test_messages_older_than_today_carry_their_full_date():
+    days = DayLines(today=lambda: TODAY)
+    shown = _text(render_spans(_msg("2026-12-05 09:00:00", "old"), days=days))
+    assert shown[1].startswith("[2026-12-05 09:00] bob: old"), shown
+    shown = _text(render_spans(_msg("2026-12-07 09:00:00", "new"), days=days))
+    assert shown[-1].startswith("[09:00] bob: new"), shown

@@ -8,9 +8,11 @@ and the server answers with the room's ``history``: mostly messages the
 person has already seen. ``SeenMessages`` keeps a key of every message
 shown (timestamp, sender, content: the server broadcasts each message once
 and replays it byte for byte, PROTOCOL.md section 3), bounded to the most
-recent ``limit``, and ``filter`` takes the seen ones out of a ``history``
-(JSON-string entries included) and drops a live ``message`` shown before.
-A history whose every entry was seen is not shown at all.
+recent ``limit``, and ``filter`` takes the ones seen before out of a
+``history`` (JSON-string entries included). A history whose every entry
+was seen is not shown at all. Live messages are always shown (and
+remembered): two equal messages in one second are two messages, and so
+are equal entries within one history.
 """
 
 from __future__ import annotations
@@ -46,27 +48,30 @@ class SeenMessages:
         self._order: collections.deque = collections.deque()
         self._limit = limit
 
-    def _new(self, message: Any) -> bool:
-        """True (and remembered) when ``message`` was not shown before."""
+    def _remember(self, message: Any) -> None:
         if not isinstance(message, dict):
-            return True
+            return
         key = _key(message)
-        if key in self._keys:
-            return False
-        self._keys.add(key)
-        self._order.append(key)
-        if len(self._order) > self._limit:
-            self._keys.discard(self._order.popleft())
-        return True
+        if key not in self._keys:
+            self._keys.add(key)
+            self._order.append(key)
+            if len(self._order) > self._limit:
+                self._keys.discard(self._order.popleft())
+
+    def _seen(self, message: Any) -> bool:
+        return isinstance(message, dict) and _key(message) in self._keys
 
     def filter(self, payload: Any) -> Any:
         """``payload`` without what was shown before, or None: nothing new."""
         kind = response_kind(payload)
         if kind in ("message", "msg"):
-            return payload if self._new(payload) else None
+            self._remember(payload)
+            return payload
         if kind == "history" and isinstance(payload.get("content"), list):
             content = payload["content"]
-            fresh = [entry for entry in content if self._new(_entry(entry))]
+            fresh = [entry for entry in content if not self._seen(_entry(entry))]
+            for entry in fresh:
+                self._remember(_entry(entry))
             if content and not fresh:
                 return None
             return payload if len(fresh) == len(content) else dict(payload, content=fresh)

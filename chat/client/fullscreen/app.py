@@ -347,10 +347,14 @@ def run_fullscreen(config, loop_factory):
     terminal cannot do it (the caller falls back to line mode)."""
     locale.setlocale(locale.LC_ALL, "")
     if config.encoding != UTF8:
-        try:   # the terminal sends UTF-8 all the same: let curses read it as such
-            locale.setlocale(locale.LC_CTYPE, "C.UTF-8")
-        except locale.Error:
-            pass
+        # The terminal sends UTF-8 all the same: let curses read it as such
+        # (what the locale cannot show is still painted "?": CursesView).
+        for name in ("C.UTF-8", "C.utf8", "en_US.UTF-8"):
+            try:
+                locale.setlocale(locale.LC_CTYPE, name)
+                break
+            except locale.Error:
+                pass
     try:
         window = curses.initscr()
     except curses.error:

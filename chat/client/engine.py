@@ -11,10 +11,11 @@ part: a face provides ``display`` (a payload from the server), ``notice``
 line typed), ``error_line`` (why the client cannot go on) and
 ``session_changed`` (name, room or user count moved).
 
-Why one module of a little over 400 lines: the pacing, the login belief
-and leaving are one state machine. Every answer decides at once whether
-the next line may go, whether the login succeeded and whether we may
-leave; split in two, each half would work on the other's state.
+Why one module of some 470 lines: the pacing, the login belief, leaving
+and reconnecting (``reconnect``: a fresh stream, the login and the room
+again) are one state machine. Every answer decides at once whether the
+next line may go, whether the login succeeded and whether we may leave;
+split in two, each half would work on the other's state.
 
 One thread, one ``EventLoop``. The loop watches two things:
 

@@ -2,6 +2,8 @@
 PYTHON ?= python3
 HOST ?= 127.0.0.1
 PORT ?= 9998
+# make run-server: the web client on HTTP_PORT (HTTP_PORT= : no web face)
+HTTP_PORT ?= 8080
 # the server's database (make run-server DB= : memory only)
 DB ?= var/chat.sqlite3
 # make run-cluster: Redis on REDIS_PORT (its data in var/redis), one node per port
@@ -11,20 +13,22 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help run-server run-client run-cluster test bench bench-full bench-cluster clean
+.PHONY: help run-server run-client run-cluster test test-browser bench bench-full bench-cluster clean
 
 help:
-	@echo "make run-server [HOST=127.0.0.1] [PORT=9998] [DB=var/chat.sqlite3]  start the chat server"
+	@echo "make run-server [HOST=127.0.0.1] [PORT=9998] [DB=var/chat.sqlite3] [HTTP_PORT=8080]  start the chat server"
 	@echo "make run-client [HOST=127.0.0.1] [PORT=9998]  start the chat client"
 	@echo "make run-cluster [NODE_PORTS='9998 9999'] [REDIS_PORT=6390]  Redis and a node per port"
 	@echo "make test                                      run the test suite (sets up $(VENV))"
+	@echo "make test-browser                              the web client in headless Chromium (installs it with apt-get)"
 	@echo "make bench / make bench-full                   run the benchmark suite"
 	@echo "make bench-cluster [ARGS='--clients 100']      broadcast: one node, one with Redis, two nodes"
 	@echo "                                               (in bench-full: scenarios cluster-100, cluster-1000)"
 
 run-server:
 	$(if $(DB),@mkdir -p $(dir $(DB)))
-	$(PYTHON) -m chat.server --host $(HOST) --port $(PORT) $(if $(DB),--db $(DB)) $(ARGS)
+	$(PYTHON) -m chat.server --host $(HOST) --port $(PORT) $(if $(DB),--db $(DB)) \
+		$(if $(HTTP_PORT),--http-port $(HTTP_PORT)) $(ARGS)
 
 run-client:
 	$(PYTHON) -m chat.client --host $(HOST) --port $(PORT) $(ARGS)
@@ -33,6 +37,8 @@ run-client:
 # into $(VENV) by make test); Ctrl-C stops the nodes and Redis.
 run-cluster: $(STAMP)
 	@mkdir -p var/redis
+	@test -s var/cluster.key || (umask 077 && $(VPY) -c "import secrets; \
+		print(secrets.token_hex(32))" > var/cluster.key)
 	@REDIS=$$($(VPY) -c "from bench.cluster import find_redis_server; \
 		print(find_redis_server() or '')"); \
 	test -n "$$REDIS" || { echo "no redis-server found"; exit 1; }; \
@@ -41,7 +47,8 @@ run-cluster: $(STAMP)
 	trap 'kill $$PIDS 2>/dev/null' EXIT INT TERM; \
 	for port in $(NODE_PORTS); do \
 		$(PYTHON) -m chat.server --host $(HOST) --port $$port \
-			--redis redis://127.0.0.1:$(REDIS_PORT) $(ARGS) & PIDS="$$PIDS $$!"; \
+			--redis redis://127.0.0.1:$(REDIS_PORT) --cluster-key-file var/cluster.key \
+			$(ARGS) & PIDS="$$PIDS $$!"; \
 	done; \
 	wait
 
@@ -53,6 +60,15 @@ $(STAMP): pyproject.toml
 
 test: $(STAMP)
 	$(VPY) -m pytest $(PYTEST_ARGS)
+
+# Debian's chromium and chromium-driver (never a browser download), then the
+# browser tests; make test runs them too once these are installed.
+test-browser: $(STAMP)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			chromium chromium-driver >/dev/null; } || \
+		echo "test-browser: could not install chromium: the browser tests will say so and skip"
+	$(VPY) -m pytest -m browser $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(VPY) -m bench --suite quick $(ARGS)

@@ -15,8 +15,8 @@ import time
 
 from . import report, restart
 from .suites import SCENARIO_NAMES, select
-from .servers import (BASELINE, DEFAULT_SERVERS, ROOT, cpu_plan, parse_server, pin_self,
-                      raise_fd_limit)
+from .servers import (BASELINE, CEILING, DEFAULT_SERVERS, ROOT, build_ceiling, cpu_plan,
+                      parse_server, pin_self, raise_fd_limit)
 from .stats import summarise
 
 _T0 = time.monotonic()
@@ -57,6 +57,11 @@ def parse_args(argv=None):
         args.scenarios = select(args.suite, args.scenario, args.duration, args.warmup)
     except ValueError as exc:
         p.error(str(exc))
+    if any("{ceiling}" in template for _, template in args.servers):
+        why = build_ceiling()[1]
+        if why is not None:   # no compiler here: the tables go without the ceiling
+            progress("%s: not run: %s" % (CEILING, why))
+            args.servers = [(n, t) for n, t in args.servers if "{ceiling}" not in t]
     names = [name for name, _ in args.servers]
     if len(set(names)) != len(names):
         p.error("server names must be unique")

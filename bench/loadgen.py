@@ -25,6 +25,10 @@ only naive clients (``connect(naive=True)``) end none, and stay paced.
 Senders pace themselves on echoes, or send on a clock (``run_timed``).
 Everything waits with deadlines; a server that stops answering produces a
 ``RunTimeout``, one that exits a ``RunFailed``.
+
+Why one module of a little over 400 lines: connecting, logging in and the
+counting receive path share the one selector and the per-client state of
+this class; the behaviours that did not need them already live apart.
 """
 
 import collections

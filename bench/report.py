@@ -58,6 +58,12 @@ def _ratio(value, base, metric):
     return "%.2fx" % (value / base)
 
 
+def _median(scenario, server, metric):
+    """The server's median of ``metric`` in ``scenario``, or None."""
+    entry = scenario["results"].get(server)
+    return entry["median"].get(metric["key"]) if entry and entry["status"] == "ok" else None
+
+
 def _cell(entry, metric, first_row):
     if entry is None:
         return "-"
@@ -84,12 +90,24 @@ def _render(rows, right_from):
     return "\n".join(lines)
 
 
+#: The C server that shows the machine's limit (``bench/servers.py``).
+CEILING = "ceiling"
+
+
+def _ratio_pairs(servers, base):
+    """(server, reference) pairs with a column each: every server against
+    the baseline, and ours against the ceiling when it ran."""
+    pairs = [(s, base) for s in servers if s != base and s != CEILING] if base in servers else []
+    if CEILING in servers:
+        pairs += [(s, CEILING) for s in servers if s.startswith("ours")]
+    return pairs
+
+
 def table(result):
     """The result as Markdown tables (aligned, so also readable on a terminal)."""
     servers = [s["name"] for s in result["servers"]]
-    base = result.get("baseline")
-    others = [s for s in servers if s != base] if base in servers else []
-    rows = [["scenario", "metric"] + servers + ["%s/%s" % (s, base) for s in others]]
+    pairs = _ratio_pairs(servers, result.get("baseline"))
+    rows = [["scenario", "metric"] + servers + ["%s/%s" % pair for pair in pairs]]
     in_process = [["scenario", "metric", "value"]]
     notes = []
     for sc in result["scenarios"]:
@@ -101,13 +119,8 @@ def table(result):
                 continue
             entries = [sc["results"].get(s) for s in servers]
             row = [name, metric["label"]] + [_cell(e, metric, i == 0) for e in entries]
-            base_entry = sc["results"].get(base)
-            base_value = (base_entry["median"].get(metric["key"])
-                          if base_entry and base_entry["status"] == "ok" else None)
-            for s in others:
-                e = sc["results"].get(s)
-                value = e["median"].get(metric["key"]) if e and e["status"] == "ok" else None
-                row.append(_ratio(value, base_value, metric))
+            for s, reference in pairs:
+                row.append(_ratio(_median(sc, s, metric), _median(sc, reference, metric), metric))
             rows.append(row)
         for s, e in sc["results"].items():
             if e.get("generator_bound"):

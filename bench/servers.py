@@ -1,8 +1,10 @@
 """Servers under test: each one its own process, on its own CPU.
 
 A server command is a template with ``{host}``, ``{port}`` and optionally
-``{python}`` (the harness's interpreter) and ``{tmpdir}`` (a fresh
-directory for this process, removed when it stops: a database file). The harness picks a free loopback
+``{python}`` (the harness's interpreter), ``{tmpdir}`` (a fresh
+directory for this process, removed when it stops: a database file) and
+``{ceiling}`` (the C ceiling server, ``bench/baselines/c_server.c``,
+compiled with ``cc`` once per version of its source). The harness picks a free loopback
 port, starts the command (under ``taskset`` on one CPU when it exists, while
 the load generator keeps the other), waits until the port accepts, reads
 memory and CPU time from /proc while it runs, and stops it with SIGTERM
@@ -12,6 +14,8 @@ keep the load generator off the server's CPU, ``raise_fd_limit`` lifts the
 open-file limit that the servers started afterwards inherit.
 """
 
+import functools
+import hashlib
 import os
 import resource
 import shlex
@@ -42,10 +46,34 @@ DEFAULT_SERVERS = {
                " --db {tmpdir}/bench.sqlite3",
     "asyncio": "{python} -m bench.baselines.asyncio_server --host {host} --port {port} --rate 0",
     "threaded": "{python} -m bench.baselines.threaded_server --host {host} --port {port} --rate 0",
+    # the machine's limit: a small C server (epoll, a queue per client, one flush per pass)
+    "ceiling": "{ceiling} --host {host} --port {port}",
 }
 
 BASELINE = "asyncio"
+CEILING = "ceiling"
+CEILING_SOURCE = os.path.join(ROOT, "bench", "baselines", "c_server.c")
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@functools.lru_cache(maxsize=None)
+def build_ceiling():
+    """(path of the compiled C ceiling server, None) or (None, why not).
+    Built once per version of the source, in the temporary directory."""
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        return None, "no C compiler (cc) on PATH"
+    with open(CEILING_SOURCE, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    path = os.path.join(tempfile.gettempdir(), "ktn-bench-ceiling-%s" % digest)
+    if not os.access(path, os.X_OK):
+        partial = "%s.%d" % (path, os.getpid())
+        built = subprocess.run([cc, "-O2", "-o", partial, CEILING_SOURCE],
+                               capture_output=True, text=True)
+        if built.returncode != 0:
+            return None, "cc failed: %s" % (built.stderr.strip().splitlines() or ["?"])[-1]
+        os.replace(partial, path)
+    return path, None
 
 
 def parse_server(text):
@@ -112,9 +140,11 @@ class ServerProcess:
         self.host = host
         self.port = free_port(host)
         self.tmpdir = tempfile.mkdtemp(prefix="ktn-bench-") if "{tmpdir}" in template else None
+        ceiling = build_ceiling()[0] if "{ceiling}" in template else None
         argv = shlex.split(template.format(host=host, port=self.port,
                                            python=shlex.quote(sys.executable),
-                                           tmpdir=shlex.quote(self.tmpdir or "")))
+                                           tmpdir=shlex.quote(self.tmpdir or ""),
+                                           ceiling=shlex.quote(ceiling or "false")))
         argv += list(extra_args)
         if cpu is not None:
             argv = ["taskset", "-c", str(cpu)] + argv   # taskset execs: same pid

@@ -18,8 +18,13 @@ from .scenarios.broadcast import (BROADCAST_AGGREGATE, BROADCAST_METRICS, NO_ROO
 from .scenarios.framing import FRAMING_METRICS, framing
 from .scenarios.logins import CONNECT_METRICS, HISTORY_METRICS, connect, history
 from .scenarios.naive_room import naive_room_scenario
+from .servers import CEILING
 
 # -- the suites -----------------------------------------------------------------------
+
+#: The C ceiling speaks only what these need (login, msg, join, names, help).
+CEILING_SCENARIOS = ("connect-", "broadcast-", "rooms")
+CEILING_SKIP = "not run: the C ceiling speaks only login, msg, join, names and help"
 
 QUICK = ["connect-1000", "broadcast-100", "broadcast-1000", "rooms", "history-10k", "naive-room",
          "framing", "restart"]
@@ -72,6 +77,9 @@ def all_scenarios(suite_name="full", duration=None, warmup=None):
     scenarios.append(Scenario(
         "restart", restart.restart, {"messages": 1000000, "rooms": 100, "history_limit": 1000},
         restart.RESTART_METRICS, in_process=True))
+    for scenario in scenarios:
+        if not scenario.name.startswith(CEILING_SCENARIOS):
+            scenario.skip.setdefault(CEILING, CEILING_SKIP)
     return scenarios
 
 

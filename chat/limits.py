@@ -29,20 +29,35 @@ MAX_ROOMS = 1000
 MAX_ACCOUNTS = 100000
 
 #: Failed password logins (and ``oper``/``password`` attempts) per address
-#: within FAILED_LOGIN_WINDOW seconds before further attempts are refused
-#: until the window has passed (loopback included).
+#: group and name within FAILED_LOGIN_WINDOW seconds before further attempts
+#: for that name from that group are refused until the window has passed;
+#: FAILED_LOGIN_GROUP_LIMIT over all names of a group (PROTOCOL.md section 4).
 FAILED_LOGIN_LIMIT = 5
+FAILED_LOGIN_GROUP_LIMIT = 30
 FAILED_LOGIN_WINDOW = 60.0
 
-#: Password hashes (scrypt, ``chat.core.accounts``) the whole server
-#: computes per second after a burst of HASH_BURST; over it, a request that
-#: would hash (``register``, ``password``, a password ``login``) gets
-#: "server busy" at once. Hashing runs on the event loop, so this bounds
-#: the share of the loop that hashing can take however many clients ask
-#: (a ``password`` change is two hashes); docs/benchmarks.md, "Password
-#: hashing", has the measurements behind the number.
-HASHES_PER_SECOND = 25.0
-HASH_BURST = 10
+#: Address groups (``chat.core.networks``): the networks every per-address
+#: limit counts; all of loopback is one group.
+IPV4_GROUP_PREFIX = 24
+IPV6_GROUP_PREFIX = 64
+
+#: Registrations per address group within REGISTRATION_WINDOW seconds
+#: (loopback exempt); 0 turns the limit off.
+REGISTRATION_LIMIT = 5
+REGISTRATION_WINDOW = 3600.0
+
+#: Password hashing (``chat.server.hashing``): worker threads, and the
+#: hashes one address group may have waiting at once (over it: "server
+#: busy"). docs/accounts-and-moderation.md has the measurements behind them.
+HASH_THREADS = 2
+HASH_QUEUE_PER_GROUP = 64
+
+#: With --proxy-protocol: the networks whose connections begin with a PROXY
+#: header (a proxy on the same host by default).
+TRUSTED_PROXIES = "127.0.0.0/8,::1"
+
+#: The shortest operator password the server starts with.
+MIN_OPER_PASSWORD_LENGTH = 16
 
 #: Hard cap on a client's unsent output, in bytes. A client that lets more
 #: pile up (it does not read) is disconnected. It must hold one full
@@ -135,6 +150,88 @@ REDIS_BLOCK = 5.0
 #: yet whenever a burst outruns their reader.
 STREAM_RETAIN = 10_000
 
+# -- issue 21: memory, disk and output budgets ------------------------------
+
+#: Lines in one ``msg`` or ``pm`` (PROTOCOL.md section 3): a message of
+#: thousands of newlines costs every client that renders it.
+MAX_MESSAGE_LINES = 100
+
+#: Bytes all the rooms' histories may hold in memory, cached ``history``
+#: responses included; past it, rooms without members give theirs back
+#: (parked in the database, or trimmed without one). 0: no budget.
+MAX_HISTORY_MEMORY = 256 * 1024 * 1024
+
+#: Seconds an empty room with history lives after its last member left
+#: (30 days); 0 keeps it for good.
+ROOM_TTL = 30 * 86400.0
+
+#: New rooms one address may create an hour (loopback exempt); 0: off.
+ROOM_CREATIONS = 20
+
+#: Per connection, bytes a second of answers to ``join`` (history),
+#: ``names``, ``rooms`` and ``help``, after a burst that holds one full
+#: history; past it those requests wait. 0: off.
+ANSWER_RATE = 1024 * 1024
+
+#: Bytes of answers to those requests (``join``, ``names``...) the whole
+#: server writes in one loop pass; past it the next such requests wait for
+#: the next pass, in turn (round-robin), so no pass spends seconds on a few
+#: hundred heavy connections while a normal request waits.
+PASS_ANSWER_BYTES = 1024 * 1024
+
+#: Seconds a message may wait for a database another process holds
+#: locked before its sender is told "not stored, try again".
+STORE_TIMEOUT = 5.0
+
+#: Retention in the database: messages kept per room, and days a message
+#: is kept (0: everything, for good, as before).
+RETAIN_MESSAGES = 0
+RETAIN_DAYS = 0.0
+
+#: Seconds between two retention steps, and rows deleted per step: small
+#: batches, so a long purge never holds the loop.
+RETAIN_INTERVAL = 1.0
+RETAIN_BATCH = 500
+
+
+#: Bytes a ``message`` payload adds around its content at most (timestamp,
+#: the longest sender, keys, quotes and the ", " between entries): what
+#: ``chat.core.worst_case_response_bytes`` counts, kept here so the memory
+#: bound below needs no import of the core.
+MESSAGE_ENVELOPE = 150
+
+#: Bytes a registered account costs in memory (salt, hash, key, dict slot).
+ACCOUNT_BYTES = 200
+
+
+def memory_bound(max_clients=MAX_CLIENTS, max_rooms=MAX_ROOMS, history_limit=HISTORY_LIMIT,
+                 max_message_bytes=MAX_MESSAGE_BYTES, max_history_memory=MAX_HISTORY_MEMORY,
+                 max_request_size=MAX_REQUEST_SIZE, pause_output=PAUSE_READING_OUTPUT,
+                 max_total_output=MAX_TOTAL_OUTPUT, send_buffer=SEND_BUFFER,
+                 max_accounts=MAX_ACCOUNTS):
+    """The server's worst case in bytes, summed from every cap: a dict of
+    the parts and their ``total`` (docs/server.md quotes it; a test checks
+    it is computed from these defaults).
+
+    Histories: rooms without members stay under ``max_history_memory``;
+    a room with members is never trimmed below its history limit, so each
+    occupied room (at most one per client, at most ``max_rooms`` + the
+    lobby) may hold a full history and its cached response on top.
+    """
+    history = history_limit * (max_message_bytes + MESSAGE_ENVELOPE)
+    occupied = min(max_rooms + 1, max_clients)
+    parts = {
+        "input (request, read, queued)":
+            max_clients * (max_request_size + READ_SIZE + QUEUED_REQUEST_BYTES),
+        "output in user space": max_total_output + max_clients * pause_output,
+        "kernel send buffers": max_clients * 2 * send_buffer,
+        "histories of rooms without members": max_history_memory,
+        "histories of occupied rooms (entries + cached response)": occupied * 2 * history,
+        "accounts": max_accounts * ACCOUNT_BYTES,
+    }
+    parts["total"] = sum(parts.values())
+    return parts
+
 
 class TokenBucket:
     """``burst`` tokens, refilled at ``rate`` per second."""
@@ -157,3 +254,34 @@ class TokenBucket:
             return 0.0
         self.tokens = tokens
         return (cost - tokens) / self.rate
+
+
+class ByteBudget:
+    """A byte allowance refilled at ``rate`` per second up to ``burst``,
+    spent after the fact: an answer is charged what it cost, the balance
+    may go below zero, and the next request waits until it is not
+    (issue 21: ``--answer-rate``)."""
+
+    __slots__ = ("rate", "burst", "tokens", "stamp")
+
+    def __init__(self, rate, burst, now):
+        self.rate = rate
+        self.burst = burst
+        self.tokens = float(burst)
+        self.stamp = now
+
+    def wait(self, now):
+        """0.0 if a request may go now, else the seconds until it may."""
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    def charge(self, cost):
+        self.tokens -= cost
+
+
+# -- the web face (issue 19) --------------------------------------------------
+
+#: Seconds an HTTP request head may take to arrive whole, and a kept-alive
+#: HTTP connection may wait for its next request.
+HTTP_TIMEOUT = 10.0

@@ -57,6 +57,8 @@ TABLE = [
     ("bans", None, OPERATOR, "list the bans (operators)"),
     ("purge", "<name>", OPERATOR,
      "remove a user's messages from your room's history (operators)"),
+    ("drop", "<room>", OPERATOR,
+     "delete a room and its history, its users moved to #lobby (operators)"),
 ]
 
 

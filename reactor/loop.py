@@ -20,6 +20,12 @@ loop through ``signal.set_wakeup_fd`` on a nonblocking socket pair, so a
 SIGTERM arriving during ``select()`` wakes it at once; the Python-level
 handler only queues the user's callback.
 
+Other threads (a small worker pool) hand results back with
+``call_soon_threadsafe`` (after ``accept_threads``): the callback joins the ready queue (a deque,
+whose append is atomic) and one byte on a second socket pair wakes a
+``select()`` that may be waiting. It is the only method another thread
+may call.
+
 A callback that raises is logged and the loop goes on: callers that own a
 resource (a transport) catch their own errors and close just that resource.
 """
@@ -31,6 +37,7 @@ import logging
 import selectors
 import signal
 import socket
+import threading
 import time
 
 log = logging.getLogger("reactor")
@@ -100,6 +107,9 @@ class EventLoop:
         self._stopping = False
         self._signal_socks = None
         self._old_signal_handlers = {}
+        self._pass_observer = None   # fn(seconds of one pass's work), if any
+        self._waker = None           # (rsock, wsock) once a thread has called in
+        self._waker_lock = threading.Lock()
 
     # -- callbacks and timers -------------------------------------------
 
@@ -110,6 +120,40 @@ class EventLoop:
         handle = TimerHandle(None, 0.0, 0, callback, args)
         self._ready.append(handle)
         return handle
+
+    def accept_threads(self):
+        """Let other threads call ``call_soon_threadsafe`` (from the loop's
+        thread, before starting them): the wake-up socket pair. Idempotent."""
+        with self._waker_lock:
+            if self._waker is None:
+                rsock, wsock = socket.socketpair()
+                rsock.setblocking(False)
+                wsock.setblocking(False)
+                self._waker = (rsock, wsock)
+                self.add_reader(rsock, self._drain_waker)
+
+    def call_soon_threadsafe(self, callback, *args):
+        """``call_soon`` for another thread (after ``accept_threads``):
+        queue ``callback(*args)`` and wake the loop."""
+        with self._waker_lock:
+            if self._waker is None:
+                return None   # closed: nobody will run it
+            wsock = self._waker[1]
+        handle = self.call_soon(callback, *args)
+        try:
+            wsock.send(b"\0")
+        except (BlockingIOError, InterruptedError):
+            pass   # full: the loop has a wake-up owed already
+        except OSError:
+            pass   # closed: the loop is gone
+        return handle
+
+    def _drain_waker(self):
+        try:
+            while self._waker[0].recv(4096):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
 
     def call_later(self, delay, callback, *args):
         """Run ``callback(*args)`` after ``delay`` seconds; returns a handle."""
@@ -127,6 +171,11 @@ class EventLoop:
             self._timers = [h for h in self._timers if not h.cancelled]
             heapq.heapify(self._timers)
             self._cancelled = 0
+
+    def observe_passes(self, observer):
+        """Call ``observer(seconds)`` after each pass with the time its work
+        took (from the end of the wait to the end of the pass)."""
+        self._pass_observer = observer
 
     def at_end_of_pass(self, callback):
         """Run ``callback()`` once, after the I/O and timers of this pass."""
@@ -234,6 +283,7 @@ class EventLoop:
     def run_once(self):
         timeout = self._select_timeout()
         events = self._selector.select(timeout)
+        started = self.time() if self._pass_observer is not None else 0.0
         # Callbacks queued by the last pass (a closed transport's
         # connection_lost, say) run before this pass's I/O: a slot freed
         # then is free for a connection accepted now.
@@ -256,6 +306,8 @@ class EventLoop:
             hooks, self._end_of_pass = self._end_of_pass, []
             for hook in hooks:
                 self._invoke(hook, ())
+        if self._pass_observer is not None:
+            self._pass_observer(self.time() - started)
 
     def _select_timeout(self):
         if self._ready or self._end_of_pass or self._stopping:
@@ -289,4 +341,10 @@ class EventLoop:
     def close(self):
         """Release the selector. The loop must not be running."""
         self._restore_signals()
+        with self._waker_lock:
+            if self._waker is not None:
+                self.remove_reader(self._waker[0])
+                for sock in self._waker:
+                    sock.close()
+                self._waker = None
         self._selector.close()

@@ -18,7 +18,7 @@ from redis_support import RedisServer, require_redis_server
 from support import TIMEOUT, ServerProcess, wait_for_news
 
 UNAVAILABLE = "chat is temporarily unavailable, try again"
-OPER_PASSWORD = "operpass"
+OPER_PASSWORD = "operpass-operpass"
 FAST = ("--rate", "0", "--redis-timeout", "1", "--redis-backoff-max", "0.2",
         "--redis-block", "1")
 

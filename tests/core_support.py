@@ -4,6 +4,7 @@ every response's shape, and a harness that plays the glue's part in memory."""
 import json
 
 from chat.core import DEFAULT_HISTORY_LIMIT, Broadcast, ChatCore, Send
+from chat.core.accounts import run_hashes
 from chat.store.memory import MemoryStore
 
 TS = "2026-11-23T19:59:04+01:00"
@@ -56,6 +57,7 @@ class Harness:
         self.clock = FakeClock()
         self.monotonic = FakeMonotonic()
         kwargs.setdefault("now", self.monotonic)
+        kwargs.setdefault("scrypt_n", 2 ** 8)   # fast: the cost is the glue's concern
         store = kwargs.pop("store", None)
         if store is None:
             store = MemoryStore(kwargs.get("history_limit", DEFAULT_HISTORY_LIMIT))
@@ -65,7 +67,8 @@ class Harness:
         return self.core.open_session()
 
     def handle(self, session, request, content=None, **extra):
-        return self.core.handle(session, req(request, content, **extra))
+        """The request's effects, with every ``Hash`` carried out at once."""
+        return run_hashes(self.core.handle(session, req(request, content, **extra)))
 
     def login(self, name):
         session = self.session()

@@ -93,6 +93,9 @@ def rates(a, b):
            "gen_cpu": (b["cpu"] - a["cpu"]) / dt}
     if a["server_cpu"] is not None and b["server_cpu"] is not None:
         out["server_cpu"] = (b["server_cpu"] - a["server_cpu"]) / dt
+        # compares servers that do not saturate their core (issue 22)
+        out["deliveries_per_cpu_s"] = (out["deliveries_per_s"] / out["server_cpu"]
+                                       if out["server_cpu"] > 0 else None)
     return out
 
 

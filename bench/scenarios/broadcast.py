@@ -31,6 +31,7 @@ BROADCAST_METRICS = [
     Metric("received_pct", "min received, % of sent (worst run)", "pct", False),
     Metric("all_received", "every receiver got every message", "bool", False),
     Metric("server_cpu", "server CPU (share of one core)", "share", True),
+    Metric("deliveries_per_cpu_s", "deliveries per server CPU-second", "rate", False),
     Metric("gen_cpu", "generator CPU (share of one core)", "share", True),
 ]
 

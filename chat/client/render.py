@@ -133,6 +133,11 @@ _DATE_TIME = re.compile(
 _TIME_OF_DAY = re.compile(r"(?<![\d:])(\d{1,2}):(\d{2})(?::\d{2}(?:[.,]\d+)?)?(?![\d:])", re.ASCII)
 _OFFSET = re.compile(r"(?:UTC|GMT)?([+-])(\d{2}):?(\d{2})?", re.ASCII)
 
+#: The most lines a ``history`` is rendered into, about what the full-screen
+#: scrollback keeps (``fullscreen.model.MAX_LINES``): older entries are not
+#: even split (issue 21, the newline bomb).
+HISTORY_LINES = 10_000
+
 _NO_TIME = "--:--"
 _MAX_SHOWN = 20  # characters of an unparseable timestamp shown instead
 
@@ -334,13 +339,30 @@ def _history(content: Any, days=None) -> list[list[Span]]:
     if not content:
         return [[("header", "--- history: empty ---")]]
     count = len(content)
-    lines = [[("header", f"--- history: {count} message{'s' if count != 1 else ''} ---")]]
-    for entry in content:
+    # Lazily, newest first (issue 21): only the entries whose lines the
+    # scrollback keeps are split and sanitised, so a hostile history of
+    # 1000 messages of 4000 lines each costs 10 000 lines, not 4 million.
+    shown: list[list[list[Span]]] = []
+    total = 0
+    for entry in reversed(content):
+        if total >= HISTORY_LINES:
+            break
         if isinstance(entry, str):
             decoded = _loads(entry)
             if isinstance(decoded, dict):
                 entry = decoded
-        lines += _render(entry, in_history=True, days=days)
+        shown.append((entry, _render(entry, in_history=True)))
+        total += len(shown[-1][1])
+    lines = [[("header", f"--- history: {count} message{'s' if count != 1 else ''} ---")]]
+    if len(shown) < count:
+        lines.append([("header", f"--- {count - len(shown)} earlier not shown ---")])
+    for entry, entry_lines in reversed(shown):
+        if (days is not None and isinstance(entry, dict)
+                and response_kind(entry) in (None, "message", "msg")):
+            # date lines in order, oldest first (the entries were rendered newest first)
+            stamp = entry.get("timestamp")
+            entry_lines = days(stamp) + days.dated(entry_lines, stamp)
+        lines += entry_lines
     return lines
 
 

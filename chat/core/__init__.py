@@ -6,8 +6,9 @@
   the worst-case size of a ``history`` response;
 * ``presence``: coalesced join/leave notices;
 * ``rooms``: rooms and the ``join``/``leave``/``rooms`` requests;
-* ``accounts``: registered names, scrypt hashes, the failed-login limit,
-  the server-wide hash budget;
+* ``networks``: address groups, the networks every limit counts;
+* ``accounts``: registered names, scrypt hashes (as ``Hash`` effects the
+  glue computes off the loop), the failed-login and registration limits;
 * ``moderation``: operators, kicks, bans, purges;
 * ``hooks``: ``CoreHooks``, the news the glue may want besides effects;
 * ``chat``: ``ChatCore``, which owns the state and the standard requests.
@@ -23,10 +24,10 @@ from .chat import (DEFAULT_HISTORY_LIMIT, DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX
                    ChatCore)
 from .history import worst_case_response_bytes
 from .hooks import CoreHooks
-from .session import (MAX_USERNAME_LENGTH, Broadcast, Close, Publish, RemoteKick, RemotePm, Send,
-                      Session, check_username)
+from .session import (MAX_USERNAME_LENGTH, Broadcast, Close, Hash, Publish, RemoteKick, RemotePm,
+                      Send, Session, check_username)
 
-__all__ = ["ChatCore", "CoreHooks", "Session", "Send", "Broadcast", "Close", "Publish", "RemotePm", "RemoteKick",
+__all__ = ["ChatCore", "CoreHooks", "Session", "Send", "Broadcast", "Close", "Hash", "Publish", "RemotePm", "RemoteKick",
            "check_username",
            "worst_case_response_bytes", "MAX_USERNAME_LENGTH", "DEFAULT_HISTORY_LIMIT",
            "DEFAULT_MAX_MESSAGE_LENGTH", "DEFAULT_MAX_MESSAGE_BYTES"]

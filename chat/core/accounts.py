@@ -1,26 +1,41 @@
-"""Accounts: registered names, password logins, and the limits on hashing.
+"""Accounts: registered names, password logins, and the limits around them.
 
 Theory of operation
 -------------------
 Names are first come, first served until a user ``register``s one; from
 then on ``login "<name> <password>"`` is the only way in under it. Only a
-salted ``hashlib.scrypt`` hash is kept. Hashing runs on the event loop, so
-its cost is chosen to be a few milliseconds (``SCRYPT_N``); a failed
-attempt is answered at once, and attempts are limited per address instead
-(``FailedLogins``): after ``limit`` failures within ``window`` seconds,
-further password attempts from that address are refused, without hashing,
-until the oldest failure is ``window`` seconds old; a successful
-``password`` change counts as one too, so one address cannot change
-passwords (two hashes each) without end. Above that, the whole server
-computes at most ``rate`` hashes a second (``HashBudget``, a token bucket
-on the core's clock): a request that would hash beyond it gets "server
-busy" at once and nothing is hashed, so however many connections and
-addresses ask, hashing takes a bounded share of the loop. Plain logins (no
-password), which standard clients use, are never refused by either.
+salted ``hashlib.scrypt`` hash is kept, with the cost ``n`` it was made
+with (r=8, p=1).
 
-The same error answers a wrong password and a password given for a name
-nobody registered; that a name is registered is public, as on IRC.
-Passwords never appear in an answer or in the state beyond their hash.
+**Hashing is an effect.** A hash costs a tenth of a second or more, so the
+core never computes one: it returns a ``Hash`` effect (``session``) naming
+the session, its address group, whether it is ``urgent`` (a login to an
+existing account) or not (a registration, a password change), the secret,
+salt and cost, and ``then``: a function of the digest that returns the
+effects of the request's second half. The glue computes the digest off the
+loop (``chat/server/hashing.py``: a small pool of threads, a queue fair
+across address groups) and calls ``then`` on the loop; meanwhile that
+connection's further requests wait. The core stays pure and single
+threaded, and its tests run ``then`` at once (``hash_secret``). Because
+time passes between the halves, ``then`` checks again what may have
+changed (the name taken meanwhile, the account cap reached). A successful
+login whose hash was made at a lower cost than ``scrypt_n`` is followed by
+one more ``Hash`` that stores the password again at today's cost: old
+hashes are upgraded at the next login, transparently.
+
+**Limits count per network** (``networks``: an IPv4 /24 or IPv6 /64, all
+of loopback one group). Failed password logins are counted per (group,
+name) and per group (``FailedLogins``): past ``limit`` for one name or
+``group_limit`` for the group within ``window`` seconds, further attempts
+from that group for that name (or any name) are refused without hashing,
+while the same group can still log in to other names. A failed ``oper``
+counts as a failure for the name ``oper``; a successful ``password``
+change counts too (two hashes), so one network cannot hash without end.
+Registrations are limited per group (``registration_limit`` an hour,
+loopback exempt). The same error answers a wrong password and a password
+given for a name nobody registered (nothing is hashed for the latter);
+that a name is registered is public, as on IRC. Passwords never appear in
+an answer or in the state beyond their hash.
 """
 
 import collections
@@ -29,15 +44,17 @@ import hmac
 import math
 import os
 
-from ..limits import TokenBucket
 from ..protocol import RequestError
-from .session import check_username, is_username
+from .networks import LOOPBACK
+from .session import Hash, check_username, is_username
 
-#: scrypt cost: n=2**11, r=8, p=1 (2 MiB a hash); docs/benchmarks.md,
-#: "Password hashing", has the time a hash takes here.
-SCRYPT_N = 2 ** 11
+#: scrypt's default cost here: n=2**15, r=8, p=1 (32 MiB, ~0.1 s a hash;
+#: docs/accounts-and-moderation.md has the measurements). ``--scrypt-n``.
+SCRYPT_N = 2 ** 15
 SCRYPT_R = 8
 SCRYPT_P = 1
+#: The cost of the hashes stored before the cost was recorded with them.
+LEGACY_SCRYPT_N = 2 ** 11
 SALT_BYTES = 16
 HASH_BYTES = 32
 
@@ -45,7 +62,8 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 128
 
 WRONG_LOGIN = "login failed: wrong name or password"
-SERVER_BUSY = "server busy: too many password checks right now, try again in a moment"
+TOO_MANY = "too many failed logins, try again in %d seconds"
+TOO_MANY_REGISTRATIONS = "too many registrations from your network, try again in %d minutes"
 
 
 def is_password(text):
@@ -66,9 +84,10 @@ def secret_bytes(text):
     return text.encode("utf-8", "surrogatepass")
 
 
-def hash_password(password, salt):
-    return hashlib.scrypt(secret_bytes(password), salt=salt, n=SCRYPT_N, r=SCRYPT_R,
-                          p=SCRYPT_P, dklen=HASH_BYTES)
+def hash_secret(secret, salt, n):
+    """The digest a ``Hash`` effect asks for (run by the glue's workers)."""
+    return hashlib.scrypt(secret, salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, dklen=HASH_BYTES,
+                          maxmem=256 * SCRYPT_R * n + (1 << 20))
 
 
 def split_login(content):
@@ -84,71 +103,83 @@ def split_login(content):
     return check_username(text), None
 
 
-class FailedLogins:
-    """Failed password attempts per address, in a sliding window."""
+class SlidingLimit:
+    """At most ``limit`` events per key within ``window`` seconds."""
 
-    def __init__(self, limit, window, now, on_record):
+    def __init__(self, limit, window, now):
         self.limit = limit
         self.window = window
         self.now = now                 # () -> seconds, monotonic
-        self.on_record = on_record     # fn(host): a failure here (a cluster node shares it)
-        self._failures = {}            # host -> deque of failure times (<= limit)
+        self._events = {}              # key -> deque of event times (<= limit)
         self._swept_at_size = 64
 
     def __len__(self):
-        return len(self._failures)
+        return len(self._events)
 
-    def wait(self, host):
-        """Seconds until ``host`` may try again (0: now)."""
-        times = self._failures.get(host)
-        if times is None or len(times) < self.limit:
+    def wait(self, key):
+        """Seconds until ``key`` may have one more event (0: now)."""
+        times = self._events.get(key)
+        if self.limit <= 0 or times is None or len(times) < self.limit:
             return 0
         return max(0, math.ceil(times[0] + self.window - self.now()))
 
-    def record(self, host):
-        self.record_elsewhere(host)
-        if self.limit > 0:
-            self.on_record(host)
-
-    def record_elsewhere(self, host):
-        """A failure from ``host`` on another node of the cluster: the limit
-        is the cluster's, not one node's (an attacker does not get N tries
-        per window from N nodes)."""
+    def record(self, key):
         if self.limit <= 0:
             return
-        times = self._failures.get(host)
+        times = self._events.get(key)
         if times is None:
-            times = self._failures[host] = collections.deque(maxlen=self.limit)
+            times = self._events[key] = collections.deque(maxlen=self.limit)
         times.append(self.now())
-        if len(self._failures) >= 2 * self._swept_at_size:
+        if len(self._events) >= 2 * self._swept_at_size:
             self._sweep()
 
     def _sweep(self):
-        """Forget addresses whose last failure is out of the window: the
-        table stays proportional to the addresses failing right now."""
+        """Forget keys whose last event is out of the window: the table
+        stays proportional to the keys active right now."""
         horizon = self.now() - self.window
-        self._failures = {host: times for host, times in self._failures.items()
-                          if times[-1] > horizon}
-        self._swept_at_size = max(64, len(self._failures))
+        self._events = {key: times for key, times in self._events.items()
+                        if times[-1] > horizon}
+        self._swept_at_size = max(64, len(self._events))
 
 
-class HashBudget:
-    """Password hashes the whole server may compute: ``rate`` a second
-    after a burst of ``burst`` (``rate`` 0: no budget)."""
+class FailedLogins:
+    """Failed password attempts per (group, name) and per group."""
 
-    def __init__(self, rate, burst, now):
-        self.now = now                 # () -> seconds, monotonic
-        self._bucket = TokenBucket(rate, burst, now()) if rate > 0 else None
+    def __init__(self, limit, group_limit, window, now, on_record):
+        self.per_name = SlidingLimit(limit, window, now)
+        self.per_group = SlidingLimit(group_limit, window, now)
+        self.on_record = on_record     # fn(group, name): a cluster node shares it
+        self._told = SlidingLimit(1, window, now)   # refusals audited, once a window
 
-    def spend(self, hashes):
-        """Raise ``RequestError`` unless ``hashes`` hashes may run now."""
-        if self._bucket is not None and self._bucket.take(self.now(), hashes):
-            raise RequestError(SERVER_BUSY)
+    def __len__(self):
+        return len(self.per_name) + len(self.per_group)
+
+    def wait(self, group, name):
+        """Seconds until ``group`` may try ``name`` again (0: now)."""
+        return max(self.per_name.wait((group, name)), self.per_group.wait(group))
+
+    def first_refusal(self, group, name):
+        """Whether a refusal for (``group``, ``name``) is the first of its
+        window: only that one is audited, so a guesser cannot fill the log."""
+        if self._told.wait((group, name)):
+            return False
+        self._told.record((group, name))
+        return True
+
+    def record(self, group, name):
+        self.record_elsewhere(group, name)
+        self.on_record(group, name)
+
+    def record_elsewhere(self, group, name):
+        """A failure on another node of the cluster: the limit is the
+        cluster's (an attacker does not get N tries per window from N nodes)."""
+        self.per_name.record((group, name))
+        self.per_group.record(group)
 
 
 class Accounts:
-    """Registered names: case-folded name -> (salt, scrypt hash), written
-    through to the store."""
+    """Registered names: case-folded name -> (salt, scrypt hash, n),
+    written through to the store."""
 
     def __init__(self, max_accounts, store):
         self.max_accounts = max_accounts
@@ -156,8 +187,10 @@ class Accounts:
         self._records = {}
 
     def restore(self, records):
-        """The accounts a store remembered (key -> (salt, hash))."""
-        self._records.update(records)
+        """The accounts a store remembered (key -> (salt, hash[, n]))."""
+        for key, record in records.items():
+            self._records[key] = tuple(record) if len(record) == 3 \
+                else (record[0], record[1], LEGACY_SCRYPT_N)
 
     def __len__(self):
         return len(self._records)
@@ -165,46 +198,99 @@ class Accounts:
     def __contains__(self, key):
         return key in self._records
 
-    def set_password(self, key, password):
-        salt = os.urandom(SALT_BYTES)
-        digest = hash_password(password, salt)
-        self._records[key] = (salt, digest)
-        self.store.set_account(key, salt, digest)
+    def get(self, key):
+        return self._records.get(key)
 
-    def verify(self, key, password):
-        record = self._records.get(key)
-        if record is None:
-            return False
-        return hmac.compare_digest(record[1], hash_password(password, record[0]))
+    def set(self, key, salt, digest, n):
+        self._records[key] = (salt, digest, n)
+        self.store.set_account(key, salt, digest, n)
 
 
 class AccountRequests:
     """The ``register`` and ``password`` handlers of ``ChatCore``, and the
     password part of ``login``."""
 
-    def _check_password_login(self, session, key, password):
-        """Raise ``RequestError`` unless ``password`` opens ``key``."""
-        wait = self.failed_logins.wait(session.host)
+    def _hash(self, session, urgent, password, salt, n, then):
+        return Hash(session, self.groups.group(session.host), urgent, secret_bytes(password),
+                    salt, n, then)
+
+    def _check_password_login(self, session, key, password, then):
+        """The effects of a password login: ``then()`` once ``password``
+        opens ``key``, else the error (``RequestError``)."""
+        group = self.groups.group(session.host)
+        wait = self.failed_logins.wait(group, key)
         if wait:
-            raise RequestError("too many failed logins, try again in %d seconds" % wait)
-        if key in self.accounts:   # else nothing is hashed: the answer is WRONG_LOGIN
-            self.hash_budget.spend(1)
-        if not self.accounts.verify(key, password):
-            self.failed_logins.record(session.host)
+            if self.failed_logins.first_refusal(group, key):
+                self.hooks.audit("login_limited", session.host, key)
+            raise RequestError(TOO_MANY % wait)
+        record = self.accounts.get(key)
+        if record is None:   # nothing is hashed: the answer is WRONG_LOGIN
+            self._login_failed(session, group, key)
             raise RequestError(WRONG_LOGIN)
+        salt, digest, n = record
+
+        def checked(candidate):
+            if not hmac.compare_digest(candidate, digest):
+                self._login_failed(session, group, key)
+                return [self.error(session, WRONG_LOGIN)]
+            try:
+                effects = then()
+            except RequestError as exc:
+                return [self.error(session, str(exc))]
+            if n < self.scrypt_n and self.accounts.get(key) == record:
+                effects.append(self._store_password(session, key, password, lambda: []))
+            return effects
+        return [self._hash(session, True, password, salt, n, checked)]
+
+    def _login_failed(self, session, group, key):
+        self.failed_logins.record(group, key)
+        self.hooks.audit("login_failed", session.host, key)
+
+    def _store_password(self, session, key, password, then):
+        """A ``Hash`` that stores ``password`` for ``key`` at today's cost."""
+        salt = os.urandom(SALT_BYTES)
+        n = self.scrypt_n
+
+        def hashed(digest):
+            self.accounts.set(key, salt, digest, n)
+            return then()
+        return self._hash(session, False, password, salt, n, hashed)
 
     def _on_register(self, session, content):
         password = check_password(content, "register <password>")
-        if session.key in self.accounts:
+        key, name = session.key, session.name
+        if key in self.accounts:
             raise RequestError("%s is already registered; change its password with: "
-                               "password <old> <new>" % session.name)
+                               "password <old> <new>" % name)
+        self._check_account_cap()
+        group = self.groups.group(session.host)
+        if group != LOOPBACK:
+            wait = self.registrations.wait(group)
+            if wait:
+                raise RequestError(TOO_MANY_REGISTRATIONS % max(1, math.ceil(wait / 60)))
+            self.registrations.record(group)
+
+        def registered():
+            self.hooks.audit("register", session.host, name)
+            return [self.info(session, "%s is now registered; from now on log in with: "
+                                       "login %s <password>" % (name, name))]
+        effect = self._store_password(session, key, password, registered)
+        then = effect.then
+
+        def stored(digest):   # the cap or the name may have gone meanwhile
+            if key in self.accounts:
+                return [self.error(session, "%s is already registered" % name)]
+            if len(self.accounts) >= self.accounts.max_accounts:
+                return [self.error(session, self._cap_text())]
+            return then(digest)
+        return [effect._replace(then=stored)]
+
+    def _cap_text(self):
+        return "the server cannot register more names (limit %d)" % self.accounts.max_accounts
+
+    def _check_account_cap(self):
         if len(self.accounts) >= self.accounts.max_accounts:
-            raise RequestError("the server cannot register more names (limit %d)"
-                               % self.accounts.max_accounts)
-        self.hash_budget.spend(1)
-        self.accounts.set_password(session.key, password)
-        return [self.info(session, "%s is now registered; from now on log in with: "
-                                   "login %s <password>" % (session.name, session.name))]
+            raise RequestError(self._cap_text())
 
     def _on_password(self, session, content):
         usage = "password <old> <new>"
@@ -213,16 +299,39 @@ class AccountRequests:
             raise RequestError("password needs the old and the new password: " + usage)
         check_password(old, usage)
         check_password(new, usage)
-        if session.key not in self.accounts:
+        key = session.key
+        record = self.accounts.get(key)
+        if record is None:
             raise RequestError("%s is not registered: register <password> first" % session.name)
-        wait = self.failed_logins.wait(session.host)
+        group = self.groups.group(session.host)
+        wait = self.failed_logins.wait(group, key)
         if wait:
-            raise RequestError("too many password attempts from your address (failed ones "
+            raise RequestError("too many password attempts from your network (failed ones "
                                "and changes), try again in %d seconds" % wait)
-        self.hash_budget.spend(2)   # verify, then set: both or neither
-        if not self.accounts.verify(session.key, old):
-            self.failed_logins.record(session.host)
-            raise RequestError("wrong password: the old password does not match")
-        self.accounts.set_password(session.key, new)
-        self.failed_logins.record(session.host)   # two hashes: counted like a failure
-        return [self.info(session, "password changed for %s" % session.name)]
+        salt, digest, n = record
+
+        def changed():
+            self.hooks.audit("password_changed", session.host, session.name)
+            return [self.info(session, "password changed for %s" % session.name)]
+
+        def checked(candidate):
+            self.failed_logins.record(group, key)   # a change is two hashes: counted too
+            if not hmac.compare_digest(candidate, digest):
+                return [self.error(session, "wrong password: the old password does not match")]
+            return [self._store_password(session, key, new, changed)]
+        return [self._hash(session, False, old, salt, n, checked)]
+
+
+def run_hashes(effects):
+    """Carry out every ``Hash`` in ``effects`` at once, in this thread:
+    the effects with each replaced by what its ``then`` returned. For
+    tests and tools; the server's glue computes them off the loop."""
+    done = []
+    for effect in effects:
+        if type(effect) is Hash:
+            done.extend(run_hashes(effect.then(hash_secret(effect.secret, effect.salt,
+                                                           effect.n))))
+        else:
+            done.append(effect)
+    return done
+

@@ -12,8 +12,9 @@ one of the concern mixins (``rooms``, ``accounts``, ``moderation``).
 State: ``users`` maps the case-folded name to the logged-in ``Session``
 (uniqueness ignores case; the spelling the user chose is kept); ``rooms``
 maps the case-folded room name to its ``Room``, ``#lobby`` always among
-them; ``accounts``, ``bans``, ``failed_logins`` and ``hash_budget``
-serve the section 4 extensions. Presence is coalesced per room: the rooms
+them; ``accounts``, ``bans``, ``failed_logins``, ``registrations`` and
+``groups`` (the address groups every limit counts) serve the section 4
+extensions. Presence is coalesced per room: the rooms
 with news wait in ``_presence_rooms`` until the glue calls
 ``flush_presence()`` (at most once a second), which gives one ``info`` per
 room. News for the glue that no request answers (a name freed, a move
@@ -28,9 +29,12 @@ accounts and the bans. The core never learns whether the store writes a
 disk; when it failed to (``forget_unstored``), the messages are taken
 back out of the histories.
 
-Messages are bounded twice: in characters (``max_message_length``) and in
-encoded bytes (``max_message_bytes``, escapes included), so a room's
-history is bounded in bytes (``max_history_response_bytes``).
+Messages are bounded three times: in characters (``max_message_length``),
+in encoded bytes (``max_message_bytes``, escapes included), so a room's
+history is bounded in bytes (``max_history_response_bytes``), and in lines
+(``max_message_lines``: a message of thousands of newlines costs every
+client that renders it, issue 21). All the histories together stay under
+``max_history_memory`` (``budget``); rooms live as ``room_life`` says.
 """
 
 import time
@@ -38,12 +42,15 @@ import time
 from .. import limits, protocol
 from ..protocol import RequestError
 from ..router import TABLE, build_router
-from .accounts import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, AccountRequests, Accounts,
-                       FailedLogins, HashBudget, split_login)
-from .history import worst_case_response_bytes
+from .accounts import (MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, SCRYPT_N, AccountRequests,
+                       Accounts, FailedLogins, SlidingLimit, split_login)
+from .budget import HistoryBudget
+from .history import HistoryMeter, worst_case_response_bytes
 from .hooks import CoreHooks
 from .moderation import Bans, ModerationRequests
-from .rooms import LOBBY, Room, RoomRequests
+from .networks import AddressGroups
+from .room_life import RoomLife
+from .rooms import LOBBY, RoomRequests
 from .session import (MAX_USERNAME_LENGTH, Broadcast, Close, Publish, RemoteMember, RemotePm,
                       Send, Session, is_username)
 
@@ -52,7 +59,7 @@ DEFAULT_MAX_MESSAGE_LENGTH = limits.MAX_MESSAGE_LENGTH
 DEFAULT_MAX_MESSAGE_BYTES = limits.MAX_MESSAGE_BYTES
 
 
-class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
+class ChatCore(RoomRequests, RoomLife, AccountRequests, ModerationRequests):
     """Who is logged in, what was said, and what each request produces."""
 
     def __init__(self, clock, store, hooks=None, history_limit=DEFAULT_HISTORY_LIMIT,
@@ -60,27 +67,43 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
                  max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES, max_rooms=limits.MAX_ROOMS,
                  oper_password=None, failed_login_limit=limits.FAILED_LOGIN_LIMIT,
                  failed_login_window=limits.FAILED_LOGIN_WINDOW,
-                 max_accounts=limits.MAX_ACCOUNTS, hash_rate=limits.HASHES_PER_SECOND,
-                 hash_burst=limits.HASH_BURST, now=time.monotonic, shared_log=False):
+                 max_accounts=limits.MAX_ACCOUNTS,
+                 failed_login_group_limit=limits.FAILED_LOGIN_GROUP_LIMIT,
+                 registration_limit=limits.REGISTRATION_LIMIT, scrypt_n=SCRYPT_N,
+                 groups=None, now=time.monotonic, shared_log=False,
+                 max_message_lines=limits.MAX_MESSAGE_LINES,
+                 max_history_memory=limits.MAX_HISTORY_MEMORY, room_ttl=limits.ROOM_TTL,
+                 room_creations=limits.ROOM_CREATIONS):
         self.clock = clock                  # .timestamp() -> str
         self.history_limit = history_limit
         self.max_message_length = max_message_length
         self.max_message_bytes = max_message_bytes
         self.max_rooms = max_rooms
+        self.max_message_lines = max_message_lines
+        self.room_ttl = room_ttl
+        self.room_creations = room_creations
+        self._creation_buckets = {}         # host -> TokenBucket, least recent first
+        self.now = now
         self.shared_log = shared_log        # a cluster node: msg goes through the log
         self.hooks = CoreHooks() if hooks is None else hooks
         self.oper_password = oper_password or None   # "" configures nothing
         self.users = {}                     # case-folded name -> Session
-        self.lobby = Room(LOBBY, history_limit)
+        self.history_meter = HistoryMeter()
+        self.lobby = self._new_room(LOBBY)
         self.rooms = {LOBBY: self.lobby}    # case-folded name -> Room
         self._presence_rooms = {}           # Room -> None: rooms with news, in order
         self._membership_version = 0        # +1 whenever anyone enters or leaves a room
         self._rooms_response = None         # ((version, timestamp), bytes)
         self.store = store
+        # a cluster node's histories follow the shared log (its own rules): no budget
+        self.budget = HistoryBudget(0 if shared_log else max_history_memory,
+                                    self.history_meter, store, self._room_gone)
         self.accounts = Accounts(max_accounts, store)
-        self.failed_logins = FailedLogins(failed_login_limit, failed_login_window, now,
-                                          self.hooks.login_failed)
-        self.hash_budget = HashBudget(hash_rate, hash_burst, now)
+        self.groups = AddressGroups() if groups is None else groups
+        self.failed_logins = FailedLogins(failed_login_limit, failed_login_group_limit,
+                                          failed_login_window, now, self.hooks.login_failed)
+        self.registrations = SlidingLimit(registration_limit, limits.REGISTRATION_WINDOW, now)
+        self.scrypt_n = scrypt_n
         self.bans = Bans(self.store)
         self._restore(self.store.load())
         self._login_ok = None               # (timestamp, bytes)
@@ -99,9 +122,12 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
                 if kept >= self.max_rooms:
                     continue
                 kept += 1
-                room = self.rooms[key] = Room(name, self.history_limit)
+                room = self.rooms[key] = self._new_room(name)
             for sender_key, payload in messages:
                 room.history.append(sender_key, payload)
+            if room is not self.lobby:
+                self.budget.room_idle(room, self.now())
+        self.budget.enforce()
         self.accounts.restore(snapshot.accounts)
         self.bans.restore(snapshot.bans)
 
@@ -120,7 +146,7 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         its members here. The room is created if this node lacks it."""
         room = self.rooms.get(room_key)
         if room is None:
-            room = self.rooms[room_key] = Room(room_name, self.history_limit)
+            room = self.rooms[room_key] = self._new_room(room_name)
         room.history.append(sender_key, payload)
         recipients = room.recipients()
         return [Broadcast(payload, recipients)] if recipients else []
@@ -132,7 +158,7 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         key = room_name.lower()
         room = self.rooms.get(key)
         if room is None:
-            room = self.rooms[key] = Room(room_name, self.history_limit)
+            room = self.rooms[key] = self._new_room(room_name)
         for sender_key, payload in messages:
             room.history.append(sender_key, payload)
 
@@ -146,10 +172,11 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         room.history.clear()
         return True
 
-    def failed_login_elsewhere(self, host):
-        """A failed password attempt from ``host`` on another node: the
-        limit is the cluster's (``FailedLogins.record_elsewhere``)."""
-        self.failed_logins.record_elsewhere(host)
+    def failed_login_elsewhere(self, group, name):
+        """A failed password attempt for ``name`` from address group
+        ``group`` on another node: the limit is the cluster's
+        (``FailedLogins.record_elsewhere``)."""
+        self.failed_logins.record_elsewhere(group, name)
 
     def remote_presence(self, room_name, key, name, entered, notice=True):
         """A user on another node entered or left a room (with a presence
@@ -158,7 +185,7 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         room = self.rooms.get(room_key)
         if entered:
             if room is None:
-                room = self.rooms[room_key] = Room(room_name, self.history_limit)
+                room = self.rooms[room_key] = self._new_room(room_name)
             room.add_remote(key, name)
         elif room is None or not room.remove_remote(key):
             return
@@ -204,6 +231,11 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         return Broadcast(self._server_response(protocol.INFO, text), list(self.users.values()))
 
     @property
+    def history_memory(self):
+        """Bytes the histories hold now (entries and cached responses)."""
+        return self.history_meter.bytes
+
+    @property
     def max_history_response_bytes(self):
         """The largest ``history`` response the configured limits allow."""
         return worst_case_response_bytes(self.history_limit, self.max_message_bytes)
@@ -221,9 +253,13 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         if refusal:
             raise RequestError(refusal)
         if password is not None:
-            self._check_password_login(session, key, password)
-        elif key in self.accounts:
+            return self._check_password_login(session, key, password,
+                                              lambda: self._log_in(session, name, key))
+        if key in self.accounts:
             raise RequestError("%s is registered: login %s <password>" % (name, name))
+        return self._log_in(session, name, key)
+
+    def _log_in(self, session, name, key):
         if key in self.users:
             raise RequestError("Username taken: %s is already logged in" % self.users[key].name)
         session.name = name
@@ -253,6 +289,10 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
         if len(text) > self.max_message_length:
             raise RequestError("message too long: %d characters, the limit is %d"
                                % (len(text), self.max_message_length))
+        lines = text.count("\n") + 1
+        if lines > self.max_message_lines:
+            raise RequestError("message has too many lines: %d, the limit is %d"
+                               % (lines, self.max_message_lines))
         size = protocol.encoded_length(text)
         if size > self.max_message_bytes:
             raise RequestError("message too large: %d bytes on the wire (a non-ASCII "
@@ -268,6 +308,8 @@ class ChatCore(RoomRequests, AccountRequests, ModerationRequests):
             return [Publish(session, room, payload)]
         room.history.append(session.key, payload)
         self.store.append(room.key, room.name, session.key, payload)
+        if self.budget.over:
+            self.budget.enforce()
         return [Broadcast(payload, room.recipients())]
 
     def _on_pm(self, session, content):

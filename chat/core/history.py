@@ -16,6 +16,10 @@ Every entry's content is at most ``max_message_bytes`` on the wire, so a
 history is bounded in bytes too: ``worst_case_response_bytes`` gives the
 largest ``history`` response the limits allow (the glue compares it with
 its output cap at start-up).
+
+Every history reports what it holds to a shared ``HistoryMeter`` (its
+entries and its cached response alike), so the core can keep all the
+rooms' histories under one memory budget (``chat.core.budget``).
 """
 
 import collections
@@ -28,17 +32,28 @@ from .session import MAX_USERNAME_LENGTH
 TIMESTAMP_MAX_LENGTH = 32
 
 
+class HistoryMeter:
+    """Bytes held by every history it is handed to: entries and cached
+    responses (issue 21: the budget counts both)."""
+
+    __slots__ = ("bytes",)
+
+    def __init__(self):
+        self.bytes = 0
+
+
 class History:
     """The most recent messages of one room, as encoded bytes."""
 
-    __slots__ = ("limit", "_entries", "bytes", "version", "_cache")
+    __slots__ = ("limit", "_entries", "bytes", "version", "_cache", "meter")
 
-    def __init__(self, limit):
+    def __init__(self, limit, meter=None):
         self.limit = limit
         self._entries = collections.deque()  # (sender key, payload as broadcast)
         self.bytes = 0
         self.version = 0
         self._cache = None                   # (version, bytes)
+        self.meter = HistoryMeter() if meter is None else meter
 
     def __len__(self):
         return len(self._entries)
@@ -48,10 +63,31 @@ class History:
         if self.limit <= 0:
             return
         self._entries.append((sender_key, payload))
+        before = self.bytes
         self.bytes += len(payload) + 1   # in a response: without "\n", with ", "
         while len(self._entries) > self.limit:
             self.bytes -= len(self._entries.popleft()[1]) + 1
+        self.meter.bytes += self.bytes - before
         self._changed()
+
+    def entries(self):
+        """(sender key, payload) oldest first (a copy)."""
+        return list(self._entries)
+
+    def drop_oldest(self):
+        """Forget the oldest message (the memory budget trims an idle room
+        this way when no database keeps it); return its payload's size."""
+        size = len(self._entries.popleft()[1]) + 1
+        self.bytes -= size
+        self.meter.bytes -= size
+        self._changed()
+        return size
+
+    def drop_cache(self):
+        """Forget the cached response (nobody is in the room to ask)."""
+        if self._cache is not None:
+            self.meter.bytes -= len(self._cache[1])
+            self._cache = None
 
     def discard(self, sender_key, payload):
         """Take back the newest entry of ``payload`` (a message the store
@@ -61,6 +97,7 @@ class History:
             if entries[index][1] == payload and entries[index][0] == sender_key:
                 del entries[index]
                 self.bytes -= len(payload) + 1
+                self.meter.bytes -= len(payload) + 1
                 self._changed()
                 return
 
@@ -69,6 +106,7 @@ class History:
         and will read it again from the stream)."""
         if self._entries:
             self._entries = collections.deque()
+            self.meter.bytes -= self.bytes
             self.bytes = 0
             self._changed()
 
@@ -78,13 +116,15 @@ class History:
         removed = len(self._entries) - len(kept)
         if removed:
             self._entries = kept
+            before = self.bytes
             self.bytes = sum(len(e[1]) + 1 for e in kept)
+            self.meter.bytes += self.bytes - before
             self._changed()
         return removed
 
     def _changed(self):
         self.version += 1
-        self._cache = None
+        self.drop_cache()
 
     def response(self, timestamp):
         """The encoded ``history`` response: one bytes object per version."""
@@ -95,7 +135,9 @@ class History:
                                         protocol.HISTORY, [])[:-4]  # cut '[]}\n'
         # each entry without its newline (a slice copies, but only while building)
         data = b"".join((head, b"[", b", ".join([e[1][:-1] for e in self._entries]), b"]}\n"))
+        self.drop_cache()
         self._cache = (self.version, data)
+        self.meter.bytes += len(data)
         return data
 
 

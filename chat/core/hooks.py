@@ -4,7 +4,8 @@ Theory of operation
 -------------------
 Effects answer a request; a few things the core does are news to the glue
 whatever the request was: a name was freed (a logout, a kick, a dropped
-connection), a session entered or left a room, a password attempt failed.
+connection), a session entered or left a room, a password attempt failed;
+and the security events an audit log records.
 A single server needs none of it; a cluster node tells the other nodes.
 The glue hands a ``CoreHooks`` to ``ChatCore`` at construction; the
 defaults here do nothing. The core calls them after its own state has
@@ -22,5 +23,15 @@ class CoreHooks:
         """``session`` entered (``entered``) or left ``room``; ``notice``:
         whether the room is told (false for a kick's silent exit)."""
 
-    def login_failed(self, host):
-        """A password attempt from ``host`` failed here (counted already)."""
+    def login_failed(self, group, name):
+        """A password attempt for ``name`` from address group ``group``
+        failed here (counted already)."""
+
+    def audit(self, event, address, name, by=None):
+        """A security event (``register``, ``login_failed``, ``oper``, ``ban``...)
+        about ``name`` from ``address``; ``by``: the operator who acted.
+        Never a password, never message text."""
+
+    def history_budget_exceeded(self, held, limit):
+        """The rooms with members alone hold ``held`` bytes of history, over
+        the ``limit`` (issue 21): new rooms are refused; the glue logs it."""

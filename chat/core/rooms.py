@@ -18,6 +18,11 @@ they are asked for far more often than members come and go: the tuple of
 recipients for a broadcast, and the sorted ``names`` text (issue 8, defect
 8: no sort per request). The ``rooms`` listing is cached likewise until
 any membership changes.
+
+Issue 21: a room without members but with history stays, under the
+history memory budget (``budget``: its history may be parked in the
+store, ``parked`` counting it) and its TTL (``room_life``). An operator's
+``rooms`` lists every room, users or not, with its stored messages.
 """
 
 import re
@@ -30,6 +35,9 @@ from .session import Send
 
 LOBBY = "lobby"
 MAX_ROOM_NAME_LENGTH = 32
+
+#: Rooms an operator's ``rooms`` lists before "... and N more".
+OPERATOR_LISTING = 200
 
 _ROOM_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -53,14 +61,16 @@ class Room:
     """One room: members, history, pending presence, cached answers."""
 
     __slots__ = ("name", "key", "members", "remote", "history", "presence", "_recipients",
-                 "_names_text", "_names_response")
+                 "_names_text", "_names_response", "parked", "idle_since")
 
-    def __init__(self, name, history_limit):
+    def __init__(self, name, history_limit, meter=None):
         self.name = name            # as spelled by its creator, without '#'
         self.key = name.lower()
         self.members = {}           # Session -> None, in join order
         self.remote = {}            # key -> name: members on other cluster nodes
-        self.history = History(history_limit)
+        self.history = History(history_limit, meter)
+        self.parked = 0             # messages only in the store (the budget evicted them)
+        self.idle_since = 0.0       # when the last member left (the TTL counts from it)
         self.presence = Presence()
         self._recipients = None     # tuple of members, until membership changes
         self._names_text = None
@@ -101,7 +111,13 @@ class Room:
     @property
     def abandoned(self):
         """No members and no history: the room may cease to exist."""
-        return not self.members and not self.remote and not len(self.history)
+        return (not self.members and not self.remote and not len(self.history)
+                and not self.parked)
+
+    @property
+    def stored(self):
+        """Messages kept for the room's history, in memory or parked."""
+        return len(self.history) + self.parked
 
     def recipients(self):
         """Every member, as one tuple shared by broadcasts until someone
@@ -139,7 +155,8 @@ class RoomRequests:
             if len(self.rooms) - 1 >= self.max_rooms:
                 raise RequestError("too many rooms: the server holds at most %d besides "
                                    "#lobby; join an existing one (see 'rooms')" % self.max_rooms)
-            room = self.rooms[name.lower()] = Room(name, self.history_limit)
+            self._check_room_creation(session)
+            room = self.rooms[name.lower()] = self._new_room(name)
         return self._move(session, room)
 
     def _on_leave(self, session, _content):
@@ -151,6 +168,8 @@ class RoomRequests:
     def _on_rooms(self, session, _content):
         # The asker is in its room, so every asker gets the same listing:
         # built once per change of membership anywhere and clock second.
+        if session.operator:
+            return [self.info(session, self._rooms_for_operators())]
         key = (self._membership_version, self.clock.timestamp())
         if self._rooms_response is None or self._rooms_response[0] != key:
             shown = [room for room in self.rooms.values() if room.size]
@@ -160,17 +179,34 @@ class RoomRequests:
             self._rooms_response = (key, self._server_response(protocol.INFO, text))
         return [Send(session, self._rooms_response[1])]
 
+    def _rooms_for_operators(self):
+        """Every room, users or not, with its users and stored messages
+        (not cached: operators are few); at most ``OPERATOR_LISTING``."""
+        shown = sorted(self.rooms.values(), key=lambda room: (-room.size, -room.stored, room.key))
+        listing = ", ".join("%s (%d user%s, %d message%s)"
+                            % (room.label, room.size, "" if room.size == 1 else "s",
+                               room.stored, "" if room.stored == 1 else "s")
+                            for room in shown[:OPERATOR_LISTING])
+        more = len(shown) - OPERATOR_LISTING
+        return "Rooms (%d): %s%s" % (len(shown), listing,
+                                     ", ... and %d more" % more if more > 0 else "")
+
     def _move(self, session, room):
         """Leave the current room for ``room``; answer as a login does."""
         self._exit_room(session)
         self._enter_room(session, room)
         count = room.size
-        return [self.info(session, "Joined %s (%d user%s)"
-                          % (room.label, count, "" if count == 1 else "s")),
-                Send(session, self.history_response(room))]
+        effects = [self.info(session, "Joined %s (%d user%s)"
+                             % (room.label, count, "" if count == 1 else "s")),
+                   Send(session, self.history_response(room))]
+        if self.budget.over:   # a parked history came back, a cache was built
+            self.budget.enforce()
+        return effects
 
     def _enter_room(self, session, room):
         self._membership_version += 1
+        if not room.members and room is not self.lobby:
+            self.budget.room_busy(room)
         session.room = room
         room.add(session)
         room.presence.join(session)
@@ -190,6 +226,12 @@ class RoomRequests:
         else:
             room.presence.forget(session)
         self.hooks.moved(session, room, False, notice)
-        if room.abandoned and room is not self.lobby:
+        if room is self.lobby or room.members:
+            return
+        if room.abandoned:
             del self.rooms[room.key]
             self._presence_rooms.pop(room, None)
+        elif not self.shared_log and not room.remote:
+            # a cluster node's rooms follow the shared log: no budget, no TTL here
+            self.budget.room_idle(room, self.now())
+            self.budget.enforce()

@@ -9,7 +9,10 @@ input with a list of effects, carried out in order by the glue:
 * ``Send(session, data)``: bytes for one session;
 * ``Broadcast(data, recipients)``: the same bytes for each session in
   ``recipients`` (encoded once, whatever the number of recipients);
-* ``Close(session, reason)``: close that session once its output is sent.
+* ``Close(session, reason)``: close that session once its output is sent;
+* ``Hash(session, group, urgent, secret, salt, n, then)``: compute a
+  password hash off the loop (``accounts``), then carry out the effects
+  ``then(digest)`` returns; that session's requests wait meanwhile.
 
 Only a cluster node's core (``shared_log``) returns the two others; the
 glue (``chat/server/cluster``) carries them through Redis:
@@ -34,6 +37,7 @@ _USERNAME = re.compile(r"[A-Za-z0-9]+")
 Send = collections.namedtuple("Send", "session data")
 Broadcast = collections.namedtuple("Broadcast", "data recipients")
 Close = collections.namedtuple("Close", "session reason")
+Hash = collections.namedtuple("Hash", "session group urgent secret salt n then")
 Publish = collections.namedtuple("Publish", "session room payload")
 RemotePm = collections.namedtuple("RemotePm", "session name text")
 RemoteKick = collections.namedtuple("RemoteKick", "session name reason")

@@ -22,6 +22,17 @@ With a durable store (``--db``, ``chat/store``) a ``GroupCommit``
 (``chat/server/group_commit.py``) sits between ``carry_out`` and the connections:
 the effects of a pass wait for that pass's one commit.
 
+Password hashes (the core's ``Hash`` effects) are computed by a
+``HashPool`` (``chat/server/hashing.py``), a few worker threads behind a
+queue fair across address groups; meanwhile the connection that asked is
+held (``ClientConnection.hold``), and the digest comes back through the
+loop's wake-up, where the core's continuation gives the rest of the effects.
+
+Issue 21's budgets live here too: a timer expires empty rooms past
+``--room-ttl`` (``ChatCore.expire_rooms``), another runs the store's
+retention in small steps between passes (``store.retain``), and the log
+says when the rooms with members alone exceed ``--max-history-memory``.
+
 With ``--redis`` the server is a cluster node: a ``Cluster``
 (``chat/server/cluster``) sees each request first (``gate``) and carries the
 core's ``Publish``, ``RemotePm`` and ``RemoteKick`` effects through Redis.
@@ -34,27 +45,37 @@ import sys
 
 from reactor.loop import EventLoop
 from reactor.tcp import listen
+from reactor.web import HttpConnection
 
-from ..core import Broadcast, ChatCore, Close, CoreHooks, Publish, RemoteKick, RemotePm, Send
-from ..core.moderation import is_loopback
+from .. import limits
+from ..core import Broadcast, ChatCore, Close, CoreHooks, Hash, Publish, RemoteKick, RemotePm, Send
+from ..core.networks import AddressGroups, is_loopback
 from ..protocol import Clock
 from .cluster.node import Cluster, default_node_id
-from .config import ServerConfig, parse_args, raise_fd_limit
+from .audit import AuditLog
+from .config import ServerConfig, parse_args, raise_fd_limit, readable_by_others
 from .connection import ClientConnection
 from .group_commit import GroupCommit
+from .hashing import HashPool
+from .metrics import ServerMetrics
 from .output import OutputLimits, OutputMeter
 from .store_setup import close_store, open_configured_store, open_store
+from .web import WebRoutes, load_web_files
 
 log = logging.getLogger("chat.server")
+
+SERVER_BUSY = "server busy: too many password checks from your network, try again in a moment"
 
 class ChatServer(CoreHooks):
     """Owns the listener, the core and every connection; the core's hooks
     (``chat/core/hooks.py``) are its methods, which matter to a cluster node."""
 
-    def __init__(self, loop, config, store=None):
-        """``store``: what remembers (``chat/store``); by default memory only."""
+    def __init__(self, loop, config, store=None, audit=None):
+        """``store``: what remembers (``chat/store``); by default memory only.
+        ``audit``: where security events go (``AuditLog``; by default the log)."""
         self.loop = loop
         self.config = config
+        self.audit_log = AuditLog() if audit is None else audit
         if store is None:
             store = open_store(None, config.history_limit)
         self.core = ChatCore(Clock(), store, self, history_limit=config.history_limit,
@@ -64,15 +85,26 @@ class ChatServer(CoreHooks):
                              oper_password=config.oper_password,
                              failed_login_limit=config.failed_login_limit,
                              failed_login_window=config.failed_login_window,
-                             hash_rate=config.hash_rate, now=loop.time,
-                             shared_log=config.redis is not None)
+                             failed_login_group_limit=config.failed_login_group_limit,
+                             registration_limit=config.registration_limit,
+                             scrypt_n=config.scrypt_n,
+                             groups=AddressGroups(config.ipv4_group_prefix,
+                                                  config.ipv6_group_prefix),
+                             now=loop.time, shared_log=config.redis is not None,
+                             max_message_lines=config.max_message_lines,
+                             max_history_memory=config.max_history_memory,
+                             room_ttl=config.room_ttl, room_creations=config.room_creations)
+        self.hashing = HashPool(loop, config.hash_threads, config.hash_queue)
         self.meter = OutputMeter()   # bytes owed to the clients past the pause mark
+        self.metrics = ServerMetrics(self)
+        loop.observe_passes(self.metrics.pass_seconds.observe)
         self.output_limits = OutputLimits(
             config.pause_output, config.max_output, config.max_total_output, self.meter,
             config.pace_ms / 1000.0, config.pace_min_ms / 1000.0, config.close_deadline)
         self.connections = set()
         self._per_host = collections.Counter()
         self.listener = None
+        self.web_listener = None   # with --http-port
         self._presence_timer = None
         self._last_presence = -config.presence_interval
         self._idle_timer = None
@@ -84,7 +116,12 @@ class ChatServer(CoreHooks):
         self.commits = None   # a GroupCommit when the store is durable
         if self.core.store.durable:
             self.commits = GroupCommit(loop, self.core.store, self.core, self.carry_out_now,
-                                       config.store_retry)
+                                       config.store_retry, config.store_timeout,
+                                       self.metrics.commit_seconds.observe)
+        self._ttl_timer = None
+        self._retain_timer = None
+        self._budget_logged = None   # loop time of the last "over budget" line
+        self._pass_answers = 0       # bytes of answers (join, names...) this loop pass
 
     def start(self):
         self.listener = listen(self.loop, self.config.host, self.config.port,
@@ -93,9 +130,76 @@ class ChatServer(CoreHooks):
             self._idle_timer = self.loop.call_later(self._idle_period(), self._idle_sweep)
         host, port = self.listener.address[:2]
         log.info("listening on %s:%d", host, port)
+        if self.config.http_port is not None:
+            self._start_web()
         if self.config.redis is not None:
             self.cluster = Cluster(self, self.config.node_id or default_node_id(host, port))
+        if self.config.room_ttl > 0:
+            self._ttl_timer = self.loop.call_later(self._ttl_period(), self._expire_rooms)
+        if self.config.retain_messages or self.config.retain_days:
+            self._retain_timer = self.loop.call_later(0, self._retain)
         return self.listener.address
+
+    def _start_web(self):
+        config = self.config
+        files = load_web_files()
+        origins = [origin.strip().rstrip("/").lower() for origin in config.web_origins]
+
+        def http_connection(address):
+            routes = WebRoutes(self, address, files, origins)
+            return HttpConnection(self.loop, routes.route, config.max_request_size,
+                                  config.http_timeout, config.http_timeout)
+        self.web_listener = listen(self.loop, config.host, config.http_port, http_connection)
+        host, port = self.web_listener.address[:2]
+        log.info("web client on http://%s:%d/", host, port)
+
+    def accepting_logins(self):
+        """(whether logins are accepted now, a word on why), for /healthz."""
+        if self._stopping:
+            return False, "shutting down"
+        if self.cluster is not None and not self.cluster.available:
+            return False, "cluster node not ready"
+        return True, "ok"
+
+    # -- issue 21: rooms' TTL, retention, the history budget ------------------
+
+    def _ttl_period(self):
+        return min(60.0, max(0.05, self.config.room_ttl / 4))
+
+    def _expire_rooms(self):
+        expired = self.core.expire_rooms()
+        if expired:
+            log.info("%d empty room%s expired (--room-ttl %g s)", expired,
+                     "" if expired == 1 else "s", self.config.room_ttl)
+        self._ttl_timer = self.loop.call_later(self._ttl_period(), self._expire_rooms)
+
+    def _retain(self):
+        """One small step of retention; the next soon if there is more."""
+        if self.commits is not None and self.commits.holding:
+            more = True   # after this pass's commit
+        else:
+            more = self.core.store.retain(limits.RETAIN_BATCH)
+        self._retain_timer = self.loop.call_later(
+            0.0 if more else self.config.retain_interval, self._retain)
+
+    def answers_allowed(self):
+        """Whether this loop pass may still write a heavy answer."""
+        return self._pass_answers < limits.PASS_ANSWER_BYTES
+
+    def count_answer(self, size):
+        if not self._pass_answers:
+            self.loop.at_end_of_pass(self._new_pass)
+        self._pass_answers += size or 1
+
+    def _new_pass(self):
+        self._pass_answers = 0
+
+    def history_budget_exceeded(self, held, limit):
+        now = self.loop.time()
+        if self._budget_logged is None or now - self._budget_logged >= 60.0:
+            self._budget_logged = now
+            log.warning("rooms with members hold %d bytes of history, over "
+                        "--max-history-memory %d: new rooms are refused", held, limit)
 
     # -- connections ------------------------------------------------------------
 
@@ -120,6 +224,7 @@ class ChatServer(CoreHooks):
                 self._arm_login_timer()
 
     def login_done(self, conn):
+        self.metrics.logins.inc()
         self._awaiting_login.pop(conn, None)
         if not self._awaiting_login:
             self._awaiting_login = {}  # let a login storm's table go
@@ -158,21 +263,31 @@ class ChatServer(CoreHooks):
 
     def carry_out(self, effects):
         """Carry out the core's effects, in order (after this pass's commit
-        if the store has changes to commit)."""
+        if the store has changes to commit). A ``Hash`` (always the last
+        effect of a request) goes to the hashing pool at once."""
+        if effects and type(effects[-1]) is Hash:
+            self._hash(effects[-1])
+            effects = effects[:-1]
         if self.commits is not None and self.commits.hold(effects):
             return
         self.carry_out_now(effects)
 
     def carry_out_now(self, effects):
         """Carry out the core's effects, in order, now."""
+        metrics = self.metrics
         for effect in effects:
             kind = type(effect)
             if kind is Broadcast:
                 data = effect.data
-                for session in effect.recipients:  # the hot path: one call per recipient
+                recipients = effect.recipients
+                for session in recipients:  # the hot path: one call per recipient
                     session.output.send(data)
+                metrics.deliveries.inc(len(recipients))
+                metrics.bytes_out.inc(len(recipients) * len(data))
             elif kind is Send:
                 effect.session.send(effect.data)
+                metrics.deliveries.inc()
+                metrics.bytes_out.inc(len(effect.data))
             elif kind is Close:
                 effect.session.close(effect.reason)
             elif kind is Publish:
@@ -182,6 +297,26 @@ class ChatServer(CoreHooks):
             elif kind is RemoteKick:
                 self.cluster.remote_kick(effect)
         self.presence_changed()
+
+    def _hash(self, effect):
+        """Hold the connection while the pool computes ``effect``'s digest;
+        then carry out what the core's continuation returns."""
+        conn = effect.session
+
+        def done(digest):
+            if not conn.is_open:
+                return   # gone meanwhile: the answer has nobody to go to
+            more = effect.then(digest)
+            conn.carry_out(more)
+            if not (more and type(more[-1]) is Hash):
+                conn.release()
+
+        if self.hashing.submit(effect, done):
+            conn.hold()
+        else:
+            log.info("%s: hashing queue of %s full", conn, effect.group)
+            self.carry_out([self.core.error(conn, SERVER_BUSY)])
+            conn.release()
 
     # -- the core's hooks: news for the other nodes of a cluster ---------------
 
@@ -193,9 +328,13 @@ class ChatServer(CoreHooks):
         if self.cluster is not None:
             self.cluster.moved(session, room, entered, notice)
 
-    def login_failed(self, host):
+    def login_failed(self, group, name):
+        self.metrics.failed_logins.inc()
         if self.cluster is not None:
-            self.cluster.login_failed(host)
+            self.cluster.login_failed(group, name)
+
+    def audit(self, event, address, name, by=None):
+        self.audit_log.record(event, address, name, by)
 
     def close_output(self, output):
         """Close a connection's output after what is held for it."""
@@ -236,9 +375,11 @@ class ChatServer(CoreHooks):
             return
         self._stopping = True
         log.info("shutting down: %d connections", len(self.connections))
-        if self.listener:
-            self.listener.close()
-        for timer in (self._presence_timer, self._idle_timer, self._login_timer):
+        for listener in (self.listener, self.web_listener):
+            if listener is not None:
+                listener.close()
+        for timer in (self._presence_timer, self._idle_timer, self._login_timer,
+                      self._ttl_timer, self._retain_timer):
             if timer is not None:
                 timer.cancel()
         # The deadline first: nothing below may delay it, whatever the backlog.
@@ -271,11 +412,21 @@ def main(argv=None):
         for problem in problems:
             print("chat.server: error: %s" % problem, file=sys.stderr)
         return 1
+    try:
+        audit = AuditLog(config.audit_log)
+    except OSError as exc:
+        print("chat.server: error: --audit-log %s: %s" % (config.audit_log,
+                                                         exc.strerror or exc), file=sys.stderr)
+        return 1
     store, loaded = open_configured_store(config)
     if store is None:
+        audit.close()
         return 1
+    for path in readable_by_others([config.oper_password_file, config.db, config.audit_log,
+                                    config.cluster_key_file]):
+        log.warning("%s holds secrets and others can read it: chmod 600 %s", path, path)
     loop = EventLoop()
-    server = ChatServer(loop, config, store)
+    server = ChatServer(loop, config, store, audit)
     # Handlers first: a signal that arrives as soon as we listen is queued
     # and handled by the loop's first pass, never a crash.
     loop.add_signal_handler(signal.SIGINT, server.shutdown)
@@ -296,8 +447,10 @@ def main(argv=None):
     finally:
         if server.cluster is not None:
             server.cluster.close(loop)
+        server.hashing.close()
         loop.close()
         close_store(server)
+        audit.close()
     log.info("stopped")
     return 0
 

@@ -1,4 +1,4 @@
-"""One client connection: its life cycle, request queue and flood control.
+"""One client connection: its life cycle and its transport's callbacks.
 
 Theory of operation
 -------------------
@@ -25,6 +25,17 @@ The core handles one request at a time, as flood control (a token bucket)
 allows and at most one batch per loop pass, so no client and no kind of
 request can monopolise a pass.
 
+With ``--proxy-protocol`` the first bytes of a connection from a trusted
+proxy are its PROXY header (``chat/server/proxy_protocol.py``): the
+connection takes the client's address from it and only then is admitted
+(the caps count the client's address, not the proxy's); the login
+deadline runs from accept all the same. A connection from anyone else
+that begins like a PROXY header is closed with a log line.
+
+When a waiting request is handled (flood control, the answer budget,
+the cluster's holds) is the other half of the class, ``RequestQueue``
+(``chat/server/request_queue.py``).
+
 Whether the connection reads is decided in one place, ``_update_reading``,
 from the state and the conditions that hold requests back
 (``wants_reading``); it runs after every change of any of them.
@@ -33,11 +44,13 @@ from the state and the conditions that hold requests back
 import logging
 import sys
 
-from reactor.framing import FramingError, JsonStreamDecoder
+from reactor.framing import JsonStreamDecoder
 
 from .. import limits
 from ..core import Session
 from .output import Output
+from .proxy_protocol import HeaderReader, ProxyError, Sniffer, is_trusted
+from .request_queue import RequestQueue
 
 log = logging.getLogger("chat.server")
 
@@ -47,20 +60,12 @@ CLOSING = "closing"
 CLOSED = "closed"
 OPEN_STATES = (ADMITTED, LOGGED_IN)
 
-_NOTHING = object()  # _peek found no request (None is a request: JSON null)
-
-
-class _Held:
-    """Stands in for the wake-up timer while the cluster glue answers a
-    request later (``hold``): requests wait, as for flood control."""
-
-    __slots__ = ()
-
-    def cancel(self):
-        pass
-
-
-_HELD = _Held()
+def _host(host):
+    """An address as the limits count it: IPv4-mapped IPv6 as IPv4, and one
+    string per address, not per connection."""
+    if host.startswith("::ffff:"):  # IPv4-mapped (dual-stack listener)
+        host = host[7:]
+    return sys.intern(host)
 
 
 def wants_reading(state, waiting, held, output_paused, eof):
@@ -70,21 +75,19 @@ def wants_reading(state, waiting, held, output_paused, eof):
     return state in OPEN_STATES and not (waiting or held or output_paused or eof)
 
 
-class ClientConnection(Session):
+class ClientConnection(RequestQueue, Session):
     """One client: the core's session, plus framing, request queue, limits
     and output. Thousands live at once: ``__slots__``, and the decoder and
     queue exist only while something waits in them."""
 
-    __slots__ = ("server", "transport", "port", "state", "output", "decoder", "_batch",
-                 "_next", "_bucket", "_wake", "_eof", "last_activity")
+    __slots__ = ("server", "transport", "port", "kind", "state", "output", "decoder", "_batch",
+                 "_next", "_bucket", "_wake", "_eof", "last_activity", "_proxy", "_answers")
 
-    def __init__(self, server, address):
-        host = address[0] if address else "?"
-        if host.startswith("::ffff:"):  # IPv4-mapped (dual-stack listener)
-            host = host[7:]
-        super().__init__(sys.intern(host))  # one string per address, not per connection
+    def __init__(self, server, address, kind="tcp"):
+        super().__init__(_host(address[0] if address else "?"))
         self.server = server
         self.port = address[1] if address else 0
+        self.kind = kind      # the way in: "tcp" or "websocket" (for /metrics)
         self.state = ADMITTED
         self.transport = None
         self.output = None
@@ -95,6 +98,8 @@ class ClientConnection(Session):
         self._wake = None     # timer: a token is due, or the next pass's batch
         self._eof = False
         self.last_activity = 0.0
+        self._proxy = None    # a PROXY header reader (or sniffer) until the first request
+        self._answers = None  # ByteBudget, made at the first answered request
 
     def __str__(self):
         """host:port, for log lines (formatted only if the line is emitted)."""
@@ -111,24 +116,64 @@ class ClientConnection(Session):
             transport.set_send_buffer(config.send_buffer)
         self.output = Output(server.loop, transport, server.output_limits,
                              self._update_reading, self)
+        if config.proxy_protocol and self.kind == "tcp":   # (a web client's comes over HTTP)
+            if is_trusted(self.host, config.trusted_proxies):
+                self._proxy = HeaderReader()
+                server.expect_login(self)   # the deadline covers a slow header too
+                return                      # admitted once the header names the client
+            self._proxy = Sniffer()
+        self._admit()
+        server.expect_login(self)
+
+    def _admit(self):
+        """Take a slot (the caps count this connection's address); whether
+        it was given one."""
+        server = self.server
         refusal = server.admit(self)
         if refusal:
             log.info("%s refused: %s", self, refusal)
             self.output.send_now(server.core.error(self, refusal).data)
             self.close()
-            return
+            return False
         log.debug("%s connected", self)
         now = server.loop.time()
         if server.tracks_idle:
             self.last_activity = now
-        if config.rate > 0:
-            self._bucket = limits.TokenBucket(config.rate, config.burst, now)
-        server.expect_login(self)
+        if server.config.rate > 0:
+            self._bucket = limits.TokenBucket(server.config.rate, server.config.burst, now)
+        return True
+
+    def _read_proxy_header(self, data):
+        """The bytes after the PROXY header (b"" while it is incomplete),
+        or None if the connection was closed."""
+        reader = self._proxy
+        try:
+            result = reader.feed(data)
+        except ProxyError as exc:
+            log.warning("%s closed: %s", self, exc)
+            self.server.audit("proxy_rejected", self.host, None)
+            self.close("PROXY header refused")
+            return None
+        if result is None:
+            return b""
+        host, data = result
+        self._proxy = None
+        if type(reader) is HeaderReader:
+            if host is not None:
+                self.host = _host(host)
+            if not self._admit():
+                return None
+        return data
 
     def data_received(self, data):
         if self.state not in OPEN_STATES:
             return  # a closing connection reads nothing (and keeps nothing)
+        if self._proxy is not None:
+            data = self._read_proxy_header(data)
+            if not data:
+                return
         server = self.server
+        server.metrics.bytes_in.inc(len(data))
         if server.tracks_idle:
             self.last_activity = server.loop.time()
         decoder = self.decoder
@@ -178,69 +223,6 @@ class ClientConnection(Session):
     def is_open(self):
         return self.state in OPEN_STATES
 
-    @property
-    def waiting(self):
-        """Requests wait: decoded in the batch, or as bytes in the decoder."""
-        return self._batch is not None or (self.decoder is not None and self.decoder.backlog)
-
-    def _process(self):
-        """Handle waiting requests while the limits allow; then decide reading."""
-        server = self.server
-        budget = limits.QUEUED_REQUESTS  # one batch per connection per loop pass
-        while self.state in OPEN_STATES and not self.output.paused and self._wake is None:
-            item = self._peek()
-            if item is _NOTHING:
-                break
-            if not budget:  # this pass's batch is done: the rest next pass
-                self._wake = server.loop.call_soon(self.transport.call_guarded, self._woken)
-                break
-            now = server.loop.time()
-            if self._bucket is not None:
-                wait = self._bucket.take(now)
-                if wait:
-                    self._wake_in(wait)  # flood control: until the next token
-                    break
-            budget -= 1
-            self._next += 1
-            if server.tracks_idle:
-                self.last_activity = now
-            self._take(item)
-        self._update_reading()
-
-    def _peek(self):
-        """The next waiting request, refilling the batch from the decoder."""
-        batch = self._batch
-        if batch is not None:
-            if self._next < len(batch):
-                return batch[self._next]
-            self._batch = None
-        decoder = self.decoder
-        if decoder is not None and decoder.backlog:
-            batch = decoder.feed(b"", limits.QUEUED_REQUESTS, limits.QUEUED_REQUEST_BYTES)
-            self._drop_idle_decoder()
-            if batch:
-                self._batch, self._next = batch, 0
-                return batch[0]
-        return _NOTHING
-
-    def _take(self, item):
-        """One request off the queue: a framing error is answered here; the
-        cluster's gate may take charge of a request; the core handles the rest."""
-        server = self.server
-        if isinstance(item, FramingError):
-            log.debug("%s sent bad input: %s", self, item.message)
-            server.carry_out([server.core.error(self, item.message)])
-            if item.fatal:
-                self.close(item.message)
-            return
-        if server.cluster is not None and server.cluster.gate.check(self, item):
-            return
-        self.handle(item)
-
-    def handle(self, item):
-        """Hand one request to the core and carry out its effects."""
-        self.carry_out(self.server.core.handle(self, item))
-
     def carry_out(self, effects):
         """Carry out the effects of this connection's request (the cluster
         glue may hold them back first); a login that succeeded moves the
@@ -251,54 +233,6 @@ class ClientConnection(Session):
             self.state = LOGGED_IN
             log.info("%s logged in as %s", self, self.name)
             server.login_done(self)
-
-    def hold(self):
-        """The cluster glue will answer the current request later: handle
-        no other request of this connection until ``release``."""
-        self._wake = _HELD
-        self._update_reading()
-
-    @property
-    def held(self):
-        return self._wake is _HELD
-
-    def release(self):
-        """The held request is answered: go on with the next ones."""
-        if self._wake is _HELD:
-            self._wake = None
-            self._process()
-
-    def retry(self, item):
-        """Take the held request ``item`` again from the start (the gate may
-        hold it again), then go on with the next ones."""
-        if self._wake is _HELD:
-            self._wake = None
-        if self.is_open:
-            self._take(item)
-        if self._wake is None:
-            self._process()
-
-    def _wake_in(self, delay):
-        self._wake = self.server.loop.call_later(delay, self.transport.call_guarded, self._woken)
-
-    def _woken(self):
-        self._wake = None
-        self._process()
-
-    def _drop_idle_decoder(self):
-        # Between requests a fresh decoder would do the same, so streaming
-        # connections drop theirs: thousands of idle clients, no idle decoders.
-        decoder = self.decoder
-        if decoder is not None and not self.output.paced and decoder.at_boundary \
-                and not decoder.backlog:
-            self.decoder = None
-
-    def _drop_requests(self):
-        self._batch = None
-        self.decoder = None
-        if self._wake is not None:
-            self._wake.cancel()
-            self._wake = None
 
     def _update_reading(self):
         """The one place that decides whether this connection reads."""

@@ -24,15 +24,27 @@ again"), and a held ``history`` that contained one is rebuilt without it:
 nothing that was not stored is sent. The other changes stay queued and
 are retried with the next pass's commit, or after ``retry_interval`` if no
 pass brings one.
+
+A database locked by another process (``StoreBusy``: a backup, ``sqlite3``
+in a terminal) is not a failure: the held effects stay held, later
+passes' effects join them in order, and the commit is tried again every
+``BUSY_RETRY`` seconds from a timer (the loop never waits on the lock).
+Only when the lock outlasts ``store_timeout`` are the waiting messages
+given up (``store.give_up``) and their senders told "not stored, try
+again", as for any failed commit.
 """
 
 import logging
 
 from ..core import Broadcast, Close, Send
+from ..store import StoreBusy
 
 log = logging.getLogger("chat.server")
 
 NOT_STORED = "message not stored, try again"
+
+#: Seconds between two tries of a commit that found the database locked.
+BUSY_RETRY = 0.05
 
 
 class _Deferred:
@@ -48,15 +60,19 @@ class GroupCommit:
     """Holds effects while the store has uncommitted changes; commits and
     releases them once per loop pass."""
 
-    def __init__(self, loop, store, core, carry_out_now, retry_interval):
+    def __init__(self, loop, store, core, carry_out_now, retry_interval, store_timeout=5.0,
+                 timed=None):
         self.loop = loop
         self.store = store
         self.core = core
         self.carry_out_now = carry_out_now        # the server's way of doing effects
         self.retry_interval = retry_interval
+        self.timed = timed                # fn(seconds): how long a commit took (metrics)
         self._held = None                 # list while a commit is booked this pass
         self._retry = None
         self._failing = False
+        self.store_timeout = store_timeout
+        self._busy_since = None           # loop time the lock was first met
 
     @property
     def holding(self):
@@ -103,13 +119,34 @@ class GroupCommit:
         held, self._held = self._held, None
         if held is None:
             return   # committed already (shutdown)
+        started = self.loop.time()
         try:
             self.store.commit()
+        except StoreBusy as exc:
+            now = self.loop.time()
+            if self._busy_since is None:
+                self._busy_since = now
+                log.warning("database locked by another process: messages wait (at most "
+                            "%g s)", self.store_timeout)
+            if now - self._busy_since < self.store_timeout:
+                self._held = held          # still held; later effects join them
+                self._retry = self.loop.call_later(BUSY_RETRY, self._commit)
+                return
+            self._busy_since = None
+            held = self._not_stored(held, self.store.give_up(), exc)
+            if self.store.pending:
+                self._retry = self.loop.call_later(self.retry_interval, self._retry_now)
         except Exception as exc:   # StoreError; anything else is as bad
+            self._busy_since = None
             held = self._not_stored(held, getattr(exc, "messages", []), exc)
             if self.store.pending:
                 self._retry = self.loop.call_later(self.retry_interval, self._retry_now)
         else:
+            if self.timed is not None:
+                self.timed(self.loop.time() - started)
+            if self._busy_since is not None:
+                self._busy_since = None
+                log.warning("database lock released: waiting messages stored")
             if self._failing:
                 self._failing = False
                 log.warning("database writes work again")

@@ -39,10 +39,11 @@ class OutputMeter:
     refreshed at every send, costing nothing to the connections below it.
     """
 
-    __slots__ = ("bytes",)
+    __slots__ = ("bytes", "dropped")
 
     def __init__(self):
         self.bytes = 0
+        self.dropped = 0   # slow consumers disconnected, ever (for /metrics)
 
 
 class OutputLimits:
@@ -129,6 +130,7 @@ class Output:
                 log.warning("%s disconnected: slow consumer, %d bytes of output unsent "
                             "(cap %d, all connections %d, total cap %d)", self.owner, size,
                             limits.max_output, limits.meter.bytes, limits.max_total)
+                limits.meter.dropped += 1
                 self.abort()
         elif size > limits.pause_at and not self.paused:
             self.paused = True

@@ -25,15 +25,17 @@ from ..store.sqlite import SqliteStore
 log = logging.getLogger("chat.server")
 
 
-def open_store(path, keep, fsync=False, max_pages=0):
+def open_store(path, keep, fsync=False, max_pages=0, retain_messages=0, retain_days=0.0):
     """The SQLite store on ``path``, or the memory store if ``path`` is None.
     ``keep``: messages per room to load and keep (the history limit)."""
     if path is None:
         return MemoryStore(keep)
-    return SqliteStore(path, keep, fsync, max_pages)
+    return SqliteStore(path, keep, fsync, max_pages, retain_messages, retain_days)
 
 
 def describe(config):
+    if config.redis is not None:
+        return "cluster (histories, accounts and bans in redis)"
     if config.db is None:
         return "memory only (no --db)"
     return "database %s (synchronous=%s)" % (config.db, "FULL" if config.fsync else "NORMAL")
@@ -49,7 +51,8 @@ def open_configured_store(config):
         store = RedisStore(config.history_limit, retry=config.redis_backoff_max)
         return store, "cluster: histories, accounts and bans in redis, read when connected"
     try:
-        store = open_store(config.db, config.history_limit, config.fsync, config.db_max_pages)
+        store = open_store(config.db, config.history_limit, config.fsync, config.db_max_pages,
+                           config.retain_messages, config.retain_days)
     except StoreOpenError as exc:
         print("chat.server: error: --db %s" % exc, file=sys.stderr)
         return None, None
@@ -66,6 +69,7 @@ def close_store(server):
     if server.commits is not None:
         server.commits.commit_now()
     try:
-        log.info("%s: %d messages stored", describe(server.config), store.message_count())
+        if server.config.redis is None:   # a node keeps copies; the streams hold the rest
+            log.info("%s: %d messages stored", describe(server.config), store.message_count())
     finally:
         store.close()

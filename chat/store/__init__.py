@@ -24,6 +24,13 @@ clients saw. Implementations: ``memory.MemoryStore`` (no ``--db``),
 ``sqlite.SqliteStore`` (``--db``) and ``redis.RedisStore`` (``--redis``:
 a cluster's accounts and bans in Redis, its rooms' messages in their
 streams); nothing outside ``chat/store/`` knows SQL.
+
+Issue 21 adds what bounds a store: ``recent(room, n)`` (a room's history
+read back when the memory budget parked it), ``trim`` and ``drop_room``
+(the budget and the operators' ``drop``), ``retain(batch)`` (one small
+step of retention; whether there is more to do) and ``StoreBusy``, a
+commit that found the database locked by another process and kept
+everything pending.
 """
 
 import collections
@@ -44,6 +51,11 @@ class StoreError(Exception):
     def __init__(self, text, messages=()):
         super().__init__(text)
         self.messages = list(messages)
+
+
+class StoreBusy(StoreError):
+    """Another process holds the database's lock: nothing was dropped, the
+    changes stay pending for the next try (issue 21)."""
 
 
 class StoreOpenError(Exception):

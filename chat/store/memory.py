@@ -26,7 +26,7 @@ class MemoryStore:
         self._rooms = {}               # key -> [name, deque of (sender key, payload), last seq]
         self._seq = itertools.count()  # order of activity, for load's room order
         self._accounts = {}
-        self._bans = {}                # key -> (name, reason, host), in the order made
+        self._bans = {}                # key -> (name, reason, host, by, at), in the order made
 
     def append(self, room_key, room_name, sender_key, payload):
         room = self._rooms.get(room_key)
@@ -41,12 +41,36 @@ class MemoryStore:
             room[1] = collections.deque((m for m in room[1] if m[0] != sender_key),
                                         maxlen=self.keep)
 
-    def set_account(self, key, salt, digest):
-        self._accounts[key] = (salt, digest)
+    def recent(self, room_key, limit):
+        """The last ``limit`` messages of a room, oldest first."""
+        room = self._rooms.get(room_key)
+        if room is None or limit <= 0:
+            return []
+        return list(room[1])[-limit:]
 
-    def add_ban(self, key, name, reason, host):
+    def trim(self, room_key, keep):
+        """Keep only the room's last ``keep`` messages (the history memory
+        budget let the others go: no second reference may hold them)."""
+        room = self._rooms.get(room_key)
+        if room is not None:
+            while len(room[1]) > keep:
+                room[1].popleft()
+            if not room[1]:
+                del self._rooms[room_key]
+
+    def drop_room(self, room_key):
+        self._rooms.pop(room_key, None)
+
+    def retain(self, batch):
+        """Nothing to delete: the memory store keeps the history limit only."""
+        return False
+
+    def set_account(self, key, salt, digest, n):
+        self._accounts[key] = (salt, digest, n)
+
+    def add_ban(self, key, name, reason, host, by=None, at=None):
         self._bans.pop(key, None)
-        self._bans[key] = (name, reason, host)
+        self._bans[key] = (name, reason, host, by, at)
 
     def remove_ban(self, key):
         self._bans.pop(key, None)

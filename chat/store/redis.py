@@ -10,8 +10,8 @@ SQLite file a cluster keeps in Redis, where every node reads it:
   the one order of the room (``chat/server/cluster/roomlog.py`` appends to it and
   reads it back, since every node, the sender's included, must deliver
   what the stream says, not what the core did);
-* accounts: the hash ``ktn:accounts`` (key -> JSON [salt, hash], hex);
-* bans: the hash ``ktn:bans`` (key -> JSON [name, reason, host]).
+* accounts: the hash ``ktn:accounts`` (key -> JSON [salt hex, hash hex, n]);
+* bans: the hash ``ktn:bans`` (key -> JSON [name, reason, host, by, at]).
 
 The calls of the interface never block, and Redis answers later, so the
 store is the memory store (the node's working copy) writing its changes
@@ -82,16 +82,21 @@ class RedisStore(MemoryStore):
         self.publish = None        # fn(**fields) -> Reply: tell the other nodes (``attach``)
         self._applying = False     # applying another node's change: do not echo it
         self.scan = max(1, keep or 0)   # stream entries a purge looks at (``attach``)
+        self.verify = None         # fn(hash, field, value): a signed record's value (``attach``)
         self.retry = retry
         self.outbox = collections.deque()   # (command, event) not yet confirmed, oldest first
         self._cut_off = False      # one was cut off: the outbox waits to be sent again
 
-    def attach(self, redis, publish, scan):
+    def attach(self, redis, publish, scan, verify=None):
         """Write through ``redis`` (the node's pipelined ``RedisClient``) and
         tell the other nodes with ``publish(**fields)``; a purge looks at
-        ``scan`` entries. The node calls it once, as it starts: the store is
-        made before the server listens, the node's client once it does."""
+        ``scan`` entries; ``verify(hash key, field, value)`` gives a record's
+        value back without its signature, or None if it is not a node's
+        (``chat/server/cluster/signing.py``; None: nothing is signed). The
+        node calls it once, as it starts: the store is made before the
+        server listens, the node's client once it does."""
         self.redis, self.publish, self.scan = redis, publish, max(1, scan)
+        self.verify = verify or (lambda _hash, _field, value: value)
 
     @contextlib.contextmanager
     def applying(self):
@@ -102,16 +107,16 @@ class RedisStore(MemoryStore):
         finally:
             self._applying = False
 
-    def set_account(self, key, salt, digest):
-        super().set_account(key, salt, digest)
+    def set_account(self, key, salt, digest, n):
+        super().set_account(key, salt, digest, n)
         if not self._applying:
-            record = json.dumps([salt.hex(), digest.hex()])
+            record = json.dumps([salt.hex(), digest.hex(), n])
             self._write(("HSET", ACCOUNTS, key, record), dict(t="account", k=key, a=record))
 
-    def add_ban(self, key, name, reason, host):
-        super().add_ban(key, name, reason, host)
+    def add_ban(self, key, name, reason, host, by=None, at=None):
+        super().add_ban(key, name, reason, host, by, at)
         if not self._applying:
-            record = json.dumps([name, reason, host])
+            record = json.dumps([name, reason, host, by, at])
             self._write(("HSET", BANS, key, record), dict(t="ban", k=key, b=record))
 
     def remove_ban(self, key):
@@ -168,40 +173,52 @@ class RedisStore(MemoryStore):
             if error is not None:
                 then(None, error)
                 return
-            then(Snapshot([], _records(accounts.value, parse_account),
-                          list(_records(bans.value, parse_ban).values())), None)
+            then(Snapshot([], _records(accounts.value, parse_account,
+                                       lambda k, v: self.verify(ACCOUNTS, k, v)),
+                          list(_records(bans.value, parse_ban,
+                                        lambda k, v: self.verify(BANS, k, v)).values())), None)
         bans.add_done_callback(fetched)
 
 
 def parse_account(record):
-    """JSON [salt hex, hash hex] -> (salt, hash); ValueError if malformed."""
+    """JSON [salt hex, hash hex, n] -> (salt, hash, n); ValueError if
+    malformed. A record without n (an older node's) is n=2**11."""
     try:
-        salt, digest = json.loads(record)
-        return bytes.fromhex(salt), bytes.fromhex(digest)
+        fields = json.loads(record)
+        salt, digest, n = fields if len(fields) == 3 else (*fields, 2 ** 11)
+        if type(n) is not int or n < 2 or n & (n - 1) or n > 2 ** 20:
+            raise ValueError("scrypt n %r" % (n,))
+        return bytes.fromhex(salt), bytes.fromhex(digest), n
     except (TypeError, ValueError, RecursionError) as exc:   # (nested too deep)
         raise ValueError("malformed account %r" % (record,)) from exc
 
 
 def parse_ban(record):
-    """JSON [name, reason, host] -> the tuple; ValueError if malformed."""
+    """JSON [name, reason, host, by, at] -> the tuple; ValueError if
+    malformed. An older node's [name, reason, host] has no by and at."""
     try:
-        name, reason, host = json.loads(record)
+        fields = json.loads(record)
+        name, reason, host, by, at = fields if len(fields) == 5 else (*fields, None, None)
     except (TypeError, ValueError, RecursionError) as exc:   # (nested too deep)
         raise ValueError("malformed ban %r" % (record,)) from exc
-    if not isinstance(name, str) or not isinstance(reason, (str, type(None))) \
-            or not isinstance(host, (str, type(None))):
+    if not isinstance(name, str) or not all(isinstance(field, (str, type(None)))
+                                            for field in (reason, host, by, at)):
         raise ValueError("malformed ban %r" % (record,))
-    return name, reason, host
+    return name, reason, host, by, at
 
 
-def _records(flat, parse):
-    """HGETALL's flat [key, value, ...] -> {key text: parsed value}."""
+def _records(flat, parse, verify):
+    """HGETALL's flat [key, value, ...] -> {key text: parsed value}, the
+    records whose signature ``verify`` refuses left out."""
     found = {}
     flat = flat or []
     for i in range(0, len(flat) - 1, 2):
         key = flat[i].decode("utf-8", "replace")
+        value = verify(flat[i], flat[i + 1])
+        if value is None:
+            continue
         try:
-            found[key] = parse(flat[i + 1])
+            found[key] = parse(value)
         except ValueError as exc:
             log.warning("ignored a record of redis: %s", exc)
     return found

@@ -32,16 +32,33 @@ messages of the queue are dropped and reported in ``StoreError``, and the
 other statements stay queued for the next commit. ``max_pages`` caps the
 file (``PRAGMA max_page_count``): a real ``SQLITE_FULL`` without filling
 a disk.
+
+Issue 21. The connection never waits for a lock (``timeout=0``: the loop
+must not block); a commit that finds the database locked by another
+process (a backup, ``sqlite3`` in a terminal) raises ``StoreBusy`` and
+keeps every change queued: the glue holds the messages and tries again
+shortly, up to its ``--store-timeout``. ``recent`` reads one room's last
+messages back (the index walk above) when the memory budget parked them.
+Retention (``retain_messages`` per room, ``retain_days``; both 0 by default:
+everything kept) runs in small steps (``retain(batch)``, at most ``batch``
+rows deleted each) that the glue calls between loop passes; every row
+carries the wall-clock time it was stored (``at``, schema version 4) and
+ids grow with time, so age retention reads only the oldest rows.
+Checkpoints leave the loop: automatic ones are off on this connection and
+a ``Checkpointer`` (``chat/store/checkpoint.py``: one worker thread with
+its own connection) runs passive ones, poked after each commit.
 """
 
 import fcntl
 import os
 import sqlite3
 import stat
+import time
 
-from . import Snapshot, StoredMessage, StoreError, StoreOpenError
+from . import Snapshot, StoreBusy, StoredMessage, StoreError, StoreOpenError
+from .checkpoint import Checkpointer
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 4
 TABLES = {"rooms", "messages", "accounts", "bans"}
 
 #: Version 1, the first schema.
@@ -64,9 +81,28 @@ MIGRATIONS = {
     # (room, id) plus (room, sender): half the cost of storing a message.
     1: ["CREATE INDEX messages_by_room_sender ON messages (room, id, sender)",
         "DROP INDEX messages_by_room"],
+    # the scrypt cost of each hash, so it can rise (``--scrypt-n``): the
+    # hashes made before were all n=2**11; each is upgraded at its next login
+    2: ["ALTER TABLE accounts ADD COLUMN n INTEGER NOT NULL DEFAULT 2048",
+        # each ban a record of its own: who banned, and when
+        "ALTER TABLE bans ADD COLUMN banned_by TEXT",
+        "ALTER TABLE bans ADD COLUMN banned_at TEXT"],
+    # retention by age: when each row was stored (rows of older files: now)
+    3: ["ALTER TABLE messages ADD COLUMN at REAL",
+        "UPDATE messages SET at = CAST(strftime('%s', 'now') AS REAL)"],
 }
 
-_INSERT_MESSAGE = "INSERT INTO messages (room, sender, payload) VALUES (?, ?, ?)"
+_INSERT_MESSAGE = "INSERT INTO messages (room, sender, payload, at) VALUES (?, ?, ?, ?)"
+
+#: SQLite's "database is locked" and "table is locked" result codes.
+_BUSY_CODES = (5, 6)
+
+
+def _is_busy(exc):
+    code = getattr(exc, "sqlite_errorcode", None)   # Python 3.11+
+    if code is not None:
+        return code & 0xff in _BUSY_CODES
+    return "locked" in str(exc) or "busy" in str(exc)
 
 
 class SqliteStore:
@@ -74,12 +110,17 @@ class SqliteStore:
 
     durable = True
 
-    def __init__(self, path, keep, fsync=False, max_pages=0):
+    def __init__(self, path, keep, fsync=False, max_pages=0, retain_messages=0, retain_days=0.0,
+                 wall=time.time):
         self.path = path
         self.keep = keep               # messages loaded per room (the history limit)
+        self.retain_messages = retain_messages
+        self.retain_days = retain_days
+        self.wall = wall               # the clock of the rows' ``at``
         self._ops = []                 # StoredMessage, or (sql, params): the next commit
         self._lock_fd = _open_locked(path)
         self._db = None
+        self._checkpointer = None
         try:
             self._db = sqlite3.connect(path, isolation_level=None, timeout=0)
             self._snapshot = self._open_schema()
@@ -91,6 +132,8 @@ class SqliteStore:
             self._close_files()
             raise
         self._known_rooms = {room[0] for room in self._snapshot.rooms}
+        self._to_retain = dict.fromkeys(self._known_rooms)   # rooms retention has to look at
+        self._checkpointer = Checkpointer(path)
 
     # -- opening -----------------------------------------------------------
 
@@ -158,6 +201,7 @@ class SqliteStore:
     def _configure(self, fsync, max_pages):
         self._set_wal()
         self._db.execute("PRAGMA synchronous = %s" % ("FULL" if fsync else "NORMAL"))
+        self._db.execute("PRAGMA wal_autocheckpoint = 0")   # the Checkpointer's job
         if max_pages:
             self._db.execute("PRAGMA max_page_count = %d" % max_pages)
 
@@ -174,9 +218,10 @@ class SqliteStore:
                                       "ORDER BY id DESC LIMIT ?", (key, self.keep)).fetchall()
                     rows.reverse()
                     rooms.append((key, name, rows))
-            accounts = {key: (salt, digest) for key, salt, digest in
-                        db.execute("SELECT key, salt, hash FROM accounts")}
-            bans = db.execute("SELECT name, reason, host FROM bans ORDER BY id").fetchall()
+            accounts = {key: (salt, digest, n) for key, salt, digest, n in
+                        db.execute("SELECT key, salt, hash, n FROM accounts")}
+            bans = db.execute("SELECT name, reason, host, banned_by, banned_at FROM bans "
+                              "ORDER BY id").fetchall()
         except sqlite3.DatabaseError as exc:
             raise StoreOpenError("%s is corrupt: %s" % (self.path, exc))
         return Snapshot(rooms, accounts, bans)
@@ -188,6 +233,11 @@ class SqliteStore:
         return self._snapshot
 
     @property
+    def checkpoints(self):
+        """WAL checkpoints the worker has done (issue 21: off the loop)."""
+        return self._checkpointer.checkpoints
+
+    @property
     def pending(self):
         return bool(self._ops)
 
@@ -197,19 +247,75 @@ class SqliteStore:
             self._ops.append(("INSERT OR IGNORE INTO rooms (key, name) VALUES (?, ?)",
                               (room_key, room_name)))
         self._ops.append(StoredMessage(room_key, sender_key, payload))
+        if self.retain_messages:
+            self._to_retain[room_key] = None
+
+    def recent(self, room_key, limit):
+        """A room's last ``limit`` messages, oldest first, those not yet
+        committed included: one indexed query."""
+        if limit <= 0:
+            return []
+        rows = self._db.execute("SELECT sender, payload FROM messages WHERE room = ? "
+                                "ORDER BY id DESC LIMIT ?", (room_key, limit)).fetchall()
+        rows.reverse()
+        rows += [(op.sender_key, op.payload) for op in self._ops
+                 if type(op) is StoredMessage and op.room_key == room_key]
+        return rows[-limit:]
+
+    def trim(self, room_key, keep):
+        """Memory let go of older messages; the file keeps them (retention decides)."""
+
+    def drop_room(self, room_key):
+        self._ops = [op for op in self._ops
+                     if type(op) is not StoredMessage or op.room_key != room_key]
+        self._known_rooms.discard(room_key)
+        self._to_retain.pop(room_key, None)
+        self._ops.append(("DELETE FROM messages WHERE room = ?", (room_key,)))
+        self._ops.append(("DELETE FROM rooms WHERE key = ?", (room_key,)))
+
+    def retain(self, batch):
+        """One step of retention: delete at most ``batch`` rows; whether
+        there may be more to delete. A locked database: try next time."""
+        try:
+            if self.retain_days > 0:
+                cutoff = self.wall() - self.retain_days * 86400.0
+                oldest = self._db.execute("SELECT id, at FROM messages ORDER BY id LIMIT ?",
+                                          (batch,)).fetchall()
+                old = [row[0] for row in oldest if row[1] is not None and row[1] < cutoff]
+                if old:
+                    self._db.execute("DELETE FROM messages WHERE id <= ?", (old[-1],))
+                    return True
+            while self.retain_messages > 0 and self._to_retain:
+                room_key = next(iter(self._to_retain))
+                row = self._db.execute("SELECT id FROM messages WHERE room = ? ORDER BY id DESC "
+                                       "LIMIT 1 OFFSET ?",
+                                       (room_key, self.retain_messages)).fetchone()
+                if row is None:
+                    del self._to_retain[room_key]
+                    continue
+                deleted = self._db.execute(
+                    "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE room = ? "
+                    "AND id <= ? ORDER BY id LIMIT ?)", (room_key, row[0], batch)).rowcount
+                if deleted < batch:
+                    del self._to_retain[room_key]
+                return True
+        except sqlite3.Error:
+            return False
+        return False
 
     def purge(self, room_key, sender_key):
         self._ops.append(("DELETE FROM messages WHERE room = ? AND sender = ?",
                           (room_key, sender_key)))
 
-    def set_account(self, key, salt, digest):
-        self._ops.append(("INSERT OR REPLACE INTO accounts (key, salt, hash) VALUES (?, ?, ?)",
-                          (key, salt, digest)))
+    def set_account(self, key, salt, digest, n):
+        self._ops.append(("INSERT OR REPLACE INTO accounts (key, salt, hash, n) "
+                          "VALUES (?, ?, ?, ?)", (key, salt, digest, n)))
 
-    def add_ban(self, key, name, reason, host):
+    def add_ban(self, key, name, reason, host, by=None, at=None):
         # REPLACE deletes the old row: a renewed ban is listed last, as in memory
-        self._ops.append(("INSERT OR REPLACE INTO bans (key, name, reason, host) "
-                          "VALUES (?, ?, ?, ?)", (key, name, reason, host)))
+        self._ops.append(("INSERT OR REPLACE INTO bans (key, name, reason, host, banned_by, "
+                          "banned_at) VALUES (?, ?, ?, ?, ?, ?)",
+                          (key, name, reason, host, by, at)))
 
     def remove_ban(self, key):
         self._ops.append(("DELETE FROM bans WHERE key = ?", (key,)))
@@ -228,7 +334,8 @@ class SqliteStore:
                 while end < len(ops) and type(ops[end]) is StoredMessage:
                     end += 1
                 if end > start:   # a run of messages: one executemany
-                    db.executemany(_INSERT_MESSAGE, ops[start:end])
+                    now = self.wall()
+                    db.executemany(_INSERT_MESSAGE, [(*op, now) for op in ops[start:end]])
                 else:
                     db.execute(*ops[start])
                     end += 1
@@ -240,10 +347,19 @@ class SqliteStore:
                     db.execute("ROLLBACK")
                 except sqlite3.Error:
                     pass  # the transaction is gone either way
+            if _is_busy(exc):
+                raise StoreBusy(str(exc)) from None
             self._ops = [op for op in ops if type(op) is not StoredMessage]
             raise StoreError(str(exc), [op for op in ops if type(op) is StoredMessage]) \
                 from None
         self._ops = []
+        self._checkpointer.poke()
+
+    def give_up(self):
+        """Drop the queued messages (the lock outlasted the wait); return them."""
+        messages = [op for op in self._ops if type(op) is StoredMessage]
+        self._ops = [op for op in self._ops if type(op) is not StoredMessage]
+        return messages
 
     def message_count(self):
         return self._db.execute("SELECT count(*) FROM messages").fetchone()[0]
@@ -254,6 +370,9 @@ class SqliteStore:
 
     def _close_files(self):
         # SQLite's own locks first: closing our descriptor earlier would drop them.
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
         if self._db is not None:
             self._db.close()
             self._db = None
@@ -266,7 +385,7 @@ def _open_locked(path):
     """A descriptor on ``path`` (created empty if absent) holding an
     exclusive ``flock``: one server per file."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError as exc:
         raise StoreOpenError("%s: cannot open: %s" % (path, exc.strerror or exc)) from None
     try:

@@ -82,5 +82,7 @@ def test_wheel_holds_the_runtime_packages_only(installed):
     tops = {name.split("/")[0] for name in names if not name.startswith("ktn_chat-")}
     assert tops == {"chat", "reactor"}, tops
     assert "chat/check/__main__.py" in names and "reactor/framing.py" in names
+    for web_file in ("index.html", "app.js", "style.css"):   # the web client, no build step
+        assert "chat/server/web/" + web_file in names
     metadata = [n for n in names if n.endswith("METADATA")]
     assert metadata

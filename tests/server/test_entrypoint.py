@@ -212,7 +212,10 @@ def test_help_lists_every_option_with_its_default():
         "--send-buffer": limits.SEND_BUFFER,
         "--close-deadline": limits.CLOSE_DEADLINE,
         "--shutdown-grace": limits.SHUTDOWN_GRACE,
-        "--hash-rate": limits.HASHES_PER_SECOND,
+        "--failed-login-group-limit": limits.FAILED_LOGIN_GROUP_LIMIT,
+        "--registration-limit": limits.REGISTRATION_LIMIT,
+        "--hash-threads": limits.HASH_THREADS,
+        "--scrypt-n": 2 ** 15,
         "--log-level": "info",
     }
     # each option's own entry: from its name to the next option's entry
@@ -235,7 +238,10 @@ def test_help_lists_every_option_with_its_default():
     (["--history-limit", "-1"], r"--history-limit must not be negative"),
     (["--max-clients", "-5"], r"--max-clients must not be negative"),
     (["--rate", "5", "--burst", "0"], r"--burst must be at least 1"),
-    (["--hash-rate", "-1"], r"--hash-rate must not be negative"),
+    (["--registration-limit", "-1"], r"--registration-limit must not be negative"),
+    (["--scrypt-n", "1000"], r"--scrypt-n must be a power of two"),
+    (["--ipv4-group-prefix", "33"], r"--ipv4-group-prefix is 0-32"),
+    (["--hash-threads", "0"], r"--hash-threads and --hash-queue must be at least 1"),
     (["--port", "http"], r"a port is a whole number from 0 to 65535"),
     (["--port", "99999"], r"a port is a whole number from 0 to 65535"),
     (["--log-level", "loud"], r"invalid choice"),
@@ -309,7 +315,7 @@ def test_the_first_log_line_names_the_port():
     the first line the server logs."""
     proc = subprocess.Popen([sys.executable, "-m", "chat.server", "--port", "0"], cwd=ROOT,
                             stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, KTN_OPER_PASSWORD="x" * 10))
+                            env=dict(os.environ, KTN_OPER_PASSWORD="x" * 16))
     try:
         first = proc.stderr.readline()
         assert re.search(r"listening on 127\.0\.0\.1:\d+$", first.strip()), first

@@ -22,7 +22,7 @@ from support import ROOT, TIMEOUT, ServerProcess
 
 pytestmark = pytest.mark.slow   # server processes, kill -9
 
-OPER = "operator-secret"
+OPER = "operator-secret-0123"
 NOT_STORED = "message not stored, try again"
 
 

@@ -89,17 +89,19 @@ def test_a_room_purged_empty_is_not_loaded(kind):
 
 def test_accounts_and_bans(kind):
     store = kind.open()
-    store.set_account("alice", b"salt", b"hash1")
-    store.set_account("alice", b"salt2", b"hash2")   # a changed password replaces
-    store.set_account("bob", b"s", b"h")
+    store.set_account("alice", b"salt", b"hash1", 2 ** 11)
+    store.set_account("alice", b"salt2", b"hash2", 2 ** 15)   # a changed password replaces
+    store.set_account("bob", b"s", b"h", 2 ** 15)
     store.add_ban("carol", "Carol", "spam", "10.0.0.1")
     store.add_ban("dave", "dave", None, None)
-    store.add_ban("carol", "CAROL", "again", None)   # a renewed ban is listed last
+    store.add_ban("carol", "CAROL", "again", None, "op", "2026-12-07T01:00:00+00:00")  # last
     store.add_ban("erin", "erin", None, None)
     store.remove_ban("erin")
     snapshot = kind.reopen(store).load()
-    assert snapshot.accounts == {"alice": (b"salt2", b"hash2"), "bob": (b"s", b"h")}
-    assert snapshot.bans == [("dave", None, None), ("CAROL", "again", None)]
+    assert snapshot.accounts == {"alice": (b"salt2", b"hash2", 2 ** 15),
+                                 "bob": (b"s", b"h", 2 ** 15)}
+    assert snapshot.bans == [("dave", None, None, None, None),
+                             ("CAROL", "again", None, "op", "2026-12-07T01:00:00+00:00")]
 
 
 def test_keep_zero_loads_no_messages(kind):
@@ -130,7 +132,7 @@ def test_a_full_file_drops_that_commits_messages_and_keeps_the_rest(tmp_path):
     store.append("lobby", "lobby", "alice", payload("alice", "small"))
     for message in big:
         store.append("lobby", "lobby", "bob", message)
-    store.set_account("bob", b"s", b"h")
+    store.set_account("bob", b"s", b"h", 2 ** 15)
     with pytest.raises(StoreError) as failure:
         store.commit()
     assert [m.payload for m in failure.value.messages] == [payload("alice", "small")] + big
@@ -141,7 +143,7 @@ def test_a_full_file_drops_that_commits_messages_and_keeps_the_rest(tmp_path):
     store.commit()
     store.close()
     snapshot = SqliteStore(path, 1000).load()
-    assert snapshot.accounts == {"bob": (b"s", b"h")}
+    assert snapshot.accounts == {"bob": (b"s", b"h", 2 ** 15)}
     assert snapshot.rooms == [("lobby", "lobby", [("alice", payload("alice", "fits"))])]
 
 
@@ -166,11 +168,16 @@ def test_a_version_1_file_is_migrated_and_keeps_its_rows(tmp_path):
     db.execute("INSERT INTO rooms VALUES ('dev', 'Dev')")
     db.execute("INSERT INTO messages (room, sender, payload) VALUES ('dev', 'bob', ?)",
                (payload("bob", "old"),))
+    db.execute("INSERT INTO accounts VALUES ('bob', X'01', X'02')")
+    db.execute("INSERT INTO bans (key, name, reason, host) VALUES ('eve', 'Eve', 'spam', "
+               "'10.0.0.9')")
     db.commit()
     db.close()
     assert 1 in MIGRATIONS
     store = SqliteStore(path, 10)
     assert store.load().rooms == [("dev", "Dev", [("bob", payload("bob", "old"))])]
+    assert store.load().accounts == {"bob": (b"\x01", b"\x02", 2 ** 11)}   # the old cost
+    assert store.load().bans == [("Eve", "spam", "10.0.0.9", None, None)]
     store.close()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

@@ -62,16 +62,16 @@ def wait(loop, reply):
 
 def test_what_one_node_writes_another_fetches(loop, connect):
     writer = store_on(connect())
-    writer.set_account("bob", b"salt", b"\x00hash")
-    writer.add_ban("eve", "Eve", "spam", "10.0.0.9")
+    writer.set_account("bob", b"salt", b"\x00hash", 2 ** 11)
+    writer.add_ban("eve", "Eve", "spam", "10.0.0.9", "op", "2026-12-07T01:00:00+00:00")
     writer.add_ban("mallory", "Mallory", "", None)
     writer.remove_ban("mallory")
-    writer.set_account("bob", b"salt2", b"hash2")   # a password change
+    writer.set_account("bob", b"salt2", b"hash2", 2 ** 15)   # a password change
     snapshot, error = fetch(loop, store_on(connect()))
     assert error is None
     assert snapshot.rooms == []   # a room's history is its stream, read per room
-    assert snapshot.accounts == {"bob": (b"salt2", b"hash2")}
-    assert snapshot.bans == [("Eve", "spam", "10.0.0.9")]
+    assert snapshot.accounts == {"bob": (b"salt2", b"hash2", 2 ** 15)}
+    assert snapshot.bans == [("Eve", "spam", "10.0.0.9", "op", "2026-12-07T01:00:00+00:00")]
     assert [e["t"] for e in writer.events] == ["account", "ban", "ban", "unban", "account"]
 
 
@@ -79,11 +79,11 @@ def test_changes_applied_from_another_node_are_not_written_again(loop, connect):
     client = connect()
     store = store_on(client)
     with store.applying():
-        store.set_account("bob", b"s", b"h")
+        store.set_account("bob", b"s", b"h", 2 ** 15)
         store.add_ban("eve", "Eve", None, None)
     assert store.events == []
     assert wait(loop, client.call("EXISTS", ACCOUNTS, BANS)) == 0
-    assert store.load().accounts == {"bob": (b"s", b"h")}   # the node's working copy has them
+    assert store.load().accounts == {"bob": (b"s", b"h", 2 ** 15)}   # the node's working copy has them
 
 
 def test_purge_deletes_one_senders_entries_from_the_stream(loop, connect):
@@ -99,15 +99,17 @@ def test_purge_deletes_one_senders_entries_from_the_stream(loop, connect):
 def test_malformed_records_are_skipped_not_fatal(loop, connect):
     client = connect()
     for key, record in (("bad1", "not json"), ("bad2", '["zz", "00"]'), ("bad3", "[1]"),
-                        ("good", '["0a", "0b"]')):
+                        ("bad4", '["0a", "0b", 1000]'), ("good", '["0a", "0b"]'),
+                        ("new", '["0c", "0d", 32768]')):
         client.call("HSET", ACCOUNTS, key, record)
     for key, record in (("bad1", "{"), ("bad2", "[1, 2, 3]"), ("bad3", '["x", 5, null]'),
                         ("eve", '["Eve", "spam", null]')):
         client.call("HSET", BANS, key, record)
     snapshot, error = fetch(loop, store_on(client))
     assert error is None
-    assert snapshot.accounts == {"good": (b"\x0a", b"\x0b")}
-    assert snapshot.bans == [("Eve", "spam", None)]
+    assert snapshot.accounts == {"good": (b"\x0a", b"\x0b", 2 ** 11),   # an older node's
+                                 "new": (b"\x0c", b"\x0d", 2 ** 15)}
+    assert snapshot.bans == [("Eve", "spam", None, None, None)]   # an older node's
 
 
 def test_fetch_reports_redis_unreachable(loop, connect):

@@ -52,8 +52,9 @@ class Events:
         elif kind == b"kick":
             self.kicked(fields)
         elif kind == b"fail":
-            host = fields.get("h")
-            if isinstance(host, bytes):
-                self.core.failed_login_elsewhere(host.decode("utf-8", "replace"))
+            group, name = fields.get("h"), fields.get("u")
+            if isinstance(group, bytes) and isinstance(name, bytes):
+                self.core.failed_login_elsewhere(group.decode("utf-8", "replace"),
+                                                 name.decode("utf-8", "replace"))
         else:
             self.shared.event(kind, fields)

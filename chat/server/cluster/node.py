@@ -47,6 +47,7 @@ from .names import NameLeases
 from .presence import EVENTS_STREAM, ClusterPresence
 from .roomlog import RoomLog, node_stream
 from .shared import SharedState
+from .signing import SignedRedis, unsigned_warning
 from .startup import Reread, StartUp
 
 log = logging.getLogger("chat.cluster")
@@ -75,15 +76,20 @@ class Cluster:
         retry = config.redis_backoff_max
         options = dict(reply_timeout=config.redis_timeout, backoff_max=retry,
                        connect_timeout=config.redis_timeout)
-        self.redis = RedisClient(loop, config.redis, on_connected=self._connected,
-                                 on_disconnected=self._disconnected, **options)
+        # every write signed, every read verified with the cluster key (``signing``)
+        self.redis = SignedRedis(RedisClient(loop, config.redis, on_connected=self._connected,
+                                             on_disconnected=self._disconnected, **options),
+                                 config.cluster_key, loop.time)
+        if config.cluster_key is None:
+            unsigned_warning()
         self.reader = self.redis.clone(on_connected=self._reader_connected,
                                        on_disconnected=lambda exc: self.streams.reader_lost(exc))
         heartbeat = config.lease_heartbeat or config.lease / 3.0
         self.names = NameLeases(loop, self.redis, node_id, config.lease, heartbeat,
                                 self._name_lost)
         self.presence = ClusterPresence(loop, self.redis, node_id, core, config.lease,
-                                        heartbeat, server.presence_changed)
+                                        heartbeat, server.presence_changed,
+                                        verify=self.redis.verify_record)
         self.shared = SharedState(core, self._kick)
         self.direct = DirectMessages(self, config.redis_timeout)
         self.events = Events(self.redis, node_id, core, self.presence, self.shared,
@@ -96,7 +102,7 @@ class Cluster:
                                self._trimmed, self._caught_up, block=config.redis_block,
                                retain=config.stream_retain,
                                max_entry=config.max_message_bytes + ENTRY_OVERHEAD,
-                               retry=retry)
+                               retry=retry, verify=self.redis.verify_entry)
         self.messages = RoomMessages(server, self.streams, node_id, self.unavailable,
                                      config.redis_timeout)
         # the server carries out Publish, RemotePm and RemoteKick through these
@@ -104,7 +110,8 @@ class Cluster:
         self.remote_pm = self.direct.remote_pm
         self.remote_kick = self.direct.remote_kick
         core.store.attach(self.redis, self.events.publish,
-                          scan=self.streams.stream_length * 2)  # MAXLEN ~ keeps more
+                          scan=self.streams.stream_length * 2,  # MAXLEN ~ keeps more
+                          verify=self.redis.verify_record)
         self.ready = False
         self.startup = StartUp(loop, self.redis, self.streams, self.presence, self.shared,
                                retry, lambda: self.ready)
@@ -204,11 +211,11 @@ class Cluster:
         """Give the name's lease back: another node may take the name."""
         self.names.release(key)
 
-    def login_failed(self, host):
+    def login_failed(self, group, name):
         """A failed password attempt here counts on every node (best effort:
         while Redis is down it counts here only)."""
         if self.redis.connected:
-            self.events.publish(t="fail", h=host)
+            self.events.publish(t="fail", h=group, u=name)
 
     def moved(self, session, room, entered, notice):
         """Tell the others; the last one here to leave a room ends this

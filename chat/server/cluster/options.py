@@ -4,6 +4,7 @@
 from reactor.redis import parse_url
 
 from ... import limits
+from .signing import MIN_KEY_BYTES, read_key
 
 #: ServerConfig attribute -> default: no --redis, a single server.
 DEFAULTS = {
@@ -15,6 +16,9 @@ DEFAULTS = {
     "redis_backoff_max": limits.REDIS_BACKOFF_MAX,
     "redis_block": limits.REDIS_BLOCK,
     "stream_retain": limits.STREAM_RETAIN,
+    # issue 20: the key that signs what nodes write (the secret itself: never logged)
+    "cluster_key": None,
+    "cluster_key_file": None,
 }
 
 
@@ -42,6 +46,12 @@ def add_arguments(p):
                    help="with --redis: entries each room's stream keeps at least (or the "
                         "history limit if larger): how far a node may fall behind without "
                         "missing messages")
+    # -- issue 20: Redis as a trust boundary --
+    p.add_argument("--cluster-key-file", metavar="FILE",
+                   help="with --redis: a file (0600) holding the key, at least %d bytes, "
+                        "that every node signs its entries with (HMAC-SHA256); entries "
+                        "without a good signature are dropped. Without it nothing is signed"
+                        % MIN_KEY_BYTES)
 
 
 def problems(config):
@@ -59,6 +69,12 @@ def problems(config):
     for name in ("lease", "redis_timeout", "redis_backoff_max", "redis_block", "stream_retain"):
         if not getattr(config, name) > 0:
             found.append("--%s must be positive" % name.replace("_", "-"))
+    if config.cluster_key_file is not None and config.cluster_key is None:
+        try:
+            config.cluster_key = read_key(config.cluster_key_file)
+        except (OSError, ValueError) as exc:
+            found.append("--cluster-key-file %s: %s" % (config.cluster_key_file,
+                                                        getattr(exc, "strerror", None) or exc))
     heartbeat = config.lease_heartbeat
     if heartbeat is not None and not 0 < heartbeat < config.lease:
         found.append("--lease-heartbeat must be positive and shorter than --lease")

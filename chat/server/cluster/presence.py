@@ -92,8 +92,11 @@ def _members(pairs):
 class ClusterPresence:
     """Publishes this node's room membership and applies the others'."""
 
-    def __init__(self, loop, redis, node_id, core, lease, heartbeat, changed):
+    def __init__(self, loop, redis, node_id, core, lease, heartbeat, changed, verify=None):
         self.redis = redis
+        # fn(hash key, field, value): a member record without its signature,
+        # or None if no node wrote it (``signing``); None: nothing is signed
+        self.verify = verify or (lambda _hash, _field, value: value)
         self.changed = changed   # fn(): presence notices may be owed
         self.node_id = node_id
         self.core = core
@@ -188,7 +191,10 @@ class ClusterPresence:
             members = {}
             for i in range(0, len(flat) - 1, 2):
                 key = _text(flat[i])
-                room, _, name = (_text(flat[i + 1]) or "").partition(" ")
+                value = self.verify(members_key(node), flat[i], flat[i + 1])
+                if value is None:
+                    continue
+                room, _, name = (_text(value) or "").partition(" ")
                 member = _member(key, room, name)
                 if member is None:
                     log.warning("ignored a malformed member %r of node %s", flat[i + 1], node)

@@ -117,8 +117,11 @@ class RoomLog:
 
     def __init__(self, redis, reader, node_id, history_limit, deliver, load_room, side_streams,
                  trimmed, on_caught_up, block=5.0, batch=1000, retain=10_000, max_entry=32 * 1024,
-                 retry=1.0):
+                 retry=1.0, verify=None):
         self.redis = redis                  # pipelined client: XADD, XREVRANGE
+        # fn(stream key, flat fields) -> the fields without their signature,
+        # or None: not written by a node (``signing``); None: nothing signed
+        self.verify = verify or (lambda _stream, flat: flat)
         self.reader = reader                # its own connection: XREAD BLOCK
         self.history_limit = history_limit
         self.stream_length = max(1, history_limit, retain)   # MAXLEN ~
@@ -201,7 +204,8 @@ class RoomLog:
             entries = reply.value or []
             messages = []
             for _entry_id, flat in reversed(entries):
-                message = _message(flat)
+                flat = self.verify(room_stream(key), flat)
+                message = None if flat is None else _message(flat)
                 if message is not None:
                     if message[0].lower() == key:
                         room_name = message[0]   # the spelling the cluster uses
@@ -336,6 +340,9 @@ class RoomLog:
             handler = self.side_streams.get(key)
             if handler is not None:
                 for entry_id, flat in entries:
+                    flat = self.verify(key, flat)
+                    if flat is None:
+                        continue
                     try:
                         handler(entry_fields(flat))
                     except Exception:   # one entry's trouble, not the others'
@@ -343,6 +350,9 @@ class RoomLog:
                 continue
             room_key = key[len(ROOM_PREFIX):]
             for entry_id, flat in entries:
+                flat = self.verify(key, flat)
+                if flat is None:
+                    continue
                 message = _message(flat)
                 if message is None:
                     log.warning("ignored a malformed entry %r in %s", entry_id, key)

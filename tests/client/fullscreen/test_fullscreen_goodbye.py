@@ -16,7 +16,7 @@ from support import make_server  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow   # client and server processes in a pty
 
-OPER = "oper-secret-23"
+OPER = "oper-secret-23-issue-23"
 
 
 def _stays_until_a_key(term, reason):

@@ -174,6 +174,9 @@ def test_a_stopped_node_releases_its_names(cluster):
     alice.login("alice")
     assert a.stop() == 0
     assert try_login(b, "alice")   # at once: not after the lease
+    log = a.read_log()
+    assert "stopped" in log
+    assert "memory only" not in log and "messages stored" not in log   # not a lone server's
 
 
 def test_crashed_node_frees_its_names_within_the_lease(cluster):

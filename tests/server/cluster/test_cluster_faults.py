@@ -396,15 +396,15 @@ def test_account_changes_cut_off_are_sent_again_in_order(own_redis_server):  # n
                      scan=10)
         redis.pause()
         try:
-            store.set_account("bob", b"\x01", b"old")   # cut off after 0.3 s
+            store.set_account("bob", b"\x01", b"old", 2 ** 15)   # cut off after 0.3 s
             run_until(loop, lambda: not client.connected)
-            store.set_account("bob", b"\x02", b"new")   # made while Redis is away
+            store.set_account("bob", b"\x02", b"new", 2 ** 15)   # made while Redis is away
         finally:
             redis.resume()
         run_until(loop, lambda: not store.outbox)
         reply = client.call("HGET", "ktn:accounts", "bob")
         run_until(loop, lambda: reply.done)
-        old, new = '["01", "6f6c64"]', '["02", "6e6577"]'
+        old, new = '["01", "6f6c64", 32768]', '["02", "6e6577", 32768]'
         assert json.loads(reply.value) == json.loads(new)
         assert events == [old, old, new]   # the cut off one again, then the newer
     finally:

@@ -1,0 +1,98 @@
+"""What the server counts for operators: ``GET /metrics``.
+
+Theory of operation
+-------------------
+``ServerMetrics`` owns the server's ``reactor.metrics.Registry``. Counters
+are bumped where the event happens, in bulk on the hot paths: a
+broadcast adds its number of recipients and bytes once, a read its byte
+count. What the server already knows is collected only when someone
+scrapes: connections by kind and state, queued output, rooms, history
+memory, Redis' state. Histograms time a loop pass and a store commit
+(the loop and the group commit hand their durations in).
+
+``/metrics`` is served to the networks of ``--metrics-allow`` only
+(default: loopback); anyone else gets 403. It shows counts and sizes,
+never a name, an address or a message.
+"""
+
+import ipaddress
+
+from reactor.metrics import CONTENT_TYPE, Registry
+
+from ..core import Broadcast, Publish
+
+#: Request names counted by name; anything else counts as "other", so a
+#: client sending made-up requests cannot grow the label set.
+KNOWN_REQUESTS = ("login", "logout", "msg", "names", "help", "join", "leave", "rooms", "pm",
+                  "register", "password", "oper", "kick", "ban", "unban", "bans", "purge",
+                  "drop")
+
+__all__ = ["CONTENT_TYPE", "ServerMetrics", "allowed"]
+
+
+def allowed(host, networks):
+    """Whether a scrape from ``host`` (an address string) may see /metrics."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if address.version == 6 and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return any(address in network for network in networks)
+
+
+class ServerMetrics:
+    """The server's metric families (see the module docstring)."""
+
+    def __init__(self, server):
+        self.server = server
+        r = self.registry = Registry()
+        r.gauge("chat_connections", "Open connections by kind and state.", ["kind", "state"],
+                collect=self._connections)
+        self.logins = r.counter("chat_logins", "Successful logins.")
+        self.failed_logins = r.counter("chat_failed_logins", "Failed password attempts.")
+        self.requests = r.counter("chat_requests", "Requests handled, by name.", ["request"])
+        self.messages = r.counter("chat_messages", "Messages accepted (msg).")
+        self.deliveries = r.counter("chat_deliveries", "Payloads handed to connections.")
+        self.bytes_in = r.counter("chat_received_bytes", "Bytes read from clients.")
+        self.bytes_out = r.counter("chat_sent_bytes", "Bytes handed to client connections.")
+        r.gauge("chat_slow_consumers_dropped", "Clients dropped for not reading their output.",
+                collect=lambda: server.meter.dropped)
+        r.gauge("chat_output_queued_bytes", "Output owed to clients, all together.",
+                collect=lambda: sum(conn.output.size for conn in server.connections
+                                    if conn.output is not None))
+        r.gauge("chat_rooms", "Rooms that exist.", collect=lambda: len(server.core.rooms))
+        r.gauge("chat_history_bytes", "Bytes of message history held in memory.",
+                collect=lambda: sum(room.history.bytes for room in server.core.rooms.values()))
+        r.gauge("chat_users", "Users logged in on this server.",
+                collect=lambda: len(server.core.users))
+        self.commit_seconds = r.histogram("chat_store_commit_seconds",
+                                          "Time of one store commit (one per loop pass).")
+        r.gauge("chat_redis_connected", "1 while both Redis connections are up (cluster).",
+                collect=self._redis_connected)
+        self.pass_seconds = r.histogram("chat_loop_pass_seconds",
+                                        "Duration of one event loop pass (its work, not its wait).")
+
+    def request(self, item, effects):
+        """Count one request (a decoded JSON value) by its name, and a
+        message the core accepted (its answer: a broadcast, or a publish)."""
+        name = item.get("request") if isinstance(item, dict) else None
+        self.requests.inc(1, name if name in KNOWN_REQUESTS else "other")
+        if name == "msg" and effects and type(effects[0]) in (Broadcast, Publish):
+            self.messages.inc()
+
+    def render(self):
+        return self.registry.render()
+
+    def _connections(self):
+        counts = {}
+        for conn in self.server.connections:
+            key = (conn.kind, conn.state)
+            counts[key] = counts.get(key, 0) + 1
+        return counts
+
+    def _redis_connected(self):
+        cluster = self.server.cluster
+        if cluster is None:
+            return 0
+        return int(cluster.redis.connected and cluster.reader.connected)

@@ -7,8 +7,14 @@ argument, whether the session must be logged in, and one line of help. The
 ``Router`` checks a ``Request`` against its route (known name, login state,
 content type) and calls the handler with the cleaned argument; anything
 that fails a check becomes a ``RequestError`` whose text goes back to the
-client. ``help_text()`` is generated from the same table, so a request
-cannot be added without being listed.
+client. ``help_text()`` and ``help_about()`` are generated from the same
+table, so a request cannot be added without being listed.
+
+``help`` stays under 1 KiB on the wire (PROTOCOL.md section 3): several
+published clients read with ``recv(1024)`` and ``json.loads`` each read.
+So it gives the five standard requests with their summaries and names the
+extensions on one "more:" line; ``help <request>`` gives one request's
+usage and rules.
 
 ``TABLE`` is the server's table: the core supplies one handler per name
 (``build_router``), and a name without a handler is a start-up error.
@@ -19,6 +25,8 @@ from .protocol import NO_ARGUMENT, RequestError, describe_type
 
 #: Who may use a request.
 ANYONE, USER, OPERATOR = "anyone", "logged in", "operator"
+#: The requests of PROTOCOL.md section 1, listed in full by ``help``.
+STANDARD = ("login", "logout", "msg", "names", "help")
 
 #: Every request the server supports, in the order ``help`` lists them:
 #: (name, argument or None, who may use it, one line of help). ``{...}`` in
@@ -32,7 +40,7 @@ TABLE = [
     ("msg", "<message>", USER,
      "send a message to everyone in your room (at most {max_message_length} characters)"),
     ("names", None, USER, "list the users in your room"),
-    ("help", None, ANYONE, "show this help"),
+    ("help", "[request]", ANYONE, "this list, or the usage and rules of one request"),
     ("join", "<room>", USER, "go to that room (#name, created if new), get its history"),
     ("leave", None, USER, "go back to #lobby"),
     ("rooms", None, USER, "list the rooms with users in them"),
@@ -102,6 +110,15 @@ class Router:
 
     @staticmethod
     def _argument(route, content):
+        if route.argument is not None and route.argument.startswith("["):
+            # An optional argument: no argument in any spelling, or a string.
+            if content in NO_ARGUMENT:
+                return None
+            if isinstance(content, str):
+                return content
+            raise RequestError("%s takes no argument or %s: 'content' must be null or a "
+                               "string, not %s" % (route.name, route.argument,
+                                                   describe_type(content)))
         if route.argument is None:
             # Peers spell "no argument" several ways; other strings are
             # tolerated and ignored, other types are a mistake worth naming.
@@ -115,12 +132,27 @@ class Router:
         return content
 
     def help_text(self):
-        """Every request with its argument and summary, one per line."""
-        width = max(len(route.usage()) for route in self.routes.values())
+        """The standard requests with their summaries; the others named on
+        one line. Under 1 KiB on the wire (the module docstring says why)."""
+        standard = [route for route in self.routes.values() if route.name in STANDARD]
+        width = max(len(route.usage()) for route in standard)
         lines = ["Requests (send {\"request\": <name>, \"content\": <argument or null>}):"]
-        for route in self.routes.values():
+        for route in standard:
             lines.append("  %s  %s" % (route.usage().ljust(width), route.summary))
+        more = [name for name in self.routes if name not in STANDARD]
+        if more:
+            lines.append("more: %s (help <request> for details)" % " ".join(more))
         return "\n".join(lines)
+
+    def help_about(self, name):
+        """One request's usage, who may use it, and its rules."""
+        route = self.routes.get(name.strip().lstrip("/").lower())
+        if route is None:
+            raise RequestError("no request %r to explain; send 'help' for the list"
+                               % _shorten(name))
+        who = ("operators only" if route.needs_operator
+               else "once logged in" if route.needs_login else "anyone")
+        return "%s (%s): %s" % (route.usage(), who, route.summary)
 
 
 def _shorten(text, limit=40):

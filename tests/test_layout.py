@@ -125,3 +125,16 @@ def test_reactor_knows_no_chat():
     for name, targets in edges.items():
         if name.startswith("reactor"):
             assert not [t for t in targets if t.startswith("chat")], name
+
+
+def test_no_test_file_imports_another():
+    """What tests share lives in support modules (tests/*_support.py)."""
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += ["%s imports %s" % (path.relative_to(ROOT), name)
+                          for name in names if name.split(".")[0].startswith("test_")]
+    assert offenders == []

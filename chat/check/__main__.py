@@ -12,6 +12,7 @@ import sys
 
 from reactor.tls import TLSFileError, client_context
 
+from ..ports import port_type
 from .client_standard import ClientOptions, check_client
 from .report import EXIT_UNREACHABLE
 from .server_checks import check_server
@@ -100,7 +101,7 @@ def build_parser():
                                      "the client under a pseudo-terminal as a person would "
                                      "and type lines into it. {host} and {port} in CMD are "
                                      "filled in.")
-    cli.add_argument("--port", type=int, default=0,
+    cli.add_argument("--port", type=port_type(any_free=True), default=0,
                      help="port of the checking server (default: any free one)")
     cli.add_argument("--login", default="login {name}", metavar="TEMPLATE",
                      help="line that logs in (default: 'login {name}')")

@@ -14,11 +14,14 @@ import sys
 
 from reactor.loop import EventLoop
 
+from ..ports import port_type
 from .commands import HELP_TEXT
 from .config import (DEFAULT_CONNECT_TIMEOUT, DEFAULT_EXIT_WAIT, DEFAULT_HOST, DEFAULT_PACE_MS,
-                     DEFAULT_PORT, EXIT_FAILURE, EXIT_INTERRUPTED, ClientConfig)
+                     DEFAULT_PORT, DEFAULT_RECONNECT_DELAY, DEFAULT_RECONNECT_MAX, EXIT_FAILURE,
+                     EXIT_INTERRUPTED, ClientConfig)
 from .fullscreen.app import fullscreen_possible, run_fullscreen
 from .line import ChatClient
+from .terminal_locale import LOCALE_WARNING, UTF8, locale_encoding
 
 def _non_negative(kind):
     def convert(text):
@@ -48,7 +51,7 @@ def parse_args(argv=None):
                  "  130  a second Ctrl-C, or Ctrl-C while connecting",
         formatter_class=_HelpFormatter)
     p.add_argument("--host", default=DEFAULT_HOST, help="server address or name")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="server TCP port")
+    p.add_argument("--port", type=port_type(), default=DEFAULT_PORT, help="server TCP port")
     p.add_argument("--pace-ms", type=_non_negative(float), default=DEFAULT_PACE_MS,
                    metavar="MS",
                    help="after sending a request, wait for a response or this many "
@@ -76,6 +79,17 @@ def parse_args(argv=None):
                    help="line mode even at a terminal (by default, when stdin and stdout are "
                         "terminals and TERM is set and not 'dumb', the client is full-screen: "
                         "the conversation above, a status line and an input line below)")
+    p.add_argument("--reconnect-delay", type=_non_negative(float),
+                   default=DEFAULT_RECONNECT_DELAY, metavar="SECONDS",
+                   help="full-screen: when the server closes unasked (not a kick, ban or other "
+                        "error), connect again after this long, doubling each failed try, log "
+                        "in again (the password is held in memory only) and rejoin the room "
+                        "(0: never)")
+    p.add_argument("--reconnect-max", type=_non_negative(float), default=DEFAULT_RECONNECT_MAX,
+                   metavar="SECONDS", help="full-screen: the longest wait between two tries")
+    p.add_argument("--bell", action="store_true",
+                   help="full-screen: ring the terminal's bell on a private message or a "
+                        "message naming you")
     p.add_argument("--no-color", action="store_true",
                    help="never colour the output (by default colour is used when stdout is a "
                         "terminal and NO_COLOR is not set)")
@@ -88,20 +102,27 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescrip
 
 def main(argv=None):
     args = parse_args(argv)
+    encoding = locale_encoding()
     for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.reconfigure(errors="replace")
-        except (AttributeError, ValueError):
+        try:   # the terminal's encoding; what it cannot show: "?"
+            if encoding != UTF8 and stream.isatty():
+                stream.reconfigure(encoding=encoding, errors="replace")
+            else:
+                stream.reconfigure(errors="replace")
+        except (AttributeError, ValueError, LookupError):
             pass
     config = ClientConfig(args.host, args.port, pace_ms=args.pace_ms,
                           exit_wait=args.exit_wait, connect_timeout=args.connect_timeout,
-                          color=False if args.no_color else None,
-                          tls=args.tls, tls_ca=args.tls_ca)
+                          color=False if args.no_color else None, encoding=encoding,
+                          bell=args.bell, reconnect_delay=args.reconnect_delay,
+                          reconnect_max=args.reconnect_max, tls=args.tls, tls_ca=args.tls_ca)
     if not args.line:
         if fullscreen_possible():
             status = run_fullscreen(config, EventLoop)
             if status is not None:
                 return status
+    if encoding != UTF8 and sys.stdin.isatty():
+        sys.stderr.write("-- %s\n" % LOCALE_WARNING % encoding)
     loop = EventLoop()
     client = ChatClient(loop, config)
     try:

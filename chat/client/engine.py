@@ -11,10 +11,11 @@ part: a face provides ``display`` (a payload from the server), ``notice``
 line typed), ``error_line`` (why the client cannot go on) and
 ``session_changed`` (name, room or user count moved).
 
-Why one module of a little over 400 lines: the pacing, the login belief
-and leaving are one state machine. Every answer decides at once whether
-the next line may go, whether the login succeeded and whether we may
-leave; split in two, each half would work on the other's state.
+Why one module of some 470 lines: the pacing, the login belief, leaving
+and reconnecting (``reconnect``: a fresh stream, the login and the room
+again) are one state machine. Every answer decides at once whether the
+next line may go, whether the login succeeded and whether we may leave;
+split in two, each half would work on the other's state.
 
 One thread, one ``EventLoop``. The loop watches two things:
 
@@ -70,7 +71,10 @@ Life cycle, with the exit status:
   in (as above), otherwise the client leaves at once. Status 0. A second
   Ctrl-C, or a Ctrl-C while still connecting, leaves at once: status 130;
 * the server closes the connection, or it breaks: a line on stderr (none
-  after a logout), status 1, or 0 when we were leaving anyway. A payload
+  after a logout) with the server's last word when its last payload was an
+  ``info`` or ``error`` ("kicked by opal: bye", "Server is shutting
+  down"), status 1, or 0 when we were leaving anyway. The face decides
+  when to leave (``connection_ended``: the full-screen one waits for a key). A payload
   beyond the size limit makes the stream untrustworthy: the client says so
   and leaves, status 1.
 
@@ -95,7 +99,7 @@ from reactor.tls import TLSFileError, client_context, connect_tls, describe_fail
 
 from .config import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 from .commands import NOT_LOGGED_IN_HINT, LocalHint, SendRequest, parse_input
-from .session_view import SessionView
+from .session_view import LOBBY, SessionView
 from .stdin_lines import END_OF_INPUT, StdinLines
 from .render import response_kind
 
@@ -114,6 +118,9 @@ class ClientEngine(StdinLines):
     """The client's state machine, the transport's protocol and (through
     ``StdinLines``) the stdin reader; a face subclasses it (see the module
     docstring)."""
+
+    #: The full-screen face sets it: ``/msg <name> <text>`` is private (IRC).
+    IRC_HABITS = False
 
     def __init__(self, loop, config, stdin_fd=0):
         self.loop = loop
@@ -144,6 +151,8 @@ class ClientEngine(StdinLines):
         self._exit_timer = None            # leaving: the server's silence ends the wait
         self._leave_answered = False       # leaving: the server has answered since
         self._interrupted = False
+        self.last_word = None              # the last payload, if an info or error: why it closed
+        self.last_was_error = False
 
     # -- start and finish -------------------------------------------------
 
@@ -199,6 +208,7 @@ class ClientEngine(StdinLines):
         if self.interactive:
             self.notice("connected to %s:%s%s" % (self.config.host, self.config.port,
                                                   " with TLS" if self.secure else ""))
+        if self.interactive and self.session.login_content is None:
             self.notice("'login <name>' to start, 'help' for the server's requests, "
                         "'logout' or Ctrl-D to quit")
         self._pump()
@@ -230,11 +240,39 @@ class ClientEngine(StdinLines):
         if self.finished:
             return
         if not self.logout_sent:  # after a logout, a close is the normal answer
-            if exc is None:
-                self.notice("the server closed the connection")
-            else:
-                self.notice("connection lost: %s" % _describe(exc))
-        self.finish(EXIT_OK if self.leaving else EXIT_FAILURE)
+            reason = ("the server closed the connection" if exc is None
+                      else "connection lost: %s" % _describe(exc))
+            if self.last_word and not self.leaving:
+                reason += " (its last word: %s)" % " ".join(self.last_word.split())
+            self.notice(reason)
+        self.connection_ended(EXIT_OK if self.leaving else EXIT_FAILURE)
+
+    def reconnect(self):
+        """Connect again after an unasked close (the full-screen face's
+        automatic reconnection): a fresh stream and pacing; the last login
+        (from memory) goes first, then a join of the room we were in; lines
+        typed meanwhile wait behind them."""
+        for timer in (self._gap_timer, self._login_timer, self._exit_timer):
+            if timer is not None:
+                timer.cancel()
+        self._gap_timer = self._login_timer = self._exit_timer = None
+        self.decoder = JsonStreamDecoder(max_size=MAX_PAYLOAD)
+        self._awaiting = self._awaiting_login = False
+        self.logged_in = self.login_pending = False
+        self.last_word = None
+        room, login = self.session.room, self.session.login_content
+        self.session.logged_out()
+        again = ["login " + login] if login else []
+        if login and room and room.lower() != LOBBY:
+            again.append("join " + room)
+        self.queue.extendleft(reversed(again))
+        self.connector = Connector(self.loop, self.config.host, self.config.port, self,
+                                   self._connect_failed, timeout=self.config.connect_timeout)
+
+    def connection_ended(self, status):
+        """The connection is gone and why was said: leave. (The full-screen
+        face keeps the reason on screen until a key is pressed first.)"""
+        self.finish(status)
 
     def _connect_failed(self, exc):
         if self.finished:
@@ -247,7 +285,7 @@ class ClientEngine(StdinLines):
             reason = _describe(exc)
         self.error_line("cannot connect to %s:%s: %s"
                         % (self.config.host, self.config.port, reason))
-        self.finish(EXIT_FAILURE)
+        self.connection_ended(EXIT_FAILURE)
 
     # -- responses ---------------------------------------------------------------
 
@@ -256,6 +294,10 @@ class ClientEngine(StdinLines):
         before = self.session.summary()
         self.session.observe(payload)
         kind = response_kind(payload)
+        content = payload.get("content") if isinstance(payload, dict) else None
+        self.last_word = (content[:300] if kind in ("info", "error") and isinstance(content, str)
+                          else None)
+        self.last_was_error = kind == "error"   # kicked, banned, timed out: no reconnecting
         login_was_pending = self.login_pending
         if kind == "history":
             self._logged_in()
@@ -323,7 +365,7 @@ class ClientEngine(StdinLines):
                 self._settling = True
                 self._settle()
                 return
-            action = parse_input(item, self.logged_in)
+            action = self.place(item)
             if (self.login_pending and isinstance(action, LocalHint)
                     and action.text == NOT_LOGGED_IN_HINT):
                 return  # a plain line right after a login: wait for its answer
@@ -333,6 +375,12 @@ class ClientEngine(StdinLines):
             elif isinstance(action, LocalHint):
                 self.hint(action.text)
         self._maybe_resume_stdin()
+
+    def place(self, line):
+        """What ``line`` means now, with what the session has learnt."""
+        session = self.session
+        return parse_input(line, self.logged_in, offered=session.offered, irc=self.IRC_HABITS,
+                           names=session.names, me=session.name)
 
     def _send(self, action):
         """Write one request; the next waits for a response or the gap."""

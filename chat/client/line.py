@@ -6,7 +6,9 @@ Theory of operation
 the paced send queue, the life cycle and the exit statuses: see there)
 that shows everything as lines on two streams. stdout carries only what
 the server said, rendered (``chat.client.render``, coloured when stdout
-is a terminal and ``NO_COLOR`` is not set); stderr carries what the client
+is a terminal and ``NO_COLOR`` is not set; at a terminal, wrapped by us with
+continuation rows indented, so that nothing another user sends can start
+at the left margin and pose as a line of its own); stderr carries what the client
 itself says (status lines starting with ``-- ``, local hints, the
 connection error). Scripts can read stdout alone. At a terminal, a new
 name or room gets a status line.
@@ -21,7 +23,7 @@ import os
 import sys
 
 from .engine import ClientEngine
-from .render import render, sanitize, use_color
+from .render import render, render_wrapped, sanitize, use_color
 
 
 class ChatClient(ClientEngine):
@@ -35,7 +37,16 @@ class ChatClient(ClientEngine):
 
     def display(self, payload):
         """One payload from the server, rendered: stdout, flushed at once."""
-        self._write(self.out, render(payload, color=self.color))
+        width = self._width()
+        self._write(self.out, render_wrapped(payload, width, color=self.color) if width
+                    else render(payload, color=self.color))
+
+    def _width(self):
+        """The terminal's width in cells, when stdout is a terminal."""
+        try:
+            return os.get_terminal_size(self.out.fileno()).columns if self.out.isatty() else 0
+        except (OSError, ValueError, AttributeError):
+            return 0
 
     def session_changed(self, before):
         """Name, room or user count changed: a status line at a terminal when

@@ -22,6 +22,8 @@ import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .text_cells import wrap_spans
+
 __all__ = [
     "CONTINUATION_INDENT",
     "PM_ARROW",
@@ -29,6 +31,7 @@ __all__ = [
     "format_timestamp",
     "render",
     "render_spans",
+    "render_wrapped",
     "response_kind",
     "sanitize",
     "sanitize_multiline",
@@ -51,9 +54,20 @@ def _visible(code: int) -> str:
 #: removed, since they only reorder how the surrounding text is displayed.
 _BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 
+#: Invisible and zero-width characters that can hide text or pass for a
+#: space (issue 23): zero-width space, word joiner and invisible operators,
+#: byte order mark, soft hyphen, Hangul fillers, Mongolian vowel separator,
+#: combining grapheme joiner, deprecated format controls, tag characters.
+#: Shown as <U+XXXX>. (The zero-width joiners U+200C/U+200D are kept: emoji
+#: sequences need them.)
+_INVISIBLE = [0x00AD, 0x034F, 0x115F, 0x1160, 0x180E, 0x200B, *range(0x2060, 0x2065),
+              *range(0x206A, 0x2070), 0x3164, 0xFEFF, 0xFFA0, *range(0xE0000, 0xE0080)]
+_INVISIBLE_CLASS = ("\u00ad\u034f\u115f\u1160\u180e\u200b\u2060-\u2064\u206a-\u206f"
+                    "\u3164\ufeff\uffa0\U000e0000-\U000e007f")
+
 _REPLACEMENT: dict[str, str] = {}
 for _code in [*range(0x00, 0x20), *range(0x7F, 0xA0), *range(0xD800, 0xE000),
-              0x2028, 0x2029]:
+              0x2028, 0x2029, *_INVISIBLE]:
     # C0, DEL, C1, lone surrogates (unprintable, from JSON "\ud800" escapes),
     # and the Unicode line and paragraph separators: made visible.
     _REPLACEMENT[chr(_code)] = _visible(_code)
@@ -62,7 +76,7 @@ for _char in _BIDI:
 del _code, _char
 
 _DANGEROUS = re.compile(
-    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029" + _BIDI + "]"
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\u2028\u2029" + _BIDI + _INVISIBLE_CLASS + "]"
 )
 
 
@@ -73,9 +87,10 @@ def _replace(match: re.Match) -> str:
 def sanitize(text: str) -> str:
     """Return ``text`` with nothing in it that a terminal would obey.
 
-    Control characters (C0, DEL, C1), lone surrogates and U+2028/U+2029 are
-    made visible as ASCII (``^[``, ``^@``, ``^?``, ``<U+009B>``,
-    ``<U+D800>``); bidirectional controls are removed. Printable text is
+    Control characters (C0, DEL, C1), lone surrogates, U+2028/U+2029 and
+    invisible or zero-width characters (``_INVISIBLE``) are made visible as
+    ASCII (``^[``, ``^@``, ``^?``, ``<U+009B>``, ``<U+D800>``,
+    ``<U+200B>``); bidirectional controls are removed. Printable text is
     returned unchanged.
     """
     return _DANGEROUS.sub(_replace, text)
@@ -253,11 +268,21 @@ def render(payload: Any, *, color: bool = False) -> list[str]:
     return [_paint(line, color) for line in render_spans(payload)]
 
 
-def render_spans(payload: Any) -> list[list[Span]]:
+def render_wrapped(payload: Any, width: int, *, color: bool = False) -> list[str]:
+    """Like ``render``, each line cut into rows of at most ``width`` cells,
+    continuation rows indented (``CONTINUATION_INDENT``): a message padded
+    to the terminal's width cannot make a forged "[12:00] alice: ..." start
+    at the left margin, as the terminal's own wrapping would (issue 23)."""
+    return [_paint(row, color) for line in render_spans(payload)
+            for row in wrap_spans(line, width, len(CONTINUATION_INDENT))]
+
+
+def render_spans(payload: Any, days=None) -> list[list[Span]]:
     """Like ``render``, but each line as tagged spans, for front ends that
-    style text themselves. Never raises."""
+    style text themselves. ``days`` (a ``dates.DayLines``) puts a date line
+    before each message of a new day. Never raises."""
     try:
-        return _render(payload, in_history=False)
+        return _render(payload, in_history=False, days=days)
     except Exception:  # e.g. RecursionError on absurdly nested content
         return [[_stamp(None), ("", " "), ("odd", "? unprintable payload")]]
 
@@ -269,7 +294,7 @@ def _paint(line: list[Span], color: bool) -> str:
                    for tag, text in line)
 
 
-def _render(payload: Any, *, in_history: bool) -> list[list[Span]]:
+def _render(payload: Any, *, in_history: bool, days=None) -> list[list[Span]]:
     if not isinstance(payload, dict):
         # A history entry that is not an object is shown as it is; any other
         # value as JSON, so that e.g. a bare string payload shows its quotes.
@@ -281,6 +306,9 @@ def _render(payload: Any, *, in_history: bool) -> list[list[Span]]:
     if kind is None and in_history and "content" in payload:
         kind = "message"  # a history entry without a type is a message
     content = payload.get("content")
+    if kind in ("message", "msg") and days is not None:
+        stamp = payload.get("timestamp")
+        return days(stamp) + days.dated(_render(payload, in_history=in_history), stamp)
     if kind in ("message", "msg"):
         sender = _sender(payload.get("sender"))
         if PM_ARROW in sender:
@@ -294,12 +322,12 @@ def _render(payload: Any, *, in_history: bool) -> list[list[Span]]:
         return _lines([stamp, ("", " "), ("error", "! error:"), ("", " ")], _text(content),
                       "error")
     if kind == "history" and not in_history:
-        return _history(content)
+        return _history(content, days)
     label = "(no response type)" if response is None else _shorten_type(response)
     return _lines([stamp, ("", " "), ("odd", f"? {label}:"), ("", " ")], _text(content))
 
 
-def _history(content: Any) -> list[list[Span]]:
+def _history(content: Any, days=None) -> list[list[Span]]:
     """A header line, then each earlier message in order."""
     if isinstance(content, str):
         decoded = _loads(content)
@@ -323,12 +351,17 @@ def _history(content: Any) -> list[list[Span]]:
             decoded = _loads(entry)
             if isinstance(decoded, dict):
                 entry = decoded
-        shown.append(_render(entry, in_history=True))
-        total += len(shown[-1])
+        shown.append((entry, _render(entry, in_history=True)))
+        total += len(shown[-1][1])
     lines = [[("header", f"--- history: {count} message{'s' if count != 1 else ''} ---")]]
     if len(shown) < count:
         lines.append([("header", f"--- {count - len(shown)} earlier not shown ---")])
-    for entry_lines in reversed(shown):
+    for entry, entry_lines in reversed(shown):
+        if (days is not None and isinstance(entry, dict)
+                and response_kind(entry) in (None, "message", "msg")):
+            # date lines in order, oldest first (the entries were rendered newest first)
+            stamp = entry.get("timestamp")
+            entry_lines = days(stamp) + days.dated(entry_lines, stamp)
         lines += entry_lines
     return lines
 

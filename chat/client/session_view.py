@@ -12,9 +12,14 @@ The client infers it, liberally, from what it sent and what came back:
   and ``leave``), with its user count when the text has one;
 * the user count is refreshed by a ``names`` answer ("Users online (3):
   alice, bob, carol", or a list) and moved by presence notices ("alice,
-  bob and 12 others joined; carol left") and kick/ban notices;
+  bob and 12 others joined; carol left"); a kick or ban notice makes it
+  unknown (the victim may be in another room; the full-screen face then
+  asks with a ``names``);
 * names seen (for Tab completion) come from senders, ``names`` answers and
-  presence notices; rooms seen from ``rooms`` answers and joins.
+  presence notices; rooms seen from ``rooms`` answers and joins;
+* the requests the server offers come from its ``help`` answer
+  (``commands.requests_in_help``); until one is seen, ``offered`` is None
+  and the input rules assume the five standard requests and section 4's.
 
 Servers without rooms never send "Joined": the room stays ``#lobby``, the
 default room every section 4 server puts a standard client in. Anything
@@ -26,6 +31,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .commands import KNOWN_REQUESTS, requests_in_help
 from .render import response_kind
 
 __all__ = ["LOBBY", "SessionView"]
@@ -53,6 +59,12 @@ class SessionView:
         self.users: int | None = None      # in our room, when known
         self.names: set[str] = set()
         self.rooms: set[str] = {LOBBY}
+        self.offered: frozenset | None = None   # requests the server's help named
+        # In memory only, to log in again after a reconnection: the last
+        # login's content, with the password of a /register or /password
+        # the server accepted since.
+        self.login_content: str | None = None
+        self._new_password: str | None = None
         self._login_name: str | None = None
 
     def summary(self) -> tuple:
@@ -68,8 +80,13 @@ class SessionView:
     # -- what went out ---------------------------------------------------
 
     def request_sent(self, request: str, content: str | None) -> None:
-        if request.lower() == "login" and content:
+        request = request.lower()
+        if request == "login" and content:
             self._login_name = content.split()[0]
+            self.login_content = content
+        elif request in ("register", "password") and content:
+            # the password to log in with again, once the server accepts it
+            self._new_password = content.split()[-1]
 
     def logged_in(self) -> None:
         """The client now believes the last login succeeded."""
@@ -100,8 +117,16 @@ class SessionView:
             self._names_answer(len(content), [str(item) for item in content])
         elif kind == "info" and isinstance(content, str):
             self._info(content)
+        if self._new_password and kind in ("info", "error"):
+            if kind == "info" and self.name:
+                self.login_content = "%s %s" % (self.name, self._new_password)
+            self._new_password = None
 
     def _info(self, text: str) -> None:
+        offered = requests_in_help(text)
+        if offered:
+            self.offered = frozenset(offered | KNOWN_REQUESTS)
+            return
         joined = _JOINED.search(text)
         if joined:
             self.room = "#" + joined.group(1).lstrip("#")
@@ -117,7 +142,9 @@ class SessionView:
             return
         removed = _REMOVED.match(text)
         if removed:
-            self._move(-1)
+            # Told of a kick or ban, the victim may be in another room (an
+            # operator hears of it anywhere): the count is no longer known.
+            self.users = None
             return
         for part in text.split(";"):
             presence = _PRESENCE.fullmatch(part.strip())

@@ -28,6 +28,7 @@ import os
 
 from .commands import mask_secrets, secret_spans
 from .render import sanitize
+from .terminal_locale import decode_typed
 from .text_cells import text_width
 
 __all__ = ["END_OF_INPUT", "MAX_QUEUED_LINES", "StdinLines"]
@@ -152,8 +153,11 @@ class StdinLines:
             del buf[:]
 
     def _add_line(self, raw):
-        line = raw.decode("utf-8", "replace")
-        if line.strip():
+        line = decode_typed(raw, self.config.encoding)
+        if line is None:   # never sent altered: refused, and said why
+            self.hint("not sent: this line is neither UTF-8 nor %s; nothing was sent"
+                      % self.config.encoding)
+        elif line.strip():
             self.queue.append(line)
 
     def _hide_echoed_password(self, raw):

@@ -126,6 +126,10 @@ def window(text: str, cursor: int, start: int, width: int) -> tuple[str, int, in
     # The cursor needs its own cell at the end: at most width - 1 before it.
     while start < cursor and text_width(text[start:cursor]) > width - 1:
         start += 1
+    # ... and no further than needed: after the window grew back (a resize),
+    # text scrolled out on the left comes back instead of empty cells.
+    while start > 0 and text_width(text[start - 1:]) <= width - 1:
+        start -= 1
     shown, used = [], 0
     for char in text[start:]:
         cells = char_width(char)

@@ -332,8 +332,10 @@ class ChatCore(RoomRequests, RoomLife, AccountRequests, ModerationRequests):
     def _on_names(self, session, _content):
         return [Send(session, session.room.names_response(self.clock.timestamp()))]
 
-    def _on_help(self, session, _content):
-        return [self.info(session, self._help_text)]
+    def _on_help(self, session, content):
+        if content is None:
+            return [self.info(session, self._help_text)]
+        return [self.info(session, self.router.help_about(content))]
 
     def history_response(self, room=None):
         """The encoded ``history`` response of ``room`` (the lobby by default)."""

@@ -10,6 +10,7 @@ import os
 import resource
 
 from .. import limits
+from ..ports import port_type
 from ..core import worst_case_response_bytes
 from ..core.accounts import SCRYPT_N
 from . import tls as tls_options
@@ -33,7 +34,7 @@ def parse_args(argv=None):
         description="KTN chat server (JSON over TCP, one thread, one event loop).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--host", default=DEFAULT_HOST, help="address to listen on")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT, help="TCP port (0: any free port)")
+    p.add_argument("--port", type=port_type(any_free=True), default=DEFAULT_PORT, help="TCP port (0: any free port)")
     p.add_argument("--history-limit", type=int, default=limits.HISTORY_LIMIT,
                    help="messages kept and replayed at login")
     p.add_argument("--max-message-length", type=int, default=limits.MAX_MESSAGE_LENGTH,

@@ -315,7 +315,8 @@ def test_server_shutdown_is_shown_and_exits_one(clients):
         login(client, "judy")
         srv.stop(signal.SIGTERM)
         client.expect(STAMP + r" \* Server is shutting down\n")
-        client.expect(r"-- the server closed the connection\n", stream="err")
+        client.expect(r"-- the server closed the connection "
+                      r"\(its last word: Server is shutting down\)\n", stream="err")
         assert client.wait() == 1
     finally:
         srv.stop()

@@ -80,13 +80,16 @@ def test_every_extension_goes_out_and_every_answer_is_shown(fake, clients):
     assert "hunter2" not in proc.out and "s3cret" not in proc.out
 
 
-def test_a_password_without_its_slash_is_held_back(fake, clients):
+def test_a_password_without_its_slash_goes_as_the_request_never_to_the_room(fake, clients):
     proc = clients(fake.port)
-    proc.send("login alice", "register hunter2hunter2", "hello")
+    proc.send("login alice", "register hunter2hunter2", "pm bob psst", "join me for lunch",
+              "hello")
     proc.close_stdin()
     assert proc.wait() == 0
-    assert [r["request"] for r in fake.requests] == ["login", "msg", "logout"]
-    assert "/register <password>" in proc.err and "hunter2" not in proc.err
+    assert [(r["request"], r["content"]) for r in fake.requests] == [
+        ("login", "alice"), ("register", "hunter2hunter2"), ("pm", "bob psst"),
+        ("msg", "hello"), ("logout", None)]
+    assert "msg join me for lunch" in proc.err and "hunter2" not in proc.err + proc.out
 
 
 def test_the_room_is_shown_in_status_lines_at_a_terminal(fake, clients):

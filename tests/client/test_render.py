@@ -30,7 +30,16 @@ def is_dangerous(ch: str) -> bool:
         or 0x202A <= code <= 0x202E
         or 0x2066 <= code <= 0x2069
         or code in (0x200E, 0x200F, 0x061C, 0x2028, 0x2029)
+        or is_invisible(ch)
     )
+
+
+def is_invisible(ch: str) -> bool:
+    """Zero-width and invisible characters (issue 23): shown as <U+XXXX>."""
+    code = ord(ch)
+    return (code in (0x00AD, 0x034F, 0x115F, 0x1160, 0x180E, 0x200B, 0x3164, 0xFEFF, 0xFFA0)
+            or 0x2060 <= code <= 0x2064 or 0x206A <= code <= 0x206F
+            or 0xE0000 <= code <= 0xE007F)
 
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -242,7 +242,8 @@ def test_help_lists_every_option_with_its_default():
     (["--scrypt-n", "1000"], r"--scrypt-n must be a power of two"),
     (["--ipv4-group-prefix", "33"], r"--ipv4-group-prefix is 0-32"),
     (["--hash-threads", "0"], r"--hash-threads and --hash-queue must be at least 1"),
-    (["--port", "http"], r"invalid int value"),
+    (["--port", "http"], r"a port is a whole number from 0 to 65535"),
+    (["--port", "99999"], r"a port is a whole number from 0 to 65535"),
     (["--log-level", "loud"], r"invalid choice"),
     (["--no-such-option"], r"unrecognized arguments"),
 ])

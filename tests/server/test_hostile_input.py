@@ -306,7 +306,7 @@ _SYNTAX_ERRORS = st.sampled_from([
 def _valid_items(tag):
     return st.one_of(
         st.builds(lambda r, c: (_obj(request=r, content=c), "help", None),
-                  st.sampled_from(["help", "HELP", " help "]), st.sampled_from([None, "", "None", "x"])),
+                  st.sampled_from(["help", "HELP", " help "]), st.sampled_from([None, "", "None", "login"])),
         st.builds(lambda c: (_obj(request="names", content=c), "names", None), st.sampled_from([None, "", "None"])),
         st.just((b'{"request": "names"}', "names", None)),
         st.builds(lambda t: (_obj(request="msg", content=t), "msg", t), _MSG_TEXT),

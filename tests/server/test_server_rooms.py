@@ -104,7 +104,7 @@ def test_pm_reaches_the_recipient_in_another_room_and_the_sender(make_server, co
         assert message["content"] == "meet me in #dev \U0001F600"
     expect_error(alice.request("pm", "dave hello"), "^dave is not online$")
     expect_error(alice.request("pm", "bob"), "pm needs a username and a message")
-    carol.send("help")
+    carol.send("help", "pm")
     assert "pm <name> <text>" in carol.reply()["content"]   # nothing else came to carol
     dave = connect(srv)
     assert dave.login("dave")["content"] == []              # not in any history
@@ -137,7 +137,9 @@ def test_help_lists_every_section_4_request(make_server, connect):
     for usage in ("join <room>", "leave", "rooms", "pm <name> <text>", "register <password>",
                   "password <old> <new>", "oper <password>", "kick <name> [reason]",
                   "ban <name> [reason]", "unban <name>", "bans", "purge <name>"):
-        assert re.search(r"^  %s " % re.escape(usage), text, re.M), usage
+        name = usage.split()[0]
+        assert re.search(r"^more: .*\b%s\b" % name, text, re.M), name   # named in help
+        assert client.request("help", name)["content"].startswith(usage + " ")   # detailed
 
 
 # -- abuse: room churn, a pm flood -------------------------------------------------------------

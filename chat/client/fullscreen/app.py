@@ -49,10 +49,14 @@ import traceback
 from ..engine import ClientEngine
 from ..config import EXIT_FAILURE, EXIT_INTERRUPTED
 from ..stdin_lines import MAX_QUEUED_LINES
-from ..commands import SendRequest, mask_secrets, parse_input
-from ..render import render_spans, sanitize, use_color
+from ..commands import SendRequest, mask_secrets
+from ..dates import DayLines
+from ..render import render_spans, response_kind, sanitize, use_color
+from ..terminal_locale import LOCALE_WARNING, UTF8
+from .attention import calls_me
 from .input_line import PasteParser, key_name
 from .model import Screen
+from .replay import SeenMessages
 from .view import CursesView, translate
 
 __all__ = ["FullScreenClient", "fullscreen_possible", "run_fullscreen"]
@@ -61,6 +65,8 @@ __all__ = ["FullScreenClient", "fullscreen_possible", "run_fullscreen"]
 ESC_DELAY_MS = 25
 BRACKETED_PASTE_ON = b"\x1b[?2004h"
 BRACKETED_PASTE_OFF = b"\x1b[?2004l"
+#: A paste of more lines than this waits for Enter before it goes out.
+PASTE_CONFIRM_LINES = 5
 
 
 def fullscreen_possible(stdin_fd: int = 0, stdout_fd: int = 1) -> bool:
@@ -75,11 +81,13 @@ def fullscreen_possible(stdin_fd: int = 0, stdout_fd: int = 1) -> bool:
 class FullScreenClient(ClientEngine):
     """A ``ClientEngine`` reading keys and drawing a ``Screen``."""
 
+    IRC_HABITS = True
+
     def __init__(self, loop, config, window, stdin_fd=0):
         super().__init__(loop, config, stdin_fd=stdin_fd)
         self.screen = Screen(sanitize("%s:%s" % (config.host, config.port)))
         color = use_color(sys.stdout) if config.color is None else config.color
-        self.view = CursesView(window, color)
+        self.view = CursesView(window, color, config.encoding)
         self.window = window
         self.paste = PasteParser()
         self.screen.input.candidates = self._candidates
@@ -88,15 +96,32 @@ class FullScreenClient(ClientEngine):
         self._redraw_pending = False
         self._terminal_gone = False
         self._dropping = False                      # lines typed into a full queue
+        self._ended = None                          # closed unasked: exit status, after a key
+        self.days = DayLines()                      # date lines where the day changes
+        self._held_paste = None                     # a long paste's lines, until Enter
+        self.seen = SeenMessages()                  # a history replayed shows only news
+        self._attempts = 0                          # reconnections since the last connect
+        self._connected_once = False
+        self._skip_lobby_history = False            # reconnecting into a room: its history only
         self.screen.resize(*self.view.size())
+        if config.encoding != UTF8:
+            self.screen.notice(LOCALE_WARNING % config.encoding)
         self.redraw()
 
     # -- output -------------------------------------------------------------
 
     def display(self, payload):
         def add():
-            for line in render_spans(payload):
+            if self._skip_lobby_history and response_kind(payload) in ("history", "error"):
+                self._skip_lobby_history = False    # the lobby's, before the rejoin
+                return
+            shown = self.seen.filter(payload)
+            if shown is None:
+                return
+            for line in render_spans(shown, days=self.days):
                 self.screen.add(line)
+            if self.config.bell and calls_me(shown, self.session.name):
+                curses.beep()
             self.redraw()
         self._guarded(add)
 
@@ -118,20 +143,50 @@ class FullScreenClient(ClientEngine):
     def session_changed(self, before):
         """Name or room changed. The status line wants the room's user count:
         when the server's answer did not say it (a login; a join on a
-        server that gives no count), ask with a ``names``, as IRC clients do."""
+        server that gives no count; a kick or ban, which leaves it unknown),
+        ask with a ``names``, as IRC clients do."""
         session = self.session
-        if session.name and session.users is None and before[:2] != session.summary()[:2]:
+        if session.name and session.users is None and (before[:2] != session.summary()[:2]
+                                                       or before[2] is not None):
             self.queue.append("names")
             self.loop.call_soon(self._pump)   # after this payload, paced like any line
         self._sync_status()
 
     def connection_made(self, transport):
         super().connection_made(transport)
+        self._connected_once = True
+        self._attempts = 0
         self._sync_status()
 
     def connection_lost(self, exc):
         super().connection_lost(exc)
         self._sync_status()
+
+    def connection_ended(self, status):
+        """Closed unasked (kicked, banned, shut down...): the reason stays on
+        screen until a key is pressed, then is printed after the screen."""
+        if self.leaving or self._terminal_gone or self.finished:
+            self.finish(status)
+            return
+        if (self.config.reconnect_delay > 0 and self._connected_once and not self.last_was_error
+                and self.session.login_content):
+            delay = min(self.config.reconnect_max,
+                        self.config.reconnect_delay * 2 ** min(self._attempts, 30))
+            self._attempts += 1
+            self.notice("reconnecting in %gs (attempt %d); Ctrl-C quits" % (delay, self._attempts))
+            self.loop.call_later(delay, self._reconnect)
+            return
+        self._ended = status
+        self.screen.notice("press a key to quit")
+        self.redraw()
+
+    def _reconnect(self):
+        """Backoff over: connect again, log in, rejoin (``ClientEngine.reconnect``)."""
+        if self.finished or self.transport is not None:
+            return
+        self._skip_lobby_history = (self.session.room or "#lobby").lower() != "#lobby"
+        self.screen.state = "connecting"
+        self.reconnect()
 
     def _sync_status(self):
         screen, session = self.screen, self.session
@@ -171,10 +226,16 @@ class FullScreenClient(ClientEngine):
             except curses.error:
                 break
             got_key = True
+            if self._ended is not None:     # the reason was read: go
+                self.finish(self._ended)
+                return
             for item in self.paste.feed(key):
                 self._handle(item)
         if not got_key and self._stdin_gone():
             self._terminal_gone = True
+            if self._ended is not None:
+                self.finish(self._ended)
+                return
             self._end_of_input()
             self._pump()
         self.redraw()
@@ -192,8 +253,18 @@ class FullScreenClient(ClientEngine):
             return True
 
     def _handle(self, item):
+        if self._held_paste is not None and not isinstance(item, tuple):
+            name = translate(item) if isinstance(item, int) else key_name(item)
+            if name != "resize":
+                self._confirm_paste(name == "enter")
+                return
         if isinstance(item, tuple):
-            events = self.screen.paste(item[1])
+            events = [e for e in self.screen.paste(item[1]) if e is not None]
+            if sum(e[0] == "send" for e in events) > PASTE_CONFIRM_LINES:
+                self._held_paste = [e[1] for e in events if e[0] == "send"]
+                self.hint("a paste of %d lines: Enter sends them all, any other key drops "
+                          "them" % len(self._held_paste))
+                return
         elif isinstance(item, int):
             name = translate(item)
             if name == "resize":    # curses' own note of a resize (resizeterm queues one)
@@ -215,6 +286,14 @@ class FullScreenClient(ClientEngine):
                 self._end_of_input()
                 self._pump()
 
+    def _confirm_paste(self, send):
+        lines, self._held_paste = self._held_paste, None
+        if not send:
+            self.hint("the paste was dropped: nothing was sent")
+            return
+        for line in lines:
+            self._submit(line)
+
     def _submit(self, line):
         """A line typed (or pasted) and entered: queue it as line mode would."""
         self.screen.log.bottom()
@@ -225,7 +304,7 @@ class FullScreenClient(ClientEngine):
             self._dropping = True
             return
         self._dropping = False
-        action = parse_input(line, True)
+        action = self.place(line)
         if not (isinstance(action, SendRequest) and action.request == "msg"
                 and action.content == line.strip()):
             self.screen.add([("echo", "> " + sanitize(mask_secrets(line.strip())))])
@@ -270,6 +349,15 @@ def run_fullscreen(config, loop_factory):
     """Run the full-screen client; return its exit status, or None when the
     terminal cannot do it (the caller falls back to line mode)."""
     locale.setlocale(locale.LC_ALL, "")
+    if config.encoding != UTF8:
+        # The terminal sends UTF-8 all the same: let curses read it as such
+        # (what the locale cannot show is still painted "?": CursesView).
+        for name in ("C.UTF-8", "C.utf8", "en_US.UTF-8"):
+            try:
+                locale.setlocale(locale.LC_CTYPE, name)
+                break
+            except locale.Error:
+                pass
     try:
         window = curses.initscr()
     except curses.error:

@@ -42,6 +42,7 @@ MAX_LINES = 10_000
 #: send megabytes in one message: no one reads them, wrapping would crawl).
 MAX_LINE_CHARS = 16 * 1024
 PROMPT = "> "
+UNREAD_MARKER = "--- new since you scrolled up ---"
 
 
 class _Line:
@@ -68,13 +69,28 @@ class Scrollback:
         self.offset = 0
         self.unread = 0
         self.width = 80
+        self.marker = None          # the unread marker line, if any
 
     def add(self, spans, indent: int = 0) -> None:
         line = _Line(spans, indent)
+        if self.offset and not self.unread:
+            self._mark_unread()
         self.lines.append(line)
         if self.offset:
             self.offset += len(line.rows(self.width))
             self.unread += 1
+
+    def _mark_unread(self) -> None:
+        """The first line arriving while scrolled up: a marker line before it
+        (the previous marker goes), so coming back shows where to read from."""
+        if self.marker is not None:
+            try:
+                self.lines.remove(self.marker)
+            except ValueError:
+                pass   # already scrolled out of the deque
+        self.marker = _Line([("marker", UNREAD_MARKER)], 0)
+        self.lines.append(self.marker)
+        self.offset += len(self.marker.rows(self.width))
 
     def visible(self, height: int) -> list:
         """The rows shown in ``height`` rows, top to bottom (fewer when the
@@ -136,7 +152,9 @@ class Screen:
         spans = _cut(spans, MAX_LINE_CHARS)
         prefix = text_width("".join(text for _tag, text in spans[:-1]))
         if spans and spans[0] == ("", CONTINUATION_INDENT):
-            prefix = len(CONTINUATION_INDENT)
+            # a line inside a multi-line text: its own indent is kept when wrapped
+            body = "".join(text for _tag, text in spans[1:])
+            prefix = len(CONTINUATION_INDENT) + len(body) - len(body.lstrip(" "))
         self.log.add(decorate(spans, self.name), prefix)
 
     def notice(self, text: str) -> None:
@@ -200,7 +218,9 @@ class Screen:
                          else "%s (%d user%s)" % (self.room, self.users,
                                                   "" if self.users == 1 else "s"))
         parts.append(self.server)
-        more = " more below (%d) " % self.log.unread if self.log.offset else ""
+        unread = self.log.unread
+        more = ((" more below (%d new) " % unread if unread else " more below ")
+                if self.log.offset else "")
         more, used = clip(more, self.width)
         main, _cells = clip(" " + " | ".join(parts) + " ", self.width - used)
         return [("status", main), ("status-more", more)] if more else [("status", main)]

@@ -16,7 +16,8 @@ is written with ``insstr``; colours are pairs set up once, one per tag, and
 a name's colour is chosen by a stable hash of it (``crc32``) so it is the
 same in every session; without colour (``NO_COLOR``, ``--no-color``, or a
 terminal without colours) only attributes are used: bold, dim, reverse,
-underline.
+underline. What the terminal's encoding (the locale's) cannot show is
+painted as "?" per cell (``terminal_locale.shown``), never blank.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import curses
 import zlib
 
+from ..terminal_locale import shown
 from ..text_cells import clip
 
 __all__ = ["CursesView", "translate"]
@@ -52,6 +54,7 @@ _STYLES = {
     "error": (curses.COLOR_RED, curses.A_BOLD), "header": (curses.COLOR_CYAN, 0),
     "odd": (curses.COLOR_MAGENTA, 0), "notice": (None, curses.A_DIM),
     "hint": (curses.COLOR_CYAN, 0), "echo": (None, curses.A_DIM),
+    "date": (curses.COLOR_CYAN, curses.A_BOLD), "marker": (curses.COLOR_RED, 0),
     "status": (None, curses.A_REVERSE), "status-more": (None, curses.A_REVERSE | curses.A_BOLD),
 }
 
@@ -70,8 +73,9 @@ def translate(code: int) -> str:
 class CursesView:
     """Paints frames on a curses window."""
 
-    def __init__(self, window, color: bool) -> None:
+    def __init__(self, window, color: bool, encoding: str = "utf-8") -> None:
         self.window = window
+        self.encoding = encoding    # the terminal's: what it cannot show is painted "?"
         self._pairs: dict = {}
         self.color = color and curses.has_colors()
         if self.color:
@@ -112,7 +116,7 @@ class CursesView:
         for tag, text in spans:
             if x >= width:
                 break
-            text, cells = clip(text, width - x)
+            text, cells = clip(shown(text, self.encoding), width - x)
             if not text:
                 continue
             try:

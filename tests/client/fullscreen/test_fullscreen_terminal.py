@@ -5,184 +5,25 @@ stdout and controlling terminal (so Ctrl-C is a real SIGINT and a resize a
 real SIGWINCH), against our real server (one per module) or a fake
 section 4 server. Everything the client writes to the terminal is fed to
 ``pyte``, which keeps the screen as a terminal would show it; the tests read
-that screen. Another user is a plain socket client (``support.Client``).
-
-pyte lacks SU/SD (``CSI n S``, ``CSI n T``: scroll the region), which
-ncurses uses to scroll the conversation: ``_Screen`` adds them.
+that screen (``terminal_support``). Another user is a plain socket client
+(``support.Client``).
 
 Nothing sleeps: every wait reads the terminal until the screen shows what
 is expected, with a deadline.
 """
 
-import fcntl
 import os
-import pty
-import re
-import select
-import signal
-import struct
-import subprocess
-import sys
 import termios
 import threading
-import time
 
-import pyte
 import pytest
 
 from client_support import own_server, server  # noqa: F401 (fixtures)
 from peers.fake_server import FakeServer, response
-from support import ROOT, Client, started
+from terminal_support import (CTRL_END, CTRL_HOME, END, PGUP, TIMEOUT, logged_in,
+                              other_user, terminal)  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow   # client and server processes in a pty
-
-TIMEOUT = 10.0
-# Keys as xterm sends them in keypad-transmit mode (curses turns it on).
-PGUP, END, CTRL_HOME, CTRL_END = "\x1b[5~", "\x1bOF", "\x1b[1;5H", "\x1b[1;5F"
-
-
-class _Screen(pyte.Screen):
-    def scroll_up(self, count=1, *_args, **_kwargs):
-        self._scroll(count, self.margins.bottom if self.margins else self.lines - 1, self.index)
-
-    def scroll_down(self, count=1, *_args, **_kwargs):
-        self._scroll(count, self.margins.top if self.margins else 0, self.reverse_index)
-
-    def _scroll(self, count, edge, step):
-        x, y = self.cursor.x, self.cursor.y
-        self.cursor.y = edge
-        for _ in range(max(1, count)):
-            step()
-        self.cursor.x, self.cursor.y = x, y
-
-
-class _Stream(pyte.ByteStream):
-    csi = dict(pyte.ByteStream.csi, S="scroll_up", T="scroll_down")
-
-
-def _set_size(fd, columns, lines):
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
-
-
-class Terminal:
-    """A client process on a pseudo-terminal, and the screen it drew."""
-
-    def __init__(self, port, *args, columns=60, lines=14, env=None, controlling=True,
-                 code=None):
-        self.master, slave = pty.openpty()
-        _set_size(slave, columns, lines)
-        self.initial_modes = termios.tcgetattr(slave)
-        full_env = dict(os.environ, TERM="xterm-256color", LC_ALL="C.UTF-8")
-        full_env.pop("NO_COLOR", None)
-        full_env.update(env or {})
-        if code is None:
-            cmd = [sys.executable, "-S", "-m", "chat.client"]
-        else:  # run ``code`` first (e.g. to plant a bug), then the client
-            cmd = [sys.executable, "-S", "-c", code + "\nfrom chat.client.cli import main\n"
-                   "raise SystemExit(main())"]
-        cmd += ["--port", str(port), *args]
-        self.proc = subprocess.Popen(
-            cmd, cwd=ROOT, env=full_env, stdin=slave, stdout=slave, stderr=subprocess.PIPE,
-            start_new_session=True,
-            preexec_fn=(lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0)) if controlling else None)
-        self.slave = slave          # kept open: the terminal's modes can be read at the end
-        self.screen = _Screen(columns, lines)
-        self.stream = _Stream(self.screen)
-        self.raw = b""
-        os.set_blocking(self.master, False)
-
-    # -- input ---------------------------------------------------------------
-
-    def type(self, data):
-        os.write(self.master, data.encode() if isinstance(data, str) else data)
-
-    def resize(self, columns, lines):
-        _set_size(self.master, columns, lines)      # the kernel sends SIGWINCH
-        self.screen.resize(lines, columns)
-
-    # -- the screen ------------------------------------------------------------
-
-    def _read(self, timeout):
-        ready, _, _ = select.select([self.master], [], [], max(0.0, timeout))
-        if ready:
-            try:
-                data = os.read(self.master, 65536)
-            except (BlockingIOError, OSError):
-                return
-            self.raw += data
-            self.stream.feed(data)
-
-    @property
-    def rows(self):
-        return [row.rstrip() for row in self.screen.display]
-
-    @property
-    def text(self):
-        return "\n".join(self.rows)
-
-    @property
-    def input_row(self):
-        return self.rows[-1]
-
-    @property
-    def status_row(self):
-        return self.rows[-2]
-
-    def wait_for(self, check, timeout=TIMEOUT):
-        """Read until ``check(self)`` is true (or a regex matches the screen)."""
-        if isinstance(check, str):
-            pattern = re.compile(check)
-            check = lambda term: pattern.search(term.text)  # noqa: E731
-        deadline = time.monotonic() + timeout
-        while not check(self):
-            if time.monotonic() > deadline:
-                raise AssertionError("the screen never showed what was expected:\n"
-                                     + self.text)
-            self._read(deadline - time.monotonic())
-
-    def wait_exit(self, timeout=TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while self.proc.poll() is None and time.monotonic() < deadline:
-            self._read(0.05)
-        try:
-            status = self.proc.wait(max(0.01, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            raise AssertionError("the client did not exit:\n" + self.text)
-        self._read(0)
-        self.err = self.proc.stderr.read().decode("utf-8", "replace")
-        return status
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-        self.proc.stderr.close()
-        for fd in (self.master, self.slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-
-
-@pytest.fixture
-def terminal():
-    """``terminal(port, *args, **kw)`` starts a client in a pty; all are
-    killed after the test."""
-    yield from started(Terminal)
-
-
-def logged_in(term, name):
-    term.wait_for(r"-- connected to")
-    term.type("login %s\r" % name)
-    term.wait_for(lambda t: re.search(r"\| %s \| #lobby \(\d+ users?\) \|" % name,
-                                      t.status_row))   # the count from an automatic names
-
-
-def other_user(server, name):
-    user = Client(server.port)
-    user.login(name)
-    return user
-
 
 # -- the input line is never touched ---------------------------------------------
 
@@ -226,11 +67,11 @@ def test_page_up_shows_older_lines_and_new_ones_do_not_yank(server, terminal):
     term.wait_for(r"dave: line 29")
     assert "line 20" not in term.text
     term.type(PGUP)
-    term.wait_for(lambda t: "more below (0)" in t.status_row and "line 29" not in t.text
+    term.wait_for(lambda t: "more below" in t.status_row and "line 29" not in t.text
                   and "line 21" in t.text)
     shown = term.rows[:-2]
     dave.send("msg", "while reading")
-    term.wait_for(lambda t: "more below (1)" in t.status_row)
+    term.wait_for(lambda t: "more below (1 new)" in t.status_row)
     assert term.rows[:-2] == shown                      # the page did not move
     term.type(END)                                      # input empty: End of the conversation
     term.wait_for(lambda t: "while reading" in t.text and "more below" not in t.status_row)
@@ -431,9 +272,11 @@ def test_server_closing_unasked_exits_one_with_the_reason_after_the_screen(termi
 
     fake = FakeServer(close_after_login)
     try:
-        term = terminal(fake.port)
+        term = terminal(fake.port, "--reconnect-delay", "0")
         term.wait_for(r"-- connected to")
         term.type("login tom\r")
+        term.wait_for(r"press a key to quit")
+        term.type(" ")
         assert term.wait_exit() == 1
         assert term.err == "-- the server closed the connection\n"
     finally:
@@ -493,6 +336,8 @@ def test_a_pasted_batch_reaches_a_naive_server_one_request_per_read(terminal):
         term.wait_for(r"-- connected to")
         lines = ["login uma"] + ["pasted %d" % n for n in range(12)]
         term.type("\x1b[200~" + "\r".join(lines) + "\r\x1b[201~")
+        term.wait_for(r"a paste of 13 lines")
+        term.type("\r")                                # more than 5 lines: confirmed
         term.wait_for(r"uma: pasted 11")
         term.type(b"\x04")
         assert term.wait_exit() == 0

@@ -4,7 +4,7 @@ says "no TLS" otherwise."""
 import pytest
 
 from support import ServerProcess, started
-from test_fullscreen_terminal import Terminal
+from terminal_support import Terminal
 from tls_support import certs, tls_args, tls_port  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.slow   # client and server processes in a pty

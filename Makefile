@@ -4,6 +4,8 @@ HOST ?= 127.0.0.1
 PORT ?= 9998
 # make run-server: the web client on HTTP_PORT (HTTP_PORT= : no web face)
 HTTP_PORT ?= 8080
+# ... and over HTTPS on HTTPS_PORT when the TLS certificate exists (HTTPS_PORT= : not)
+HTTPS_PORT ?= 8443
 # the server's database (make run-server DB= : memory only)
 DB ?= var/chat.sqlite3
 # TLS (issue 18): make run-server also listens with TLS on TLS_PORT, with a
@@ -34,7 +36,8 @@ help:
 run-server:
 	$(if $(DB),@mkdir -p $(dir $(DB)))
 	@if $(PYTHON) -m chat.server.selfsigned $(TLS_DIR); then \
-		TLS="--tls-port $(TLS_PORT) --tls-cert $(TLS_DIR)/cert.pem --tls-key $(TLS_DIR)/key.pem"; \
+		TLS="--tls-port $(TLS_PORT) --tls-cert $(TLS_DIR)/cert.pem --tls-key $(TLS_DIR)/key.pem \
+			$(if $(HTTP_PORT),$(if $(HTTPS_PORT),--https-port $(HTTPS_PORT)))"; \
 	fi; \
 	exec $(PYTHON) -m chat.server --host $(HOST) --port $(PORT) $(if $(DB),--db $(DB)) $$TLS \
 		$(if $(HTTP_PORT),--http-port $(HTTP_PORT)) $(ARGS)

@@ -19,9 +19,15 @@ class WebServer(ServerProcess):
     """A server with its web face on a free port (``http_port``)."""
 
     def __init__(self, *args, http_port=0):
-        super().__init__("--http-port", str(http_port), *args)
-        line = self.wait_for_log(r"web client on http://[^:]+:(\d+)/")
-        self.http_port = int(line.rsplit(":", 1)[1].strip("/\n"))
+        if http_port is not None:
+            args = ("--http-port", str(http_port), *args)
+        super().__init__(*args)
+        self.http_port = self._web_port("http") if http_port is not None else None
+        self.https_port = self._web_port("https") if "--https-port" in args else None
+
+    def _web_port(self, scheme):
+        line = self.wait_for_log(r"web client on %s://[^:]+:(\d+)/" % scheme)
+        return int(line.rsplit(":", 1)[1].strip("/\n"))
 
 
 def http_get(port, path, headers=(), method="GET"):

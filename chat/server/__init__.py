@@ -1,8 +1,14 @@
 """The chat server: the glue between the reactor's sockets and the pure core.
 
-``app`` (the ``ChatServer`` and ``main``), ``config`` (options and the
-command line), ``connection`` (one client's life cycle), ``output`` and
-``pacing`` (what a connection owes its client), ``group_commit`` (durable
-before visible), ``store_setup`` (which store the options ask for) and
-``cluster/`` (several servers sharing rooms through Redis).
+* ``app``: the ``ChatServer`` (listeners, admission, effects, shutdown);
+  ``cli``: ``main`` (start, run, stop); ``config``: options and checks;
+* ``connection`` and ``request_queue``: one client's life cycle and when
+  its requests are handled; ``output`` and ``pacing``: what it is owed;
+* ``group_commit`` and ``store_setup``: durable before visible, which
+  store; ``upkeep``: rooms' expiry and retention on timers;
+* ``hashing``: passwords hashed off the loop; ``audit``: security events;
+  ``proxy_protocol``: real client addresses behind a proxy;
+* ``tls`` and ``selfsigned``: the TLS listener and its certificate;
+  ``web`` and ``metrics``: the web client, WebSockets, /healthz, /metrics;
+* ``cluster/``: several servers sharing rooms through Redis.
 """

@@ -40,29 +40,24 @@ core's ``Publish``, ``RemotePm`` and ``RemoteKick`` effects through Redis.
 
 import collections
 import logging
-import signal
-import sys
 
-from reactor.loop import EventLoop
 from reactor.tcp import listen
-from reactor.web import HttpConnection
-from reactor.tls import TLSFileError
 
 from .. import limits
 from ..core import Broadcast, ChatCore, Close, CoreHooks, Hash, Publish, RemoteKick, RemotePm, Send
 from ..core.networks import AddressGroups, is_loopback
 from ..protocol import Clock
-from .cluster.node import Cluster, default_node_id
 from .audit import AuditLog
-from .config import ServerConfig, parse_args, raise_fd_limit, readable_by_others
+from .cluster.node import Cluster, default_node_id
 from .connection import ClientConnection
 from .group_commit import GroupCommit
 from .hashing import HashPool
 from .metrics import ServerMetrics
 from .output import OutputLimits, OutputMeter
-from .store_setup import close_store, open_configured_store, open_store
-from .web import WebRoutes, load_web_files
+from .store_setup import open_store
 from .tls import ServerTLS
+from .upkeep import Upkeep
+from .web import listen_web
 
 log = logging.getLogger("chat.server")
 
@@ -106,7 +101,7 @@ class ChatServer(CoreHooks):
         self.connections = set()
         self._per_host = collections.Counter()
         self.listener = None
-        self.web_listener = None   # with --http-port
+        self.web_listeners = []    # with --http-port / --https-port
         self.tls = None            # a ServerTLS with --tls-port (chat/server/tls.py)
         self.tls_listener = None
         self._presence_timer = None
@@ -122,8 +117,7 @@ class ChatServer(CoreHooks):
             self.commits = GroupCommit(loop, self.core.store, self.core, self.carry_out_now,
                                        config.store_retry, config.store_timeout,
                                        self.metrics.commit_seconds.observe)
-        self._ttl_timer = None
-        self._retain_timer = None
+        self.upkeep = Upkeep(self)   # rooms' expiry, retention (issue 21)
         self._budget_logged = None   # loop time of the last "over budget" line
         self._pass_answers = 0       # bytes of answers (join, names...) this loop pass
 
@@ -143,14 +137,11 @@ class ChatServer(CoreHooks):
         if self.config.idle_timeout > 0:
             self._idle_timer = self.loop.call_later(self._idle_period(), self._idle_sweep)
         address = (self.listener or self.tls_listener).address
-        if self.config.http_port is not None:
-            self._start_web()
+        if self.config.http_port is not None or self.config.https_port is not None:
+            self.web_listeners = listen_web(self)
         if self.config.redis is not None:
             self.cluster = Cluster(self, self.config.node_id or default_node_id(*address[:2]))
-        if self.config.room_ttl > 0:
-            self._ttl_timer = self.loop.call_later(self._ttl_period(), self._expire_rooms)
-        if self.config.retain_messages or self.config.retain_days:
-            self._retain_timer = self.loop.call_later(0, self._retain)
+        self.upkeep.start()
         return address
 
     def _start_tls(self):
@@ -175,19 +166,6 @@ class ChatServer(CoreHooks):
             return None
         return self.tls.password_refusal(conn.transport, item)
 
-    def _start_web(self):
-        config = self.config
-        files = load_web_files()
-        origins = [origin.strip().rstrip("/").lower() for origin in config.web_origins]
-
-        def http_connection(address):
-            routes = WebRoutes(self, address, files, origins)
-            return HttpConnection(self.loop, routes.route, config.max_request_size,
-                                  config.http_timeout, config.http_timeout)
-        self.web_listener = listen(self.loop, config.host, config.http_port, http_connection)
-        host, port = self.web_listener.address[:2]
-        log.info("web client on http://%s:%d/", host, port)
-
     def accepting_logins(self):
         """(whether logins are accepted now, a word on why), for /healthz."""
         if self._stopping:
@@ -196,26 +174,7 @@ class ChatServer(CoreHooks):
             return False, "cluster node not ready"
         return True, "ok"
 
-    # -- issue 21: rooms' TTL, retention, the history budget ------------------
-
-    def _ttl_period(self):
-        return min(60.0, max(0.05, self.config.room_ttl / 4))
-
-    def _expire_rooms(self):
-        expired = self.core.expire_rooms()
-        if expired:
-            log.info("%d empty room%s expired (--room-ttl %g s)", expired,
-                     "" if expired == 1 else "s", self.config.room_ttl)
-        self._ttl_timer = self.loop.call_later(self._ttl_period(), self._expire_rooms)
-
-    def _retain(self):
-        """One small step of retention; the next soon if there is more."""
-        if self.commits is not None and self.commits.holding:
-            more = True   # after this pass's commit
-        else:
-            more = self.core.store.retain(limits.RETAIN_BATCH)
-        self._retain_timer = self.loop.call_later(
-            0.0 if more else self.config.retain_interval, self._retain)
+    # -- issue 21: the answers of a pass, the history budget -------------------
 
     def answers_allowed(self):
         """Whether this loop pass may still write a heavy answer."""
@@ -410,11 +369,11 @@ class ChatServer(CoreHooks):
             return
         self._stopping = True
         log.info("shutting down: %d connections", len(self.connections))
-        for listener in (self.listener, self.tls_listener, self.web_listener):
+        for listener in (self.listener, self.tls_listener, *self.web_listeners):
             if listener is not None:
                 listener.close()
-        for timer in (self._presence_timer, self._idle_timer, self._login_timer,
-                      self._ttl_timer, self._retain_timer):
+        self.upkeep.stop()
+        for timer in (self._presence_timer, self._idle_timer, self._login_timer):
             if timer is not None:
                 timer.cancel()
         # The deadline first: nothing below may delay it, whatever the backlog.
@@ -430,76 +389,3 @@ class ChatServer(CoreHooks):
             log.info("%s dropped at shutdown with %d bytes unsent", conn, conn.output.size)
             conn.output.abort()
         self.loop.stop()
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    fd_limit = raise_fd_limit(args.max_clients + 64)
-    if fd_limit is not None and fd_limit < args.max_clients + 64:
-        log.warning("open-file limit %d is below --max-clients %d: accepts will back off "
-                    "when descriptors run out", fd_limit, args.max_clients)
-    options = {k: v for k, v in vars(args).items() if k not in ("host", "port", "log_level")}
-    config = ServerConfig(args.host, args.port, **options)
-    problems = config.check()
-    if problems:
-        for problem in problems:
-            print("chat.server: error: %s" % problem, file=sys.stderr)
-        return 1
-    try:
-        audit = AuditLog(config.audit_log)
-    except OSError as exc:
-        print("chat.server: error: --audit-log %s: %s" % (config.audit_log,
-                                                         exc.strerror or exc), file=sys.stderr)
-        return 1
-    store, loaded = open_configured_store(config)
-    if store is None:
-        audit.close()
-        return 1
-    for path in readable_by_others([config.oper_password_file, config.db, config.audit_log,
-                                    config.cluster_key_file]):
-        log.warning("%s holds secrets and others can read it: chmod 600 %s", path, path)
-    loop = EventLoop()
-    server = ChatServer(loop, config, store, audit)
-    if config.tls_port is not None:
-        try:
-            server.tls = ServerTLS(loop, config)
-        except TLSFileError as exc:
-            print("chat.server: error: TLS certificate or key: %s" % exc, file=sys.stderr)
-            loop.close()
-            store.close()
-            return 2
-        loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
-    # Handlers first: a signal that arrives as soon as we listen is queued
-    # and handled by the loop's first pass, never a crash.
-    loop.add_signal_handler(signal.SIGINT, server.shutdown)
-    loop.add_signal_handler(signal.SIGTERM, server.shutdown)
-    try:
-        server.start()
-    except OSError as exc:
-        log.error("cannot listen on %s:%s%s: %s", args.host, args.port,
-                  " or TLS port %s" % config.tls_port if config.tls_port is not None else "",
-                  exc.strerror or exc)
-        loop.close()
-        store.close()
-        return 1
-    # After "listening on": tools read the port from the first log line.
-    log.info("operators: %s", "enabled (password configured)" if config.oper_password
-             else "disabled (no operator password configured)")
-    log.info("%s", loaded)
-    try:
-        loop.run()
-    finally:
-        if server.cluster is not None:
-            server.cluster.close(loop)
-        server.hashing.close()
-        loop.close()
-        close_store(server)
-        audit.close()
-    log.info("stopped")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """The server's command line: its options, their defaults and checks.
 
-``python3 -m chat.server`` (``chat.server.app.main``) parses its arguments
+``python3 -m chat.server`` (``chat.server.cli.main``) parses its arguments
 here; every option becomes a ``ServerConfig`` attribute of the same name
 (the cluster's come from ``chat/server/cluster/options.py``).
 """
@@ -164,6 +164,9 @@ def parse_args(argv=None):
     p.add_argument("--http-port", type=int, default=None,
                    help="also serve HTTP on this port: the web client at /, WebSockets on "
                         "/chat, /healthz (0: any free port; default: no HTTP)")
+    p.add_argument("--https-port", type=int, default=None,
+                   help="the same over HTTPS (browsers then use wss://), with the certificate "
+                        "of --tls-port (default: no HTTPS)")
     p.add_argument("--web-origin", action="append", default=[], dest="web_origins",
                    metavar="ORIGIN",
                    help="a browser origin (scheme://host[:port]) whose pages may open the "
@@ -329,6 +332,7 @@ class ServerConfig:
         self.retain_interval = limits.RETAIN_INTERVAL
         # the web face: no HTTP unless asked
         self.http_port = None
+        self.https_port = None
         self.web_origins = []
         self.http_timeout = limits.HTTP_TIMEOUT
         self.metrics_allow = _networks(METRICS_ALLOW)
@@ -369,4 +373,6 @@ class ServerConfig:
             problems.append("--retain-messages and --retain-days need --db PATH")
         problems += cluster_options.problems(self)
         problems += tls_options.problems(self)  # issue 18
+        if self.https_port is not None and self.tls_port is None:
+            problems.append("--https-port needs --tls-port (and its --tls-cert and --tls-key)")
         return problems

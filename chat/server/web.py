@@ -32,7 +32,8 @@ import logging
 import os
 
 from reactor import http
-from reactor.web import WebSocketUpgrade
+from reactor.tcp import listen
+from reactor.web import HttpConnection, WebSocketUpgrade
 
 from .connection import ClientConnection
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -50,6 +51,30 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'se
        "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 SECURITY_HEADERS = [("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
                     ("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-cache")]
+
+
+def listen_web(server):
+    """The web listeners the options ask for: plain HTTP on ``--http-port``,
+    HTTPS (so browsers use ``wss://``) on ``--https-port`` with the TLS
+    listener's certificate. Each logs its URL."""
+    config = server.config
+    files = load_web_files()
+    origins = [origin.strip().rstrip("/").lower() for origin in config.web_origins]
+
+    def http_connection(address):
+        routes = WebRoutes(server, address, files, origins)
+        return HttpConnection(server.loop, routes.route, config.max_request_size,
+                              config.http_timeout, config.http_timeout)
+    listeners = []
+    if config.http_port is not None:
+        listeners.append(listen(server.loop, config.host, config.http_port, http_connection))
+        log.info("web client on http://%s:%d/", *listeners[-1].address[:2])
+    if config.https_port is not None:
+        tls = server.tls
+        listeners.append(listen(server.loop, config.host, config.https_port,
+                                lambda address: tls.wrap(http_connection(address))))
+        log.info("web client on https://%s:%d/", *listeners[-1].address[:2])
+    return listeners
 
 
 def load_web_files():

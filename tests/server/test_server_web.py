@@ -14,6 +14,7 @@ import websockets
 
 from reactor import websocket
 from support import TIMEOUT, Client, started, uniq
+from tls_support import certs, client_context, tls_args  # noqa: F401 (fixture)
 from web_support import WebServer, WebSocketClient, http_get
 
 pytestmark = pytest.mark.slow   # server processes
@@ -203,3 +204,32 @@ def test_healthz_never_says_yes_once_shutting_down(web):
         status = None   # the web listener closed with the others
     assert status in (None, 503)
     holder.close()
+
+
+def test_wss_on_the_https_port_and_passwords_only_there(web, certs):
+    """With a TLS listener, the web client is served over HTTPS too; a
+    password login is refused on plain ws:// and accepted over wss://."""
+    srv = web(*tls_args(certs, "--https-port", "0"))
+    context = client_context(certs)
+
+    async def session(url, **options):
+        async with websockets.connect(url, **options) as ws:
+            await ws.send(json.dumps({"request": "login", "content": "secure"}))
+            assert json.loads(await ws.recv())["content"] == "Login successful"
+            await ws.recv()   # history
+            await ws.send(json.dumps({"request": "register", "content": "alongpassword1"}))
+            return json.loads(await ws.recv())
+
+    wss = asyncio.run(asyncio.wait_for(
+        session("wss://localhost:%d/chat" % srv.https_port, ssl=context), TIMEOUT * 2))
+    assert wss["response"] == "info" and "registered" in wss["content"].lower()
+    ws = WebSocketClient(srv.http_port)
+    try:
+        ws.send("login", "plain")
+        assert ws.recv()["content"] == "Login successful"
+        ws.recv()
+        ws.send("register", "alongpassword1")
+        refusal = ws.reply()
+        assert refusal["response"] == "error" and "passwords only over TLS" in refusal["content"]
+    finally:
+        ws.close()

@@ -11,7 +11,7 @@ part: a face provides ``display`` (a payload from the server), ``notice``
 line typed), ``error_line`` (why the client cannot go on) and
 ``session_changed`` (name, room or user count moved).
 
-Why one module of some 470 lines: the pacing, the login belief, leaving
+Why one module of some 500 lines: the pacing, the login belief, leaving
 and reconnecting (``reconnect``: a fresh stream, the login and the room
 again) are one state machine. Every answer decides at once whether the
 next line may go, whether the login succeeded and whether we may leave;

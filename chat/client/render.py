@@ -1,5 +1,9 @@
 """Turn responses from a chat server into lines the person can read safely.
 
+(One module past 400 lines on purpose: sanitising and rendering are one
+rule, "nothing from the network reaches the terminal raw", and every
+renderer below must apply it the same way.)
+
 Everything shown comes from the network, written by the server or by any
 other user, so nothing reaches the terminal raw: control characters would
 let another user move the cursor, clear the screen or rewrite earlier

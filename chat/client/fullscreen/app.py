@@ -1,5 +1,10 @@
 """The full-screen client: the client engine behind a curses screen.
 
+(Past 400 lines: the glue of the screen's features, keys, paste, locale,
+bell and goodbye, each small and each reaching the same curses screen;
+the pure parts already live in ``model``, ``input_line``, ``view`` and
+``bell``.)
+
 Theory of operation
 -------------------
 ``FullScreenClient`` is a ``chat.client.engine.ClientEngine``, as the line

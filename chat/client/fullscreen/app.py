@@ -2,8 +2,8 @@
 
 (Past 400 lines: the glue of the screen's features, keys, paste, locale,
 bell and goodbye, each small and each reaching the same curses screen;
-the pure parts already live in ``model``, ``input_line``, ``view`` and
-``bell``.)
+the pure parts already live in ``model``, ``input_line``, ``view``,
+``attention`` and ``replay``.)
 
 Theory of operation
 -------------------

@@ -165,8 +165,8 @@ def parse_args(argv=None):
                    help="also serve HTTP on this port: the web client at /, WebSockets on "
                         "/chat, /healthz (0: any free port; default: no HTTP)")
     p.add_argument("--https-port", type=int, default=None,
-                   help="the same over HTTPS (browsers then use wss://), with the certificate "
-                        "of --tls-port (default: no HTTPS)")
+                   help="the same over HTTPS (browsers then use wss://), with the TLS "
+                        "listener's certificate (default: no HTTPS)")
     p.add_argument("--web-origin", action="append", default=[], dest="web_origins",
                    metavar="ORIGIN",
                    help="a browser origin (scheme://host[:port]) whose pages may open the "
@@ -207,7 +207,6 @@ def parse_args(argv=None):
         p.error("the operator password must be at least %d characters (it has %d): a short "
                 "one falls to guessing; choose a longer one"
                 % (limits.MIN_OPER_PASSWORD_LENGTH, len(args.oper_password)))
-    del args.oper_password_file
     problem = cluster_options.resolve_url(args, os.environ)   # issue 18: URL not in argv
     if problem:
         p.error(problem)

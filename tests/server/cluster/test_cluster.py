@@ -112,6 +112,9 @@ def test_accounts_bans_and_purges_are_shared(cluster, tmp_path):
         assert messages(bob, 1) == [("bob", text)]
     oper.send("msg", "mine")
     assert messages(bob, 1) == [("oper", "mine")]
+    # the operator's node has read bob's messages too (its count of what the
+    # purge removed is of its own copy): only then purge
+    assert messages(oper, 3) == [("bob", "one"), ("bob", "two"), ("oper", "mine")]
     oper.send("purge", "bob")   # the stream loses bob's messages, every node its copy
     info_containing(oper, "2 messages from bob were removed by oper")
     assert history(a.connect().login("late1")) == [("oper", "mine")]
@@ -339,6 +342,12 @@ def test_failed_logins_count_on_every_node(cluster):
     # b's failure reaches a through Redis (this wait may add a failure on a
     # itself); the decisive check: b, with one failure of its own, refuses
     assert poll(lambda: failed(a).startswith("too many failed logins"))
+    # b has read a's failures once it has read what a published after them
+    # (one events stream, read in order): a login on a, seen in b's names
+    witness, watcher = a.connect(), b.connect()
+    witness.login("witness")
+    watcher.login("watcher")
+    assert poll(lambda: "witness" in watcher.request("names")["content"])
     assert failed(b).startswith("too many failed logins")
 
 

@@ -161,10 +161,10 @@ def parse_args(argv=None):
     cluster_options.add_arguments(p)
     tls_options.add_arguments(p)  # issue 18: TLS (chat/server/tls.py)
     # the web face (issue 19): the web client, /healthz and WebSockets on /chat
-    p.add_argument("--http-port", type=int, default=None,
+    p.add_argument("--http-port", type=port_type(any_free=True), default=None,
                    help="also serve HTTP on this port: the web client at /, WebSockets on "
                         "/chat, /healthz (0: any free port; default: no HTTP)")
-    p.add_argument("--https-port", type=int, default=None,
+    p.add_argument("--https-port", type=port_type(any_free=True), default=None,
                    help="the same over HTTPS (browsers then use wss://), with the TLS "
                         "listener's certificate (default: no HTTPS)")
     p.add_argument("--web-origin", action="append", default=[], dest="web_origins",

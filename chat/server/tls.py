@@ -24,6 +24,7 @@ import logging
 from reactor.tls import TLSLayer, server_context
 
 from .. import limits
+from ..ports import port_type
 
 log = logging.getLogger("chat.server")
 
@@ -42,7 +43,7 @@ _PASSWORD_REQUESTS = ("register", "password", "oper")
 
 
 def add_arguments(p):
-    p.add_argument("--tls-port", type=int, metavar="PORT",
+    p.add_argument("--tls-port", type=port_type(any_free=True), metavar="PORT",
                    help="also listen with TLS on this port (0: any free port); needs "
                         "a certificate and a key")
     p.add_argument("--tls-cert", metavar="FILE",
@@ -69,8 +70,6 @@ def problems(config):
     found = []
     if not config.tls_cert or not config.tls_key:
         found.append("--tls-port needs --tls-cert FILE and --tls-key FILE")
-    if not 0 <= config.tls_port <= 65535:
-        found.append("--tls-port must be 0-65535")
     if not config.tls_handshake_timeout > 0:
         found.append("--tls-handshake-timeout must be positive")
     return found

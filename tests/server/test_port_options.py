@@ -24,6 +24,12 @@ def test_the_server_refuses_a_port_out_of_range(port, capsys):
     _check(server_args, ["--port=" + port], capsys)
 
 
+@pytest.mark.parametrize("option", ["--tls-port", "--http-port", "--https-port"])
+@pytest.mark.parametrize("port", BAD)
+def test_the_servers_other_ports_are_checked_too(option, port, capsys):
+    _check(server_args, [option + "=" + port], capsys)
+
+
 @pytest.mark.parametrize("port", BAD + ["0"])
 def test_the_client_refuses_a_port_out_of_range(port, capsys):
     _check(client_args, ["--port=" + port], capsys)

@@ -15,8 +15,6 @@ memory, Redis' state. Histograms time a loop pass and a store commit
 never a name, an address or a message.
 """
 
-import ipaddress
-
 from reactor.metrics import CONTENT_TYPE, Registry
 
 from ..core import Broadcast, Publish
@@ -27,18 +25,7 @@ KNOWN_REQUESTS = ("login", "logout", "msg", "names", "help", "join", "leave", "r
                   "register", "password", "oper", "kick", "ban", "unban", "bans", "purge",
                   "drop")
 
-__all__ = ["CONTENT_TYPE", "ServerMetrics", "allowed"]
-
-
-def allowed(host, networks):
-    """Whether a scrape from ``host`` (an address string) may see /metrics."""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    if address.version == 6 and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in networks)
+__all__ = ["CONTENT_TYPE", "ServerMetrics"]
 
 
 class ServerMetrics:

@@ -37,7 +37,7 @@ from reactor.web import HttpConnection, WebSocketUpgrade
 
 from .connection import ClientConnection
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .metrics import allowed as metrics_allowed
+from .proxy_protocol import is_trusted
 
 log = logging.getLogger("chat.server")
 
@@ -112,7 +112,7 @@ class WebRoutes:
             name, kind = STATIC[path]
             return self._answer(200, self.files[name], kind, head_only)
         if path == "/metrics":
-            if not metrics_allowed(self.address[0], self.server.config.metrics_allow):
+            if not is_trusted(self.address[0], self.server.config.metrics_allow):
                 return self._answer(403, b"not for your network\n", "text/plain; charset=utf-8",
                                     head_only)
             return self._answer(200, self.server.metrics.render(), METRICS_CONTENT_TYPE,

@@ -185,15 +185,10 @@ class TLSLayer:
             self.raw.abort()
 
     def call_guarded(self, method, *args):
+        """As ``Transport.call_guarded``: a protocol's own callback, guarded."""
         if self.closed:
             return None
-        try:
-            return method(*args)
-        except Exception:
-            log.exception("error in %s for %s; closing the connection",
-                          getattr(method, "__name__", method), self.peername)
-            self.abort()
-            return None
+        return self._guard(method, *args)
 
     # -- what the TCP transport sees: the protocol's shape ----------------
 

@@ -27,7 +27,14 @@ a newline after it, and what the protocol writes is cut at newlines into
 one text frame per line. Binary frames close with 1003, a frame over
 ``max_message`` with 1009, invalid UTF-8 with 1007, any other violation
 with 1002 (``reactor.websocket``); pings are answered; a close is answered
-and the connection closed. Nothing here knows chat.
+and the connection closed. After closing for a violation the layer lingers:
+it reads and discards what the peer still sends until the peer hangs up or
+``linger`` seconds pass, and only then closes. Closing at once, with the
+rest of (say) an oversized frame unread, makes the kernel answer with a
+reset that can destroy our close frame before the peer reads it, so the
+peer would never learn the code (RFC 6455 section 7.1.1 has the server
+close the TCP connection after the close handshake, not before). Nothing
+here knows chat.
 """
 
 import collections
@@ -42,6 +49,10 @@ HEAD_TIMEOUT = 10.0
 #: Seconds a kept-alive connection may wait for its next request.
 IDLE_TIMEOUT = 30.0
 
+#: Seconds a connection closed for a violation reads and discards the
+#: peer's input before hanging up (see the module docstring).
+LINGER = 2.0
+
 #: The route's answer to a request that asks to become a WebSocket:
 #: ``protocol`` is the application protocol for it (its ``connection_made``
 #: gets the ``WebSocketLayer``); ``headers`` go with the 101.
@@ -52,8 +63,9 @@ class HttpConnection:
     """One HTTP connection; a WebSocket after an upgrade."""
 
     def __init__(self, loop, route, max_message=websocket.DEFAULT_MAX_MESSAGE,
-                 head_timeout=HEAD_TIMEOUT, idle_timeout=IDLE_TIMEOUT):
+                 head_timeout=HEAD_TIMEOUT, idle_timeout=IDLE_TIMEOUT, linger=LINGER):
         self.loop = loop
+        self.linger = linger
         self.route = route                # fn(Request) -> bytes or WebSocketUpgrade
         self.max_message = max_message
         self.head_timeout = head_timeout
@@ -135,7 +147,8 @@ class HttpConnection:
         headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"),
                    ("Sec-WebSocket-Accept", http.websocket_accept(key)), *upgrade.headers]
         self.transport.write(http.response(101, headers))
-        self.websocket = WebSocketLayer(self.transport, upgrade.protocol, self.max_message)
+        self.websocket = WebSocketLayer(self.loop, self.transport, upgrade.protocol,
+                                        self.max_message, self.linger)
         self.websocket.start()
         rest = self.parser.take_rest()
         if rest:
@@ -174,11 +187,14 @@ class HttpConnection:
 class WebSocketLayer:
     """A transport for a line-delimited protocol, over WebSocket frames."""
 
-    def __init__(self, lower, protocol, max_message):
+    def __init__(self, loop, lower, protocol, max_message, linger=LINGER):
+        self.loop = loop
         self.lower = lower              # the TCP or TLS transport
         self.protocol = protocol
         self.decoder = websocket.FrameDecoder(max_message)
+        self.linger = linger
         self._closing = False
+        self._linger_timer = None
 
     def start(self):
         self.lower.call_guarded(self.protocol.connection_made, self)
@@ -212,8 +228,19 @@ class WebSocketLayer:
     def _fail(self, code, reason):
         if reason:
             log.debug("%s: WebSocket closed with %d: %s", self.lower.peername, code, reason)
-        self._send_close(code, reason)
-        self.lower.close()
+            self._send_close(code, reason)
+            self._linger_then_close()
+        else:   # answering the peer's close: it has nothing more to send
+            self._send_close(code, reason)
+            self.lower.close()
+
+    def _linger_then_close(self):
+        """Hang up when the peer does, or after ``linger`` seconds; what it
+        sends meanwhile is discarded (``feed`` while closing)."""
+        self.lower.resume_reading()
+        if self._linger_timer is None and not self.lower.closed:
+            self._linger_timer = self.loop.call_later(self.linger, self.lower.call_guarded,
+                                                      self.lower.close)
 
     def _send_close(self, code, reason=""):
         if not self._closing and not self.lower.closed:
@@ -221,10 +248,15 @@ class WebSocketLayer:
             self.lower.write(websocket.close_frame(code, reason))
 
     def eof_received(self):
+        if self._closing:
+            return False   # lingering: the peer has hung up, so do we
         eof = getattr(self.protocol, "eof_received", None)
         return bool(eof and eof())
 
     def connection_lost(self, exc):
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
         self.protocol.connection_lost(exc)
 
     def pause_writing(self):

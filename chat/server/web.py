@@ -64,7 +64,8 @@ def listen_web(server):
     def http_connection(address):
         routes = WebRoutes(server, address, files, origins)
         return HttpConnection(server.loop, routes.route, config.max_request_size,
-                              config.http_timeout, config.http_timeout)
+                              config.http_timeout, config.http_timeout,
+                              linger=config.close_deadline)
     listeners = []
     if config.http_port is not None:
         listeners.append(listen(server.loop, config.host, config.http_port, http_connection))

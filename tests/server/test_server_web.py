@@ -107,7 +107,7 @@ def test_an_independent_implementation_logs_in_and_chats(web):
     (websocket.encode(websocket.BINARY, b"\x00\x01", mask=True), 1003),
     (websocket.encode(websocket.TEXT, b"\xc3\x28", mask=True), 1007),
     (websocket.encode(websocket.TEXT, b"{}"), 1002),                       # not masked
-    (websocket.encode(websocket.TEXT, b"x" * (1 << 20), mask=True), 1009),  # 1 MB
+    (websocket.encode(websocket.TEXT, b"x" * (16 << 20), mask=True), 1009),  # 16 MB: more than the socket buffers hold
 ])
 def test_bad_frames_close_with_their_code_and_cost_one_connection(web, frame, code):
     srv = web()
@@ -123,6 +123,20 @@ def test_bad_frames_close_with_their_code_and_cost_one_connection(web, frame, co
     finally:
         ws.close()
         bystander.close()
+
+
+def test_after_a_violation_the_server_lingers_only_until_the_close_deadline(web):
+    srv = web("--close-deadline", "0.3")
+    ws = WebSocketClient(srv.http_port)
+    try:
+        header = websocket.encode(websocket.TEXT, b"x" * (16 << 20), mask=True)[:14]
+        ws.sock.sendall(header + b"x" * 1000)     # an oversized frame begun, never finished
+        assert ws.close_code() == 1009
+        ws.sock.sendall(b"x" * 1000)              # read and discarded while it lingers
+        ws.sock.settimeout(TIMEOUT)
+        assert ws.sock.recv(1024) == b""          # then it hangs up on a peer that does not
+    finally:
+        ws.close()
 
 
 def test_pings_are_answered_and_a_close_is_returned(web):

@@ -294,3 +294,11 @@ TLS_HANDSHAKE_TIMEOUT = 10.0
 
 #: Ciphertext bytes a client may send before its TLS handshake is done.
 TLS_MAX_HANDSHAKE_BYTES = 64 * 1024
+
+
+# -- broadcast by room (issue 22) ---------------------------------------------
+
+#: Rooms with at least this many members have their broadcasts of one loop
+#: pass queued once for all streamed members (``chat/server/fanout.py``);
+#: smaller ones are sent payload by payload, as a batch would gain nothing.
+FANOUT_MIN_MEMBERS = 4

@@ -6,7 +6,8 @@ Per connection a ``ClientConnection`` (``chat/server/connection.py``, the
 transport's protocol object) turns bytes into requests and hands them one
 at a time to the pure ``ChatCore``; the effects that come back are carried
 out by ``ChatServer.carry_out``: bytes for one connection or, for a
-broadcast, the same bytes object for each recipient. Each connection's
+broadcast, the same bytes object for each recipient, batched per room and loop pass
+by a ``Fanout`` (``chat/server/fanout.py``). Each connection's
 ``Output`` (``chat/server/output.py``) paces, counts and caps what it owes its
 client; transports flush at the end of each loop pass, so everything a
 connection was given during a pass leaves in one ``send``.
@@ -50,6 +51,7 @@ from ..protocol import Clock
 from .audit import AuditLog
 from .cluster.node import Cluster, default_node_id
 from .connection import ClientConnection
+from .fanout import Fanout
 from .group_commit import GroupCommit
 from .hashing import HashPool
 from .metrics import ServerMetrics
@@ -98,6 +100,7 @@ class ChatServer(CoreHooks):
         self.output_limits = OutputLimits(
             config.pause_output, config.max_output, config.max_total_output, self.meter,
             config.pace_ms / 1000.0, config.pace_min_ms / 1000.0, config.close_deadline)
+        self.fanout = Fanout(loop, config.pause_output, config.fanout_min_members)
         self.connections = set()
         self._per_host = collections.Counter()
         self.listener = None
@@ -274,8 +277,7 @@ class ChatServer(CoreHooks):
             if kind is Broadcast:
                 data = effect.data
                 recipients = effect.recipients
-                for session in recipients:  # the hot path: one call per recipient
-                    session.output.send(data)
+                self.fanout.broadcast(data, recipients)   # the hot path
                 metrics.deliveries.inc(len(recipients))
                 metrics.bytes_out.inc(len(recipients) * len(data))
             elif kind is Send:

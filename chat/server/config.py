@@ -335,6 +335,8 @@ class ServerConfig:
         self.web_origins = []
         self.http_timeout = limits.HTTP_TIMEOUT
         self.metrics_allow = _networks(METRICS_ALLOW)
+        # issue 22: broadcast by room (not an option: the tests compare it off and on)
+        self.fanout_min_members = limits.FANOUT_MIN_MEMBERS
         # cluster (chat/server/cluster): no redis, a single server
         self.__dict__.update(cluster_options.DEFAULTS)
         # TLS (issue 18, chat/server/tls.py): no TLS listener

@@ -17,6 +17,6 @@ this one, so the package has no import cycle.
 
 from .connector import Connector
 from .listener import Listener, listen
-from .transport import Transport
+from .transport import SharedChunks, Transport
 
-__all__ = ["Connector", "Listener", "Transport", "listen"]
+__all__ = ["Connector", "Listener", "SharedChunks", "Transport", "listen"]

@@ -16,7 +16,11 @@ loop for an end-of-pass flush, so everything queued for a connection during
 one loop pass leaves in one ``sendmsg`` (scatter/gather, no joining of
 buffers). Whatever the kernel does not take stays queued, and only then is
 the socket watched for writability; it is unwatched as soon as the queue is
-empty. ``close()`` flushes, then closes (discarding input meanwhile);
+empty. ``share(queue)`` takes a ``SharedChunks`` (one broadcast's payloads,
+queued once for many transports) as the queue by reference, while the
+queue is empty: appending to it queues for every transport sharing it, and
+the first write of the transport's own copies the queue (copy on write),
+so order is kept. ``close()`` flushes, then closes (discarding input meanwhile);
 ``abort()`` closes at once and drops the queue. Both are idempotent.
 
 Every callback into the protocol is guarded: an exception there is logged
@@ -56,12 +60,33 @@ _sendmsg = socket.socket.sendmsg
 _recv = socket.socket.recv
 
 
+class SharedChunks:
+    """Chunks queued once for many transports (see ``Transport.share``).
+
+    Whoever owns it appends to ``chunks`` and keeps ``size`` their sum; it
+    must stop appending before the end-of-pass flushes of the transports
+    sharing it run (register its own end-of-pass hook before sharing).
+    ``left(transport)`` is called when a transport stops sharing before
+    its flush (it was written to, or aborted): from then on, what is
+    appended does not reach it.
+    """
+
+    __slots__ = ("chunks", "size")
+
+    def __init__(self, data):
+        self.chunks = [data]
+        self.size = len(data)
+
+    def left(self, transport):
+        pass
+
+
 class Transport:
     """A connected nonblocking TCP socket driven by an ``EventLoop``."""
 
     __slots__ = ("loop", "sock", "protocol", "_chunks", "buffered", "_reading",
                  "_writing", "_closing", "closed", "_high_water", "_low_water",
-                 "_writing_paused", "read_size")
+                 "_writing_paused", "read_size", "_shared")
 
     def __init__(self, loop, sock, protocol):
         self.loop = loop
@@ -77,6 +102,7 @@ class Transport:
         self._low_water = DEFAULT_LOW_WATER
         self._writing_paused = False
         self.read_size = RECV_SIZE   # bytes asked of the kernel per read
+        self._shared = None          # the SharedChunks that _chunks is, if any
         sock.setblocking(False)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -159,6 +185,8 @@ class Transport:
         """Queue ``data``; it leaves at the end of this loop pass."""
         if self._closing:
             return
+        if self._shared is not None:
+            self.unshare()
         if self._chunks is _NO_CHUNKS:
             # First chunk since the last flush: flush at the end of the pass
             # (unless the kernel is full and on_writable will do it).
@@ -173,6 +201,37 @@ class Transport:
             pause = getattr(self.protocol, "pause_writing", None)
             if pause:
                 self._guard(pause)
+
+    def share(self, queue):
+        """Make ``queue`` (a ``SharedChunks``) this transport's queue, by
+        reference, if nothing else is queued; False (nothing done) if
+        something is. ``buffered`` counts the queue as it was when shared
+        (and as it is at the flush, or when ``unshare`` is called)."""
+        if self._chunks is not _NO_CHUNKS or self._closing or self._writing:
+            return False
+        self._chunks = queue.chunks
+        self._shared = queue
+        self.buffered = queue.size
+        self.loop.at_end_of_pass(self._flush)
+        return True
+
+    def unshare(self):
+        """Copy the shared queue into one of our own; tell its owner."""
+        if self._shared is None:
+            return
+        self.buffered = self._shared.size
+        self._own_chunks()
+        if self.buffered > self._high_water and not self._writing_paused:
+            self._writing_paused = True
+            pause = getattr(self.protocol, "pause_writing", None)
+            if pause:
+                self._guard(pause)
+
+    def _own_chunks(self):
+        queue, self._shared = self._shared, None
+        self._chunks = list(self._chunks)
+        queue.left(self)
+        return self._chunks
 
     def report_drain(self):
         """Call the protocol's ``resume_writing`` once the queue is at or
@@ -189,6 +248,11 @@ class Transport:
         """Send what the kernel takes, in as few calls as possible."""
         if self.closed:
             return
+        shared = self._shared
+        if shared is not None:
+            self.buffered = shared.size
+            if len(self._chunks) > MAX_IOV:
+                self.unshare()
         chunks = self._chunks
         try:
             while chunks:
@@ -201,7 +265,10 @@ class Transport:
                 self.buffered -= sent
                 if sent == wanted and batch is chunks:
                     chunks = _NO_CHUNKS  # all of it: the common case
+                    self._shared = None
                     break
+                if self._shared is not None:
+                    chunks = self._own_chunks()   # never cut into the shared list
                 self._consume(sent)
                 if sent < wanted:
                     break  # the kernel's buffer is full
@@ -211,6 +278,8 @@ class Transport:
             self._force_close(exc)
             return
         if chunks:
+            if self._shared is not None:   # the kernel took none of it
+                chunks = self._own_chunks()
             self._chunks = chunks
             if not self._writing:
                 self._set_interest(self._reading, True)
@@ -279,6 +348,9 @@ class Transport:
             return
         self.closed = True
         self._closing = True
+        if self._shared is not None:
+            self._shared.left(self)
+            self._shared = None
         self._chunks = _NO_CHUNKS
         self.buffered = 0
         try:

@@ -68,7 +68,7 @@ class Output:
     """Paced or streamed output for one transport, with its caps."""
 
     __slots__ = ("loop", "transport", "limits", "pacer", "paused", "closing", "on_change",
-                 "_deadline", "owner", "_counted", "_share")
+                 "_deadline", "owner", "_counted", "_shares")
 
     def __init__(self, loop, transport, limits, on_change, owner=None):
         self.loop = loop
@@ -80,7 +80,7 @@ class Output:
         self.closing = False
         self._deadline = None
         self._counted = 0                # bytes of ours in limits.meter
-        self._share = getattr(transport, "share", None)   # plain TCP only (fanout.py)
+        self._shares = hasattr(transport, "share")   # plain TCP only (fanout.py)
         self.pacer = None
         if limits.pace_gap > 0:
             self.pacer = Pacer(loop, transport, limits.pace_gap, self._paced_payload_sent,
@@ -120,8 +120,8 @@ class Output:
         """Take a room's batch of this pass as the transport's queue
         (``chat/server/fanout.py``): only when streamed, not paused, and
         nothing else is queued, where ``send`` would check nothing either."""
-        return (self.pacer is None and not self.paused and self._share is not None
-                and self._share(queue))
+        return (self.pacer is None and not self.paused and self._shares
+                and self.transport.share(queue))
 
     def send_now(self, data):
         """Write past the pacer (a refusal, the shutdown notice)."""

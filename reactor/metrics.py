@@ -85,8 +85,14 @@ class Counter(_Family):
         return super().header(self.name + "_total")   # the text format names the sample
 
     def inc(self, amount=1, *label_values):
-        self._check(label_values)
-        self.values[label_values] = self.values.get(label_values, 0) + amount
+        """On the hot path (several per request): a known key costs one
+        dict update; the labels are checked when a key is new."""
+        values = self.values
+        if label_values in values:
+            values[label_values] += amount
+        else:
+            self._check(label_values)
+            values[label_values] = amount
 
     def samples(self):
         return ["%s_total%s %s" % (self.name, _labels(self.labels, key), _number(value))

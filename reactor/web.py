@@ -53,6 +53,10 @@ IDLE_TIMEOUT = 30.0
 #: peer's input before hanging up (see the module docstring).
 LINGER = 2.0
 
+#: The last bytes object a WebSocketLayer framed, and its frames (see
+#: ``WebSocketLayer.write``); held, so its identity cannot be reused.
+_last_framed = [None, b""]
+
 #: The route's answer to a request that asks to become a WebSocket:
 #: ``protocol`` is the application protocol for it (its ``connection_made``
 #: gets the ``WebSocketLayer``); ``headers`` go with the 101.
@@ -272,12 +276,26 @@ class WebSocketLayer:
     # -- the transport the protocol sees ----------------------------------------
 
     def write(self, data):
-        """One text frame per line of ``data`` (its newlines are the cuts)."""
+        """One text frame per line of ``data`` (its newlines are the cuts).
+
+        A broadcast hands the same bytes object to every recipient in turn,
+        and server frames are not masked, so the frames of the last
+        ``data`` are kept (``_last_framed``) and reused while it is the same
+        object (only ``bytes``, which cannot change): framing costs once per
+        broadcast, not once per recipient.
+        """
         if self._closing:
             return
-        for line in bytes(data).split(b"\n"):
-            if line:
-                self.lower.write(websocket.encode(websocket.TEXT, line))
+        last = _last_framed
+        if last[0] is data:
+            framed = last[1]
+        else:
+            framed = b"".join(websocket.encode(websocket.TEXT, line)
+                              for line in bytes(data).split(b"\n") if line)
+            if type(data) is bytes:   # immutable: the same object, the same frames
+                _last_framed[:] = (data, framed)
+        if framed:
+            self.lower.write(framed)
 
     def close(self):
         self._send_close(websocket.NORMAL)

@@ -27,7 +27,7 @@ CEILING_SCENARIOS = ("connect-", "broadcast-", "rooms")
 CEILING_SKIP = "not run: the C ceiling speaks only login, msg, join, names and help"
 
 QUICK = ["connect-1000", "connect-1000-tls", "broadcast-100", "broadcast-1000",
-         "broadcast-1000-tls", "rooms", "history-10k", "naive-room", "framing", "restart"]
+         "broadcast-1000-tls", "broadcast-1000-ws", "rooms", "history-10k", "naive-room", "framing", "restart"]
 
 
 def all_scenarios(suite_name="full", duration=None, warmup=None):
@@ -57,10 +57,14 @@ def all_scenarios(suite_name="full", duration=None, warmup=None):
             "broadcast-%d" % n, broadcast, params, BROADCAST_METRICS,
             aggregate=BROADCAST_AGGREGATE,
             timeout=connect_timeout(n) + warmup + duration + params["settle"] + 10))
-        if n == 1000:   # the same load over TLS (issue 18)
+        if n == 1000:   # the same load over TLS (issue 18) and over WebSocket (issue 19)
             scenarios.append(Scenario(
                 "broadcast-1000-tls", broadcast, params, BROADCAST_METRICS,
                 aggregate=BROADCAST_AGGREGATE, tls=True,
+                timeout=connect_timeout(n) + warmup + duration + params["settle"] + 10))
+            scenarios.append(Scenario(
+                "broadcast-1000-ws", broadcast, params, BROADCAST_METRICS,
+                aggregate=BROADCAST_AGGREGATE, websocket=True,
                 timeout=connect_timeout(n) + warmup + duration + params["settle"] + 10))
     params = {"clients": 1000, "room_size": 10, "inflight": 2, "samplers": 4,
               "warmup": warmup, "duration": duration, "settle": 10.0}

@@ -186,6 +186,14 @@ def cluster_ratios(result):
                                 median["redis_deliveries_per_s"], median["redis_vs_single"],
                                 median["cluster2_deliveries_per_s"],
                                 median["cluster2_vs_single"]))
+            if median.get("cluster2_cpu_vs_single") is not None:
+                lines.append("%s (%s) deliveries per server CPU-second: 1 node %.0f, with "
+                             "--redis %.0f: %.2fx; 2 nodes (CPU summed) %.0f: %.2fx"
+                             % (sc["name"], name, median["single_deliveries_per_cpu_s"],
+                                median["redis_deliveries_per_cpu_s"],
+                                median["redis_cpu_vs_single"],
+                                median["cluster2_deliveries_per_cpu_s"],
+                                median["cluster2_cpu_vs_single"]))
     return lines
 
 

@@ -31,6 +31,10 @@ nonblocking ``ssl.SSLSocket`` whose handshake is driven by the same epoll
 events before the login (a connect-N over TLS times handshake and login
 together), then counted as above, one TLS record per read.
 
+Over WebSocket, ``bench/wsload.py`` subclasses this engine: the upgrade
+before the login (``_greet``), frames instead of lines, and a count of
+``~`` that skips frame headers.
+
 Why one module of a little over 400 lines: connecting, logging in and the
 counting receive path share the one selector and the per-client state of
 this class; the behaviours that did not need them already live apart.

@@ -155,7 +155,7 @@ def _measure(gen, server, p, deadline, probes, tally, clients):
 
 def probe_scenarios(duration, warmup, flood_users=2000):
     """names-flood (flood control at the server's defaults) and room-switcher."""
-    common = {"probes": 4, "probe_interval": 0.25, "pipeline": 4, "warmup": warmup,
+    common = {"probes": 8, "probe_interval": 0.25, "pipeline": 4, "warmup": warmup,
               "duration": duration, "settle": 2.0}
     flood = dict(common, clients=flood_users)
     switch = dict(common, clients=100, history=limits.HISTORY_LIMIT)

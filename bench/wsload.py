@@ -108,7 +108,7 @@ class WsLoadGen(LoadGen):
         self._heads[client.fd] = (key, b"")
         self._readers[client.fd] = FrameReader()
         try:
-            client.sock.send(upgrade_request(self.host, self.port_for(0), key))
+            client.sock.send(upgrade_request(self.host, self.port, key))
         except OSError as exc:
             return self._fail_login(client, "send: %s" % exc)
         return None

@@ -30,8 +30,9 @@ help:
 	@echo "make test                                      run the test suite (sets up $(VENV))"
 	@echo "make test-browser                              the web client in headless Chromium (installs it with apt-get)"
 	@echo "make bench / make bench-full                   run the benchmark suite"
-	@echo "make bench-cluster [ARGS='--clients 100']      broadcast: one node, one with Redis, two nodes"
-	@echo "                                               (in bench-full: scenarios cluster-100, cluster-1000)"
+	@echo "make bench-cluster [ARGS='--clients 500']      broadcast: one node, one with Redis, two nodes"
+	@echo "                                               (100 and 1000 clients unless ARGS says; deliveries/s and"
+	@echo "                                               per server CPU-second; in bench-full: cluster-100, cluster-1000)"
 
 run-server:
 	$(if $(DB),@mkdir -p $(dir $(DB)))

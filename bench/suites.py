@@ -18,6 +18,7 @@ from .scenarios.broadcast import (BROADCAST_AGGREGATE, BROADCAST_METRICS, NO_ROO
 from .scenarios.framing import FRAMING_METRICS, framing
 from .scenarios.logins import CONNECT_METRICS, HISTORY_METRICS, connect, history
 from .scenarios.naive_room import naive_room_scenario
+from .scenarios.probes import probe_scenarios
 from .servers import CEILING
 
 # -- the suites -----------------------------------------------------------------------
@@ -27,7 +28,7 @@ CEILING_SCENARIOS = ("connect-", "broadcast-", "rooms")
 CEILING_SKIP = "not run: the C ceiling speaks only login, msg, join, names and help"
 
 QUICK = ["connect-1000", "connect-1000-tls", "broadcast-100", "broadcast-1000",
-         "broadcast-1000-tls", "rooms", "history-10k", "naive-room", "framing", "restart"]
+         "broadcast-1000-tls", "broadcast-1000-ws", "rooms", "history-10k", "naive-room", "names-flood", "room-switcher", "framing", "restart"]
 
 
 def all_scenarios(suite_name="full", duration=None, warmup=None):
@@ -57,10 +58,14 @@ def all_scenarios(suite_name="full", duration=None, warmup=None):
             "broadcast-%d" % n, broadcast, params, BROADCAST_METRICS,
             aggregate=BROADCAST_AGGREGATE,
             timeout=connect_timeout(n) + warmup + duration + params["settle"] + 10))
-        if n == 1000:   # the same load over TLS (issue 18)
+        if n == 1000:   # the same load over TLS (issue 18) and over WebSocket (issue 19)
             scenarios.append(Scenario(
                 "broadcast-1000-tls", broadcast, params, BROADCAST_METRICS,
                 aggregate=BROADCAST_AGGREGATE, tls=True,
+                timeout=connect_timeout(n) + warmup + duration + params["settle"] + 10))
+            scenarios.append(Scenario(
+                "broadcast-1000-ws", broadcast, params, BROADCAST_METRICS,
+                aggregate=BROADCAST_AGGREGATE, websocket=True,
                 timeout=connect_timeout(n) + warmup + duration + params["settle"] + 10))
     params = {"clients": 1000, "room_size": 10, "inflight": 2, "samplers": 4,
               "warmup": warmup, "duration": duration, "settle": 10.0}
@@ -78,6 +83,7 @@ def all_scenarios(suite_name="full", duration=None, warmup=None):
         aggregate={"rss_growth_mib": "max", "slow_disconnected": "all"},
         timeout=connect_timeout(100) + 2 * params["duration"] + 15))
     scenarios.append(naive_room_scenario(duration, warmup))
+    scenarios += probe_scenarios(duration, warmup)   # issue 21: a probe under heavy answers
     for n in (100, 1000):
         scenarios.append(cluster_scenario(n, duration, warmup))
     scenarios.append(Scenario(

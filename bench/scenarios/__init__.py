@@ -13,6 +13,10 @@ instead of hanging the suite. A scenario may skip the servers it cannot
 measure (``naive-room`` needs pacing, which the baselines lack): they show
 as "n/a", with the reason.
 
+A scenario may also run over another transport: TLS (``tls=True``) or
+WebSocket (``websocket=True``, ``bench/wsload.py``), the same body with
+another load generator.
+
 The families:
 
 * ``base``: ``Scenario``, ``Metric`` and the measuring steps the server
@@ -21,6 +25,9 @@ The families:
 * ``broadcast``: ``broadcast-N``, ``rooms`` and ``slow-consumer``,
   messages in flight to many receivers;
 * ``naive_room``: ``naive-room``, paced naive readers in a busy room;
+* ``probes``: ``names-flood`` and ``room-switcher``, a probe's round trip
+  while others pipeline heavy requests (its behaviours in
+  ``bench/probing.py``);
 * ``framing``: ``framing``, our decoder alone, in-process (no server).
 
 Two families live in modules of their own: ``cluster-N``

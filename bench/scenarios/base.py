@@ -16,6 +16,12 @@ a TLS port beside its plain one, with a self-signed certificate made once
 per run (``tls_files``, ECDSA P-256 as Let's Encrypt issues by default),
 and the load generator connects there with TLS, verifying it. Servers
 without TLS (the baselines) are skipped.
+
+A scenario with ``websocket=True`` runs the same body with every client
+on WebSocket (issue 19): the server gets ``--http-port`` and the body a
+``WsLoadGen`` (``bench/wsload.py``), whose clients upgrade ``GET /chat``,
+send masked frames and count deliveries frame by frame. Only our server
+speaks WebSocket; the others are skipped.
 """
 
 import collections
@@ -28,6 +34,7 @@ from chat.server.selfsigned import ensure as ensure_certificate
 from ..behaviours import TAGS, make_sender, send_messages
 from ..loadgen import LoadGen, RunFailed, RunTimeout, clock
 from ..servers import ServerFailed, ServerProcess, free_port
+from ..wsload import WsLoadGen
 
 #: A run whose generator used at least this share of its CPU may have
 #: measured the generator rather than the server: it is flagged.
@@ -58,6 +65,11 @@ def tls_files():
 #: Servers that speak no TLS: TLS scenarios skip them.
 NO_TLS = {"asyncio": "no TLS in this baseline", "threaded": "no TLS in this baseline"}
 
+#: Servers that speak no WebSocket: WebSocket scenarios skip them.
+NO_WEBSOCKET = {"asyncio": "no WebSocket in this baseline",
+                "threaded": "no WebSocket in this baseline",
+                "ceiling": "no WebSocket in the C ceiling"}
+
 
 def connect_timeout(n):
     """Seconds allowed to connect and log in ``n`` clients."""
@@ -68,7 +80,8 @@ class Scenario:
     """A named measurement with its parameters and the metrics it reports."""
 
     def __init__(self, name, body, params, metrics, server_args=(), aggregate=None,
-                 timeout=60.0, in_process=False, skip=None, starts_servers=False, tls=False):
+                 timeout=60.0, in_process=False, skip=None, starts_servers=False, tls=False,
+                 websocket=False):
         self.name = name
         self.body = body
         self.params = params
@@ -82,6 +95,9 @@ class Scenario:
         self.tls = tls                 # the body's clients speak TLS to a TLS port
         if tls:
             self.skip.update(NO_TLS)
+        self.websocket = websocket     # ... or WebSocket to the --http-port
+        if websocket:
+            self.skip.update(NO_WEBSOCKET)
 
     def run_once(self, name, template, cpu=None):
         """One run against one server; always returns a dict with "status"."""
@@ -106,8 +122,12 @@ class Scenario:
             port = free_port()
             args += ["--tls-port", str(port), "--tls-cert", cert, "--tls-key", key]
             context = ssl.create_default_context(cafile=cert)
+        if self.websocket:
+            port = free_port()
+            args += ["--http-port", str(port)]
         with ServerProcess(name, template, args, cpu) as server:
-            gen = LoadGen(server.host, port or server.port, alive=server.dead, tls=context)
+            engine = WsLoadGen if self.websocket else LoadGen
+            gen = engine(server.host, port or server.port, alive=server.dead, tls=context)
             try:
                 return self.body(gen, server, self.params, clock() + self.timeout)
             finally:

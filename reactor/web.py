@@ -53,6 +53,12 @@ IDLE_TIMEOUT = 30.0
 #: peer's input before hanging up (see the module docstring).
 LINGER = 2.0
 
+def text_frames(data):
+    """One text frame per line of ``data`` (its newlines are the cuts)."""
+    return b"".join(websocket.encode(websocket.TEXT, line)
+                    for line in bytes(data).split(b"\n") if line)
+
+
 #: The last bytes object a WebSocketLayer framed, and its frames (see
 #: ``WebSocketLayer.write``); held, so its identity cannot be reused.
 _last_framed = [None, b""]
@@ -290,12 +296,20 @@ class WebSocketLayer:
         if last[0] is data:
             framed = last[1]
         else:
-            framed = b"".join(websocket.encode(websocket.TEXT, line)
-                              for line in bytes(data).split(b"\n") if line)
+            framed = text_frames(data)
             if type(data) is bytes:   # immutable: the same object, the same frames
                 _last_framed[:] = (data, framed)
         if framed:
             self.lower.write(framed)
+
+    def share(self, queue):
+        """Share ``queue`` (``reactor.tcp.Transport.share``) as frames: the
+        lower transport shares its framed encoding, made once for every
+        WebSocket sharing it. The transport that shares, or None."""
+        share = getattr(self.lower, "share", None)   # TLS does not share
+        if self._closing or share is None:
+            return None
+        return share(queue.encoded(text_frames))
 
     def close(self):
         self._send_close(websocket.NORMAL)

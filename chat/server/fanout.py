@@ -11,10 +11,10 @@ for the same members" by identity, and queue it once for all of them.
 The first broadcast of a pass to a recipients tuple opens a ``RoomBatch``
 (a ``reactor.tcp.SharedChunks``): each member whose output is streamed,
 not paused, and whose transport has nothing queued *shares* the batch's
-chunk list as its transport's queue (``Transport.share``); every other
-member (paced, partly written, over its pause mark, TLS or WebSocket)
-gets the payload through its ``Output.send`` as before and is kept in
-``others``. Each later broadcast to the same tuple in the pass is one
+chunk list as its transport's queue (``Transport.share``; a WebSocket
+shares the batch's framed encoding, framed once for all of them); every
+other member (paced, partly written, over its pause mark, TLS) gets the
+payload through its ``Output.send`` as before and is kept in ``others``. Each later broadcast to the same tuple in the pass is one
 ``list.append`` for all sharing members, plus a ``send`` per other member.
 At the end of the pass each sharing transport flushes the whole batch in
 one ``sendmsg`` of the shared chunks.
@@ -26,7 +26,7 @@ What keeps this exactly as before, to the byte and in order:
   (``Transport.write`` unshares) and from then on is among ``others``
   (``RoomBatch.left``), so what it is sent stays in the order produced;
 * the caps are checked where they would have been: a batch whose size
-  passes the pause mark (below which ``Output.send`` checks nothing)
+  (framed or not) passes the pause mark (below which ``Output.send`` checks nothing)
   dissolves, every member on its own queue with its ``Output.check``;
 * ``Fanout`` closes its batches in an end-of-pass hook registered before
   any transport shares one, so no batch grows after a member's flush.
@@ -53,8 +53,9 @@ class RoomBatch(SharedChunks):
         self.others = others = []         # Outputs sent to one by one
         for session in recipients:
             output = session.output
-            if output.share(self):
-                sharing[output.transport] = output
+            transport = output.share(self)
+            if transport is not None:
+                sharing[transport] = output
             else:
                 output.send(data)
                 others.append(output)
@@ -63,9 +64,8 @@ class RoomBatch(SharedChunks):
         for output in self.others:    # first: _dissolve adds to them
             output.send(data)
         if self.sharing:
-            self.chunks.append(data)
-            self.size += len(data)
-            if self.size > self.pause_at:
+            self.append(data)
+            if self.largest > self.pause_at:
                 self._dissolve()
 
     def left(self, transport):

@@ -80,7 +80,7 @@ class Output:
         self.closing = False
         self._deadline = None
         self._counted = 0                # bytes of ours in limits.meter
-        self._shares = hasattr(transport, "share")   # plain TCP only (fanout.py)
+        self._shares = hasattr(transport, "share")   # TCP and WebSocket (fanout.py)
         self.pacer = None
         if limits.pace_gap > 0:
             self.pacer = Pacer(loop, transport, limits.pace_gap, self._paced_payload_sent,
@@ -119,9 +119,11 @@ class Output:
     def share(self, queue):
         """Take a room's batch of this pass as the transport's queue
         (``chat/server/fanout.py``): only when streamed, not paused, and
-        nothing else is queued, where ``send`` would check nothing either."""
-        return (self.pacer is None and not self.paused and self._shares
-                and self.transport.share(queue))
+        nothing else is queued, where ``send`` would check nothing either.
+        The (TCP) transport that shares it, or None."""
+        if self.pacer is None and not self.paused and self._shares:
+            return self.transport.share(queue)
+        return None
 
     def send_now(self, data):
         """Write past the pacer (a refusal, the shutdown notice)."""

@@ -32,10 +32,6 @@ class Recorder(SharedChunks):
         super().__init__(data)
         self.gone = []
 
-    def append(self, data):
-        self.chunks.append(data)
-        self.size += len(data)
-
     def left(self, transport):
         self.gone.append(transport)
 
@@ -113,3 +109,19 @@ def test_an_aborted_sharer_leaves_and_the_others_go_on():
     queue.append(b"two;")
     assert queue.gone == [a]
     assert drain(loop, pb, 8) == b"one;two;"
+
+
+def test_an_encoded_view_is_kept_in_step_and_reports_leavers_to_its_origin():
+    loop = Loop()
+    (a, pa), (b, pb) = pair(loop), pair(loop)
+    queue = Recorder(b"one;")
+    upper = queue.encoded(bytes.upper)
+    assert queue.encoded(bytes.upper) is upper        # one encoding, however many share it
+    assert a.share(queue) is a and b.share(upper) is b
+    queue.append(b"two;")
+    assert upper.chunks == [b"ONE;", b"TWO;"] and upper.size == 8 and queue.largest == 8
+    b.write(b"own;")
+    queue.append(b"three;")
+    assert queue.gone == [b]
+    assert drain(loop, pa, 14) == b"one;two;three;"
+    assert drain(loop, pb, 12) == b"ONE;TWO;own;"

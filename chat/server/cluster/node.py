@@ -96,7 +96,7 @@ class Cluster:
                                         heartbeat, server.presence_changed,
                                         verify=self.redis.verify_record,
                                         inbox_ttl=config.inbox_ttl)
-        self.shared = SharedState(core, self._kick)
+        self.shared = SharedState(core, self._kick, server.carry_out)
         self.direct = DirectMessages(self, config.redis_timeout)
         self.events = Events(self.redis, node_id, core, self.presence, self.shared,
                              self.direct.kicked)
@@ -227,6 +227,11 @@ class Cluster:
         while Redis is down it counts here only)."""
         if self.redis.connected:
             self.events.publish(t="fail", h=group, u=name)
+
+    def room_dropped(self, room, by):
+        """An operator dropped ``room`` here (the store deleted its stream):
+        every other node moves its users out and forgets it."""
+        self.events.publish(t="drop", k=room.key, by=by)
 
     def moved(self, session, room, entered, notice):
         """Tell the others; the last one here to leave a room ends this

@@ -124,3 +124,30 @@ def test_inboxes_are_capped_and_expire_once_their_node_is_gone(cluster):
         poll(lambda: cluster.call("EXISTS", inbox) == 0, timeout=10)
     finally:
         cluster.call("CONFIG", "SET", "stream-node-max-entries", old)
+
+
+def test_an_operators_drop_removes_the_room_on_every_node(cluster, tmp_path):
+    a = cluster.start(*oper_password_file(tmp_path))
+    b = cluster.start()
+    oper, alice, bob = a.connect(), a.connect(), b.connect()
+    oper.login("oper")
+    alice.login("alice")
+    bob.login("bob")
+    become_operator(oper)
+    join(alice, "doomed")
+    join(bob, "doomed")
+    say(bob, 3)
+    assert messages(alice, 3)[-1] == ("bob", "m2")
+    oper.send("drop", "doomed")
+    assert info_containing(oper, "dropped") == \
+        "#doomed dropped: 2 users moved to #lobby, 3 messages deleted"
+    for who in (alice, bob):   # each told, then moved as by leave
+        info_containing(who, "#doomed was dropped by oper")
+        info_containing(who, "Joined #lobby")
+        who.expect("history")
+    poll(lambda: cluster.call("EXISTS", stream("doomed")) == 0)
+    carol = b.connect()
+    carol.login("carol")
+    assert history(join(carol, "doomed")) == []
+    bob.send("rooms")
+    assert "#doomed (1)" in info_containing(bob, "Rooms (")

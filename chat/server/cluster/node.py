@@ -80,7 +80,8 @@ class Cluster:
         retry = config.redis_backoff_max
         options = dict(reply_timeout=config.redis_timeout, backoff_max=retry,
                        connect_timeout=config.redis_timeout,
-                       tls_context=cluster_options.tls_context(config))   # rediss://
+                       tls_context=cluster_options.tls_context(config),   # rediss://
+                       on_round_trip=server.metrics.redis_round_trip)     # /metrics
         # every write signed, every read verified with the cluster key (``signing``)
         self.redis = SignedRedis(RedisClient(loop, config.redis, on_connected=self._connected,
                                              on_disconnected=self._disconnected, **options),
@@ -88,7 +89,8 @@ class Cluster:
         if config.cluster_key is None:
             unsigned_warning()
         self.reader = self.redis.clone(on_connected=self._reader_connected,
-                                       on_disconnected=lambda exc: self.streams.reader_lost(exc))
+                                       on_disconnected=lambda exc: self.streams.reader_lost(exc),
+                                       on_round_trip=None)   # XREAD BLOCK waits, by design
         heartbeat = config.lease_heartbeat or config.lease / 3.0
         self.names = NameLeases(loop, self.redis, node_id, config.lease, heartbeat,
                                 self._name_lost)

@@ -9,11 +9,13 @@ for an event with a deadline.
 """
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from cluster_support import (become_operator, cluster,  # noqa: F401 (fixtures)
+from cluster_support import (FAST, become_operator, cluster,  # noqa: F401 (fixtures)
                              history, info_containing, kill_nodes, messages,
                              oper_password_file, poll)
 from redis_support import redis_server  # noqa: F401 (fixtures)
+from web_support import WebServer, http_get
 
 pytestmark = pytest.mark.slow   # nodes and a real redis-server
 
@@ -151,3 +153,25 @@ def test_an_operators_drop_removes_the_room_on_every_node(cluster, tmp_path):
     assert history(join(carol, "doomed")) == []
     bob.send("rooms")
     assert "#doomed (1)" in info_containing(bob, "Rooms (")
+
+
+def test_metrics_show_redis_round_trips(cluster):
+    node = WebServer("--redis", cluster.url(), *cluster.tls_args, *FAST)
+    cluster.nodes.append(node)
+    node.wait_for_log("cluster node .* ready")
+    alice = node.connect()
+    alice.login("alice")
+    say(alice, 3)
+    status, _headers, body = http_get(node.http_port, "/metrics")
+    assert status == 200
+    found = {family.name: family for family in
+             text_string_to_metric_families(body.decode("utf-8"))}
+    family = found["chat_redis_round_trip_seconds"]
+    assert family.type == "histogram"
+    samples = {s.name: s.value for s in family.samples if "le" not in s.labels}
+    assert samples["chat_redis_round_trip_seconds_count"] > 0
+    assert samples["chat_redis_round_trip_seconds_sum"] > 0
+    buckets = [s for s in family.samples if s.name.endswith("_bucket")]
+    assert buckets[-1].labels["le"] == "+Inf"
+    assert buckets[-1].value == samples["chat_redis_round_trip_seconds_count"]
+

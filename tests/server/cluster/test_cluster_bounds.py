@@ -11,6 +11,7 @@ for an event with a deadline.
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from chat.server.config import ServerConfig
 from cluster_support import (FAST, become_operator, cluster,  # noqa: F401 (fixtures)
                              history, info_containing, kill_nodes, messages,
                              oper_password_file, poll)
@@ -98,6 +99,27 @@ def test_retain_messages_caps_every_stream(cluster):
     say(alice, 20)
     poll(lambda: cluster.call("XLEN", stream("busy")) == 8)
     assert cluster.call("PTTL", stream("busy")) == -1   # alice is in it: it stays
+
+
+def test_retain_days_trims_by_age(cluster):
+    """--retain-days D: entries older than D days leave every stream (an
+    entry's id is its time in ms: XTRIM MINID). 0.00004 days: 3.5 s."""
+    a = cluster.start("--retain-days", "0.00004", *SWEEP)
+    alice = a.connect()
+    alice.login("alice")
+    join(alice, "old")
+    say(alice, 3)
+    assert cluster.call("XLEN", stream("old")) == 3
+    poll(lambda: cluster.call("XLEN", stream("old")) == 0, timeout=10)
+
+
+def test_the_cluster_bounds_options_are_checked():
+    url = "redis://127.0.0.1:1"
+    assert not ServerConfig(redis=url, retain_messages=5, retain_days=1).check()
+    assert ServerConfig(retain_messages=5).check()   # neither --db nor --redis
+    assert ServerConfig(redis=url, inbox_ttl=10, lease=15).check()
+    assert ServerConfig(redis=url, stream_sweep_interval=0).check()
+    assert ServerConfig(redis=url, inbox_length=0).check()
 
 
 def test_inboxes_are_capped_and_expire_once_their_node_is_gone(cluster):

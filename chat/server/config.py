@@ -163,9 +163,9 @@ def parse_args(argv=None):
     # -- issue 21 cluster: what Redis keeps (one block) ------------------------
     p.add_argument("--stream-sweep-interval", type=float,
                    default=limits.STREAM_SWEEP_INTERVAL,
-                   help="with --redis: seconds between sweeps of the room streams (streams "
-                        "of rooms nobody is in are trimmed to --history-limit and expire "
-                        "after --room-ttl)")
+                   help="with --redis: seconds between sweeps of the room streams: those "
+                        "of rooms nobody is in are trimmed to the history limit, and expire "
+                        "once empty for the room TTL")
     p.add_argument("--inbox-length", type=int, default=limits.INBOX_LENGTH,
                    help="with --redis: private messages a node's inbox stream keeps, about")
     p.add_argument("--inbox-ttl", type=float, default=limits.INBOX_TTL,

@@ -193,6 +193,22 @@ RETAIN_DAYS = 0.0
 RETAIN_INTERVAL = 1.0
 RETAIN_BATCH = 500
 
+# -- issue 21 cluster: what Redis keeps ---------------------------------------
+
+#: Seconds between two sweeps of the room streams (each a SCAN of
+#: ``ktn:room:*`` in steps of STREAM_SWEEP_BATCH keys, one EVAL a step):
+#: streams of rooms nobody is in are trimmed to the history limit and set
+#: to expire after --room-ttl. Off the hot path; Redis expires the keys.
+STREAM_SWEEP_INTERVAL = 60.0
+STREAM_SWEEP_BATCH = 100
+
+#: A node's inbox (``ktn:node:<id>``, the pms other nodes send its users):
+#: entries kept, about (XADD MAXLEN ~), and seconds it outlives its node
+#: (renewed with the node's heartbeat and by each pm sent to it), so the
+#: inbox of a node that crashed unseen goes too.
+INBOX_LENGTH = 10_000
+INBOX_TTL = 3600.0
+
 
 #: Bytes a ``message`` payload adds around its content at most (timestamp,
 #: the longest sender, keys, quotes and the ", " between entries): what

@@ -32,6 +32,10 @@ class CoreHooks:
         about ``name`` from ``address``; ``by``: the operator who acted.
         Never a password, never message text."""
 
+    def room_dropped(self, room, by):
+        """An operator named ``by`` dropped ``room`` here (its users here
+        are in #lobby, it is gone from memory and the store)."""
+
     def history_budget_exceeded(self, held, limit):
         """The rooms with members alone hold ``held`` bytes of history, over
         the ``limit`` (issue 21): new rooms are refused; the glue logs it."""

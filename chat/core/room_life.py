@@ -14,7 +14,9 @@ good. Three things end that:
 * **operators see and drop rooms**: ``drop <room>`` deletes the room and
   its history (memory and database), frees its slot and moves its users
   to ``#lobby`` as ``leave`` would, each told "#room was dropped by
-  alice" first. ``#lobby`` cannot be dropped.
+  alice" first. ``#lobby`` cannot be dropped. On a cluster the glue hears
+  of it (``hooks.room_dropped``) and tells the other nodes, where
+  ``dropped_elsewhere`` does the same to their users.
 
 The per-address buckets are forgotten once full again, and there are at
 most ``MAX_TRACKED_ADDRESSES`` of them (the oldest go first), so the
@@ -97,18 +99,37 @@ class RoomLife:
         room = self.rooms.get(key)
         if room is None:
             raise RequestError("no room #%s" % name)
-        notice = self._server_response(protocol.INFO, "%s was dropped by %s" % (room.label, session.name))
-        effects = []
-        members = list(room.members)
-        for member in members:
-            effects.append(Send(member, notice))
-            effects += self._move(member, self.lobby)
-        stored = room.stored
+        stored, users = room.stored, room.size   # before the moves (a cluster's included)
+        inside = session in room.members
+        effects = self._evacuate(room, session.name)
         self._delete_room(room)
         self.hooks.audit("drop", None, room.label, session.name)
-        if session not in members:
+        self.hooks.room_dropped(room, session.name)
+        if not inside:
             effects.append(self.info(session, "%s dropped: %d user%s moved to #lobby, %d "
                                      "message%s deleted"
-                                     % (room.label, len(members), "" if len(members) == 1
-                                        else "s", stored, "" if stored == 1 else "s")))
+                                     % (room.label, users, "" if users == 1 else "s",
+                                        stored, "" if stored == 1 else "s")))
+        return effects
+
+    def _evacuate(self, room, by):
+        """Tell each member here that ``by`` dropped ``room``, and move them
+        to #lobby as ``leave`` would."""
+        notice = self._server_response(protocol.INFO, "%s was dropped by %s" % (room.label, by))
+        effects = []
+        for member in list(room.members):
+            effects.append(Send(member, notice))
+            effects += self._move(member, self.lobby)
+        return effects
+
+    def dropped_elsewhere(self, room_key, by):
+        """An operator on another node of the cluster dropped the room: its
+        users here are moved out as by a drop here, and it is forgotten
+        (the store is the caller's: the dropping node deleted the stream).
+        Effects."""
+        room = self.rooms.get(room_key)
+        if room is None or room is self.lobby:
+            return []
+        effects = self._evacuate(room, by)
+        self._delete_room(room)
         return effects

@@ -324,6 +324,10 @@ class ChatServer(CoreHooks):
         if self.cluster is not None:
             self.cluster.moved(session, room, entered, notice)
 
+    def room_dropped(self, room, by):
+        if self.cluster is not None:
+            self.cluster.room_dropped(room, by)
+
     def login_failed(self, group, name):
         self.metrics.failed_logins.inc()
         if self.cluster is not None:

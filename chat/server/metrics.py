@@ -7,8 +7,10 @@ are bumped where the event happens, in bulk on the hot paths: a
 broadcast adds its number of recipients and bytes once, a read its byte
 count. What the server already knows is collected only when someone
 scrapes: connections by kind and state, queued output, rooms, history
-memory, Redis' state. Histograms time a loop pass and a store commit
-(the loop and the group commit hand their durations in).
+memory, Redis' state. Histograms time a loop pass, a store commit and a
+Redis command's round trip (the loop, the group commit and a cluster
+node's Redis client hand their durations in: ``redis_round_trip`` is the
+hook the node gives its client at construction).
 
 ``/metrics`` is served to the networks of ``--metrics-allow`` only
 (default: loopback); anyone else gets 403. It shows counts and sizes,
@@ -59,6 +61,10 @@ class ServerMetrics:
                 collect=self._redis_connected)
         self.pass_seconds = r.histogram("chat_loop_pass_seconds",
                                         "Duration of one event loop pass (its work, not its wait).")
+        self.redis_round_trip = r.histogram(
+            "chat_redis_round_trip_seconds",
+            "Round trip of one Redis command, from its write to its reply (cluster; the "
+            "blocking reads of the streams are not counted).").observe
 
     def request(self, item, effects):
         """Count one request (a decoded JSON value) by its name, and a

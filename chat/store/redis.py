@@ -155,6 +155,16 @@ class RedisStore(MemoryStore):
         for change in list(self.outbox):
             self._send(change)
 
+    def drop_room(self, room_key):
+        """An operator's ``drop``: the room's stream goes (the node tells
+        the others, ``chat/server/cluster/node.py``)."""
+        super().drop_room(room_key)
+        if not self._applying:
+            self.delete_stream(room_key)
+
+    def delete_stream(self, room_key):
+        self.redis.call("DEL", room_stream(room_key))
+
     def purge(self, room_key, sender_key):
         super().purge(room_key, sender_key)
         if not self._applying:

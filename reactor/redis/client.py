@@ -30,6 +30,11 @@ everything behind them, so they go on a separate client: ``clone()``.
 ``call(..., atomic=True)`` puts a call in the pass's ``MULTI`` block (see
 the connection).
 
+``on_round_trip(seconds)``, handed in at construction (and kept by
+``clone`` unless overridden), hears each command's round trip, from the
+write that carried it to its reply (a metrics histogram, say); None costs
+nothing.
+
 Every queue is bounded: ``max_pending`` calls awaiting replies,
 ``max_output_bytes`` of unsent commands, ``max_reply_size`` per reply; a
 call past a bound fails at once with ``Overloaded``.
@@ -71,7 +76,8 @@ class RedisClient:
                  reply_timeout=10.0, backoff_initial=0.1, backoff_max=5.0,
                  backoff_jitter=0.2, max_pending=100_000,
                  max_output_bytes=64 * 1024 * 1024, max_reply_size=DEFAULT_MAX_REPLY_SIZE,
-                 tls_context=None, on_connected=None, on_disconnected=None):
+                 tls_context=None, on_connected=None, on_disconnected=None,
+                 on_round_trip=None):
         """``tls_context``: for a ``rediss://`` URL, the ``ssl.SSLContext``
         that verifies the server (default: the system's trust store)."""
         self.loop = loop
@@ -84,7 +90,7 @@ class RedisClient:
             backoff_initial=backoff_initial, backoff_max=backoff_max,
             backoff_jitter=backoff_jitter, max_pending=max_pending,
             max_output_bytes=max_output_bytes, max_reply_size=max_reply_size,
-            tls_context=tls_context if uses_tls(url) else None)
+            tls_context=tls_context if uses_tls(url) else None, on_round_trip=on_round_trip)
         self.__dict__.update(self._options)
         self.on_connected = on_connected
         self.on_disconnected = on_disconnected
@@ -167,7 +173,7 @@ class RedisClient:
         self._retry = None
         self.state = CONNECTING
         self._conn = conn = Connection(self.loop, self.max_reply_size,
-                                       self._handshake, self._drop)
+                                       self._handshake, self._drop, self.on_round_trip)
         failed = lambda exc: self._attempt_failed(conn, exc)   # noqa: E731
         if self.tls_context is not None:
             self._connector = connect_tls(self.loop, self.host, self.port, conn, failed,

@@ -26,6 +26,14 @@ reader in one reply, not the first alone and the rest a reply later. Each
 atomic call's ``Reply`` gets its own answer from ``EXEC``'s (or the error
 that refused it when queued, or the one that lost the block).
 
+Round trips (``on_round_trip(seconds)``, if given): the time from the
+write that carried a command to its reply. Commands are numbered as they
+are queued and replies as they come (Redis answers in order); each write
+remembers the number of the last command it carried and the loop's time,
+one small tuple per write (per pass), none per command. A reply's round
+trip is then measured against the first write whose last number is at
+least the reply's.
+
 The connection decides nothing about reconnecting: it tells its owner
 (``reactor.redis.client``) that it is open or lost, and the owner drops it,
 which fails every waiting call with ``ConnectionLost``, each exactly once.
@@ -50,10 +58,14 @@ class Connection:
     gone, a bad reply, no reply in time); the owner then ``drop``s it.
     """
 
-    def __init__(self, loop, max_reply_size, on_open, on_lost):
+    def __init__(self, loop, max_reply_size, on_open, on_lost, on_round_trip=None):
         self.loop = loop
         self.on_open = on_open
         self.on_lost = on_lost
+        self.on_round_trip = on_round_trip   # fn(seconds) per reply, or None
+        self.queued = 0                      # commands queued so far (numbered)
+        self.answered = 0                    # replies received so far
+        self.writes = collections.deque()    # (number of its last command, time), oldest first
         self.transport = None
         self.parser = ReplyParser(max_reply_size)
         self.waiting = collections.deque()   # Replies, oldest first
@@ -91,6 +103,7 @@ class Connection:
         if not self.waiting:
             self.last_progress = self.loop.time()
         self.waiting.append(reply)
+        self.queued += 1
         if not self.out:
             self.loop.at_end_of_pass(self.flush)
         self.out.append(data)
@@ -104,6 +117,8 @@ class Connection:
             self._close_block()
         out, self.out, self.out_bytes = self.out, [], 0
         if out and not self.dropped:
+            if self.on_round_trip is not None:
+                self.writes.append((self.queued, self.loop.time()))
             self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     # -- the protocol interface (reactor.tcp) ---------------------------
@@ -120,6 +135,8 @@ class Connection:
             self.on_lost(self, exc)
             return
         waiting = self.waiting
+        round_trip = self.on_round_trip
+        now = self.last_progress
         for value in replies:
             if self.dropped:
                 return   # a callback closed the client
@@ -127,6 +144,13 @@ class Connection:
                 self.on_lost(self, ProtocolError("a reply that no command asked for"))
                 return
             reply = waiting.popleft()
+            if round_trip is not None:
+                self.answered += 1
+                writes = self.writes
+                while writes and writes[0][0] < self.answered:
+                    writes.popleft()   # every command of that write is answered
+                if writes:
+                    round_trip(now - writes[0][1])
             if value.__class__ is ReplyError:
                 reply.resolve(None, value)
             else:

@@ -79,6 +79,33 @@ def test_ten_thousand_pipelined_commands_leave_in_one_write_and_answer_in_order(
     client.close()
 
 
+def test_round_trips_are_heard_once_per_reply_from_the_write_that_carried_it(
+        loop, redis_server):
+    """``on_round_trip`` (issue 19's /metrics histogram) hears each reply
+    once: the handshake's PING, pipelined calls, and a MULTI block (MULTI,
+    each QUEUED, EXEC); a blocked read's round trip covers its wait. A
+    clone may be given none (a node's blocking reader)."""
+    heard = []
+    client = connect(loop, redis_server.url(), on_round_trip=heard.append)
+    assert len(heard) == 1   # the handshake's PING
+    wait(loop, *[client.call("PING") for _ in range(3)])
+    assert len(heard) == 4
+    wait(loop, client.call("SET", "rt", "1", atomic=True), client.call("GET", "rt", atomic=True))
+    assert len(heard) == 4 + 4   # MULTI, two QUEUED, EXEC
+    assert all(0 <= seconds < 5 for seconds in heard)
+    blocking = client.clone(reply_timeout=None)
+    silent = client.clone(on_round_trip=None)
+    run_until(loop, lambda: blocking.connected and silent.connected)
+    del heard[:]
+    wait(loop, blocking.call("XREAD", "BLOCK", 200, "STREAMS", "rt-nothing", "$"))
+    assert len(heard) == 1 and heard[0] >= 0.19   # the read's wait is in its round trip
+    wait(loop, silent.call("PING"))
+    assert len(heard) == 1
+    client.call("DEL", "rt")
+    for c in (client, blocking, silent):
+        c.close()
+
+
 def test_large_values_cross_many_reads(loop, redis_server):
     client = connect(loop, redis_server.url())
     big = bytes(range(256)) * 20_000   # 5 MB, many 256 KiB reads

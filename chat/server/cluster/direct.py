@@ -35,7 +35,7 @@ from reactor.redis import ConnectionLost
 
 from ... import protocol
 from ...core import Send
-from .roomlog import NODE_STREAM_LENGTH, node_stream
+from .roomlog import node_stream
 
 #: ``ktn:sent:<origin>``: set with a pm or kick, proof that it ran
 PROOF_PREFIX = "ktn:sent:"
@@ -52,6 +52,9 @@ class DirectMessages:
         self.names = cluster.names
         self.node_id = cluster.node_id
         self.verdict_wait = verdict_wait    # seconds a cut-off send may stay in doubt
+        config = cluster.server.config
+        self.inbox_length = config.inbox_length            # MAXLEN ~ of an inbox
+        self.inbox_ttl_ms = max(1, int(config.inbox_ttl * 1000))   # its life after its node
         self.proof_ms = max(10_000, int(verdict_wait * 10_000))   # outlives the doubt
         self._origin = "%s/%s/" % (cluster.node_id, os.urandom(4).hex())
         self._count = itertools.count()
@@ -96,13 +99,16 @@ class DirectMessages:
         payload = protocol.encode_response(self.core.clock.timestamp(),
                                            "%s -> %s" % (session.name, spelled),
                                            protocol.MESSAGE, text)
-        command = ("XADD", node_stream(node), "MAXLEN", "~", NODE_STREAM_LENGTH, "*",
+        inbox = node_stream(node)
+        command = ("XADD", inbox, "MAXLEN", "~", self.inbox_length, "*",
                    "t", "pm", "to", spelled.lower(), "p", payload)
-        self._send(command, session, lambda: self.server.carry_out([Send(session, payload)]))
+        # the inbox outlives its node by --inbox-ttl, even one that died unseen
+        self._send(command, session, lambda: self.server.carry_out([Send(session, payload)]),
+                   also=("PEXPIRE", inbox, self.inbox_ttl_ms))
 
     # -- a true answer for what was cut off ------------------------------------
 
-    def _send(self, command, session, done):
+    def _send(self, command, session, done, also=None):
         """Send ``command`` (an XADD) for ``session``: ``done()`` once it
         surely ran, "try again" once it surely did not. A proof key goes in
         the same ``MULTI`` block (both or neither run), so an XADD whose
@@ -110,6 +116,8 @@ class DirectMessages:
         back (``settle_doubts``), or told "try again" after ``verdict_wait``."""
         proof = PROOF_PREFIX + self._origin + "%d" % next(self._count)
         reply = self.redis.call(*command, atomic=True)
+        if also is not None:   # a command of the same MULTI block (the inbox's TTL)
+            self.redis.call(*also, atomic=True)
         self.redis.call("SET", proof, "1", "PX", self.proof_ms, atomic=True)
 
         def answered(reply):

@@ -7,8 +7,8 @@ Theory of operation
 Redis is down or the node has not finished starting (fail closed: never a
 message that only part of the cluster sees); connected users stay
 connected and every other request works. ``register``, ``password``,
-``ban``, ``unban`` and ``purge`` are refused too: their changes are shared
-through Redis.
+``ban``, ``unban``, ``purge`` and ``drop`` are refused too: their changes
+are shared through Redis.
 
 A ``login`` first takes the name's lease (``names``) and a ``join`` of a
 room this node does not mirror yet first loads its history from the
@@ -32,7 +32,7 @@ from ...protocol import RequestError
 UNAVAILABLE = "chat is temporarily unavailable, try again"
 GATED = ("login", "msg", "join", "pm")
 #: Refused too while Redis is down: their changes are shared through it.
-SHARED_CHANGES = ("register", "password", "ban", "unban", "purge")
+SHARED_CHANGES = ("register", "password", "ban", "unban", "purge", "drop")
 
 
 class Gate:

@@ -19,6 +19,8 @@ and wires the parts of the node together:
 * ``events``: presence (``presence``), accounts, bans and purges
   (``shared``), kicks and failed password attempts, in one stream
   ``ktn:events`` that every node reads with the rooms.
+* ``sweep``: what Redis keeps of rooms nobody is in (trimmed to the
+  history limit, expired after ``--room-ttl``; issue 21).
 
 The core's hooks reach the node through ``ChatServer``: a freed name gives
 its lease back (``names``), a move between rooms is told to the others
@@ -50,6 +52,7 @@ from .roomlog import RoomLog, node_stream
 from .shared import SharedState
 from .signing import SignedRedis, unsigned_warning
 from .startup import Reread, StartUp
+from .sweep import StreamSweep
 
 log = logging.getLogger("chat.cluster")
 
@@ -77,7 +80,8 @@ class Cluster:
         retry = config.redis_backoff_max
         options = dict(reply_timeout=config.redis_timeout, backoff_max=retry,
                        connect_timeout=config.redis_timeout,
-                       tls_context=cluster_options.tls_context(config))   # rediss://
+                       tls_context=cluster_options.tls_context(config),   # rediss://
+                       on_round_trip=server.metrics.redis_round_trip)     # /metrics
         # every write signed, every read verified with the cluster key (``signing``)
         self.redis = SignedRedis(RedisClient(loop, config.redis, on_connected=self._connected,
                                              on_disconnected=self._disconnected, **options),
@@ -85,14 +89,16 @@ class Cluster:
         if config.cluster_key is None:
             unsigned_warning()
         self.reader = self.redis.clone(on_connected=self._reader_connected,
-                                       on_disconnected=lambda exc: self.streams.reader_lost(exc))
+                                       on_disconnected=lambda exc: self.streams.reader_lost(exc),
+                                       on_round_trip=None)   # XREAD BLOCK waits, by design
         heartbeat = config.lease_heartbeat or config.lease / 3.0
         self.names = NameLeases(loop, self.redis, node_id, config.lease, heartbeat,
                                 self._name_lost)
         self.presence = ClusterPresence(loop, self.redis, node_id, core, config.lease,
                                         heartbeat, server.presence_changed,
-                                        verify=self.redis.verify_record)
-        self.shared = SharedState(core, self._kick)
+                                        verify=self.redis.verify_record,
+                                        inbox_ttl=config.inbox_ttl)
+        self.shared = SharedState(core, self._kick, server.carry_out)
         self.direct = DirectMessages(self, config.redis_timeout)
         self.events = Events(self.redis, node_id, core, self.presence, self.shared,
                              self.direct.kicked)
@@ -102,7 +108,8 @@ class Cluster:
                                {node_stream(node_id): self.direct.node_entry,
                                 EVENTS_STREAM: self.events.received},
                                self._trimmed, self._caught_up, block=config.redis_block,
-                               retain=config.stream_retain,
+                               retain=config.stream_retain, cap=config.retain_messages,
+                               inbox_length=config.inbox_length,
                                max_entry=config.max_message_bytes + ENTRY_OVERHEAD,
                                retry=retry, verify=self.redis.verify_entry)
         self.messages = RoomMessages(server, self.streams, node_id, self.unavailable,
@@ -119,6 +126,9 @@ class Cluster:
                                retry, lambda: self.ready)
         self.reread = Reread(loop, self.redis, self.presence, self.shared, retry)
         self.gate = Gate(core, self.names, self.streams, lambda: self.available, self._error)
+        # issue 21: streams of rooms nobody is in trimmed, then expired
+        self.sweep = StreamSweep(loop, self.redis, core, self.streams,
+                                 lambda: self.available, config)
         self._start_deadline = loop.call_later(config.redis_timeout, self.gate.let_in)
 
     @property
@@ -132,6 +142,7 @@ class Cluster:
         """Release the names, wait (bounded) for Redis to have them, close."""
         self.names.close()
         self.presence.close()
+        self.sweep.close()
         self._start_deadline.cancel()
         for key in list(self.names.held):
             self.names.release(key)
@@ -218,6 +229,11 @@ class Cluster:
         while Redis is down it counts here only)."""
         if self.redis.connected:
             self.events.publish(t="fail", h=group, u=name)
+
+    def room_dropped(self, room, by):
+        """An operator dropped ``room`` here (the store deleted its stream):
+        every other node moves its users out and forgets it."""
+        self.events.publish(t="drop", k=room.key, by=by)
 
     def moved(self, session, room, entered, notice):
         """Tell the others; the last one here to leave a room ends this

@@ -24,6 +24,8 @@ A node that dies stops renewing ``ktn:alive:<node>`` (a lease like a
 name's); at each heartbeat every node checks the nodes it has members
 from, and one whose key has expired is gone: its members leave, each
 node telling its own users once, and its hash and set entry are removed.
+The same renewal extends the TTL of the node's inbox (``--inbox-ttl``,
+longer than the lease), so the inbox of a node that died unseen goes too.
 A node that was only stalled that long finds, at its next renewal, that
 its key had expired (``SET NX`` creates it): it publishes its membership
 again, as after a reconnection, and its users are back.
@@ -92,7 +94,8 @@ def _members(pairs):
 class ClusterPresence:
     """Publishes this node's room membership and applies the others'."""
 
-    def __init__(self, loop, redis, node_id, core, lease, heartbeat, changed, verify=None):
+    def __init__(self, loop, redis, node_id, core, lease, heartbeat, changed, verify=None,
+                 inbox_ttl=None):
         self.redis = redis
         # fn(hash key, field, value): a member record without its signature,
         # or None if no node wrote it (``signing``); None: nothing is signed
@@ -101,6 +104,8 @@ class ClusterPresence:
         self.node_id = node_id
         self.core = core
         self.lease_ms = max(1, int(lease * 1000))
+        # this node's inbox lives this long after its last renewal (issue 21)
+        self.inbox_ttl_ms = max(self.lease_ms, int((inbox_ttl or 0) * 1000))
         self.local = {}      # key -> (room name, name): this node's members
         self.remote = {}     # node id -> {key: (room name, name)}
         self._timer = loop.call_later(heartbeat, self._beat, loop, heartbeat)
@@ -266,6 +271,7 @@ class ClusterPresence:
         key = alive_key(self.node_id)
         created = self.redis.call("SET", key, "1", "PX", self.lease_ms, "NX")
         self.redis.call("PEXPIRE", key, self.lease_ms)
+        self.redis.call("PEXPIRE", node_stream(self.node_id), self.inbox_ttl_ms)
         return created
 
     def _beat(self, loop, heartbeat):

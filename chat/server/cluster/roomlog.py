@@ -62,6 +62,7 @@ import logging
 
 from reactor.resp import ProtocolError
 
+from ... import limits
 from ...protocol import is_message_payload
 from ...store.redis import ROOM_PREFIX, room_stream
 
@@ -98,8 +99,9 @@ for i, key in ipairs(KEYS) do
 end
 return found
 """
-#: A node's own stream keeps about this many entries (its private messages).
-NODE_STREAM_LENGTH = 10_000
+#: A node's own stream keeps about this many entries (its private messages;
+#: ``--inbox-length``).
+NODE_STREAM_LENGTH = limits.INBOX_LENGTH
 
 
 def node_stream(node_id):
@@ -117,7 +119,7 @@ class RoomLog:
 
     def __init__(self, redis, reader, node_id, history_limit, deliver, load_room, side_streams,
                  trimmed, on_caught_up, block=5.0, batch=1000, retain=10_000, max_entry=32 * 1024,
-                 retry=1.0, verify=None):
+                 retry=1.0, verify=None, cap=0, inbox_length=NODE_STREAM_LENGTH):
         self.redis = redis                  # pipelined client: XADD, XREVRANGE
         # fn(stream key, flat fields) -> the fields without their signature,
         # or None: not written by a node (``signing``); None: nothing signed
@@ -125,6 +127,9 @@ class RoomLog:
         self.reader = reader                # its own connection: XREAD BLOCK
         self.history_limit = history_limit
         self.stream_length = max(1, history_limit, retain)   # MAXLEN ~
+        if cap:   # --retain-messages: about that many (the sweep trims exactly)
+            self.stream_length = max(1, min(self.stream_length, cap))
+        self.inbox_length = inbox_length    # MAXLEN ~ of this node's own stream
         self.deliver = deliver              # fn([(room key, room name, sender key, payload)])
         self.side_streams = side_streams    # stream key -> fn(fields): not a room
         self.trimmed = trimmed              # fn(stream key): entries may have been missed
@@ -168,7 +173,7 @@ class RoomLog:
     def wake(self):
         """Make the reader start a new XREAD (its set of streams changed)."""
         if self._reading is not None:
-            self.redis.call("XADD", self.node_key, "MAXLEN", "~", NODE_STREAM_LENGTH, "*",
+            self.redis.call("XADD", self.node_key, "MAXLEN", "~", self.inbox_length, "*",
                             "t", "wake")
         elif self._started and self._retry_timer is None:
             self._read()   # not reading (no stream was left): start again
@@ -188,6 +193,7 @@ class RoomLog:
             return
         self.loading[key] = [then]
         count = max(1, self.history_limit)
+        self.redis.call("PERSIST", room_stream(key))   # in use again: no expiry (``sweep``)
         reply = self.redis.call("XREVRANGE", room_stream(key), "+", "-", "COUNT", count)
         reply.add_done_callback(lambda r: self._mirrored(key, room_name, r))
 

@@ -9,7 +9,9 @@ presence uses). Every other node applies the event to its own core as it
 reads it (``SharedState.event``): a ban also disconnects the banned user
 if they are on that node; a purge makes each node purge its copy of the
 room's history (the store already deleted the entries from the stream, so
-later histories, on any node, lack them).
+later histories, on any node, lack them); an operator's ``drop`` makes
+each node move its users of the room to #lobby, told as on a single server,
+and forget the room (the dropping node deleted the stream).
 
 A starting node reads the accounts and bans (``load``, through the store's
 ``fetch``) before it opens. Changes made while Redis is down are refused
@@ -28,10 +30,11 @@ log = logging.getLogger("chat.cluster")
 class SharedState:
     """Loads the shared accounts and bans, and applies others' changes."""
 
-    def __init__(self, core, kick):
+    def __init__(self, core, kick, carry_out):
         self.core = core
         self.store = core.store
         self.kick = kick           # fn(session, text): disconnect a banned user
+        self.carry_out = carry_out   # fn(effects): the server carries them out
 
     def load(self, then):
         """Read the accounts and bans into the core; ``then(error)``."""
@@ -78,10 +81,22 @@ class SharedState:
                 self._kick_banned(key.decode("utf-8", "replace"), ban)
         elif kind == b"unban":
             self._apply(self.core.bans.remove, key.decode("utf-8", "replace"))
+        elif kind == b"drop":
+            self._dropped(key.decode("utf-8", "replace"), fields.get("by"))
         elif kind == b"purge":
             room = self.core.rooms.get((fields.get("r") or b"").decode("utf-8", "replace"))
             if room is not None:
                 room.history.purge(key.decode("utf-8", "replace"))
+
+    def _dropped(self, room_key, by):
+        """Another node's operator dropped the room: move our users out.
+        If any were here, delete the stream again once they are out: a
+        message they sent before this node heard of the drop recreated it."""
+        by = by.decode("utf-8", "replace") if isinstance(by, bytes) else "an operator"
+        effects = self._apply(self.core.dropped_elsewhere, room_key, by)
+        if effects:
+            self.store.delete_stream(room_key)
+            self.carry_out(effects)
 
     def _kick_banned(self, key, ban):
         session = self.core.users.get(key)

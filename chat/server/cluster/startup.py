@@ -22,7 +22,6 @@ import logging
 
 from ...core.rooms import LOBBY
 from .presence import EVENTS_STREAM
-from .roomlog import NODE_STREAM_LENGTH
 
 log = logging.getLogger("chat.cluster")
 
@@ -46,7 +45,7 @@ class StartUp:
             return
         self._running = True
         reply = self.redis.call("XADD", self.streams.node_key, "MAXLEN", "~",
-                                NODE_STREAM_LENGTH, "*", "t", "start")
+                                self.streams.inbox_length, "*", "t", "start")
         reply.add_done_callback(self._node_stream_written)
 
     def _node_stream_written(self, reply):

@@ -14,8 +14,10 @@ its own input and output:
 * **input**: the loop still watches stdin, but a wake reads keys with
   ``get_wch`` (window in ``nodelay`` mode: the selector does the waiting)
   until ``curses.error``, since one wake can carry a whole paste. Keys go
-  through ``PasteParser`` (bracketed paste, switched on at start and off
-  at exit) to the pure ``Screen``; a line sent with Enter, or each line
+  through ``PasteParser`` (bracketed paste and focus reports, both
+  switched on at start and off at exit) to the pure ``Screen``: a focus
+  report only tells the screen the person looked away or came back (the
+  unread marker), it is never a key; a line sent with Enter, or each line
   of a paste, joins the same send queue the line client fills from stdin,
   so pasted lines are paced exactly as piped ones. Ctrl-D on an empty line
   is end of input. If a wake brings no key while stdin stays readable with
@@ -59,7 +61,7 @@ from ..dates import DayLines
 from ..render import render_spans, response_kind, sanitize, use_color
 from ..terminal_locale import LOCALE_WARNING, UTF8
 from .attention import calls_me
-from .input_line import PasteParser, key_name
+from .input_line import FOCUS_IN, FOCUS_OUT, PasteParser, key_name
 from .model import Screen
 from .replay import SeenMessages
 from .view import CursesView, translate
@@ -70,6 +72,10 @@ __all__ = ["FullScreenClient", "fullscreen_possible", "run_fullscreen"]
 ESC_DELAY_MS = 25
 BRACKETED_PASTE_ON = b"\x1b[?2004h"
 BRACKETED_PASTE_OFF = b"\x1b[?2004l"
+#: Focus reports (xterm's mode 1004): ESC [I and ESC [O when the window
+#: gains or loses the focus; terminals without them ignore the request.
+FOCUS_REPORTS_ON = b"\x1b[?1004h"
+FOCUS_REPORTS_OFF = b"\x1b[?1004l"
 #: A paste of more lines than this waits for Enter before it goes out.
 PASTE_CONFIRM_LINES = 5
 
@@ -231,10 +237,10 @@ class FullScreenClient(ClientEngine):
             except curses.error:
                 break
             got_key = True
-            if self._ended is not None:     # the reason was read: go
-                self.finish(self._ended)
-                return
             for item in self.paste.feed(key):
+                if self._ended is not None and item not in (FOCUS_IN, FOCUS_OUT):
+                    self.finish(self._ended)    # the reason was read: go
+                    return
                 self._handle(item)
         if not got_key and self._stdin_gone():
             self._terminal_gone = True
@@ -258,6 +264,9 @@ class FullScreenClient(ClientEngine):
             return True
 
     def _handle(self, item):
+        if item in (FOCUS_IN, FOCUS_OUT):
+            self.screen.focus(item == FOCUS_IN)
+            return
         if self._held_paste is not None and not isinstance(item, tuple):
             name = translate(item) if isinstance(item, int) else key_name(item)
             if name != "resize":
@@ -377,7 +386,7 @@ def run_fullscreen(config, loop_factory):
         window.keypad(True)
         window.nodelay(True)
         curses.set_escdelay(ESC_DELAY_MS)
-        _write_terminal(BRACKETED_PASTE_ON)
+        _write_terminal(BRACKETED_PASTE_ON + FOCUS_REPORTS_ON)
         client = FullScreenClient(loop, config, window)
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(signum, client.interrupt)
@@ -402,7 +411,8 @@ def run_fullscreen(config, loop_factory):
 
 def _restore_terminal(window):
     """Undo every terminal setting of ``run_fullscreen``; never raises."""
-    for undo in (lambda: _write_terminal(BRACKETED_PASTE_OFF), lambda: window.keypad(False),
+    for undo in (lambda: _write_terminal(BRACKETED_PASTE_OFF + FOCUS_REPORTS_OFF),
+                 lambda: window.keypad(False),
                  curses.echo, curses.nocbreak, curses.endwin):
         try:
             undo()

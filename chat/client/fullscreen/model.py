@@ -14,7 +14,11 @@ touches a terminal, so every rule is unit-tested on its own.
   cached per line), bottom-aligned above the status line.
 * **Scrolling** is an offset in rows from the bottom. While scrolled up,
   each new line raises the offset by its rows, so what you read stays put,
-  and counts as unread; reaching the bottom clears the count. PgUp/PgDn
+  and counts as unread; reaching the bottom clears the count. The first
+  line arriving while scrolled up, or while the terminal has lost the
+  focus (``Screen.focus``: the person looked away), gets a marker line
+  above it, so coming back shows where to read from; the marker stays
+  until the next one replaces it. PgUp/PgDn
   move a page less one row; Ctrl-Home/Ctrl-End go to the top/bottom, and
   so do Home/End when the input line is empty.
 * The **status line** shows the connection state, the server, your name,
@@ -34,7 +38,8 @@ from ..render import CONTINUATION_INDENT
 from ..text_cells import clip, text_width, window, wrap_spans
 from .input_line import InputLine
 
-__all__ = ["Frame", "Screen", "Scrollback", "MAX_LINE_CHARS", "MAX_LINES", "PROMPT"]
+__all__ = ["AWAY_MARKER", "Frame", "Screen", "Scrollback", "MAX_LINE_CHARS", "MAX_LINES",
+           "PROMPT", "UNREAD_MARKER"]
 
 #: Lines of conversation kept for scrolling back.
 MAX_LINES = 10_000
@@ -43,6 +48,7 @@ MAX_LINES = 10_000
 MAX_LINE_CHARS = 16 * 1024
 PROMPT = "> "
 UNREAD_MARKER = "--- new since you scrolled up ---"
+AWAY_MARKER = "--- new since you looked away ---"
 
 
 class _Line:
@@ -62,35 +68,48 @@ class _Line:
 
 
 class Scrollback:
-    """Lines of conversation, a scroll offset (rows from the bottom), unread count."""
+    """Lines of conversation, a scroll offset (rows from the bottom), unread
+    count (lines arrived since scrolled up or away)."""
 
     def __init__(self, max_lines: int = MAX_LINES) -> None:
         self.lines: collections.deque = collections.deque(maxlen=max_lines)
         self.offset = 0
         self.unread = 0
+        self.away = False           # the terminal lost the focus (focus reports)
         self.width = 80
         self.marker = None          # the unread marker line, if any
 
     def add(self, spans, indent: int = 0) -> None:
         line = _Line(spans, indent)
-        if self.offset and not self.unread:
-            self._mark_unread()
+        if (self.offset or self.away) and not self.unread:
+            self._mark_unread(UNREAD_MARKER if self.offset else AWAY_MARKER)
         self.lines.append(line)
         if self.offset:
             self.offset += len(line.rows(self.width))
+        if self.offset or self.away:
             self.unread += 1
 
-    def _mark_unread(self) -> None:
-        """The first line arriving while scrolled up: a marker line before it
-        (the previous marker goes), so coming back shows where to read from."""
+    def _mark_unread(self, text: str) -> None:
+        """The first line arriving while scrolled up or away: a marker line
+        before it (the previous marker goes), so coming back shows where to
+        read from."""
         if self.marker is not None:
             try:
                 self.lines.remove(self.marker)
             except ValueError:
                 pass   # already scrolled out of the deque
-        self.marker = _Line([("marker", UNREAD_MARKER)], 0)
+        self.marker = _Line([("marker", text)], 0)
         self.lines.append(self.marker)
-        self.offset += len(self.marker.rows(self.width))
+        if self.offset:
+            self.offset += len(self.marker.rows(self.width))
+
+    def focus(self, present: bool) -> None:
+        """The terminal gained (``present``) or lost the focus. Back at the
+        bottom, the lines that came meanwhile are read: the count restarts
+        (the marker stays above them)."""
+        self.away = not present
+        if present and not self.offset:
+            self.unread = 0
 
     def visible(self, height: int) -> list:
         """The rows shown in ``height`` rows, top to bottom (fewer when the
@@ -156,6 +175,10 @@ class Screen:
             body = "".join(text for _tag, text in spans[1:])
             prefix = len(CONTINUATION_INDENT) + len(body) - len(body.lstrip(" "))
         self.log.add(decorate(spans, self.name), prefix)
+
+    def focus(self, present: bool) -> None:
+        """A focus report from the terminal (see ``Scrollback.focus``)."""
+        self.log.focus(present)
 
     def notice(self, text: str) -> None:
         """A line of the client's own (already sanitised)."""

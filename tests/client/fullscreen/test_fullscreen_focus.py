@@ -87,7 +87,8 @@ def test_coming_back_shows_the_marker_above_exactly_what_came(own_server, termin
     assert b"\x1b[?1004h" in term.raw                   # focus reporting is on
     term.type("draft")
     term.wait_for(lambda t: t.input_row == "> draft")
-    term.type("\x1b[O")                                  # focus out
+    term.type("\x1b[O-")                                 # focus out, then a key:
+    term.wait_for(lambda t: t.input_row == "> draft-")   # ... so it was read before vic's
     vic.send("msg", "while you were out")
     vic.send("msg", "and this too")
     term.wait_for(r"vic: and this too")
@@ -95,7 +96,7 @@ def test_coming_back_shows_the_marker_above_exactly_what_came(own_server, termin
     time.sleep(0.1)     # not a wait for an event: makes the two halves arrive apart
     term.type("[I")
     term.type("!")
-    term.wait_for(lambda t: t.input_row == "> draft!")
+    term.wait_for(lambda t: t.input_row == "> draft-!")
     rows = [row for row in term.rows if row]
     marker = next(i for i, row in enumerate(rows) if AWAY_MARKER in row)
     assert [row.split("] ", 1)[-1] for row in rows[marker + 1:marker + 3]] == [
@@ -103,7 +104,7 @@ def test_coming_back_shows_the_marker_above_exactly_what_came(own_server, termin
     assert "vic joined" in "\n".join(rows[:marker])
     term.type("\r")
     got = [vic.expect("message")["content"] for _ in range(3)]    # vic's own two first
-    assert got[2] == "draft!"                            # nothing of the focus reports
+    assert got[2] == "draft-!"                            # nothing of the focus reports
     term.type("/quit\r")
     assert term.wait_exit() == 0
     assert b"\x1b[?1004l" in term.raw                  # turned off at exit

@@ -58,6 +58,7 @@ from ..config import EXIT_FAILURE, EXIT_INTERRUPTED
 from ..stdin_lines import MAX_QUEUED_LINES
 from ..commands import SendRequest, mask_secrets
 from ..dates import DayLines
+from ..relogin import backoff
 from ..render import render_spans, response_kind, sanitize, use_color
 from ..terminal_locale import LOCALE_WARNING, UTF8
 from .attention import calls_me
@@ -181,8 +182,8 @@ class FullScreenClient(ClientEngine):
             return
         if (self.config.reconnect_delay > 0 and self._connected_once and not self.last_was_error
                 and self.session.login_content):
-            delay = min(self.config.reconnect_max,
-                        self.config.reconnect_delay * 2 ** min(self._attempts, 30))
+            delay = backoff(self.config.reconnect_delay, self.config.reconnect_max,
+                            self._attempts)
             self._attempts += 1
             self.notice("reconnecting in %gs (attempt %d); Ctrl-C quits" % (delay, self._attempts))
             self.loop.call_later(delay, self._reconnect)

@@ -24,8 +24,8 @@ its own input and output:
   nothing to read (``FIONREAD`` 0), the terminal is gone: end of input,
   which logs out, and stdin is no longer watched (no busy loop). SIGHUP
   (the terminal closed, when it is our controlling terminal) is a Ctrl-C.
-* **output**: payloads become lines of tagged spans (``render_spans``:
-  sanitised) in the ``Screen``; the client's notices and hints become dim
+* **output**: payloads become lines of tagged spans (``render_lazy``:
+  sanitised, a live message's lines only once shown) in the ``Screen``; the client's notices and hints become dim
   lines there too. The screen is painted once per loop pass at most
   (``at_end_of_pass``), however many payloads arrived.
 * **resizing**: SIGWINCH reaches the loop through its signal wakeup fd (a
@@ -59,7 +59,8 @@ from ..stdin_lines import MAX_QUEUED_LINES
 from ..commands import SendRequest, mask_secrets
 from ..dates import DayLines
 from ..relogin import backoff
-from ..render import render_spans, response_kind, sanitize, use_color
+from ..lazy_render import render_lazy
+from ..render import response_kind, sanitize, use_color
 from ..terminal_locale import LOCALE_WARNING, UTF8
 from .attention import calls_me
 from .input_line import FOCUS_IN, FOCUS_OUT, PasteParser, key_name
@@ -130,8 +131,7 @@ class FullScreenClient(ClientEngine):
             shown = self.seen.filter(payload)
             if shown is None:
                 return
-            for line in render_spans(shown, days=self.days):
-                self.screen.add(line)
+            self.screen.add_lines(render_lazy(shown, days=self.days))   # made when shown
             if self.config.bell and calls_me(shown, self.session.name):
                 curses.beep()
             self.redraw()

@@ -11,9 +11,10 @@ part: a face provides ``display`` (a payload from the server), ``notice``
 line typed), ``error_line`` (why the client cannot go on) and
 ``session_changed`` (name, room or user count moved).
 
-Why one module of some 500 lines: the pacing, the login belief, leaving
+Why one module of some 550 lines: the pacing, the login belief, leaving
 and reconnecting (``reconnect``: a fresh stream, the login and the room
-again) are one state machine. Every answer decides at once whether the
+again, the login repeated while the dead session holds the name) are one
+state machine (the pure rules of the last: ``chat.client.relogin``). Every answer decides at once whether the
 next line may go, whether the login succeeded and whether we may leave;
 split in two, each half would work on the other's state.
 
@@ -99,6 +100,7 @@ from reactor.tls import TLSFileError, client_context, connect_tls, describe_fail
 
 from .config import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK
 from .commands import NOT_LOGGED_IN_HINT, LocalHint, SendRequest, parse_input
+from .relogin import NameWait, name_held
 from .session_view import LOBBY, SessionView
 from .stdin_lines import END_OF_INPUT, StdinLines
 from .render import response_kind
@@ -153,6 +155,10 @@ class ClientEngine(StdinLines):
         self._interrupted = False
         self.last_word = None              # the last payload, if an info or error: why it closed
         self.last_was_error = False
+        # reconnecting (the full-screen face): the name may still be held
+        self._name_wait = None             # relogin.NameWait, until logged in again
+        self._relogin_line = self._rejoin_line = None
+        self._retry_timer = None
 
     # -- start and finish -------------------------------------------------
 
@@ -182,7 +188,7 @@ class ClientEngine(StdinLines):
         if self.status is not None:
             return
         self.status = status
-        for timer in (self._gap_timer, self._login_timer, self._exit_timer):
+        for timer in (self._gap_timer, self._login_timer, self._exit_timer, self._retry_timer):
             if timer is not None:
                 timer.cancel()
         self._stop_stdin()
@@ -251,11 +257,12 @@ class ClientEngine(StdinLines):
         """Connect again after an unasked close (the full-screen face's
         automatic reconnection): a fresh stream and pacing; the last login
         (from memory) goes first, then a join of the room we were in; lines
-        typed meanwhile wait behind them."""
-        for timer in (self._gap_timer, self._login_timer, self._exit_timer):
+        typed meanwhile wait behind them. A login refused because the old,
+        dead session still holds the name is tried again (``_wait_for_name``)."""
+        for timer in (self._gap_timer, self._login_timer, self._exit_timer, self._retry_timer):
             if timer is not None:
                 timer.cancel()
-        self._gap_timer = self._login_timer = self._exit_timer = None
+        self._gap_timer = self._login_timer = self._exit_timer = self._retry_timer = None
         self.decoder = JsonStreamDecoder(max_size=MAX_PAYLOAD)
         self._awaiting = self._awaiting_login = False
         self.logged_in = self.login_pending = False
@@ -266,6 +273,10 @@ class ClientEngine(StdinLines):
         if login and room and room.lower() != LOBBY:
             again.append("join " + room)
         self.queue.extendleft(reversed(again))
+        self._relogin_line = again[0] if again else None
+        self._rejoin_line = again[1] if len(again) > 1 else None
+        self._name_wait = (NameWait(self.config.reconnect_delay, self.config.reconnect_max)
+                           if login else None)
         self.connector = Connector(self.loop, self.config.host, self.config.port, self,
                                    self._connect_failed, timeout=self.config.connect_timeout)
 
@@ -290,6 +301,9 @@ class ClientEngine(StdinLines):
     # -- responses ---------------------------------------------------------------
 
     def _on_payload(self, payload):
+        if (self._name_wait is not None and self.login_pending and name_held(payload)
+                and self._wait_for_name()):
+            return
         self.display(payload)
         before = self.session.summary()
         self.session.observe(payload)
@@ -323,6 +337,7 @@ class ClientEngine(StdinLines):
             self._login_answered_after_the_gap(kind)
 
     def _logged_in(self):
+        self._name_wait = None
         self.logged_in = True
         self.session.logged_in()
         self._login_resolved()
@@ -332,6 +347,40 @@ class ClientEngine(StdinLines):
         if self._login_timer is not None:
             self._login_timer.cancel()
             self._login_timer = None
+
+    def _wait_for_name(self):
+        """A reconnection's login was refused: our old session, dead but not
+        yet dropped by the server, holds the name (``chat.client.relogin``).
+        Nothing else goes (the rejoin waits behind the login); the login goes
+        again after the backoff, said once. False: no tries left, the error
+        is shown as it is and the rejoin dropped."""
+        name = self._relogin_line.split()[1] if len(self._relogin_line.split()) > 1 else "?"
+        delay = self._name_wait.next_delay()
+        if delay is None:
+            self._name_wait = None
+            if self.queue and self.queue[0] == self._rejoin_line:
+                self.queue.popleft()
+            self.notice("gave up waiting for the name %s; 'login <name>' to log in" % name)
+            return False
+        if self._name_wait.tries == 1:
+            self.notice("%s is still held by the old connection: logging in again as soon "
+                        "as the server lets it go (Ctrl-C quits)" % name)
+        self.login_pending = False
+        for timer in (self._login_timer, self._gap_timer):
+            if timer is not None:
+                timer.cancel()
+        self._login_timer = self._gap_timer = None
+        self._awaiting = True      # held until the login goes again
+        self._retry_timer = self.loop.call_later(delay, self._login_again)
+        return True
+
+    def _login_again(self):
+        self._retry_timer = None
+        if self.finished or self.transport is None:
+            return
+        self.queue.appendleft(self._relogin_line)
+        self._awaiting = False
+        self._pump()
 
     def _login_answered_after_the_gap(self, kind):
         """The login's answer came after the pace gap had freed the queue (a

@@ -33,6 +33,7 @@ __all__ = [
     "PM_ARROW",
     "Span",
     "format_timestamp",
+    "message_prefix",
     "render",
     "render_spans",
     "render_wrapped",
@@ -314,10 +315,7 @@ def _render(payload: Any, *, in_history: bool, days=None) -> list[list[Span]]:
         stamp = payload.get("timestamp")
         return days(stamp) + days.dated(_render(payload, in_history=in_history), stamp)
     if kind in ("message", "msg"):
-        sender = _sender(payload.get("sender"))
-        if PM_ARROW in sender:
-            return _lines([stamp, ("", " "), ("pm", "[pm] " + sender), ("", ": ")], _text(content))
-        return _lines([stamp, ("", " "), ("sender", sender), ("", ": ")], _text(content))
+        return _lines(message_prefix(payload), _text(content))
     if kind == "info":
         return _lines([stamp, ("", " "), ("info", "*"), ("", " ")], _text(content), "info")
     if kind == "names":
@@ -329,6 +327,15 @@ def _render(payload: Any, *, in_history: bool, days=None) -> list[list[Span]]:
         return _history(content, days)
     label = "(no response type)" if response is None else _shorten_type(response)
     return _lines([stamp, ("", " "), ("odd", f"? {label}:"), ("", " ")], _text(content))
+
+
+def message_prefix(payload: dict) -> list[Span]:
+    """The spans before a message's text: stamp, sender (or ``[pm] a -> b``)."""
+    stamp = _stamp(payload.get("timestamp"))
+    sender = _sender(payload.get("sender"))
+    if PM_ARROW in sender:
+        return [stamp, ("", " "), ("pm", "[pm] " + sender), ("", ": ")]
+    return [stamp, ("", " "), ("sender", sender), ("", ": ")]
 
 
 def _history(content: Any, days=None) -> list[list[Span]]:

@@ -14,16 +14,18 @@ its own input and output:
 * **input**: the loop still watches stdin, but a wake reads keys with
   ``get_wch`` (window in ``nodelay`` mode: the selector does the waiting)
   until ``curses.error``, since one wake can carry a whole paste. Keys go
-  through ``PasteParser`` (bracketed paste, switched on at start and off
-  at exit) to the pure ``Screen``; a line sent with Enter, or each line
+  through ``PasteParser`` (bracketed paste and focus reports, both
+  switched on at start and off at exit) to the pure ``Screen``: a focus
+  report only tells the screen the person looked away or came back (the
+  unread marker), it is never a key; a line sent with Enter, or each line
   of a paste, joins the same send queue the line client fills from stdin,
   so pasted lines are paced exactly as piped ones. Ctrl-D on an empty line
   is end of input. If a wake brings no key while stdin stays readable with
   nothing to read (``FIONREAD`` 0), the terminal is gone: end of input,
   which logs out, and stdin is no longer watched (no busy loop). SIGHUP
   (the terminal closed, when it is our controlling terminal) is a Ctrl-C.
-* **output**: payloads become lines of tagged spans (``render_spans``:
-  sanitised) in the ``Screen``; the client's notices and hints become dim
+* **output**: payloads become lines of tagged spans (``render_lazy``:
+  sanitised, a live message's lines only once shown) in the ``Screen``; the client's notices and hints become dim
   lines there too. The screen is painted once per loop pass at most
   (``at_end_of_pass``), however many payloads arrived.
 * **resizing**: SIGWINCH reaches the loop through its signal wakeup fd (a
@@ -56,10 +58,12 @@ from ..config import EXIT_FAILURE, EXIT_INTERRUPTED
 from ..stdin_lines import MAX_QUEUED_LINES
 from ..commands import SendRequest, mask_secrets
 from ..dates import DayLines
-from ..render import render_spans, response_kind, sanitize, use_color
+from ..relogin import backoff
+from ..lazy_render import render_lazy
+from ..render import response_kind, sanitize, use_color
 from ..terminal_locale import LOCALE_WARNING, UTF8
 from .attention import calls_me
-from .input_line import PasteParser, key_name
+from .input_line import FOCUS_IN, FOCUS_OUT, PasteParser, key_name
 from .model import Screen
 from .replay import SeenMessages
 from .view import CursesView, translate
@@ -70,6 +74,10 @@ __all__ = ["FullScreenClient", "fullscreen_possible", "run_fullscreen"]
 ESC_DELAY_MS = 25
 BRACKETED_PASTE_ON = b"\x1b[?2004h"
 BRACKETED_PASTE_OFF = b"\x1b[?2004l"
+#: Focus reports (xterm's mode 1004): ESC [I and ESC [O when the window
+#: gains or loses the focus; terminals without them ignore the request.
+FOCUS_REPORTS_ON = b"\x1b[?1004h"
+FOCUS_REPORTS_OFF = b"\x1b[?1004l"
 #: A paste of more lines than this waits for Enter before it goes out.
 PASTE_CONFIRM_LINES = 5
 
@@ -123,8 +131,7 @@ class FullScreenClient(ClientEngine):
             shown = self.seen.filter(payload)
             if shown is None:
                 return
-            for line in render_spans(shown, days=self.days):
-                self.screen.add(line)
+            self.screen.add_lines(render_lazy(shown, days=self.days))   # made when shown
             if self.config.bell and calls_me(shown, self.session.name):
                 curses.beep()
             self.redraw()
@@ -175,8 +182,8 @@ class FullScreenClient(ClientEngine):
             return
         if (self.config.reconnect_delay > 0 and self._connected_once and not self.last_was_error
                 and self.session.login_content):
-            delay = min(self.config.reconnect_max,
-                        self.config.reconnect_delay * 2 ** min(self._attempts, 30))
+            delay = backoff(self.config.reconnect_delay, self.config.reconnect_max,
+                            self._attempts)
             self._attempts += 1
             self.notice("reconnecting in %gs (attempt %d); Ctrl-C quits" % (delay, self._attempts))
             self.loop.call_later(delay, self._reconnect)
@@ -231,10 +238,10 @@ class FullScreenClient(ClientEngine):
             except curses.error:
                 break
             got_key = True
-            if self._ended is not None:     # the reason was read: go
-                self.finish(self._ended)
-                return
             for item in self.paste.feed(key):
+                if self._ended is not None and item not in (FOCUS_IN, FOCUS_OUT):
+                    self.finish(self._ended)    # the reason was read: go
+                    return
                 self._handle(item)
         if not got_key and self._stdin_gone():
             self._terminal_gone = True
@@ -258,6 +265,9 @@ class FullScreenClient(ClientEngine):
             return True
 
     def _handle(self, item):
+        if item in (FOCUS_IN, FOCUS_OUT):
+            self.screen.focus(item == FOCUS_IN)
+            return
         if self._held_paste is not None and not isinstance(item, tuple):
             name = translate(item) if isinstance(item, int) else key_name(item)
             if name != "resize":
@@ -377,7 +387,7 @@ def run_fullscreen(config, loop_factory):
         window.keypad(True)
         window.nodelay(True)
         curses.set_escdelay(ESC_DELAY_MS)
-        _write_terminal(BRACKETED_PASTE_ON)
+        _write_terminal(BRACKETED_PASTE_ON + FOCUS_REPORTS_ON)
         client = FullScreenClient(loop, config, window)
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(signum, client.interrupt)
@@ -402,7 +412,8 @@ def run_fullscreen(config, loop_factory):
 
 def _restore_terminal(window):
     """Undo every terminal setting of ``run_fullscreen``; never raises."""
-    for undo in (lambda: _write_terminal(BRACKETED_PASTE_OFF), lambda: window.keypad(False),
+    for undo in (lambda: _write_terminal(BRACKETED_PASTE_OFF + FOCUS_REPORTS_OFF),
+                 lambda: window.keypad(False),
                  curses.echo, curses.nocbreak, curses.endwin):
         try:
             undo()

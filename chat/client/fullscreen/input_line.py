@@ -20,7 +20,10 @@ the curses view maps its special key codes) or as printable text to insert.
 * ``display`` is what the screen shows: passwords masked as ``********``
   (``chat.client.commands.secret_spans``), with the cursor moved along.
 * ``PasteParser`` finds bracketed paste (``ESC [200~`` ... ``ESC [201~``) in
-  the stream of characters: the terminal sends it as plain characters.
+  the stream of characters: the terminal sends it as plain characters. It
+  also finds the terminal's focus reports (``ESC [I`` focus in, ``ESC [O``
+  focus out, once ``ESC [?1004h`` turned them on): events, never text,
+  however the reads split them.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import re
 
 from ..commands import MASK, SLASH_COMMANDS, secret_spans
 
-__all__ = ["InputLine", "PasteParser", "key_name"]
+__all__ = ["FOCUS_IN", "FOCUS_OUT", "InputLine", "PasteParser", "key_name"]
 
 #: Lines remembered for Up/Down.
 MAX_HISTORY = 500
@@ -43,6 +46,9 @@ _CONTROL_KEYS = {
     "\x17": "ctrl-w",
 }
 _WORD_BEFORE = re.compile(r"\S*$")
+#: ``PasteParser`` items for the terminal's focus reports.
+FOCUS_IN, FOCUS_OUT = ("focus", True), ("focus", False)
+_FOCUS_REPORTS = {"\x1b[I": FOCUS_IN, "\x1b[O": FOCUS_OUT}
 
 
 def key_name(char: str) -> str:
@@ -214,7 +220,8 @@ class PasteParser:
     """Split a stream of keys into keys and bracketed pastes.
 
     ``feed(key)`` returns a list of items: keys (str or int) to handle one by
-    one, and ``("paste", text)`` for each complete paste. Other escape
+    one, ``("paste", text)`` for each complete paste, and ``FOCUS_IN`` or
+    ``FOCUS_OUT`` for a focus report (outside a paste). Other escape
     sequences curses did not know are dropped (``ESC [ ... final``), and
     Alt+key (``ESC key``) is the key alone.
     """
@@ -240,6 +247,9 @@ class PasteParser:
             if self._pending and key == "\x1b":
                 return self._mismatch("") + self.feed(key)   # a new sequence starts
             self._pending += key
+            if self._paste is None and self._pending in _FOCUS_REPORTS:
+                report, self._pending = _FOCUS_REPORTS[self._pending], ""
+                return [report]
             if not marker.startswith(self._pending):
                 return self._mismatch(key)
             if self._pending != marker:

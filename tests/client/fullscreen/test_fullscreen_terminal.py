@@ -162,6 +162,7 @@ def test_ctrl_c_logs_out_and_restores_the_terminal(server, terminal):
     server.wait_for_log(r"closing: logged out as liam\b")
     assert termios.tcgetattr(term.slave) == term.initial_modes
     assert term.raw.rindex(b"\x1b[?2004l") > term.raw.rindex(b"\x1b[?2004h")
+    assert term.raw.rindex(b"\x1b[?1004l") > term.raw.rindex(b"\x1b[?1004h")   # focus reports
     assert term.err == ""
 
 
@@ -195,6 +196,7 @@ def test_a_bug_still_restores_the_terminal_and_shows_the_traceback(server, termi
     assert status == 1
     assert "RuntimeError: planted bug" in term.err
     assert termios.tcgetattr(term.slave) == term.initial_modes
+    assert term.raw.rindex(b"\x1b[?1004l") > term.raw.rindex(b"\x1b[?1004h")   # focus reports
 
 
 def test_line_mode_when_asked(server, terminal):
@@ -202,6 +204,7 @@ def test_line_mode_when_asked(server, terminal):
     term.type("login quinn\r")
     term.wait_for(lambda t: b"Login successful" in t.raw)   # (may have scrolled off)
     assert b"\x1b[?1049h" not in term.raw and b"\x1b[?2004h" not in term.raw
+    assert b"\x1b[?1004h" not in term.raw
 
 
 # -- section 4 on the full screen ------------------------------------------------------------

@@ -44,7 +44,7 @@ def _tiny(name, **params):
     assert run["probe_unanswered"] == 0
     assert run["answers_per_s"] > 0 and run["received_bytes_per_s"] > 0
     assert run["disconnected"] == 0
-    assert run["server_cpu"] > 0
+    assert run["server_cpu"] >= 0   # a tiny run may take less than one clock tick
     return run
 
 

@@ -16,8 +16,8 @@ loop for an end-of-pass flush, so everything queued for a connection during
 one loop pass leaves in one ``sendmsg`` (scatter/gather, no joining of
 buffers). Whatever the kernel does not take stays queued, and only then is
 the socket watched for writability; it is unwatched as soon as the queue is
-empty. ``share(queue)`` takes a ``SharedChunks`` (one broadcast's payloads,
-queued once for many transports) as the queue by reference, while the
+empty. ``share(queue)`` takes a ``SharedChunks`` (``reactor.tcp.shared``:
+one broadcast's payloads, queued once for many transports) as the queue by reference, while the
 queue is empty: appending to it queues for every transport sharing it, and
 the first write of the transport's own copies the queue (copy on write),
 so order is kept. ``close()`` flushes, then closes (discarding input meanwhile);
@@ -58,71 +58,6 @@ _LINGER_RESET = struct.pack("ii", 1, 0)
 
 _sendmsg = socket.socket.sendmsg
 _recv = socket.socket.recv
-
-
-class SharedChunks:
-    """Chunks queued once for many transports (see ``Transport.share``).
-
-    Whoever owns it adds with ``append`` and must stop before the
-    end-of-pass flushes of the transports sharing it run (register its own
-    end-of-pass hook before sharing). ``left(transport)`` is called when a
-    transport stops sharing before its flush (it was written to, or
-    aborted): from then on, what is appended does not reach it.
-
-    ``encoded(encode)`` is the same queue as a layer above TCP puts it on
-    the wire (a WebSocket's frames): each chunk passed through ``encode``
-    once for all the transports sharing it, kept in step by ``append``;
-    transports leaving it are reported to this queue's ``left``.
-    """
-
-    __slots__ = ("chunks", "size", "_views")
-
-    def __init__(self, data):
-        self.chunks = [data]
-        self.size = len(data)
-        self._views = None               # encode -> _Encoded, made on demand
-
-    def append(self, data):
-        self.chunks.append(data)
-        self.size += len(data)
-        if self._views is not None:
-            for encode, view in self._views.items():
-                encoded = encode(data)
-                view.chunks.append(encoded)
-                view.size += len(encoded)
-
-    @property
-    def largest(self):
-        """The size of the largest of this queue and its encodings."""
-        if self._views is None:
-            return self.size
-        return max(self.size, *(view.size for view in self._views.values()))
-
-    def encoded(self, encode):
-        if self._views is None:
-            self._views = {}
-        view = self._views.get(encode)
-        if view is None:
-            view = self._views[encode] = _Encoded(self, encode)
-        return view
-
-    def left(self, transport):
-        pass
-
-
-class _Encoded(SharedChunks):
-    """A ``SharedChunks`` as ``encode`` makes each chunk (see ``encoded``)."""
-
-    __slots__ = ("origin",)
-
-    def __init__(self, origin, encode):
-        self.chunks = [encode(chunk) for chunk in origin.chunks]
-        self.size = sum(map(len, self.chunks))
-        self._views = None
-        self.origin = origin
-
-    def left(self, transport):
-        self.origin.left(transport)
 
 
 class Transport:
@@ -371,6 +306,8 @@ class Transport:
         if self._closing:
             return
         self.resume_reading()  # to discard, see above
+        if self._shared is not None:
+            self.unshare()     # what is appended to a shared queue from now on is not ours
         self._closing = True
         if not self._chunks:
             self._force_close(None)

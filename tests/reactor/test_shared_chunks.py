@@ -125,3 +125,14 @@ def test_an_encoded_view_is_kept_in_step_and_reports_leavers_to_its_origin():
     assert queue.gone == [b]
     assert drain(loop, pa, 14) == b"one;two;three;"
     assert drain(loop, pb, 12) == b"ONE;TWO;own;"
+
+
+def test_a_closing_sharer_sends_what_was_queued_and_nothing_appended_after():
+    loop = Loop()
+    (a, pa), (b, pb) = pair(loop), pair(loop)
+    queue = Recorder(b"one;")
+    a.share(queue), b.share(queue)
+    a.close()                         # as a write after close would be, later payloads are dropped
+    queue.append(b"two;")
+    assert drain(loop, pa, 8) == b"one;"
+    assert drain(loop, pb, 8) == b"one;two;"

@@ -44,6 +44,7 @@ class World:
         options.setdefault("login_timeout", 0)
         self.server = ChatServer(self.loop, ServerConfig(**options))
         self.peers = []
+        self.gone = set()
         self.received = [bytearray() for _ in range(CLIENTS)]
         for i in range(CLIENTS):
             ours, peer = socket.socketpair()
@@ -61,6 +62,10 @@ class World:
                 peer.sendall(UPGRADE)
 
     def send(self, i, data):
+        if i in self.gone:
+            return          # logged out: the server has closed it
+        if data == req("logout"):
+            self.gone.add(i)
         if i in WEBSOCKETS:
             data = b"".join(websocket.encode(websocket.TEXT, line, mask=True)
                             for line in data.split(b"\n") if line)
@@ -96,6 +101,7 @@ ACTIONS = st.one_of(
     st.tuples(st.just("join"), st.integers(0, CLIENTS - 1), st.sampled_from(ROOMS)),
     st.tuples(st.just("names"), st.integers(0, CLIENTS - 1), st.none()),
     st.tuples(st.just("pm"), st.integers(0, CLIENTS - 1), st.integers(0, CLIENTS - 1)),
+    st.tuples(st.just("logout"), st.integers(0, CLIENTS - 1), st.none()),
     st.tuples(st.just("pass"), st.none(), st.none()),
 )
 
@@ -107,6 +113,8 @@ def request(kind, who, arg):
         return req("join", arg)
     if kind == "names":
         return req("names")
+    if kind == "logout":
+        return req("logout")
     return req("pm", "u%d hi from %d" % (arg, who))
 
 

@@ -68,6 +68,8 @@ def parse_args(argv=None):
     p.add_argument("--close-deadline", type=float, default=limits.CLOSE_DEADLINE,
                    help="seconds a closing connection may take to receive its last output "
                         "(0: no deadline)")
+    p.add_argument("--presence-interval", type=float, default=limits.PRESENCE_INTERVAL,
+                   help="seconds over which joins and leaves are gathered into one notice")
     p.add_argument("--max-total-output", type=int, default=limits.MAX_TOTAL_OUTPUT,
                    help="unsent output of the clients over the pause mark, together, in "
                         "bytes; above it a client over the pause mark is disconnected")
@@ -199,7 +201,7 @@ def parse_args(argv=None):
                  "failed_login_limit", "db_max_pages", "failed_login_group_limit",
                  "registration_limit", "max_message_lines", "max_history_memory",
                  "room_ttl", "room_creations", "answer_rate", "store_timeout",
-                 "retain_messages", "retain_days"):
+                 "retain_messages", "retain_days", "presence_interval"):
         if getattr(args, name) < 0:
             p.error("--%s must not be negative" % name.replace("_", "-"))
     if args.max_message_lines < 1:

@@ -663,7 +663,7 @@ def test_server_logs_each_login(server, connect):
 
 
 def test_others_learn_who_left(make_server, connect):
-    srv = make_server()
+    srv = make_server("--presence-interval", "0.2")
     observer = logged_in(connect, srv, "observer")
     leaver = logged_in(connect, srv, "leaver")
     quitter = logged_in(connect, srv, "quitter")

@@ -46,7 +46,7 @@ def test_join_leave_rooms_names_and_msg_per_room(make_server, connect):
 
 
 def test_presence_notices_go_to_the_room_concerned(make_server, connect):
-    srv = make_server("--rate", "0")
+    srv = make_server("--rate", "0", "--presence-interval", "0.1")
     alice, bob = connect(srv, "alice"), connect(srv, "bob")
     alice.notice("^bob joined$")
     bob.join("dev")

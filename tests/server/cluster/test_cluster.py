@@ -71,13 +71,14 @@ def test_rooms_and_private_messages_across_nodes(cluster):
 def test_presence_names_and_rooms_across_nodes(cluster):
     """Joins and leaves on one node are told on the others; names and
     rooms count every node; a crashed node's users leave once."""
-    a = cluster.start("--lease", "1", "--lease-heartbeat", "0.2")
-    b = cluster.start("--lease", "1", "--lease-heartbeat", "0.2")
+    quick = ("--presence-interval", "0.1")
+    a = cluster.start("--lease", "1", "--lease-heartbeat", "0.2", *quick)
+    b = cluster.start("--lease", "1", "--lease-heartbeat", "0.2", *quick)
     alice, bob = a.connect(), b.connect()
     alice.login("alice")
     bob.login("bob")
     info_containing(alice, "bob joined")
-    carol_node = cluster.start()   # starts late: reads the snapshot
+    carol_node = cluster.start(*quick)   # starts late: reads the snapshot
     carol = carol_node.connect()
     carol.login("carol")
     carol.send("names")

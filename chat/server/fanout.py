@@ -59,6 +59,8 @@ class RoomBatch(SharedChunks):
             else:
                 output.send(data)
                 others.append(output)
+        if sharing and self.largest > pause_at:
+            self._dissolve()    # checked at once, as Output.send would have
 
     def add(self, data):
         for output in self.others:    # first: _dissolve adds to them

@@ -138,7 +138,7 @@ def play(script, min_members, **options):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.lists(ACTIONS, max_size=40), st.sampled_from([1 << 16, 4096]),
+@given(st.lists(ACTIONS, max_size=40), st.sampled_from([1 << 16, 4096, 1024]),
        st.sampled_from([0.0, 20.0]))
 def test_every_client_gets_the_same_bytes_with_and_without_batches(script, pause, pace_ms):
     options = dict(pause_output=pause, max_output=1 << 24, max_total_output=1 << 26,
@@ -167,3 +167,34 @@ def test_a_pass_of_messages_reaches_a_room_in_order():
         messages = [json.loads(line) for line in data.splitlines()]
         texts = [m["content"][:3] for m in messages if m["response"] == "message"]
         assert texts == ["m0-", "m1-", "m2-", "m3-", "m4-"]
+
+
+def paused_after_one_big_message(min_members):
+    """Which clients are paused after one message bigger than the pause
+    mark, their peers not reading and the socket buffers small."""
+    world = World(fanout_min_members=min_members, rate=0, pace_ms=0.0, pause_output=4096,
+                  max_output=1 << 24, max_total_output=1 << 26, max_message_bytes=1 << 20,
+                  max_message_length=1 << 20, max_request_size=1 << 21)
+    try:
+        for i in range(CLIENTS):
+            world.send(i, req("login", "u%d" % i))
+        world.settle()
+        for peer in world.peers:
+            peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        for conn in world.server.connections:
+            transport = getattr(conn.transport, "lower", conn.transport)   # under a WebSocket
+            transport.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        world.send(0, req("msg", "x" * 15000))
+        for _ in range(3):
+            world.loop.run_once()    # the peers do not read
+        return sorted((conn.port, conn.output.paused) for conn in world.server.connections)
+    finally:
+        world.close()
+
+
+def test_a_first_payload_past_the_pause_mark_pauses_as_before():
+    """The caps are checked where ``Output.send`` checked them: a batch
+    whose first payload is already past the pause mark dissolves at once."""
+    without = paused_after_one_big_message(min_members=CLIENTS + 1)
+    assert all(paused for _, paused in without)
+    assert paused_after_one_big_message(min_members=1) == without

@@ -269,14 +269,21 @@ class ClientEngine(StdinLines):
         self.last_word = None
         room, login = self.session.room, self.session.login_content
         self.session.logged_out()
-        again = ["login " + login] if login else []
-        if login and room and room.lower() != LOBBY:
-            again.append("join " + room)
+        if self._name_wait is not None and self._relogin_line:
+            # still waiting for the name (the server closed the connection we
+            # waited on): the same login and rejoin, the tries counted on
+            if self.queue and self.queue[0] == self._rejoin_line:
+                self.queue.popleft()
+            again = [self._relogin_line] + ([self._rejoin_line] if self._rejoin_line else [])
+        else:
+            again = ["login " + login] if login else []
+            if login and room and room.lower() != LOBBY:
+                again.append("join " + room)
+            self._name_wait = (NameWait(self.config.reconnect_delay, self.config.reconnect_max)
+                               if login else None)
         self.queue.extendleft(reversed(again))
         self._relogin_line = again[0] if again else None
         self._rejoin_line = again[1] if len(again) > 1 else None
-        self._name_wait = (NameWait(self.config.reconnect_delay, self.config.reconnect_max)
-                           if login else None)
         self.connector = Connector(self.loop, self.config.host, self.config.port, self,
                                    self._connect_failed, timeout=self.config.connect_timeout)
 
@@ -301,17 +308,25 @@ class ClientEngine(StdinLines):
     # -- responses ---------------------------------------------------------------
 
     def _on_payload(self, payload):
-        if (self._name_wait is not None and self.login_pending and name_held(payload)
-                and self._wait_for_name()):
-            return
+        gave_up = None
+        if self._name_wait is not None and self.login_pending and name_held(payload):
+            if self._wait_for_name():
+                return
+            gave_up = self._relogin_line
         self.display(payload)
+        if gave_up:   # after the refusal it answers
+            name = gave_up.split()[1] if len(gave_up.split()) > 1 else "?"
+            self.notice("gave up waiting for the name %s; 'login <name>' to log in" % name)
         before = self.session.summary()
         self.session.observe(payload)
         kind = response_kind(payload)
         content = payload.get("content") if isinstance(payload, dict) else None
         self.last_word = (content[:300] if kind in ("info", "error") and isinstance(content, str)
                           else None)
-        self.last_was_error = kind == "error"   # kicked, banned, timed out: no reconnecting
+        # kicked, banned, timed out: no reconnecting; but an error while we
+        # wait to log in again under a held name is the server giving up on
+        # this connection (its login timeout): the next connection goes on
+        self.last_was_error = kind == "error" and not self.waiting_for_name
         login_was_pending = self.login_pending
         if kind == "history":
             self._logged_in()
@@ -348,19 +363,23 @@ class ClientEngine(StdinLines):
             self._login_timer.cancel()
             self._login_timer = None
 
+    @property
+    def waiting_for_name(self):
+        """Between a refusal of a held name and the next try."""
+        return self._name_wait is not None and self._retry_timer is not None
+
     def _wait_for_name(self):
         """A reconnection's login was refused: our old session, dead but not
         yet dropped by the server, holds the name (``chat.client.relogin``).
         Nothing else goes (the rejoin waits behind the login); the login goes
         again after the backoff, said once. False: no tries left, the error
-        is shown as it is and the rejoin dropped."""
+        is shown as it is, then that we gave up, and the rejoin is dropped."""
         name = self._relogin_line.split()[1] if len(self._relogin_line.split()) > 1 else "?"
         delay = self._name_wait.next_delay()
         if delay is None:
             self._name_wait = None
             if self.queue and self.queue[0] == self._rejoin_line:
                 self.queue.popleft()
-            self.notice("gave up waiting for the name %s; 'login <name>' to log in" % name)
             return False
         if self._name_wait.tries == 1:
             self.notice("%s is still held by the old connection: logging in again as soon "

@@ -41,6 +41,7 @@ class CutProxy:
         self.port = self.listener.getsockname()[1]
         self.closed = False
         self.logins = 0
+        self.accepted = 0
         self.relays = []            # [client, upstream, cut requested, cut done]
         self.stale = []             # server sides kept open after a cut
         threading.Thread(target=self._accept, daemon=True).start()
@@ -51,6 +52,7 @@ class CutProxy:
                 if not select.select([self.listener], [], [], self.TICK)[0]:
                     continue
                 client, _ = self.listener.accept()
+                self.accepted += 1
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), TIMEOUT)
                 relay = [client, upstream, threading.Event(), threading.Event()]
                 self.relays.append(relay)
@@ -118,8 +120,12 @@ def test_the_rule_for_a_name_still_held():
     assert [wait.next_delay() for _ in range(4)] == [1.0, 2.0, 4.0, None]   # bounded
 
 
-def test_reconnection_waits_for_its_name_and_gets_back_in(terminal):
-    srv = ServerProcess("--rate", "0")
+@pytest.mark.parametrize("login_timeout, tries", [
+    ("60", 3),   # the first refusal and two retries, on one connection
+    ("1", 6),    # waits past the server's login timeout: it closes, the client goes on
+])
+def test_reconnection_waits_for_its_name_and_gets_back_in(terminal, login_timeout, tries):
+    srv = ServerProcess("--rate", "0", "--login-timeout", login_timeout)
     proxy = CutProxy(srv.port)
     bob = None
     try:
@@ -133,11 +139,13 @@ def test_reconnection_waits_for_its_name_and_gets_back_in(terminal):
         bob.request("join", "#dev")
         bob.send("msg", "before the cut")
         term.wait_for(r"bob: before the cut")
-        logins = proxy.logins
+        logins, connections = proxy.logins, proxy.accepted
         proxy.cut()
         term.wait_for(WAITING)
         bob.send("msg", "while you were cut off")
-        proxy.wait_for_logins(logins + 3)        # the first refusal and two retries
+        proxy.wait_for_logins(logins + tries)
+        if login_timeout == "1":                 # the server closed one we waited on
+            assert proxy.accepted >= connections + 2
         proxy.release()
         term.wait_for(lambda t: "while you were cut off" in t.text
                       and "| alice | #dev" in t.status_row)

@@ -68,6 +68,22 @@ end
 return n
 """
 
+#: Delete the entries of a room stream appended by one node process (the
+#: field ``o``, the append's origin, starts with ARGV[1]); at most ARGV[2]
+#: entries are looked at.
+DELETE_OWN = """
+local n = 0
+for _, e in ipairs(redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', ARGV[2])) do
+  local f = e[2]
+  for i = 1, #f, 2 do
+    if f[i] == 'o' and string.sub(f[i + 1], 1, #ARGV[1]) == ARGV[1] then
+      redis.call('XDEL', KEYS[1], e[1]); n = n + 1
+    end
+  end
+end
+return n
+"""
+
 
 def room_stream(room_key):
     return ROOM_PREFIX + room_key
@@ -164,6 +180,11 @@ class RedisStore(MemoryStore):
 
     def delete_stream(self, room_key):
         self.redis.call("DEL", room_stream(room_key))
+
+    def delete_own_entries(self, room_key, origin_prefix):
+        """Delete what one node process appended to a room's stream (its
+        origins start with ``origin_prefix``), and nothing others appended."""
+        self.redis.call("EVAL", DELETE_OWN, 1, room_stream(room_key), origin_prefix, self.scan)
 
     def purge(self, room_key, sender_key):
         super().purge(room_key, sender_key)

@@ -65,6 +65,11 @@ class RoomMessages:
         self._in_doubt = []                 # origins cut off, unread so far
         self._deadline = None               # the timer that ends the doubt
 
+    def forget_own(self, room_key):
+        """Delete what this process appended to a room's stream (a room
+        dropped elsewhere that our users spoke in before we heard)."""
+        self.core.store.delete_own_entries(room_key, self._origin)
+
     def publish(self, effect):
         """A ``msg`` into its room's stream (see the module docstring)."""
         session = effect.session

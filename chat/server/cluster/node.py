@@ -98,7 +98,8 @@ class Cluster:
                                         heartbeat, server.presence_changed,
                                         verify=self.redis.verify_record,
                                         inbox_ttl=config.inbox_ttl)
-        self.shared = SharedState(core, self._kick, server.carry_out)
+        self.shared = SharedState(core, self._kick, server.carry_out,
+                                  lambda room_key: self.messages.forget_own(room_key))  # below
         self.direct = DirectMessages(self, config.redis_timeout)
         self.events = Events(self.redis, node_id, core, self.presence, self.shared,
                              self.direct.kicked)

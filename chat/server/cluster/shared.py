@@ -30,11 +30,12 @@ log = logging.getLogger("chat.cluster")
 class SharedState:
     """Loads the shared accounts and bans, and applies others' changes."""
 
-    def __init__(self, core, kick, carry_out):
+    def __init__(self, core, kick, carry_out, forget_own):
         self.core = core
         self.store = core.store
         self.kick = kick           # fn(session, text): disconnect a banned user
         self.carry_out = carry_out   # fn(effects): the server carries them out
+        self.forget_own = forget_own   # fn(room key): delete our appends to its stream
 
     def load(self, then):
         """Read the accounts and bans into the core; ``then(error)``."""
@@ -90,12 +91,14 @@ class SharedState:
 
     def _dropped(self, room_key, by):
         """Another node's operator dropped the room: move our users out.
-        If any were here, delete the stream again once they are out: a
-        message they sent before this node heard of the drop recreated it."""
+        If any were here, delete what they said there since (a message sent
+        before this node heard of the drop recreated the stream), and only
+        that: when we hear late (cut off, stopped), others may have made
+        the room again meanwhile, and their stream is not ours to delete."""
         by = by.decode("utf-8", "replace") if isinstance(by, bytes) else "an operator"
         effects = self._apply(self.core.dropped_elsewhere, room_key, by)
         if effects:
-            self.store.delete_stream(room_key)
+            self.forget_own(room_key)
             self.carry_out(effects)
 
     def _kick_banned(self, key, ban):

@@ -8,6 +8,8 @@ shows Redis' round trips. Real nodes on a real redis-server; every wait is
 for an event with a deadline.
 """
 
+import signal
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -183,6 +185,43 @@ def test_an_operators_drop_removes_the_room_on_every_node(cluster, tmp_path):
     assert history(join(carol, "doomed")) == []
     bob.send("rooms")
     assert "#doomed (1)" in info_containing(bob, "Rooms (")
+
+
+def test_a_drop_heard_late_spares_the_room_made_again_since(cluster, tmp_path):
+    """Node b, stopped, hears of the drop of #again only after carol on a
+    has made the room again and spoken there. b moves bob out, and deletes
+    what its own users said in the dropped room, never carol's message."""
+    a = cluster.start(*oper_password_file(tmp_path))
+    b = cluster.start()
+    oper, carol, bob = a.connect(), a.connect(), b.connect()
+    oper.login("oper")
+    carol.login("carol")
+    bob.login("bob")
+    become_operator(oper)
+    join(bob, "again")
+
+    def seen_on_a():
+        oper.send("rooms")
+        return "#again (1 user" in info_containing(oper, "Rooms (")   # an operator's list
+    poll(seen_on_a)
+    b.proc.send_signal(signal.SIGSTOP)
+    try:
+        oper.send("drop", "again")
+        info_containing(oper, "dropped")
+        join(carol, "again")
+        carol.send("msg", "made again")
+        assert messages(carol, 1) == [("carol", "made again")]
+    finally:
+        b.proc.send_signal(signal.SIGCONT)
+    info_containing(bob, "#again was dropped by oper")
+    info_containing(bob, "Joined #lobby")
+    bob.expect("history")
+    bob.send("rooms")                 # b has handled the drop before answering this
+    info_containing(bob, "Rooms (")
+    dave = a.connect()
+    dave.login("dave")
+    assert history(join(dave, "again")) == [("carol", "made again")]
+    assert cluster.call("XLEN", stream("again")) == 1
 
 
 def test_metrics_show_redis_round_trips(cluster):

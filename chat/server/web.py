@@ -33,7 +33,7 @@ import os
 
 from reactor import http
 from reactor.tcp import listen
-from reactor.web import HttpConnection, WebSocketUpgrade
+from reactor.web import LINGER, HttpConnection, WebSocketUpgrade
 
 from .connection import ClientConnection
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -65,7 +65,7 @@ def listen_web(server):
         routes = WebRoutes(server, address, files, origins)
         return HttpConnection(server.loop, routes.route, config.max_request_size,
                               config.http_timeout, config.http_timeout,
-                              linger=config.close_deadline)
+                              linger=config.close_deadline or LINGER)   # 0: bounded all the same
     listeners = []
     if config.http_port is not None:
         listeners.append(listen(server.loop, config.host, config.http_port, http_connection))

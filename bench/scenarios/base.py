@@ -63,7 +63,8 @@ def tls_files():
 
 
 #: Servers that speak no TLS: TLS scenarios skip them.
-NO_TLS = {"asyncio": "no TLS in this baseline", "threaded": "no TLS in this baseline"}
+NO_TLS = {"asyncio": "no TLS in this baseline", "threaded": "no TLS in this baseline",
+          "ceiling": "no TLS in the C ceiling"}
 
 #: Servers that speak no WebSocket: WebSocket scenarios skip them.
 NO_WEBSOCKET = {"asyncio": "no WebSocket in this baseline",

@@ -8,6 +8,7 @@ import pytest
 
 from baseline_support import Server
 from bench.servers import build_ceiling
+from bench.suites import all_scenarios
 
 pytestmark = pytest.mark.slow   # a compiler and a server process
 
@@ -69,3 +70,12 @@ def test_stream_split_anywhere_garbage_and_a_taken_name(server):
     other = server.client()
     other.request("login", "ALICE")
     assert "taken" in other.expect_error()["content"]
+
+
+def test_every_scenario_the_ceiling_cannot_speak_skips_it_with_a_reason():
+    """TLS, WebSocket, and anything beyond login, msg, join, names and help:
+    a reason in the table, never a 'failed' column (connect-1000-tls was)."""
+    for scenario in all_scenarios("full"):
+        if scenario.tls or scenario.name.endswith("-ws") or not scenario.name.startswith(
+                ("connect-", "broadcast-", "rooms")):
+            assert scenario.skip.get("ceiling"), scenario.name

@@ -14,10 +14,11 @@ not paused, and whose transport has nothing queued *shares* the batch's
 chunk list as its transport's queue (``Transport.share``; a WebSocket
 shares the batch's framed encoding, framed once for all of them); every
 other member (paced, partly written, over its pause mark, TLS) gets the
-payload through its ``Output.send`` as before and is kept in ``others``. Each later broadcast to the same tuple in the pass is one
-``list.append`` for all sharing members, plus a ``send`` per other member.
-At the end of the pass each sharing transport flushes the whole batch in
-one ``sendmsg`` of the shared chunks.
+payload through its ``Output.send`` as before and is kept in ``others``.
+Each later broadcast to the same tuple in the pass is one ``list.append``
+for all sharing members, plus a ``send`` per other member. At the end of
+the pass each sharing transport flushes the whole batch in one
+``sendmsg`` of the shared chunks.
 
 What keeps this exactly as before, to the byte and in order:
 
@@ -26,8 +27,9 @@ What keeps this exactly as before, to the byte and in order:
   (``Transport.write`` unshares) and from then on is among ``others``
   (``RoomBatch.left``), so what it is sent stays in the order produced;
 * the caps are checked where they would have been: a batch whose size
-  (framed or not) passes the pause mark (below which ``Output.send`` checks nothing)
-  dissolves, every member on its own queue with its ``Output.check``;
+  (framed or not) passes the pause mark (below which ``Output.send``
+  checks nothing), with its first payload or a later one, dissolves:
+  every member on its own queue, with its ``Output.check``;
 * ``Fanout`` closes its batches in an end-of-pass hook registered before
   any transport shares one, so no batch grows after a member's flush.
 

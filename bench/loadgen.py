@@ -343,8 +343,12 @@ class LoadGen:
         self._special[client.fd] = None   # a plain receiver from now on
         client.on_done(client, None)
 
+    def _login_request(self, client):
+        """The login's bytes on the wire (a WebSocket client frames them)."""
+        return b'{"request": "login", "content": "%s"}%s' % (client.name, client.eol)
+
     def _send_login(self, client):
-        request = b'{"request": "login", "content": "%s"}%s' % (client.name, client.eol)
+        request = self._login_request(client)
         try:
             if client.sock.send(request) != len(request):
                 return self._fail_login(client, "login request not sent whole")

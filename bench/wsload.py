@@ -113,14 +113,8 @@ class WsLoadGen(LoadGen):
             return self._fail_login(client, "send: %s" % exc)
         return None
 
-    def _send_login(self, client):
-        request = frames(b'{"request": "login", "content": "%s"}' % client.name)
-        try:
-            if client.sock.send(request) != len(request):
-                return self._fail_login(client, "login request not sent whole")
-        except OSError as exc:
-            return self._fail_login(client, "send: %s" % exc)
-        return None
+    def _login_request(self, client):
+        return frames(b'{"request": "login", "content": "%s"}' % client.name)
 
     def _read_login(self, client):
         fd = client.fd

@@ -59,10 +59,6 @@ def text_frames(data):
                     for line in bytes(data).split(b"\n") if line)
 
 
-#: The last bytes object a WebSocketLayer framed, and its frames (see
-#: ``WebSocketLayer.write``); held, so its identity cannot be reused.
-_last_framed = [None, b""]
-
 #: The route's answer to a request that asks to become a WebSocket:
 #: ``protocol`` is the application protocol for it (its ``connection_made``
 #: gets the ``WebSocketLayer``); ``headers`` go with the 101.
@@ -283,22 +279,10 @@ class WebSocketLayer:
 
     def write(self, data):
         """One text frame per line of ``data`` (its newlines are the cuts).
-
-        A broadcast hands the same bytes object to every recipient in turn,
-        and server frames are not masked, so the frames of the last
-        ``data`` are kept (``_last_framed``) and reused while it is the same
-        object (only ``bytes``, which cannot change): framing costs once per
-        broadcast, not once per recipient.
-        """
+        (A room's broadcast is framed once for all its members: ``share``.)"""
         if self._closing:
             return
-        last = _last_framed
-        if last[0] is data:
-            framed = last[1]
-        else:
-            framed = text_frames(data)
-            if type(data) is bytes:   # immutable: the same object, the same frames
-                _last_framed[:] = (data, framed)
+        framed = text_frames(data)
         if framed:
             self.lower.write(framed)
 

@@ -1,6 +1,5 @@
 """``reactor.web.WebSocketLayer.write``: lines in, one text frame each out,
-whoever wrote what before (the frames of a broadcast's bytes are reused
-for the next recipient, and must never be reused for other bytes)."""
+whoever wrote what before, the same bytes object or a buffer changed since."""
 
 from hypothesis import given, strategies as st
 

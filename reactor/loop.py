@@ -1,10 +1,11 @@
-"""The event loop: one selector, a timer heap, a ready queue, signals.
+"""The event loop: one poller, a timer heap, a ready queue, signals.
 
 Theory of operation
 -------------------
 Each pass of ``run()`` does, in order:
 
-1. wait in ``select()`` no longer than the next timer's deadline (not at
+1. wait in the poller (``reactor.poller``: epoll, or ``selectors``
+   elsewhere) no longer than the next timer's deadline (not at
    all when callbacks are ready);
 2. run the callbacks queued with ``call_soon`` before this pass started;
 3. dispatch the ready file objects to their handlers (a transport, or
@@ -34,11 +35,12 @@ import collections
 import heapq
 import itertools
 import logging
-import selectors
 import signal
 import socket
 import threading
 import time
+
+from .poller import READ as _READ, WRITE as _WRITE, Poller
 
 log = logging.getLogger("reactor")
 
@@ -67,10 +69,6 @@ class TimerHandle:
         return (self.when, self._seq) < (other.when, other._seq)
 
 
-_READ = selectors.EVENT_READ
-_WRITE = selectors.EVENT_WRITE
-
-
 class _Callbacks:
     """Adapts plain reader/writer callbacks to the handler interface."""
 
@@ -93,11 +91,11 @@ class _Callbacks:
 
 
 class EventLoop:
-    """A single-threaded reactor on ``selectors.DefaultSelector``."""
+    """A single-threaded reactor on one ``Poller``."""
 
     def __init__(self, clock=time.monotonic):
         self.time = clock
-        self._selector = selectors.DefaultSelector()
+        self._poller = Poller()
         self._timers = []
         self._cancelled = 0      # cancelled handles still on the heap
         self._seq = itertools.count()
@@ -184,20 +182,21 @@ class EventLoop:
     # -- file objects ---------------------------------------------------
 
     def register(self, fileobj, events, handler):
-        """Watch ``fileobj`` for ``events`` (``selectors.EVENT_READ|WRITE``).
+        """Watch ``fileobj`` for ``events`` (``reactor.poller.READ|WRITE``).
 
         ``handler.on_readable()`` / ``handler.on_writable()`` are called when
         it is ready. Transports are their own handlers and remember what they
         registered, which keeps per-connection memory down (no callback
         tuples, no bound methods) and avoids lookups.
         """
-        self._selector.register(fileobj, events, handler)
+        self._poller.register(fileobj, events, handler)
 
     def modify(self, fileobj, events, handler):
-        self._selector.modify(fileobj, events, handler)
+        self._poller.modify(fileobj, events, handler)
 
     def unregister(self, fileobj):
-        self._selector.unregister(fileobj)
+        """Stop watching ``fileobj``; before it is closed."""
+        self._poller.unregister(fileobj)
 
     def add_reader(self, fileobj, callback):
         """Call ``callback()`` whenever ``fileobj`` is readable."""
@@ -214,22 +213,19 @@ class EventLoop:
         self._set_callback(fileobj, "writer", None)
 
     def _set_callback(self, fileobj, which, callback):
-        try:
-            handler = self._selector.get_key(fileobj).data
-        except KeyError:
-            handler = None
+        handler = self._poller.handler(fileobj)
         if handler is None:
             if callback is None:
                 return
             handler = _Callbacks()
             setattr(handler, which, callback)
-            self._selector.register(fileobj, handler.events(), handler)
+            self._poller.register(fileobj, handler.events(), handler)
             return
         setattr(handler, which, callback)
         if handler.events():
-            self._selector.modify(fileobj, handler.events(), handler)
+            self._poller.modify(fileobj, handler.events(), handler)
         else:
-            self._selector.unregister(fileobj)
+            self._poller.unregister(fileobj)
 
     # -- signals --------------------------------------------------------
 
@@ -282,7 +278,7 @@ class EventLoop:
 
     def run_once(self):
         timeout = self._select_timeout()
-        events = self._selector.select(timeout)
+        events = self._poller.select(timeout)
         started = self.time() if self._pass_observer is not None else 0.0
         # Callbacks queued by the last pass (a closed transport's
         # connection_lost, say) run before this pass's I/O: a slot freed
@@ -291,8 +287,7 @@ class EventLoop:
             handle = self._ready.popleft()
             if not handle.cancelled:
                 self._invoke(handle.callback, handle.args)
-        for key, mask in events:
-            handler = key.data
+        for handler, mask in events:
             try:
                 if mask & _READ:
                     handler.on_readable()
@@ -339,7 +334,7 @@ class EventLoop:
             log.exception("unhandled error in callback %r", callback)
 
     def close(self):
-        """Release the selector. The loop must not be running."""
+        """Release the poller. The loop must not be running."""
         self._restore_signals()
         with self._waker_lock:
             if self._waker is not None:
@@ -347,4 +342,4 @@ class EventLoop:
                 for sock in self._waker:
                     sock.close()
                 self._waker = None
-        self._selector.close()
+        self._poller.close()

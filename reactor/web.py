@@ -290,10 +290,9 @@ class WebSocketLayer:
         """Share ``queue`` (``reactor.tcp.Transport.share``) as frames: the
         lower transport shares its framed encoding, made once for every
         WebSocket sharing it. The transport that shares, or None."""
-        share = getattr(self.lower, "share", None)   # TLS does not share
-        if self._closing or share is None:
+        if self._closing:
             return None
-        return share(queue.encoded(text_frames))
+        return self.lower.share(queue.encoded(text_frames))   # (None over TLS)
 
     def close(self):
         self._send_close(websocket.NORMAL)

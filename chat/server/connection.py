@@ -114,8 +114,7 @@ class ClientConnection(RequestQueue, Session):
         transport.read_size = config.read_size
         if config.send_buffer:
             transport.set_send_buffer(config.send_buffer)
-        self.output = Output(server.loop, transport, server.output_limits,
-                             self._update_reading, self)
+        self.output = Output(transport, server.output_limits, self)
         if config.proxy_protocol and self.kind == "tcp":   # (a web client's comes over HTTP)
             if is_trusted(self.host, config.trusted_proxies):
                 self._proxy = HeaderReader()
@@ -233,6 +232,10 @@ class ClientConnection(RequestQueue, Session):
             self.state = LOGGED_IN
             log.info("%s logged in as %s", self, self.name)
             server.login_done(self)
+
+    def output_paused_changed(self):
+        """Our ``Output`` paused or resumed: read, or stop, accordingly."""
+        self._update_reading()
 
     def _update_reading(self):
         """The one place that decides whether this connection reads."""

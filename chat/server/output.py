@@ -21,7 +21,10 @@ Everything the server sends a client goes through its ``Output``:
   the transport; a client that stops reading cannot hold its socket and
   its slot past ``close_deadline`` seconds.
 
-The connection learns of a change of ``paused`` through ``on_change``.
+The connection (the ``owner``) learns of a change of ``paused`` through its
+``output_paused_changed()``; the transport's loop runs the deadline timer.
+Thousands live at once: no loop, no callback and no flag that another
+object already holds is stored per output.
 """
 
 import logging
@@ -67,24 +70,21 @@ class OutputLimits:
 class Output:
     """Paced or streamed output for one transport, with its caps."""
 
-    __slots__ = ("loop", "transport", "limits", "pacer", "paused", "closing", "on_change",
-                 "_deadline", "owner", "_counted", "_shares")
+    __slots__ = ("transport", "limits", "pacer", "paused", "closing", "_deadline", "owner",
+                 "_counted")
 
-    def __init__(self, loop, transport, limits, on_change, owner=None):
-        self.loop = loop
+    def __init__(self, transport, limits, owner):
         self.transport = transport
         self.limits = limits
-        self.on_change = on_change       # called when ``paused`` flips
-        self.owner = owner               # for log lines: who this is (formatted lazily)
+        self.owner = owner               # told when ``paused`` flips; named in log lines
         self.paused = False
         self.closing = False
         self._deadline = None
         self._counted = 0                # bytes of ours in limits.meter
-        self._shares = hasattr(transport, "share")   # TCP and WebSocket (fanout.py)
         self.pacer = None
         if limits.pace_gap > 0:
-            self.pacer = Pacer(loop, transport, limits.pace_gap, self._paced_payload_sent,
-                               limits.pace_min_gap)
+            self.pacer = Pacer(transport.loop, transport, limits.pace_gap,
+                               self._paced_payload_sent, limits.pace_min_gap)
         # The transport's marks are ours: its resume_writing (and the drain
         # it reports on request, see _watch_drain) mean "at or below resume_at".
         transport.set_write_buffer_limits(limits.pause_at, limits.resume_at)
@@ -120,8 +120,8 @@ class Output:
         """Take a room's batch of this pass as the transport's queue
         (``chat/server/fanout.py``): only when streamed, not paused, and
         nothing else is queued, where ``send`` would check nothing either.
-        The (TCP) transport that shares it, or None."""
-        if self.pacer is None and not self.paused and self._shares:
+        The transport that shares it, or None (TLS never does)."""
+        if self.pacer is None and not self.paused:
             return self.transport.share(queue)
         return None
 
@@ -145,7 +145,7 @@ class Output:
         elif size > limits.pause_at and not self.paused:
             self.paused = True
             self._watch_drain()
-            self.on_change()
+            self.owner.output_paused_changed()
 
     def drained(self):
         """Output shrank (a paced payload left, the transport flushed)."""
@@ -155,7 +155,7 @@ class Output:
             return
         if self.size <= self.limits.resume_at:
             self.paused = False
-            self.on_change()
+            self.owner.output_paused_changed()
         else:
             self._watch_drain()
 
@@ -188,8 +188,8 @@ class Output:
             return
         self.closing = True
         if self.limits.close_deadline > 0:
-            self._deadline = self.loop.call_later(self.limits.close_deadline,
-                                                  self._deadline_passed)
+            self._deadline = self.transport.loop.call_later(self.limits.close_deadline,
+                                                            self._deadline_passed)
         if self.pacer is None or not self.pacer.queue:
             self.transport.close()
         # else: _paced_payload_sent closes the transport after the last payload

@@ -144,6 +144,12 @@ class TLSLayer:
     def set_write_buffer_limits(self, high, low=None):
         self.raw.set_write_buffer_limits(high, low)
 
+    def share(self, queue):
+        """Never: each connection's bytes are encrypted on their own, so a
+        queue shared between connections cannot be sent (the callers write
+        to each one instead)."""
+        return None
+
     def report_drain(self):
         """As the TCP transport's, counting plaintext not yet encrypted: asked
         again once this pass's encryption has handed it to the TCP side."""

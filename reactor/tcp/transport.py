@@ -31,9 +31,10 @@ hands in accepted sockets, ``reactor.tcp.connector`` connected ones.
 """
 
 import logging
-import selectors
 import socket
 import struct
+
+from ..poller import READ as _READ, WRITE as _WRITE
 
 log = logging.getLogger("reactor.tcp")
 
@@ -50,8 +51,6 @@ DEFAULT_LOW_WATER = 64 * 1024
 # Shared "nothing queued" value: an idle connection holds no list of its own.
 _NO_CHUNKS = ()
 
-_READ = selectors.EVENT_READ
-_WRITE = selectors.EVENT_WRITE
 
 #: SO_LINGER on, 0 seconds: close() resets the connection and frees its buffers.
 _LINGER_RESET = struct.pack("ii", 1, 0)
@@ -63,9 +62,9 @@ _recv = socket.socket.recv
 class Transport:
     """A connected nonblocking TCP socket driven by an ``EventLoop``."""
 
-    __slots__ = ("loop", "sock", "protocol", "_chunks", "buffered", "_reading",
-                 "_writing", "_closing", "closed", "_high_water", "_low_water",
-                 "_writing_paused", "read_size", "_shared")
+    __slots__ = ("loop", "sock", "protocol", "_chunks", "buffered", "_interest",
+                 "_closing", "closed", "_high_water", "_low_water", "_writing_paused",
+                 "read_size", "_shared")
 
     def __init__(self, loop, sock, protocol):
         self.loop = loop
@@ -73,8 +72,7 @@ class Transport:
         self.protocol = protocol
         self._chunks = _NO_CHUNKS    # queued output, oldest first (a list)
         self.buffered = 0            # bytes in _chunks
-        self._reading = False        # registered for EVENT_READ
-        self._writing = False        # registered for EVENT_WRITE (kernel buffer full)
+        self._interest = 0           # the events watched: READ, and WRITE while the kernel is full
         self._closing = False        # close() called: flush, then close
         self.closed = False
         self._high_water = DEFAULT_HIGH_WATER
@@ -96,6 +94,11 @@ class Transport:
         except OSError:
             return None
 
+    @property
+    def reading(self):
+        """Whether the transport is watching for input (not paused, not closed)."""
+        return bool(self._interest & _READ)
+
     def start(self):
         """Begin reading, then tell the protocol (which may pause or close)."""
         self.resume_reading()
@@ -109,12 +112,10 @@ class Transport:
         except OSError:
             pass
 
-    def _set_interest(self, reading, writing):
-        """Tell the selector what we wait for; the transport is the handler."""
-        old = (_READ if self._reading else 0) | (_WRITE if self._writing else 0)
-        new = (_READ if reading else 0) | (_WRITE if writing else 0)
-        self._reading = reading
-        self._writing = writing
+    def _watch(self, new):
+        """Tell the poller what we wait for; the transport is the handler."""
+        old = self._interest
+        self._interest = new
         if new == old:
             return
         if not old:
@@ -127,15 +128,15 @@ class Transport:
     # -- reading --------------------------------------------------------
 
     def pause_reading(self):
-        if self._reading and not self.closed:
-            self._set_interest(False, self._writing)
+        if self._interest & _READ and not self.closed:
+            self._watch(self._interest & _WRITE)
 
     def resume_reading(self):
-        if not self._reading and not self._closing:
-            self._set_interest(True, self._writing)
+        if not self._interest & _READ and not self._closing:
+            self._watch(self._interest | _READ)
 
     def on_readable(self):
-        if not self._reading:  # paused or closed earlier in this pass
+        if not self._interest & _READ:  # paused or closed earlier in this pass
             return
         try:
             data = _recv(self.sock, self.read_size)
@@ -170,7 +171,7 @@ class Transport:
             # First chunk since the last flush: flush at the end of the pass
             # (unless the kernel is full and on_writable will do it).
             self._chunks = [data]
-            if not self._writing:
+            if not self._interest & _WRITE:
                 self.loop.at_end_of_pass(self._flush)
         else:
             self._chunks.append(data)
@@ -186,7 +187,7 @@ class Transport:
         reference, if nothing else is queued: this transport, or None
         (nothing done) if something is. ``buffered`` counts the queue as it
         was when shared (and as it is at the flush, or at ``unshare``)."""
-        if self._chunks is not _NO_CHUNKS or self._closing or self._writing:
+        if self._chunks is not _NO_CHUNKS or self._closing or self._interest & _WRITE:
             return None
         self._chunks = queue.chunks
         self._shared = queue
@@ -260,12 +261,12 @@ class Transport:
             if self._shared is not None:   # the kernel took none of it
                 chunks = self._own_chunks()
             self._chunks = chunks
-            if not self._writing:
-                self._set_interest(self._reading, True)
+            if not self._interest & _WRITE:
+                self._watch(self._interest | _WRITE)
         else:
             self._chunks = _NO_CHUNKS
-            if self._writing:
-                self._set_interest(self._reading, False)
+            if self._interest & _WRITE:
+                self._watch(self._interest & _READ)
             if self._closing:
                 self._force_close(None)
                 return
@@ -276,7 +277,7 @@ class Transport:
                 self._guard(resume)
 
     def on_writable(self):
-        if self._writing and not self.closed:
+        if self._interest & _WRITE and not self.closed:
             self._flush()
 
     def _consume(self, sent):
@@ -336,7 +337,7 @@ class Transport:
         self.buffered = 0
         try:
             # Unregister before closing: the fd number may be reused at once.
-            self._set_interest(False, False)
+            self._watch(0)
         except (KeyError, ValueError, OSError):
             pass
         try:

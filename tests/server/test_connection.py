@@ -123,7 +123,7 @@ def test_no_event_sequence_leaves_an_open_idle_connection_unread_or_a_closing_on
             if conn.state in OPEN_STATES:
                 held = conn.waiting or conn._wake is not None or conn.output.paused or conn._eof
                 if not held:
-                    assert rig.transport._reading, "open, nothing held back, but not reading"
+                    assert rig.transport.reading, "open, nothing held back, but not reading"
                 assert conn.output.size <= (1 << 20)
             else:
                 assert conn.state in (CLOSING, CLOSED)
@@ -149,14 +149,14 @@ def test_output_over_the_mark_pauses_reading_and_a_drain_resumes_it_even_through
         for _ in range(10):
             conn.send(b"p" * 2000 + b"\n")
         rig.settle()
-        assert conn.output.paused and not rig.transport._reading
+        assert conn.output.paused and not rig.transport.reading
         assert rig.server.meter.bytes == conn.output.size > 8192   # a heavy one: counted
         for _ in range(200):          # the client reads as the pacer sends
             rig.read_all()
             rig.settle(0.002)
             if not conn.output.paused:
                 break
-        assert not conn.output.paused and rig.transport._reading
+        assert not conn.output.paused and rig.transport.reading
         assert rig.server.meter.bytes <= 8192 // 4
     finally:
         rig.close()
@@ -183,14 +183,14 @@ def test_defect_6_paced_backlog_pauses_then_the_transport_alone_drains_and_readi
             rig.settle(0.01, passes=1)
         limits = conn.output.limits
         assert limits.resume_at < rig.transport.buffered < limits.pause_at
-        assert conn.output.paused and not rig.transport._reading
+        assert conn.output.paused and not rig.transport.reading
         for _ in range(100):                  # now the client reads it all
             rig.read_all()
             rig.settle()
-            if rig.transport._reading:
+            if rig.transport.reading:
                 break
         assert rig.transport.buffered <= conn.output.limits.resume_at
-        assert not conn.output.paused and rig.transport._reading
+        assert not conn.output.paused and rig.transport.reading
     finally:
         rig.close()
 
@@ -266,7 +266,7 @@ def test_closing_reads_and_discards_input():
             rig.send(b"{}" * 30000)
             rig.settle()
             assert conn.decoder is None and conn._batch is None
-        assert rig.transport._reading   # read on (no reset at close), keep nothing
+        assert rig.transport.reading   # read on (no reset at close), keep nothing
     finally:
         rig.close()
 

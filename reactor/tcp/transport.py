@@ -52,6 +52,21 @@ DEFAULT_LOW_WATER = 64 * 1024
 _NO_CHUNKS = ()
 
 
+_DEFAULT_MARKS = (DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER)
+_MARKS = {_DEFAULT_MARKS: _DEFAULT_MARKS}
+
+
+def _shared_marks(high, low):
+    """One (high, low) tuple per pair of values: a server's thousands of
+    transports all use the same marks, and share one tuple instead of
+    holding two integers each (the table is bounded; past it, a pair is
+    simply not shared)."""
+    marks = (high, low)
+    if len(_MARKS) < 64:
+        return _MARKS.setdefault(marks, marks)
+    return _MARKS.get(marks, marks)
+
+
 #: SO_LINGER on, 0 seconds: close() resets the connection and frees its buffers.
 _LINGER_RESET = struct.pack("ii", 1, 0)
 
@@ -63,8 +78,7 @@ class Transport:
     """A connected nonblocking TCP socket driven by an ``EventLoop``."""
 
     __slots__ = ("loop", "sock", "protocol", "_chunks", "buffered", "_interest",
-                 "_closing", "closed", "_high_water", "_low_water", "_writing_paused",
-                 "read_size", "_shared")
+                 "_closing", "closed", "_marks", "_writing_paused", "read_size", "_shared")
 
     def __init__(self, loop, sock, protocol):
         self.loop = loop
@@ -75,8 +89,7 @@ class Transport:
         self._interest = 0           # the events watched: READ, and WRITE while the kernel is full
         self._closing = False        # close() called: flush, then close
         self.closed = False
-        self._high_water = DEFAULT_HIGH_WATER
-        self._low_water = DEFAULT_LOW_WATER
+        self._marks = _DEFAULT_MARKS  # (high, low) water marks, shared (see _shared_marks)
         self._writing_paused = False
         self.read_size = RECV_SIZE   # bytes asked of the kernel per read
         self._shared = None          # the SharedChunks that _chunks is, if any
@@ -176,7 +189,7 @@ class Transport:
         else:
             self._chunks.append(data)
         self.buffered += len(data)
-        if self.buffered > self._high_water and not self._writing_paused:
+        if self.buffered > self._marks[0] and not self._writing_paused:
             self._writing_paused = True
             pause = getattr(self.protocol, "pause_writing", None)
             if pause:
@@ -201,7 +214,7 @@ class Transport:
             return
         self.buffered = self._shared.size
         self._own_chunks()
-        if self.buffered > self._high_water and not self._writing_paused:
+        if self.buffered > self._marks[0] and not self._writing_paused:
             self._writing_paused = True
             pause = getattr(self.protocol, "pause_writing", None)
             if pause:
@@ -217,12 +230,11 @@ class Transport:
         """Call the protocol's ``resume_writing`` once the queue is at or
         below the low-water mark, even if it never rose above the high one
         (the protocol paused for output it holds itself, a paced backlog)."""
-        if self.buffered > self._low_water:
+        if self.buffered > self._marks[1]:
             self._writing_paused = True
 
     def set_write_buffer_limits(self, high, low=None):
-        self._high_water = high
-        self._low_water = high // 4 if low is None else low
+        self._marks = _shared_marks(high, high // 4 if low is None else low)
 
     def _flush(self):
         """Send what the kernel takes, in as few calls as possible."""
@@ -270,7 +282,7 @@ class Transport:
             if self._closing:
                 self._force_close(None)
                 return
-        if self._writing_paused and self.buffered <= self._low_water:
+        if self._writing_paused and self.buffered <= self._marks[1]:
             self._writing_paused = False
             resume = getattr(self.protocol, "resume_writing", None)
             if resume:

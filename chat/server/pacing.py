@@ -19,6 +19,18 @@ import collections
 #: Up to this many payloads waiting, the full gap applies.
 FULL_GAP_BACKLOG = 4
 
+# The queue of a pacer that never held a payload: a client that shows it
+# reads streams with its first request never needs a deque (about 600 bytes).
+_NOTHING = ()
+
+
+def next_gap(gap, min_gap, waiting):
+    """The gap before the next payload, given how many still wait: the full
+    gap for a short backlog, shrinking with a longer one down to ``min_gap``."""
+    if waiting <= FULL_GAP_BACKLOG:
+        return gap
+    return max(min_gap, gap * FULL_GAP_BACKLOG / waiting)
+
 
 class Pacer:
     """A queue that feeds one transport one payload per (adaptive) gap."""
@@ -31,20 +43,15 @@ class Pacer:
         self.transport = transport
         self.gap = gap
         self.min_gap = gap if min_gap is None else min(gap, min_gap)
-        self.queue = collections.deque()
+        self.queue = _NOTHING        # a deque from the first push: most clients stream before
         self.bytes = 0               # bytes waiting in the queue
         self.timer = None
         self.ready_at = 0.0          # when the next payload may leave
         self.on_sent = on_sent       # called after each payload leaves
 
-    def next_gap(self):
-        """The gap before the next payload, given what is still waiting."""
-        waiting = len(self.queue)
-        if waiting <= FULL_GAP_BACKLOG:
-            return self.gap
-        return max(self.min_gap, self.gap * FULL_GAP_BACKLOG / waiting)
-
     def push(self, data):
+        if self.queue is _NOTHING:
+            self.queue = collections.deque()
         self.queue.append(data)
         self.bytes += len(data)
         if self.timer is None:
@@ -62,7 +69,7 @@ class Pacer:
         data = self.queue.popleft()
         self.bytes -= len(data)
         self.transport.write(data)  # alone in this loop pass: its own send
-        self.ready_at = now + self.next_gap()
+        self.ready_at = now + next_gap(self.gap, self.min_gap, len(self.queue))
         if self.queue:
             self.timer = self.loop.call_at(self.ready_at, self.transport.call_guarded,
                                            self._send_next)
@@ -75,7 +82,7 @@ class Pacer:
         write = self.transport.write
         for data in self.queue:
             write(data)
-        self.queue.clear()
+        self.queue = _NOTHING
 
     def cancel(self):
         """Stop the timer; the queue stays."""
@@ -87,4 +94,4 @@ class Pacer:
         """Discard what waits (the connection is gone)."""
         self.cancel()
         self.bytes = 0
-        self.queue.clear()
+        self.queue = _NOTHING

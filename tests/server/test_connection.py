@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from chat.server.connection import (ADMITTED, CLOSED, CLOSING, LOGGED_IN, OPEN_STATES,
                                     ClientConnection, wants_reading)
-from chat.server.pacing import FULL_GAP_BACKLOG, Pacer
+from chat.server.pacing import FULL_GAP_BACKLOG, next_gap
 from chat.server.app import ChatServer
 from chat.server.config import ServerConfig
 from reactor.tcp import Transport
@@ -275,6 +275,4 @@ def test_closing_reads_and_discards_input():
     (0, 0.02), (FULL_GAP_BACKLOG, 0.02), (FULL_GAP_BACKLOG * 2, 0.01),
     (FULL_GAP_BACKLOG * 10, 0.002), (10000, 0.001)])
 def test_pacing_gap_shrinks_with_the_backlog_down_to_the_minimum(waiting, gap):
-    pacer = Pacer(loop=None, transport=None, gap=0.02, on_sent=None, min_gap=0.001)
-    pacer.queue.extend([b"x"] * waiting)
-    assert pacer.next_gap() == pytest.approx(gap)
+    assert next_gap(0.02, 0.001, waiting) == pytest.approx(gap)

@@ -16,8 +16,9 @@ queue are dropped at once, and what it still reads is discarded on arrival
 (reading on avoids the reset that closing with unread input causes). Its
 output gets a deadline to drain (``chat.server.output``).
 
-Requests: bytes go to a ``JsonStreamDecoder``, which hands them out in
-bounded batches (at most ``limits.QUEUED_REQUESTS`` values or
+Requests: bytes go to a ``JsonStreamDecoder`` (a read of whole requests,
+the usual one, is parsed at once by ``decode_whole`` with the same
+result, and no decoder is made), which hands them out in bounded batches (at most ``limits.QUEUED_REQUESTS`` values or
 ``limits.QUEUED_REQUEST_BYTES`` of input at a time), so whatever one read
 carries, the decoded-but-waiting queue stays small; the rest waits as raw
 bytes in the decoder (one read at most, since reading stops meanwhile).
@@ -44,7 +45,7 @@ from the state and the conditions that hold requests back
 import logging
 import sys
 
-from reactor.framing import JsonStreamDecoder
+from reactor.framing import JsonStreamDecoder, decode_whole
 
 from .. import limits
 from ..core import Session
@@ -176,12 +177,19 @@ class ClientConnection(RequestQueue, Session):
         if server.tracks_idle:
             self.last_activity = server.loop.time()
         decoder = self.decoder
-        if decoder is None:
-            decoder = self.decoder = JsonStreamDecoder(server.config.max_request_size)
-        items = decoder.feed(data, limits.QUEUED_REQUESTS, limits.QUEUED_REQUEST_BYTES)
-        if self.output.paced and decoder.saw_newline:
-            self.output.stream()
-        self._drop_idle_decoder()
+        items = None
+        if decoder is None and not self.output.paced:
+            # The usual read, whole requests: no decoder needed (a paced
+            # client's decoder also watches for newlines, so it keeps one).
+            items = decode_whole(data, limits.QUEUED_REQUESTS, limits.QUEUED_REQUEST_BYTES,
+                                 server.config.max_request_size)
+        if items is None:
+            if decoder is None:
+                decoder = self.decoder = JsonStreamDecoder(server.config.max_request_size)
+            items = decoder.feed(data, limits.QUEUED_REQUESTS, limits.QUEUED_REQUEST_BYTES)
+            if self.output.paced and decoder.saw_newline:
+                self.output.stream()
+            self._drop_idle_decoder()
         if items:
             if self._batch is None:
                 self._batch, self._next = items, 0

@@ -9,7 +9,9 @@ Updating a metric is a dictionary update on the loop's thread, nothing
 more: the hot paths count in bulk (a broadcast adds its number of
 recipients once), and what is cheaper to read than to track (connections
 by state, queued output, rooms) is a gauge whose ``collect`` function is
-called only when someone scrapes.
+called only when someone scrapes. A counter bumped on every request can
+be kept the same way: the owner adds to a plain number (no call at all)
+and the counter's ``collect`` reads it at scrape time.
 
 Names and label names are checked when a metric is made (a typo is our
 bug, found at start-up); label values are escaped as the format asks, so
@@ -73,12 +75,15 @@ class _Family:
 
 
 class Counter(_Family):
-    """A number that only goes up (``_total`` is added to its name)."""
+    """A number that only goes up (``_total`` is added to its name): counted
+    with ``inc``, or kept by its owner and read by ``collect()`` (a number,
+    or {label values tuple: number}) when someone scrapes."""
 
     kind = "counter"
 
-    def __init__(self, name, help_text, labels=()):
+    def __init__(self, name, help_text, labels=(), collect=None):
         super().__init__(name, help_text, labels)
+        self.collect = collect
         self.values = {} if labels else {(): 0}
 
     def header(self, name=None):
@@ -95,8 +100,12 @@ class Counter(_Family):
             values[label_values] = amount
 
     def samples(self):
+        values = self.values
+        if self.collect is not None:
+            got = self.collect()
+            values = got if isinstance(got, dict) else {(): got}
         return ["%s_total%s %s" % (self.name, _labels(self.labels, key), _number(value))
-                for key, value in self.values.items()]
+                for key, value in values.items()]
 
 
 class Gauge(_Family):
@@ -161,8 +170,8 @@ class Registry:
         self.families[family.name] = family
         return family
 
-    def counter(self, name, help_text, labels=()):
-        return self._add(Counter(name, help_text, labels))
+    def counter(self, name, help_text, labels=(), collect=None):
+        return self._add(Counter(name, help_text, labels, collect))
 
     def gauge(self, name, help_text, labels=(), collect=None):
         return self._add(Gauge(name, help_text, labels, collect))

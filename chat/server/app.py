@@ -278,12 +278,12 @@ class ChatServer(CoreHooks):
                 data = effect.data
                 recipients = effect.recipients
                 self.fanout.broadcast(data, recipients)   # the hot path
-                metrics.deliveries.inc(len(recipients))
-                metrics.bytes_out.inc(len(recipients) * len(data))
+                metrics.delivered += len(recipients)
+                metrics.sent_bytes += len(recipients) * len(data)
             elif kind is Send:
                 effect.session.send(effect.data)
-                metrics.deliveries.inc()
-                metrics.bytes_out.inc(len(effect.data))
+                metrics.delivered += 1
+                metrics.sent_bytes += len(effect.data)
             elif kind is Close:
                 effect.session.close(effect.reason)
             elif kind is Publish:

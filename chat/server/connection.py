@@ -173,7 +173,7 @@ class ClientConnection(RequestQueue, Session):
             if not data:
                 return
         server = self.server
-        server.metrics.bytes_in.inc(len(data))
+        server.metrics.received_bytes += len(data)
         if server.tracks_idle:
             self.last_activity = server.loop.time()
         decoder = self.decoder

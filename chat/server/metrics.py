@@ -5,7 +5,10 @@ Theory of operation
 ``ServerMetrics`` owns the server's ``reactor.metrics.Registry``. Counters
 are bumped where the event happens, in bulk on the hot paths: a
 broadcast adds its number of recipients and bytes once, a read its byte
-count. What the server already knows is collected only when someone
+count. Those counted on every request or read are plain numbers here
+(``delivered``, ``sent_bytes``, ``received_bytes``, ``accepted_messages``
+and the per-name ``request_counts``), which the hot paths add to without
+a call; their counters read them when someone scrapes. What the server already knows is collected only when someone
 scrapes: connections by kind and state, queued output, rooms, history
 memory, Redis' state. Histograms time a loop pass, a store commit and a
 Redis command's round trip (the loop, the group commit and a cluster
@@ -23,9 +26,9 @@ from ..core import Broadcast, Publish
 
 #: Request names counted by name; anything else counts as "other", so a
 #: client sending made-up requests cannot grow the label set.
-KNOWN_REQUESTS = ("login", "logout", "msg", "names", "help", "join", "leave", "rooms", "pm",
-                  "register", "password", "oper", "kick", "ban", "unban", "bans", "purge",
-                  "drop")
+KNOWN_REQUESTS = frozenset(("login", "logout", "msg", "names", "help", "join", "leave",
+                            "rooms", "pm", "register", "password", "oper", "kick", "ban",
+                            "unban", "bans", "purge", "drop"))
 
 __all__ = ["CONTENT_TYPE", "ServerMetrics"]
 
@@ -40,11 +43,22 @@ class ServerMetrics:
                 collect=self._connections)
         self.logins = r.counter("chat_logins", "Successful logins.")
         self.failed_logins = r.counter("chat_failed_logins", "Failed password attempts.")
-        self.requests = r.counter("chat_requests", "Requests handled, by name.", ["request"])
-        self.messages = r.counter("chat_messages", "Messages accepted (msg).")
-        self.deliveries = r.counter("chat_deliveries", "Payloads handed to connections.")
-        self.bytes_in = r.counter("chat_received_bytes", "Bytes read from clients.")
-        self.bytes_out = r.counter("chat_sent_bytes", "Bytes handed to client connections.")
+        # counted on every request or read: plain numbers, read at scrape time
+        self.request_counts = {}   # name (or "other") -> requests handled, in first-seen order
+        self.accepted_messages = 0
+        self.delivered = 0
+        self.received_bytes = 0
+        self.sent_bytes = 0
+        r.counter("chat_requests", "Requests handled, by name.", ["request"],
+                  collect=lambda: {(name,): n for name, n in self.request_counts.items()})
+        r.counter("chat_messages", "Messages accepted (msg).",
+                  collect=lambda: self.accepted_messages)
+        r.counter("chat_deliveries", "Payloads handed to connections.",
+                  collect=lambda: self.delivered)
+        r.counter("chat_received_bytes", "Bytes read from clients.",
+                  collect=lambda: self.received_bytes)
+        r.counter("chat_sent_bytes", "Bytes handed to client connections.",
+                  collect=lambda: self.sent_bytes)
         r.gauge("chat_slow_consumers_dropped", "Clients dropped for not reading their output.",
                 collect=lambda: server.meter.dropped)
         r.gauge("chat_output_queued_bytes", "Output owed to clients, all together.",
@@ -69,10 +83,13 @@ class ServerMetrics:
     def request(self, item, effects):
         """Count one request (a decoded JSON value) by its name, and a
         message the core accepted (its answer: a broadcast, or a publish)."""
-        name = item.get("request") if isinstance(item, dict) else None
-        self.requests.inc(1, name if name in KNOWN_REQUESTS else "other")
+        name = item.get("request") if type(item) is dict else None
+        if type(name) is not str or name not in KNOWN_REQUESTS:
+            name = "other"
+        counts = self.request_counts
+        counts[name] = counts.get(name, 0) + 1
         if name == "msg" and effects and type(effects[0]) in (Broadcast, Publish):
-            self.messages.inc()
+            self.accepted_messages += 1
 
     def render(self):
         return self.registry.render()

@@ -65,3 +65,19 @@ def test_names_and_labels_are_checked_when_made():
     labelled = registry.counter("labelled", "x", ["a"])
     with pytest.raises(ValueError):
         labelled.inc(1)   # its label is missing
+
+
+def test_a_counter_kept_by_its_owner_is_read_at_scrape_time():
+    registry = Registry()
+    kept = {"n": 0, "by": {}}
+    registry.counter("chat_deliveries", "Payloads.", collect=lambda: kept["n"])
+    registry.counter("chat_requests", "Requests by name.", ["request"],
+                     collect=lambda: {(name,): n for name, n in kept["by"].items()})
+    kept["n"] += 5
+    kept["by"]["msg"] = 2
+    families = parsed(registry)
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in families.values() for s in family.samples}
+    assert samples[("chat_deliveries_total", ())] == 5
+    assert samples[("chat_requests_total", (("request", "msg"),))] == 2
+    assert families["chat_deliveries"].type == "counter"

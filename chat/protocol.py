@@ -6,7 +6,11 @@ how a decoded JSON value is checked into a ``Request`` or rejected with a
 
 Encoding follows "be conservative": ``json.dumps`` with the default
 ``ensure_ascii=True`` (pure ASCII, safe for Python 2 peers), keys in the
-standard's order, one ``\\n`` after each payload.
+standard's order, one ``\\n`` after each payload. A response whose
+content is a string (every one but ``history``) is formatted from its
+``quote``d strings instead, byte for byte what ``json.dumps`` writes (the
+tests hold the two together): a message's text is quoted once, for its
+size check and for its payload (``encode_quoted``).
 """
 
 import datetime
@@ -25,6 +29,9 @@ HISTORY = "history"
 NO_ARGUMENT = (None, "", "None")
 
 _encode = json.JSONEncoder().encode
+
+#: A string as ``json.dumps`` writes it (quoted, escaped, ASCII); C.
+quote = json.encoder.encode_basestring_ascii
 
 
 class RequestError(Exception):
@@ -84,7 +91,7 @@ def encode_payload(obj):
 def encoded_length(text):
     """Bytes a string takes on the wire inside a payload, escapes included
     (``\\u00e5`` is 6 bytes, an emoji 12), without the quotes."""
-    return len(_encode(text)) - 2
+    return len(quote(text)) - 2
 
 
 _RESPONSE_KEYS = ["timestamp", "sender", "response", "content"]
@@ -109,9 +116,18 @@ def is_message_payload(data):
 
 
 def encode_response(timestamp, sender, response, content):
-    """Encode one response with the standard's four keys, in order."""
+    """Encode one response with the standard's four keys, in order (the first
+    three are strings; ``content`` a string or, for ``history``, a list)."""
+    if type(content) is str:
+        return encode_quoted(timestamp, sender, response, quote(content))
     return encode_payload({"timestamp": timestamp, "sender": sender,
                            "response": response, "content": content})
+
+
+def encode_quoted(timestamp, sender, response, quoted_content):
+    """``encode_response`` of a string content given ``quote``d."""
+    return ('{"timestamp": %s, "sender": %s, "response": %s, "content": %s}\n'
+            % (quote(timestamp), quote(sender), quote(response), quoted_content)).encode("ascii")
 
 
 class Clock:

@@ -283,7 +283,8 @@ class ChatCore(RoomRequests, RoomLife, AccountRequests, ModerationRequests):
                 Close(session, "logged out as %s" % name)]
 
     def _check_text(self, text, usage):
-        """A message text within both limits, or ``RequestError``."""
+        """A message text within the limits, quoted for its payload
+        (``protocol.quote``: its size is checked on that), or ``RequestError``."""
         if not text.strip():
             raise RequestError("%s needs a message: %s" % (usage.split()[0], usage))
         if len(text) > self.max_message_length:
@@ -293,17 +294,19 @@ class ChatCore(RoomRequests, RoomLife, AccountRequests, ModerationRequests):
         if lines > self.max_message_lines:
             raise RequestError("message has too many lines: %d, the limit is %d"
                                % (lines, self.max_message_lines))
-        size = protocol.encoded_length(text)
+        quoted = protocol.quote(text)
+        size = len(quoted) - 2   # protocol.encoded_length
         if size > self.max_message_bytes:
             raise RequestError("message too large: %d bytes on the wire (a non-ASCII "
                                "character takes 6 or 12), the limit is %d"
                                % (size, self.max_message_bytes))
+        return quoted
 
     def _on_msg(self, session, text):
-        self._check_text(text, "msg <text>")
+        quoted = self._check_text(text, "msg <text>")
         room = session.room
-        payload = protocol.encode_response(self.clock.timestamp(), session.name,
-                                           protocol.MESSAGE, text)
+        payload = protocol.encode_quoted(self.clock.timestamp(), session.name,
+                                         protocol.MESSAGE, quoted)
         if self.shared_log:
             return [Publish(session, room, payload)]
         room.history.append(session.key, payload)
@@ -317,15 +320,15 @@ class ChatCore(RoomRequests, RoomLife, AccountRequests, ModerationRequests):
         name, space, text = content.lstrip().partition(" ")
         if not space or not is_username(name):
             raise RequestError("pm needs a username and a message: " + usage)
-        self._check_text(text, usage)
+        quoted = self._check_text(text, usage)
         recipient = self.users.get(name.lower())
         if recipient is None:
             if self.shared_log:
                 return [RemotePm(session, name, text)]
             raise RequestError("%s is not online" % name)
-        payload = protocol.encode_response(self.clock.timestamp(),
-                                           "%s -> %s" % (session.name, recipient.name),
-                                           protocol.MESSAGE, text)
+        payload = protocol.encode_quoted(self.clock.timestamp(),
+                                         "%s -> %s" % (session.name, recipient.name),
+                                         protocol.MESSAGE, quoted)
         told = (recipient,) if recipient is session else (recipient, session)
         return [Broadcast(payload, told)]
 

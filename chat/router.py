@@ -75,7 +75,8 @@ def build_router(handlers, **values):
 class Route:
     """One request the server supports."""
 
-    __slots__ = ("name", "handler", "argument", "needs_login", "needs_operator", "summary")
+    __slots__ = ("name", "handler", "argument", "needs_login", "needs_operator", "summary",
+                 "needs_text")
 
     def __init__(self, name, handler, argument, needs_login, summary, needs_operator=False):
         self.name = name
@@ -84,6 +85,8 @@ class Route:
         self.needs_login = needs_login
         self.needs_operator = needs_operator
         self.summary = summary
+        # a required argument: any string passes as it is (msg, join, login...)
+        self.needs_text = argument is not None and not argument.startswith("[")
 
     def usage(self):
         return self.name if self.argument is None else "%s %s" % (self.name, self.argument)
@@ -106,7 +109,10 @@ class Router:
                                "before 'login <username>'")
         if route.needs_operator and not session.operator:
             raise RequestError("%s needs operator rights" % route.name)
-        return route.handler(session, self._argument(route, request.content))
+        content = request.content
+        if not (route.needs_text and isinstance(content, str)):   # else it is the argument
+            content = self._argument(route, content)
+        return route.handler(session, content)
 
     @staticmethod
     def _argument(route, content):

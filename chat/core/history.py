@@ -68,7 +68,9 @@ class History:
         while len(self._entries) > self.limit:
             self.bytes -= len(self._entries.popleft()[1]) + 1
         self.meter.bytes += self.bytes - before
-        self._changed()
+        self.version += 1   # _changed, inline: this is every message's path
+        if self._cache is not None:
+            self.drop_cache()
 
     def entries(self):
         """(sender key, payload) oldest first (a copy)."""

@@ -83,27 +83,36 @@ class RequestQueue:
             if not budget:  # this pass's batch is done: the rest next pass
                 self._wake = server.loop.call_soon(self.transport.call_guarded, self._woken)
                 break
-            now = server.loop.time()
-            if _answered(item):
-                if server.config.answer_rate > 0:
-                    wait = self._answer_wait(now)
-                    if wait:
-                        self._wake_in(wait)  # the answer budget: until it is not spent
-                        break
-                if not server.answers_allowed():   # this pass wrote enough: next pass, in turn
-                    self._wake = server.loop.call_soon(self.transport.call_guarded, self._woken)
-                    break
-            if self._bucket is not None:
-                wait = self._bucket.take(now)
-                if wait:
-                    self._wake_in(wait)  # flood control: until the next token
-                    break
+            answered = _answered(item)
+            if (answered or self._bucket is not None) and self._held_back(answered):
+                break
             budget -= 1
             self._next += 1
             if server.tracks_idle:
-                self.last_activity = now
-            self._take(item)
+                self.last_activity = server.loop.time()
+            self._take(item, answered)
         self._update_reading()
+
+    def _held_back(self, answered):
+        """Whether a limit holds the next request back (its wake-up is set):
+        the answer budget for an ``answered`` one, then flood control."""
+        server = self.server
+        now = server.loop.time()
+        if answered:
+            if server.config.answer_rate > 0:
+                wait = self._answer_wait(now)
+                if wait:
+                    self._wake_in(wait)  # the answer budget: until it is not spent
+                    return True
+            if not server.answers_allowed():   # this pass wrote enough: next pass, in turn
+                self._wake = server.loop.call_soon(self.transport.call_guarded, self._woken)
+                return True
+        if self._bucket is not None:
+            wait = self._bucket.take(now)
+            if wait:
+                self._wake_in(wait)  # flood control: until the next token
+                return True
+        return False
 
     def _peek(self):
         """The next waiting request, refilling the batch from the decoder."""
@@ -121,9 +130,10 @@ class RequestQueue:
                 return batch[0]
         return _NOTHING
 
-    def _take(self, item):
+    def _take(self, item, answered):
         """One request off the queue: a framing error is answered here; the
-        cluster's gate may take charge of a request; the core handles the rest."""
+        cluster's gate may take charge of a request; the core handles the rest.
+        ``answered``: whether it draws on the answer budget (``_answered``)."""
         server = self.server
         if isinstance(item, FramingError):
             log.debug("%s sent bad input: %s", self, item.message)
@@ -137,15 +147,19 @@ class RequestQueue:
             return
         if server.cluster is not None and server.cluster.gate.check(self, item):
             return
-        self.handle(item)
+        self.handle(item, answered)
 
-    def handle(self, item):
-        """Hand one request to the core and carry out its effects."""
-        effects = self.server.core.handle(self, item)
-        self.server.metrics.request(item, effects)
-        if _answered(item):
+    def handle(self, item, answered=None):
+        """Hand one request to the core and carry out its effects
+        (``answered`` as for ``_take``; found out if not given)."""
+        server = self.server
+        effects = server.core.handle(self, item)
+        server.metrics.request(item, effects)
+        if answered is None:
+            answered = _answered(item)
+        if answered:
             cost = sum(len(e.data) for e in effects if type(e) is Send and e.session is self)
-            self.server.count_answer(cost)
+            server.count_answer(cost)
             if self._answers is not None:
                 self._answers.charge(cost)
         self.carry_out(effects)
@@ -180,7 +194,7 @@ class RequestQueue:
         if self._wake is _HELD:
             self._wake = None
         if self.is_open:
-            self._take(item)
+            self._take(item, _answered(item))
         if self._wake is None:
             self._process()
 

@@ -18,7 +18,8 @@ output gets a deadline to drain (``chat.server.output``).
 
 Requests: bytes go to a ``JsonStreamDecoder`` (a read of whole requests,
 the usual one, is parsed at once by ``decode_whole`` with the same
-result, and no decoder is made), which hands them out in bounded batches (at most ``limits.QUEUED_REQUESTS`` values or
+result, and no decoder is made), which hands them out in bounded
+batches (at most ``limits.QUEUED_REQUESTS`` values or
 ``limits.QUEUED_REQUEST_BYTES`` of input at a time), so whatever one read
 carries, the decoded-but-waiting queue stays small; the rest waits as raw
 bytes in the decoder (one read at most, since reading stops meanwhile).

@@ -104,6 +104,9 @@ def decode_whole(data, max_values=None, max_bytes=None, max_size=DEFAULT_MAX_SIZ
     size = len(data)
     if size > max_size or (max_bytes and size > max_bytes):
         return None   # whether a value or the batch is too large: the decoder's to say
+    tail = data.rstrip(b" \t\r\n")
+    if tail and not tail.endswith(b"}"):
+        return None   # it ends inside a value, or with something else: no use trying
     try:
         text = str(data, "utf-8")
     except UnicodeDecodeError:

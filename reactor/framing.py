@@ -93,8 +93,8 @@ _WHITESPACE_TEXT = re.compile(r"[ \t\r\n]*")
 
 def decode_whole(data, max_values=None, max_bytes=None, max_size=DEFAULT_MAX_SIZE,
                  max_depth=DEFAULT_MAX_DEPTH):
-    """The values in ``data`` if it holds only complete JSON objects and
-    whitespace, else None (see the module docstring).
+    """The values in ``data`` (bytes or bytearray) if it holds only complete
+    JSON objects and whitespace, else None (see the module docstring).
 
     A list is exactly what a fresh ``JsonStreamDecoder(max_size,
     max_depth).feed(data, max_values, max_bytes)`` returns when that leaves

@@ -193,6 +193,8 @@ class HttpConnection:
 class WebSocketLayer:
     """A transport for a line-delimited protocol, over WebSocket frames."""
 
+    kind = "websocket"   # the way in, as the application counts its connections
+
     def __init__(self, loop, lower, protocol, max_message, linger=LINGER):
         self.loop = loop
         self.lower = lower              # the TCP or TLS transport

@@ -154,7 +154,7 @@ class ChatServer(CoreHooks):
             self.tls = ServerTLS(self.loop, self.config)
         tls = self.tls
         self.tls_listener = listen(self.loop, self.config.host, self.config.tls_port,
-                                   lambda address: tls.wrap(ClientConnection(self, address, "tls")))
+                                   lambda address: tls.wrap(ClientConnection(self, address)))
         tls.listening_on(self.tls_listener.address[1])
 
     def reload_tls(self):

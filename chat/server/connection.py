@@ -82,26 +82,29 @@ class ClientConnection(RequestQueue, Session):
     and output. Thousands live at once: ``__slots__``, and the decoder and
     queue exist only while something waits in them."""
 
-    __slots__ = ("server", "transport", "port", "kind", "state", "output", "decoder", "_batch",
-                 "_next", "_bucket", "_wake", "_eof", "last_activity", "_proxy", "_answers")
+    __slots__ = ("server", "transport", "port", "state", "output", "decoder", "_batch",
+                 "_bucket", "_wake", "_eof", "last_activity", "_proxy", "_answers")
 
-    def __init__(self, server, address, kind="tcp"):
+    def __init__(self, server, address):
         super().__init__(_host(address[0] if address else "?"))
         self.server = server
         self.port = address[1] if address else 0
-        self.kind = kind      # the way in: "tcp", "tls" or "websocket" (for /metrics)
         self.state = ADMITTED
         self.transport = None
         self.output = None
         self.decoder = None   # held only mid-request, or while input waits in it
-        self._batch = None    # decoded values waiting, a list, from _next on
-        self._next = 0
+        self._batch = None    # decoded values waiting, a list (never empty), oldest first
         self._bucket = None
         self._wake = None     # timer: a token is due, or the next pass's batch
         self._eof = False
         self.last_activity = 0.0
         self._proxy = None    # a PROXY header reader (or sniffer) until the first request
         self._answers = None  # ByteBudget, made at the first answered request
+
+    @property
+    def kind(self):
+        """The way in: "tcp", "tls" or "websocket" (for /metrics)."""
+        return self.transport.kind if self.transport is not None else "tcp"
 
     def __str__(self):
         """host:port, for log lines (formatted only if the line is emitted)."""
@@ -193,10 +196,9 @@ class ClientConnection(RequestQueue, Session):
             self._drop_idle_decoder()
         if items:
             if self._batch is None:
-                self._batch, self._next = items, 0
+                self._batch = items
             else:  # cannot happen while reading waits for the queue; stay bounded anyway
-                self._batch = self._batch[self._next:] + items
-                self._next = 0
+                self._batch = self._batch + items
         self._process()
 
     def eof_received(self):

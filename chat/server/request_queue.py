@@ -87,7 +87,10 @@ class RequestQueue:
             if (answered or self._bucket is not None) and self._held_back(answered):
                 break
             budget -= 1
-            self._next += 1
+            batch = self._batch    # (the item is its first: off it goes)
+            del batch[0]
+            if not batch:
+                self._batch = None
             if server.tracks_idle:
                 self.last_activity = server.loop.time()
             self._take(item, answered)
@@ -118,15 +121,13 @@ class RequestQueue:
         """The next waiting request, refilling the batch from the decoder."""
         batch = self._batch
         if batch is not None:
-            if self._next < len(batch):
-                return batch[self._next]
-            self._batch = None
+            return batch[0]     # (never empty: emptied, it is None)
         decoder = self.decoder
         if decoder is not None and decoder.backlog:
             batch = decoder.feed(b"", limits.QUEUED_REQUESTS, limits.QUEUED_REQUEST_BYTES)
             self._drop_idle_decoder()
             if batch:
-                self._batch, self._next = batch, 0
+                self._batch = batch
                 return batch[0]
         return _NOTHING
 

@@ -128,7 +128,7 @@ class WebRoutes:
                          (request.header("origin") or "")[:100])
                 return self._answer(403, b"origin not allowed\n", "text/plain; charset=utf-8",
                                     head_only)
-            return WebSocketUpgrade(ClientConnection(self.server, self.address, "websocket"),
+            return WebSocketUpgrade(ClientConnection(self.server, self.address),
                                     [])
         return self._answer(404, b"not found\n", "text/plain; charset=utf-8", head_only)
 

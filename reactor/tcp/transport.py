@@ -77,6 +77,8 @@ _recv = socket.socket.recv
 class Transport:
     """A connected nonblocking TCP socket driven by an ``EventLoop``."""
 
+    kind = "tcp"   # the way in, as the application counts its connections (TLS: "tls"...)
+
     __slots__ = ("loop", "sock", "protocol", "_chunks", "buffered", "_interest",
                  "_closing", "closed", "_marks", "_writing_paused", "read_size", "_shared")
 

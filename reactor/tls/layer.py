@@ -81,6 +81,8 @@ def connect_tls(loop, host, port, protocol, on_error, context, timeout=HANDSHAKE
 class TLSLayer:
     """The TCP transport's protocol and the application's transport."""
 
+    kind = "tls"   # the way in, as the application counts its connections
+
     def __init__(self, loop, context, protocol, server_side, server_hostname=None,
                  early=None, handshake_timeout=HANDSHAKE_TIMEOUT,
                  max_handshake_bytes=MAX_HANDSHAKE_BYTES, on_handshake_error=None):

@@ -51,7 +51,7 @@ class World:
             peer.setblocking(False)
             address = ("127.0.0.1", 5000 + i)
             if i in WEBSOCKETS:
-                conn = ClientConnection(self.server, address, "websocket")
+                conn = ClientConnection(self.server, address)
                 protocol = HttpConnection(self.loop, lambda request, conn=conn:
                                           WebSocketUpgrade(conn, []))
             else:

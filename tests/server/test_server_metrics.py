@@ -5,6 +5,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from support import Client, started
+from tls_support import TLSClient, certs, tls_args, tls_port  # noqa: F401 (a fixture)
 from web_support import WebServer, WebSocketClient, http_get
 
 pytestmark = pytest.mark.slow   # server processes
@@ -64,6 +65,23 @@ def test_every_family_is_there_and_counters_move_with_traffic(web, tmp_path):
     assert after[("chat_store_commit_seconds_count", ())] >= 3   # one commit per message pass
     assert after[("chat_loop_pass_seconds_count", ())] > before[("chat_loop_pass_seconds_count", ())]
     assert after[("chat_received_bytes_total", ())] > 0
+
+
+def test_connections_are_counted_by_the_way_they_came_in(web, certs):
+    srv = web(*tls_args(certs))
+    plain, secure = Client(srv.port), TLSClient(tls_port(srv), certs)
+    ws = WebSocketClient(srv.http_port)
+    try:
+        plain.login("plain")
+        secure.login("secure")
+        ws.send("login", "webby")
+        assert ws.recv()["content"] == "Login successful"
+        _, samples = scrape(srv)
+    finally:
+        for client in (plain, secure, ws):
+            client.close()
+    for kind in ("tcp", "tls", "websocket"):
+        assert samples[("chat_connections", (("kind", kind), ("state", "logged in")))] == 1, kind
 
 
 def test_only_the_allowed_networks_may_read_it(web):

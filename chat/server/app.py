@@ -101,7 +101,9 @@ class ChatServer(CoreHooks):
             config.pause_output, config.max_output, config.max_total_output, self.meter,
             config.pace_ms / 1000.0, config.pace_min_ms / 1000.0, config.close_deadline)
         self.fanout = Fanout(loop, config.pause_output, config.fanout_min_members)
-        self.connections = set()
+        # Every open connection, as the keys of a dict: at 10 000 entries a
+        # set's table takes 512 KiB, a dict's 294 (about 23 bytes a connection).
+        self.connections = {}
         self._per_host = collections.Counter()
         self.listener = None
         self.web_listeners = []    # with --http-port / --https-port
@@ -209,7 +211,7 @@ class ChatServer(CoreHooks):
         limit = self.config.max_per_ip
         if limit and self._per_host[conn.host] >= limit and not is_loopback(conn.host):
             return "too many connections from your address (limit %d)" % limit
-        self.connections.add(conn)
+        self.connections[conn] = None
         self._per_host[conn.host] += 1
         return None
 
@@ -249,7 +251,7 @@ class ChatServer(CoreHooks):
         self.core.disconnect(conn)
         self.presence_changed()
         if conn in self.connections:
-            self.connections.discard(conn)
+            del self.connections[conn]
             self._per_host[conn.host] -= 1
             if not self._per_host[conn.host]:
                 del self._per_host[conn.host]

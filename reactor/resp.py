@@ -23,7 +23,12 @@ awaited bulk string returns at once, and one that can parses one
 immutable copy of the buffer in a single loop (every slice of it is a
 value as it stands: this loop runs for every element of every reply, ten
 per stream entry), then drops what it consumed from the front. Work is
-therefore linear in the input, however it is split.
+therefore linear in the input, however it is split. Runs of bulk strings
+inside an array (the fields of an XREAD entry, EXEC's ids: most of what a
+cluster node reads) take a shorter loop that appends them straight to the
+array; anything else in such a run (a null, an incomplete string) is left
+to the general loop, and both judge every input alike (``fast=False``
+turns the short loop off, for tests to compare).
 
 Every reply is bounded: its total size (``max_reply_size``), its nesting
 (``max_depth``) and the length of any line (``MAX_LINE``). A declared size
@@ -139,9 +144,11 @@ def encode_reply(value):
 class ReplyParser:
     """Incremental RESP2 reply parser: ``feed(bytes) -> [reply, ...]``."""
 
-    def __init__(self, max_reply_size=DEFAULT_MAX_REPLY_SIZE, max_depth=DEFAULT_MAX_DEPTH):
+    def __init__(self, max_reply_size=DEFAULT_MAX_REPLY_SIZE, max_depth=DEFAULT_MAX_DEPTH,
+                 fast=True):
         self.max_reply_size = max_reply_size
         self.max_depth = max_depth
+        self.fast = fast        # the run of bulk strings path (off: tests compare)
         self._buf = bytearray()
         self._scan = 0          # where the CRLF search resumes
         self._bulk = -1         # length of the bulk string being waited for
@@ -185,9 +192,42 @@ class ReplyParser:
         limit = self.max_reply_size
         used = self._used
         bulk = self._bulk
+        fast = self.fast
         pos = 0
         while True:
-            if bulk >= 0:   # its header was read in an earlier feed
+            if fast and top is not None and bulk < 0:
+                # The fast path: a run of bulk strings inside an array (an
+                # XREAD entry's fields, EXEC's ids) goes straight into it,
+                # without the dispatch and the stack below. Whatever is not
+                # a complete, non-null bulk string is left to the general
+                # path, which judges it exactly as it always did.
+                items, count = top
+                while pos < size and data[pos] == 36:   # $
+                    end = find(b"\r\n", pos)
+                    line = data[pos + 1:end]
+                    if end < 0 or not line.isdigit() or len(line) > 19:
+                        break
+                    start = end + 2
+                    stop = start + int(line)
+                    if stop + 2 > size:
+                        break   # the rest comes later: the general path waits
+                    used += stop + 2 - pos   # the cap first, as the general path does
+                    if used > limit:
+                        raise ProtocolError("reply larger than %d bytes" % limit)
+                    if data[stop:stop + 2] != b"\r\n":
+                        raise ProtocolError("bulk string not followed by CRLF")
+                    items.append(data[start:stop])
+                    pos = stop + 2
+                    if len(items) == count:
+                        break
+                if len(items) == count:   # the array is complete: finish it below
+                    stack.pop()
+                    top = stack[-1] if stack else None
+                    value = items
+                    bulk = -2   # (no element to read: straight to the completion)
+            if bulk == -2:
+                bulk = -1
+            elif bulk >= 0:   # its header was read in an earlier feed
                 end = pos + bulk
                 if end + 2 > size:
                     break
@@ -209,7 +249,8 @@ class ReplyParser:
                 if used > limit:
                     raise ProtocolError("reply larger than %d bytes" % limit)
                 if kind == 36:    # $
-                    length = _integer(line)
+                    length = (int(line) if line.isdigit() and len(line) < 20
+                              else _integer(line))
                     if length < 0:
                         if length != -1:
                             raise ProtocolError("bad bulk string length %d" % length)

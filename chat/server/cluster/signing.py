@@ -88,6 +88,14 @@ class SignedRedis:
                 args = args[:3] + (self.sign_record(args[1], args[2], args[3]),)
         return self._client.call(*args, **kwargs)
 
+    def call_encoded(self, name, data, **kwargs):
+        """A command encoded by the caller passes only when nothing is
+        signed: its bytes cannot be signed here (the caller checks
+        ``signing`` and uses ``call`` then)."""
+        if self._key is not None:
+            raise ValueError("%s: an encoded command cannot be signed; use call()" % name)
+        return self._client.call_encoded(name, data, **kwargs)
+
     def sign_record(self, hash_key, field, value):
         if isinstance(value, str):
             value = value.encode("utf-8", "surrogatepass")

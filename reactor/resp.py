@@ -202,10 +202,14 @@ class ReplyParser:
                 # a complete, non-null bulk string is left to the general
                 # path, which judges it exactly as it always did.
                 items, count = top
+                left = count - len(items)
+                append = items.append
                 while pos < size and data[pos] == 36:   # $
                     end = find(b"\r\n", pos)
+                    if end < 0 or end - pos > 20:
+                        break
                     line = data[pos + 1:end]
-                    if end < 0 or not line.isdigit() or len(line) > 19:
+                    if not line.isdigit():
                         break
                     start = end + 2
                     stop = start + int(line)
@@ -216,11 +220,12 @@ class ReplyParser:
                         raise ProtocolError("reply larger than %d bytes" % limit)
                     if data[stop:stop + 2] != b"\r\n":
                         raise ProtocolError("bulk string not followed by CRLF")
-                    items.append(data[start:stop])
+                    append(data[start:stop])
                     pos = stop + 2
-                    if len(items) == count:
+                    left -= 1
+                    if not left:
                         break
-                if len(items) == count:   # the array is complete: finish it below
+                if not left:   # the array is complete: finish it below
                     stack.pop()
                     top = stack[-1] if stack else None
                     value = items

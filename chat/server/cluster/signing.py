@@ -70,6 +70,12 @@ class SignedRedis:
         return getattr(self._client, name)
 
     @property
+    def connected(self):
+        # asked before every msg (the gate): __getattr__ comes only after a
+        # failed lookup, which costs an AttributeError each time
+        return self._client.connected
+
+    @property
     def signing(self):
         return self._key is not None
 

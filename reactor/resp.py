@@ -26,9 +26,11 @@ per stream entry), then drops what it consumed from the front. Work is
 therefore linear in the input, however it is split. Runs of bulk strings
 inside an array (the fields of an XREAD entry, EXEC's ids: most of what a
 cluster node reads) take a shorter loop that appends them straight to the
-array; anything else in such a run (a null, an incomplete string) is left
-to the general loop, and both judge every input alike (``fast=False``
-turns the short loop off, for tests to compare).
+array, or, when 4 to 16 are left to fill it, one regular expression match
+for all of them (kept only if every length agrees with its header);
+anything else in such a run (a null, an incomplete string) is left to the
+general loop, and both judge every input alike (``fast=False`` turns the
+short paths off, for tests to compare).
 
 Every reply is bounded: its total size (``max_reply_size``), its nesting
 (``max_depth``) and the length of any line (``MAX_LINE``). A declared size
@@ -58,6 +60,13 @@ _MIN_ELEMENT_SIZE = 3
 # Arguments shorter than this are formatted into their header (one object
 # instead of three); longer ones are not copied twice.
 _COPY_LIMIT = 4096
+
+# The fast path's patterns: N bulk strings in a row (N from 4 to 16), each
+# without CR in its value. A match is taken only if each value's length is
+# the one its header declares: then the general parse would read the very
+# same values (the first CRLF after a header's digits ends it, and the
+# value ends where a CRLF follows); anything else is read one by one.
+_RUNS = {n: re.compile(rb"\$([0-9]{1,19})\r\n([^\r]*)\r\n" * n) for n in range(4, 17)}
 
 # Strict decimal numbers: int() alone would accept " 1", "1_0" and "+1".
 _INTEGER = re.compile(rb"-?[0-9]{1,19}\Z")
@@ -203,6 +212,18 @@ class ReplyParser:
                 # path, which judges it exactly as it always did.
                 items, count = top
                 left = count - len(items)
+                if left in _RUNS:   # all in one match, if each is a short plain one
+                    match = _RUNS[left].match(data, pos)
+                    if match is not None:
+                        found = match.groups()
+                        values = found[1::2]
+                        if list(map(int, found[0::2])) == list(map(len, values)):
+                            used += match.end() - pos
+                            if used > limit:
+                                raise ProtocolError("reply larger than %d bytes" % limit)
+                            items += values
+                            pos = match.end()
+                            left = 0
                 append = items.append
                 while pos < size and data[pos] == 36:   # $
                     end = find(b"\r\n", pos)

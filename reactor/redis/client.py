@@ -154,6 +154,14 @@ class RedisClient:
             conn.send(reply, data)
         return reply
 
+    def flush_first(self):
+        """Commands called from now on in this loop pass leave before the
+        end-of-pass work registered after this call (the flushes of the
+        deliveries a reply is about to cause, say): latency, not order; a
+        no-op while not connected."""
+        if self.state is READY:
+            self._conn.reserve()
+
     def _unavailable(self):
         if self.state is CLOSED:
             return Unavailable("the redis client is closed")

@@ -347,6 +347,12 @@ class RoomLog:
         if reply.error is not None:
             self._read_failed(reply.error)
             return
+        # The appends of this pass (the members' next messages) and the next
+        # read leave before the writes of the deliveries below, not a
+        # hundred sendmsg later: the round trip through Redis is the
+        # latency of every message.
+        self.redis.flush_first()
+        self.reader.flush_first()
         try:
             self._hand_out(reply.value)
         finally:   # whatever went wrong with one entry, the reader goes on

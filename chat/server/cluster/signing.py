@@ -75,6 +75,9 @@ class SignedRedis:
         # failed lookup, which costs an AttributeError each time
         return self._client.connected
 
+    def flush_first(self):
+        self._client.flush_first()
+
     @property
     def signing(self):
         return self._key is not None

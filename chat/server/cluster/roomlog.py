@@ -73,7 +73,7 @@ NODE_PREFIX = "ktn:node:"
 #: Appends remembered until read back (``RoomLog.written``), and rooms whose
 #: XADD start is kept encoded: past this, the oldest is forgotten (it is then
 #: checked like anyone's entry).
-WRITTEN_LIMIT = 10_000
+WRITTEN_LIMIT = 4096
 
 #: For each stream KEYS[i], 1 if it still holds an entry at or before
 #: ARGV[i] (then nothing after it was trimmed: trimming takes the oldest
@@ -179,17 +179,22 @@ class RoomLog:
             del written[next(iter(written))]
         written[origin] = payload
         if self.redis.signing:   # the signature is added by the generic call
-            return self.redis.call("XADD", room_stream(room.key), "MAXLEN", "~",
-                                   self.stream_length, "*", "s", sender_key,
-                                   "r", room.name, "p", payload, "o", origin, atomic=True)
-        prefix = self._prefixes.get(room.key)
-        if prefix is None:
-            if len(self._prefixes) >= WRITTEN_LIMIT:
-                self._prefixes.clear()
-            prefix = self._prefixes[room.key] = append_prefix(room_stream(room.key),
-                                                              self.stream_length)
-        return self.redis.call_encoded(
-            "XADD", prefix + append_fields(sender_key, room.name, payload, origin), atomic=True)
+            reply = self.redis.call("XADD", room_stream(room.key), "MAXLEN", "~",
+                                    self.stream_length, "*", "s", sender_key,
+                                    "r", room.name, "p", payload, "o", origin, atomic=True)
+        else:
+            prefix = self._prefixes.get(room.key)
+            if prefix is None:
+                if len(self._prefixes) >= WRITTEN_LIMIT:
+                    self._prefixes.clear()
+                prefix = self._prefixes[room.key] = append_prefix(room_stream(room.key),
+                                                                  self.stream_length)
+            reply = self.redis.call_encoded(
+                "XADD", prefix + append_fields(sender_key, room.name, payload, origin),
+                atomic=True)
+        if reply.done:   # refused at once (Redis down, a queue full): never read back
+            written.pop(origin, None)
+        return reply
 
     def wake(self):
         """Make the reader start a new XREAD (its set of streams changed)."""

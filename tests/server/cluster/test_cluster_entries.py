@@ -3,12 +3,18 @@ the pre-encoded XADD is byte for byte ``encode_command``'s, and an entry
 read back skips the payload check only when it is this process's own
 append, same origin and same bytes."""
 
+import socket
+
 import pytest
 from hypothesis import given, strategies as st
 
 from chat.protocol import encode_response
 from chat.server.cluster.entries import append_fields, append_prefix, message_of
+from chat.core.rooms import Room
+from chat.server.cluster.roomlog import WRITTEN_LIMIT, RoomLog
 from chat.server.cluster.signing import SignedRedis
+from reactor.loop import EventLoop
+from reactor.redis import RedisClient
 from reactor.resp import ReplyParser, encode_command
 
 names = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=30)
@@ -66,3 +72,29 @@ def test_an_encoded_command_is_refused_when_writes_are_signed():
     assert SignedRedis(Wire(), None, lambda: 0.0).call_encoded("XADD", b"x") == b"x"
     with pytest.raises(ValueError, match="cannot be signed"):
         SignedRedis(Wire(), b"k" * 32, lambda: 0.0).call_encoded("XADD", b"x")
+
+
+def test_an_append_refused_at_once_is_not_remembered_and_the_memory_is_bounded():
+    """``RoomLog.written`` holds an append until the reader gives it back:
+    one Redis refused at once (not connected) is never read back, so it is
+    not kept; appends never read back are forgotten oldest first."""
+    loop = EventLoop()
+    try:
+        with socket.socket() as unused:   # a port nothing listens on
+            unused.bind(("127.0.0.1", 0))
+            url = "redis://127.0.0.1:%d" % unused.getsockname()[1]
+        client = RedisClient(loop, url)
+        log = RoomLog(SignedRedis(client, None, loop.time), client, "n1", 10,
+                      deliver=print, load_room=print, side_streams={}, trimmed=print,
+                      on_caught_up=print)
+        reply = log.publish(Room("Lobby", 10), "ann", PAYLOAD, b"n1/x/1")
+        assert reply.done and reply.error is not None
+        assert log.written == {}
+        for i in range(WRITTEN_LIMIT + 5):   # as if each had been accepted
+            log.written[b"n1/x/%d" % i] = PAYLOAD
+            log.publish(Room("Lobby", 10), "ann", PAYLOAD, b"refused")
+        assert len(log.written) <= WRITTEN_LIMIT
+        assert b"n1/x/0" not in log.written and b"n1/x/%d" % (WRITTEN_LIMIT + 4) in log.written
+        client.close()
+    finally:
+        loop.close()

@@ -112,6 +112,21 @@ class SplitLoadGen(LoadGen):
     def port_for(self, index):
         return self.ports[index % len(self.ports)]
 
+    def connect(self, n, *args, **kwargs):
+        """The clients alternately of each node, whatever order their logins
+        finished in: the scenario takes its senders from the front, and they
+        must be spread over the nodes too (else one node publishes all)."""
+        clients = super().connect(n, *args, **kwargs)
+        by_port = {port: [] for port in self.ports}
+        for client in clients:
+            by_port[client.sock.getpeername()[1]].append(client)
+        queues = [q for q in by_port.values() if q]
+        spread = []
+        while queues:
+            spread += [q.pop(0) for q in queues]
+            queues = [q for q in queues if q]
+        return spread
+
 
 class Nodes:
     """The nodes of one set-up, measured as one server."""

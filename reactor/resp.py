@@ -225,7 +225,7 @@ class ReplyParser:
                             pos = match.end()
                             left = 0
                 append = items.append
-                while pos < size and data[pos] == 36:   # $
+                while left and pos < size and data[pos] == 36:   # $
                     end = find(b"\r\n", pos)
                     if end < 0 or end - pos > 20:
                         break

@@ -33,7 +33,10 @@ xread_replies = st.lists(st.tuples(st.binary(min_size=1, max_size=20), entries).
 # anything, and bulk-string runs with a stray null, integer or error among them
 mixed_runs = st.lists(st.one_of(st.binary(max_size=30), st.none(), st.integers(-5, 5),
                                 st.just(ReplyError("ERR x"))), max_size=12)
-trees = st.one_of(reply_trees, xread_replies, mixed_runs)
+# what the one-match path takes: 4 to 16 short values, \r-free or not
+short_runs = st.lists(st.binary(max_size=8), min_size=4, max_size=16)
+trees = st.one_of(reply_trees, xread_replies, mixed_runs, short_runs, st.binary(max_size=8),
+                  st.lists(st.one_of(short_runs, st.binary(max_size=8)), max_size=4))
 
 
 def outcome(parser, data, cuts):
@@ -98,3 +101,15 @@ def test_an_xread_reply_byte_by_byte():
 def test_a_bulk_string_without_its_crlf_is_refused_on_the_fast_path():
     fast, general = both(b"*2\r\n$1\r\naXY$1\r\nb\r\n", [])
     assert fast == general == [("ProtocolError", "bulk string not followed by CRLF")]
+
+
+def test_an_array_filled_in_one_match_takes_nothing_after_it():
+    """A pattern match fills the array; a bulk string after it belongs to
+    the parent, or is the next reply (an EXEC reply, then a GET's)."""
+    for replies in ([[b"", b"", b"", b""], b""], [[[b"a"] * 5, b"b"], b"c"],
+                    [[b"1-%d" % i for i in range(16)], b"v", [b"w"] * 4, None]):
+        encoded = b"".join(map(encode_reply, replies))
+        for cut in range(len(encoded) + 1):
+            fast, general = both(encoded, [cut])
+            assert fast == general
+            assert [r for feed in fast for r in feed] == replies

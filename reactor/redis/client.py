@@ -28,7 +28,9 @@ unless it carries its own ``timeout`` (a blocking command such as ``XREAD
 BLOCK`` waits longer; ``None`` waits forever). Blocking commands hold up
 everything behind them, so they go on a separate client: ``clone()``.
 ``call(..., atomic=True)`` puts a call in the pass's ``MULTI`` block (see
-the connection).
+the connection). ``call_encoded(name, data)`` is ``call`` for a command
+its caller encoded itself (a hot command whose first arguments never
+change, kept encoded).
 
 ``on_round_trip(seconds)``, handed in at construction (and kept by
 ``clone`` unless overridden), hears each command's round trip, from the
@@ -124,7 +126,14 @@ class RedisClient:
         None) overrides ``reply_timeout`` for this call; ``atomic`` puts it
         in this pass's MULTI block (see the module docstring)."""
         data = encode_command(args)   # a bad argument is the caller's bug: raise
-        reply = Reply(args[0])
+        return self.call_encoded(args[0], data, timeout=timeout, atomic=atomic)
+
+    def call_encoded(self, name, data, timeout=_DEFAULT, atomic=False):
+        """``call`` for a command already encoded (``data``: one RESP array
+        of bulk strings, from ``encode_command`` or pieces of it kept by a
+        caller that sends the same command shape many times); ``name`` is
+        its command's name, for messages."""
+        reply = Reply(name)
         if self.state is not READY:
             reply.resolve(None, self._unavailable())
             return reply
@@ -144,6 +153,14 @@ class RedisClient:
         else:
             conn.send(reply, data)
         return reply
+
+    def flush_first(self):
+        """Commands called from now on in this loop pass leave before the
+        end-of-pass work registered after this call (the flushes of the
+        deliveries a reply is about to cause, say): latency, not order; a
+        no-op while not connected."""
+        if self.state is READY:
+            self._conn.reserve()
 
     def _unavailable(self):
         if self.state is CLOSED:

@@ -8,7 +8,9 @@ keeps the replies it is waiting for in a FIFO and hands each parsed reply
 (``reactor.resp``) to the oldest. Commands sent during one loop pass are
 joined and leave in one write at the end of the pass, however many there
 are (pipelining); a call made from outside the loop's callbacks leaves at
-the end of the next pass. A reply beyond ``max_reply_size``, or one that
+the end of the next pass. The write takes its place among the pass's end
+hooks with the first command, or earlier if the owner ``reserve``s it (so
+that commands leave before, say, the writes to clients of that pass). A reply beyond ``max_reply_size``, or one that
 no command asked for, breaks the connection.
 
 A server that stops answering while the socket stays open (stopped,
@@ -70,6 +72,7 @@ class Connection:
         self.parser = ReplyParser(max_reply_size)
         self.waiting = collections.deque()   # Replies, oldest first
         self.out = []                        # encoded commands not yet written
+        self.flush_due = False               # flush() is among this pass's end hooks
         self.out_bytes = 0
         self.last_progress = 0.0             # loop time of the last sign of life
         self.watchdog = None
@@ -104,15 +107,24 @@ class Connection:
             self.last_progress = self.loop.time()
         self.waiting.append(reply)
         self.queued += 1
-        if not self.out:
-            self.loop.at_end_of_pass(self.flush)
+        if not self.flush_due:
+            self.reserve()
         self.out.append(data)
         self.out_bytes += len(data)
         if self.watchdog is None and reply.timeout is not None:
             self._arm_watchdog()
 
+    def reserve(self):
+        """Take this pass's place for the flush now: what is called later in
+        the pass leaves before the end-of-pass work registered after this
+        (see ``RedisClient.flush_first``)."""
+        if not self.flush_due:
+            self.flush_due = True
+            self.loop.at_end_of_pass(self.flush)
+
     def flush(self):
         """End of pass: everything called this pass leaves in one write."""
+        self.flush_due = False
         if self.block is not None and not self.dropped:
             self._close_block()
         out, self.out, self.out_bytes = self.out, [], 0

@@ -63,12 +63,17 @@ import logging
 from reactor.resp import ProtocolError
 
 from ... import limits
-from ...protocol import is_message_payload
 from ...store.redis import ROOM_PREFIX, room_stream
+from .entries import append_fields, append_prefix, entry_fields, message_of
 
 log = logging.getLogger("chat.cluster")
 
 NODE_PREFIX = "ktn:node:"
+
+#: Appends remembered until read back (``RoomLog.written``), and rooms whose
+#: XADD start is kept encoded: past this, the oldest is forgotten (it is then
+#: checked like anyone's entry).
+WRITTEN_LIMIT = 4096
 
 #: For each stream KEYS[i], 1 if it still holds an entry at or before
 #: ARGV[i] (then nothing after it was trimmed: trimming takes the oldest
@@ -108,12 +113,6 @@ def node_stream(node_id):
     return NODE_PREFIX + node_id
 
 
-def entry_fields(flat):
-    """XREAD's flat [field, value, ...] list -> dict with text field names."""
-    return {flat[i].decode("ascii", "replace") if isinstance(flat[i], bytes) else flat[i]:
-            flat[i + 1] for i in range(0, len(flat) - 1, 2)}
-
-
 class RoomLog:
     """Publishes messages to the room streams and reads every mirrored one."""
 
@@ -151,6 +150,8 @@ class RoomLog:
         # stream key -> last id read; the side streams' ids are set at start
         self.last_ids = {key: b"0-0" for key in side_streams}
         self.loading = {}                   # room key -> [callbacks] while mirroring
+        self.written = {}                   # origin -> payload: appended, not read back yet
+        self._prefixes = {}                 # room key -> its XADD's encoded start
 
     def start_from(self, stream, entry_id):
         """Read the side stream ``stream`` on from ``entry_id`` (at start-up)."""
@@ -165,10 +166,35 @@ class RoomLog:
     def publish(self, room, sender_key, payload, origin):
         """Append one message to the room's stream; return the Reply.
         ``origin`` names this append (node and number) in the entry, so the
-        publisher knows its own entry when the reader gives it back."""
-        return self.redis.call("XADD", room_stream(room.key), "MAXLEN", "~",
-                               self.stream_length, "*", "s", sender_key,
-                               "r", room.name, "p", payload, "o", origin, atomic=True)
+        publisher knows its own entry when the reader gives it back.
+
+        Every message is one of these: unsigned, the command's constant
+        start is kept encoded per room (``append_prefix``) and only the
+        fields are encoded (``append_fields``), the same bytes as
+        ``encode_command``. The payload is remembered under its origin
+        (``written``) until the reader gives it back, to spare checking it
+        again then."""
+        written = self.written
+        if len(written) >= WRITTEN_LIMIT:   # appends never read back (failed, forgotten)
+            del written[next(iter(written))]
+        written[origin] = payload
+        if self.redis.signing:   # the signature is added by the generic call
+            reply = self.redis.call("XADD", room_stream(room.key), "MAXLEN", "~",
+                                    self.stream_length, "*", "s", sender_key,
+                                    "r", room.name, "p", payload, "o", origin, atomic=True)
+        else:
+            prefix = self._prefixes.get(room.key)
+            if prefix is None:
+                if len(self._prefixes) >= WRITTEN_LIMIT:
+                    self._prefixes.clear()
+                prefix = self._prefixes[room.key] = append_prefix(room_stream(room.key),
+                                                                  self.stream_length)
+            reply = self.redis.call_encoded(
+                "XADD", prefix + append_fields(sender_key, room.name, payload, origin),
+                atomic=True)
+        if reply.done:   # refused at once (Redis down, a queue full): never read back
+            written.pop(origin, None)
+        return reply
 
     def wake(self):
         """Make the reader start a new XREAD (its set of streams changed)."""
@@ -211,7 +237,7 @@ class RoomLog:
             messages = []
             for _entry_id, flat in reversed(entries):
                 flat = self.verify(room_stream(key), flat)
-                message = None if flat is None else _message(flat)
+                message = None if flat is None else message_of(flat)
                 if message is not None:
                     if message[0].lower() == key:
                         room_name = message[0]   # the spelling the cluster uses
@@ -326,6 +352,12 @@ class RoomLog:
         if reply.error is not None:
             self._read_failed(reply.error)
             return
+        # The appends of this pass (the members' next messages) and the next
+        # read leave before the writes of the deliveries below, not a
+        # hundred sendmsg later: the round trip through Redis is the
+        # latency of every message.
+        self.redis.flush_first()
+        self.reader.flush_first()
         try:
             self._hand_out(reply.value)
         finally:   # whatever went wrong with one entry, the reader goes on
@@ -355,11 +387,12 @@ class RoomLog:
                         log.exception("could not handle entry %r of %s", entry_id, key)
                 continue
             room_key = key[len(ROOM_PREFIX):]
+            written = self.written
             for entry_id, flat in entries:
                 flat = self.verify(key, flat)
                 if flat is None:
                     continue
-                message = _message(flat)
+                message = message_of(flat, written)
                 if message is None:
                     log.warning("ignored a malformed entry %r in %s", entry_id, key)
                 else:
@@ -392,19 +425,3 @@ class RoomLog:
                     self.last_ids.pop(key, None)
             self._later(self._read)
         self._reading.add_done_callback(checked)
-
-
-def _message(flat):
-    """(room name, sender key, payload, origin or None) of a room entry, or
-    None if malformed."""
-    if (len(flat) == 8 and flat[0] == b"s" and flat[2] == b"r" and flat[4] == b"p"
-            and flat[6] == b"o"):
-        sender, room, payload, origin = flat[1], flat[3], flat[5], flat[7]   # as written
-    else:
-        fields = entry_fields(flat)
-        sender, room, payload = fields.get("s"), fields.get("r"), fields.get("p")
-        origin = fields.get("o")
-    if not (isinstance(sender, bytes) and isinstance(room, bytes)
-            and isinstance(payload, bytes) and is_message_payload(payload)):
-        return None   # not written by a node: anyone with access to Redis may write
-    return room.decode("utf-8", "replace"), sender.decode("utf-8", "replace"), payload, origin

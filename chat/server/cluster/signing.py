@@ -70,6 +70,15 @@ class SignedRedis:
         return getattr(self._client, name)
 
     @property
+    def connected(self):
+        # asked before every msg (the gate): __getattr__ comes only after a
+        # failed lookup, which costs an AttributeError each time
+        return self._client.connected
+
+    def flush_first(self):
+        self._client.flush_first()
+
+    @property
     def signing(self):
         return self._key is not None
 
@@ -87,6 +96,14 @@ class SignedRedis:
             elif args[0] == "HSET" and len(args) == 4:
                 args = args[:3] + (self.sign_record(args[1], args[2], args[3]),)
         return self._client.call(*args, **kwargs)
+
+    def call_encoded(self, name, data, **kwargs):
+        """A command encoded by the caller passes only when nothing is
+        signed: its bytes cannot be signed here (the caller checks
+        ``signing`` and uses ``call`` then)."""
+        if self._key is not None:
+            raise ValueError("%s: an encoded command cannot be signed; use call()" % name)
+        return self._client.call_encoded(name, data, **kwargs)
 
     def sign_record(self, hash_key, field, value):
         if isinstance(value, str):

@@ -52,19 +52,25 @@ DEFAULT_LOW_WATER = 64 * 1024
 _NO_CHUNKS = ()
 
 
-_DEFAULT_MARKS = (DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER)
-_MARKS = {_DEFAULT_MARKS: _DEFAULT_MARKS}
+# A transport's sizes: (bytes asked per read, high water mark, low water mark).
+_READ_SIZE, _HIGH, _LOW = 0, 1, 2
+_DEFAULT_SIZES = (RECV_SIZE, DEFAULT_HIGH_WATER, DEFAULT_LOW_WATER)
+_SIZES = {_DEFAULT_SIZES: _DEFAULT_SIZES}
 
 
-def _shared_marks(high, low):
-    """One (high, low) tuple per pair of values: a server's thousands of
-    transports all use the same marks, and share one tuple instead of
-    holding two integers each (the table is bounded; past it, a pair is
-    simply not shared)."""
-    marks = (high, low)
-    if len(_MARKS) < 64:
-        return _MARKS.setdefault(marks, marks)
-    return _MARKS.get(marks, marks)
+def _shared_sizes(read_size, high, low):
+    """One tuple per set of sizes: a server's thousands of transports all
+    use the same ones, and share one tuple instead of holding three
+    integers each (the table is bounded; past it, a set is not shared)."""
+    sizes = (read_size, high, low)
+    if len(_SIZES) < 64:
+        return _SIZES.setdefault(sizes, sizes)
+    return _SIZES.get(sizes, sizes)
+
+
+# Where a transport is in its life: open; closing (close() called: flush,
+# then close; input is discarded); closed (the socket is closed).
+_OPEN, _CLOSING, _CLOSED = 0, 1, 2
 
 
 #: SO_LINGER on, 0 seconds: close() resets the connection and frees its buffers.
@@ -79,8 +85,8 @@ class Transport:
 
     kind = "tcp"   # the way in, as the application counts its connections (TLS: "tls"...)
 
-    __slots__ = ("loop", "sock", "protocol", "_chunks", "buffered", "_interest",
-                 "_closing", "closed", "_marks", "_writing_paused", "read_size", "_shared")
+    __slots__ = ("loop", "sock", "protocol", "_chunks", "buffered", "_interest", "_state",
+                 "_sizes", "_writing_paused", "_shared")
 
     def __init__(self, loop, sock, protocol):
         self.loop = loop
@@ -89,11 +95,9 @@ class Transport:
         self._chunks = _NO_CHUNKS    # queued output, oldest first (a list)
         self.buffered = 0            # bytes in _chunks
         self._interest = 0           # the events watched: READ, and WRITE while the kernel is full
-        self._closing = False        # close() called: flush, then close
-        self.closed = False
-        self._marks = _DEFAULT_MARKS  # (high, low) water marks, shared (see _shared_marks)
+        self._state = _OPEN
+        self._sizes = _DEFAULT_SIZES  # read size and water marks, shared (see _shared_sizes)
         self._writing_paused = False
-        self.read_size = RECV_SIZE   # bytes asked of the kernel per read
         self._shared = None          # the SharedChunks that _chunks is, if any
         sock.setblocking(False)
         try:
@@ -108,6 +112,21 @@ class Transport:
             return self.sock.getpeername()
         except OSError:
             return None
+
+    @property
+    def closed(self):
+        """Whether the socket is closed (``close`` has finished, or ``abort``)."""
+        return self._state == _CLOSED
+
+    @property
+    def read_size(self):
+        """Bytes asked of the kernel per read."""
+        return self._sizes[_READ_SIZE]
+
+    @read_size.setter
+    def read_size(self, size):
+        sizes = self._sizes
+        self._sizes = _shared_sizes(size, sizes[_HIGH], sizes[_LOW])
 
     @property
     def reading(self):
@@ -143,31 +162,31 @@ class Transport:
     # -- reading --------------------------------------------------------
 
     def pause_reading(self):
-        if self._interest & _READ and not self.closed:
+        if self._interest & _READ and self._state != _CLOSED:
             self._watch(self._interest & _WRITE)
 
     def resume_reading(self):
-        if not self._interest & _READ and not self._closing:
+        if not self._interest & _READ and self._state == _OPEN:
             self._watch(self._interest | _READ)
 
     def on_readable(self):
         if not self._interest & _READ:  # paused or closed earlier in this pass
             return
         try:
-            data = _recv(self.sock, self.read_size)
+            data = _recv(self.sock, self._sizes[_READ_SIZE])
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self._force_close(exc)
             return
         if data:
-            if not self._closing:
+            if self._state == _OPEN:
                 self._guard(self.protocol.data_received, data)
             # else: closing discards input (see close())
             return
         # End of file: the peer will send nothing more.
         self.pause_reading()
-        if self._closing:
+        if self._state != _OPEN:
             return
         eof_received = getattr(self.protocol, "eof_received", None)
         keep_open = eof_received is not None and self._guard(eof_received) is True
@@ -178,7 +197,7 @@ class Transport:
 
     def write(self, data):
         """Queue ``data``; it leaves at the end of this loop pass."""
-        if self._closing:
+        if self._state != _OPEN:
             return
         if self._shared is not None:
             self.unshare()
@@ -191,7 +210,7 @@ class Transport:
         else:
             self._chunks.append(data)
         self.buffered += len(data)
-        if self.buffered > self._marks[0] and not self._writing_paused:
+        if self.buffered > self._sizes[_HIGH] and not self._writing_paused:
             self._writing_paused = True
             pause = getattr(self.protocol, "pause_writing", None)
             if pause:
@@ -202,7 +221,7 @@ class Transport:
         reference, if nothing else is queued: this transport, or None
         (nothing done) if something is. ``buffered`` counts the queue as it
         was when shared (and as it is at the flush, or at ``unshare``)."""
-        if self._chunks is not _NO_CHUNKS or self._closing or self._interest & _WRITE:
+        if self._chunks is not _NO_CHUNKS or self._state != _OPEN or self._interest & _WRITE:
             return None
         self._chunks = queue.chunks
         self._shared = queue
@@ -216,7 +235,7 @@ class Transport:
             return
         self.buffered = self._shared.size
         self._own_chunks()
-        if self.buffered > self._marks[0] and not self._writing_paused:
+        if self.buffered > self._sizes[_HIGH] and not self._writing_paused:
             self._writing_paused = True
             pause = getattr(self.protocol, "pause_writing", None)
             if pause:
@@ -232,15 +251,16 @@ class Transport:
         """Call the protocol's ``resume_writing`` once the queue is at or
         below the low-water mark, even if it never rose above the high one
         (the protocol paused for output it holds itself, a paced backlog)."""
-        if self.buffered > self._marks[1]:
+        if self.buffered > self._sizes[_LOW]:
             self._writing_paused = True
 
     def set_write_buffer_limits(self, high, low=None):
-        self._marks = _shared_marks(high, high // 4 if low is None else low)
+        self._sizes = _shared_sizes(self._sizes[_READ_SIZE], high,
+                                    high // 4 if low is None else low)
 
     def _flush(self):
         """Send what the kernel takes, in as few calls as possible."""
-        if self.closed:
+        if self._state == _CLOSED:
             return
         shared = self._shared
         if shared is not None:
@@ -281,17 +301,17 @@ class Transport:
             self._chunks = _NO_CHUNKS
             if self._interest & _WRITE:
                 self._watch(self._interest & _READ)
-            if self._closing:
+            if self._state != _OPEN:
                 self._force_close(None)
                 return
-        if self._writing_paused and self.buffered <= self._marks[1]:
+        if self._writing_paused and self.buffered <= self._sizes[_LOW]:
             self._writing_paused = False
             resume = getattr(self.protocol, "resume_writing", None)
             if resume:
                 self._guard(resume)
 
     def on_writable(self):
-        if self._interest & _WRITE and not self.closed:
+        if self._interest & _WRITE and self._state != _CLOSED:
             self._flush()
 
     def _consume(self, sent):
@@ -318,12 +338,12 @@ class Transport:
         which can destroy the very output we are flushing before the peer
         reads it (a client that wrote again after its ``logout``).
         """
-        if self._closing:
+        if self._state != _OPEN:
             return
         self.resume_reading()  # to discard, see above
         if self._shared is not None:
             self.unshare()     # what is appended to a shared queue from now on is not ours
-        self._closing = True
+        self._state = _CLOSING
         if not self._chunks:
             self._force_close(None)
         # else: the pending flush (end of pass or on_writable) closes it.
@@ -340,10 +360,9 @@ class Transport:
         self._force_close(None)
 
     def _force_close(self, exc):
-        if self.closed:
+        if self._state == _CLOSED:
             return
-        self.closed = True
-        self._closing = True
+        self._state = _CLOSED
         if self._shared is not None:
             self._shared.left(self)
             self._shared = None

@@ -17,8 +17,8 @@ queue are dropped at once, and what it still reads is discarded on arrival
 output gets a deadline to drain (``chat.server.output``).
 
 Requests: bytes go to a ``JsonStreamDecoder`` (a read of whole requests,
-the usual one, is parsed at once by ``decode_whole`` with the same
-result, and no decoder is made), which hands them out in bounded
+the usual one, is parsed at once by ``reactor.whole_reads.decode_whole``
+with the same result, and no decoder is made), which hands them out in bounded
 batches (at most ``limits.QUEUED_REQUESTS`` values or
 ``limits.QUEUED_REQUEST_BYTES`` of input at a time), so whatever one read
 carries, the decoded-but-waiting queue stays small; the rest waits as raw
@@ -46,7 +46,8 @@ from the state and the conditions that hold requests back
 import logging
 import sys
 
-from reactor.framing import JsonStreamDecoder, decode_whole
+from reactor.framing import JsonStreamDecoder
+from reactor.whole_reads import decode_whole
 
 from .. import limits
 from ..core import Session

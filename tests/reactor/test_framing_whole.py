@@ -1,4 +1,4 @@
-"""``reactor.framing.decode_whole``, the shortcut for a read of whole
+"""``reactor.whole_reads.decode_whole``, the shortcut for a read of whole
 requests, held to the general decoder: whenever it answers, a fresh
 ``JsonStreamDecoder`` fed the same bytes with the same limits gives the
 same values and is left between values with no backlog (hypothesis, on
@@ -10,7 +10,8 @@ import json
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from reactor.framing import DEFAULT_MAX_DEPTH, FramingError, JsonStreamDecoder, decode_whole
+from reactor.framing import DEFAULT_MAX_DEPTH, FramingError, JsonStreamDecoder
+from reactor.whole_reads import decode_whole
 
 # The strategies of test_framing.py, in short.
 text = st.text(st.one_of(st.characters(exclude_categories=["Cs"]),

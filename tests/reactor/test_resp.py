@@ -8,29 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from reactor.resp import (MAX_LINE, ProtocolError, ReplyError, ReplyParser,
                           encode_command, encode_reply)
-
-# A simple string or error line: anything but CR and LF.
-line_text = st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)),
-                    max_size=30)
-
-scalars = st.one_of(
-    line_text,
-    line_text.map(ReplyError),
-    st.integers(min_value=-2**63, max_value=2**63 - 1),
-    st.binary(max_size=40),
-    st.none(),
-)
-reply_trees = st.recursive(scalars, lambda children: st.lists(children, max_size=6),
-                           max_leaves=30)
-
-
-def comparable(value):
-    """Reply trees with errors turned into tuples (exceptions compare by identity)."""
-    if isinstance(value, ReplyError):
-        return ("error", str(value))
-    if isinstance(value, list):
-        return [comparable(item) for item in value]
-    return value
+from resp_support import comparable, reply_trees
 
 
 def feed_in_pieces(parser, data, cuts):

@@ -6,23 +6,8 @@ errors, for any replies, any corruption, any cap and any split."""
 from hypothesis import given, settings, strategies as st
 
 from reactor.resp import ProtocolError, ReplyError, ReplyParser, encode_reply
+from resp_support import comparable, reply_trees
 
-line_text = st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)),
-                    max_size=30)
-scalars = st.one_of(line_text, line_text.map(ReplyError),
-                    st.integers(min_value=-2**63, max_value=2**63 - 1),
-                    st.binary(max_size=40), st.none())
-reply_trees = st.recursive(scalars, lambda children: st.lists(children, max_size=6),
-                           max_leaves=30)
-
-
-def comparable(value):
-    """Reply trees with errors turned into tuples (exceptions compare by identity)."""
-    if isinstance(value, ReplyError):
-        return ("error", str(value))
-    if isinstance(value, list):
-        return [comparable(item) for item in value]
-    return value
 
 # XREAD's shape: [[stream, [[id, [field, value, ...]], ...]], ...]
 fields = st.lists(st.binary(max_size=30), max_size=10)

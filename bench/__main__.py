@@ -16,7 +16,7 @@ import time
 from . import report, restart
 from .suites import SCENARIO_NAMES, select
 from .servers import (BASELINE, CEILING, DEFAULT_SERVERS, ROOT, build_ceiling, cpu_plan,
-                      parse_server, pin_self, raise_fd_limit)
+                      in_turn, parse_server, pin_self, raise_fd_limit)
 from .stats import summarise
 
 _T0 = time.monotonic()
@@ -125,7 +125,7 @@ def run_scenario(scenario, servers, runs, server_cpu):
             results[name].append({"status": "n/a", "error": scenario.skip[name]})
             progress("%s %-9s %s" % (scenario.name, name, scenario.skip[name]))
     for rep in range(runs):
-        for name, template in servers:
+        for name, template in in_turn(servers, rep):
             if any(r["status"] != "ok" for r in results[name]):
                 continue   # failed, timed out or not for this server: do not pay for it again
             started = time.monotonic()

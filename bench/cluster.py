@@ -33,7 +33,8 @@ In the suite these are the ``cluster-N`` scenarios (``cluster_scenario``,
 listed in ``bench/suites.py``); ``python3 -m bench.cluster`` runs the same
 for any N (100 and 1000 by default: ``make bench-cluster``) and prints
 each run. Several ``--server NAME=CMD`` (a change against main, say) take
-turns within every run, so they meet the same machine load: compare them
+turns within every run, in the opposite order every other run
+(``servers.in_turn``), so they meet the same machine load: compare them
 side by side.
 """
 
@@ -52,7 +53,7 @@ from .loadgen import LoadGen, RunFailed, RunTimeout, clock
 from .scenarios.base import Metric, Scenario, connect_timeout
 from .scenarios.broadcast import BROADCAST_AGGREGATE, broadcast
 from .servers import (DEFAULT_SERVERS, HOST, ServerFailed, ServerProcess, cpu_plan, free_port,
-                      pin_self, raise_fd_limit)
+                      in_turn, pin_self, raise_fd_limit)
 from .stats import summarise
 
 #: (name, nodes, with Redis), in running order.
@@ -294,7 +295,7 @@ def main(argv=None):
         print("%d clients:" % clients, flush=True)
         runs = {name: [] for name, _ in servers}
         for run in range(1, args.runs + 1):
-            for name, command in servers:
+            for name, command in in_turn(servers, run - 1):
                 label = run if len(servers) == 1 else "%d (%s)" % (run, name)
                 deadline = clock() + 3 * (connect_timeout(clients) + 40 + args.warmup
                                           + args.duration)

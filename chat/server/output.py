@@ -29,7 +29,7 @@ object already holds is stored per output.
 
 import logging
 
-from .pacing import NO_PAYLOAD_YET, Pacer
+from .pacing import Pacer
 
 log = logging.getLogger("chat.server")
 
@@ -81,10 +81,10 @@ class Output:
         self.closing = False
         self._deadline = None
         self._counted = 0                # bytes of ours in limits.meter
-        # Paced from the start, but a Pacer only from the first paced
-        # payload: most clients show they read streams with their first
-        # request, before anything is sent to them.
-        self.pacer = NO_PAYLOAD_YET if limits.pace_gap > 0 else None
+        self.pacer = None
+        if limits.pace_gap > 0:
+            self.pacer = Pacer(transport.loop, transport, limits.pace_gap,
+                               self._paced_payload_sent, limits.pace_min_gap)
         # The transport's marks are ours: its resume_writing (and the drain
         # it reports on request, see _watch_drain) mean "at or below resume_at".
         transport.set_write_buffer_limits(limits.pause_at, limits.resume_at)
@@ -112,10 +112,6 @@ class Output:
             if transport.buffered > self.limits.pause_at:
                 self.check()
         else:
-            if pacer is NO_PAYLOAD_YET:
-                limits = self.limits
-                pacer = self.pacer = Pacer(transport.loop, transport, limits.pace_gap,
-                                           self._paced_payload_sent, limits.pace_min_gap)
             pacer.push(data)
             if pacer.bytes + transport.buffered > self.limits.pause_at:
                 self.check()

@@ -24,24 +24,6 @@ FULL_GAP_BACKLOG = 4
 _NOTHING = ()
 
 
-class _NoPayloadYet:
-    """The pacer of a paced output that has sent nothing yet: nothing waits
-    in it (``Output`` makes a real ``Pacer`` at its first paced payload)."""
-
-    __slots__ = ()
-    queue = _NOTHING
-    bytes = 0
-
-    def release(self):
-        pass
-
-    def drop(self):
-        pass
-
-
-NO_PAYLOAD_YET = _NoPayloadYet()
-
-
 def next_gap(gap, min_gap, waiting):
     """The gap before the next payload, given how many still wait: the full
     gap for a short backlog, shrinking with a longer one down to ``min_gap``."""

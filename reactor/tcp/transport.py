@@ -211,10 +211,7 @@ class Transport:
             self._chunks.append(data)
         self.buffered += len(data)
         if self.buffered > self._sizes[_HIGH] and not self._writing_paused:
-            self._writing_paused = True
-            pause = getattr(self.protocol, "pause_writing", None)
-            if pause:
-                self._guard(pause)
+            self._pause_writing()
 
     def share(self, queue):
         """Make ``queue`` (a ``SharedChunks``) this transport's queue, by
@@ -236,10 +233,14 @@ class Transport:
         self.buffered = self._shared.size
         self._own_chunks()
         if self.buffered > self._sizes[_HIGH] and not self._writing_paused:
-            self._writing_paused = True
-            pause = getattr(self.protocol, "pause_writing", None)
-            if pause:
-                self._guard(pause)
+            self._pause_writing()
+
+    def _pause_writing(self):
+        """Above the high-water mark: tell the protocol, once."""
+        self._writing_paused = True
+        pause = getattr(self.protocol, "pause_writing", None)
+        if pause:
+            self._guard(pause)
 
     def _own_chunks(self):
         queue, self._shared = self._shared, None

@@ -26,14 +26,20 @@ class RecordingWrites:
         return getattr(self._transport, name)
 
 
+def recording_client(loop, url):
+    """A connected client whose writes are noted in the list returned with it."""
+    client = RedisClient(loop, url)
+    run_until(loop, lambda: client.connected)
+    events = []
+    client._conn.transport = RecordingWrites(client._conn.transport, events)
+    return client, events
+
+
 @pytest.mark.parametrize("first", [True, False])
 def test_commands_called_after_flush_first_leave_before_later_hooks(redis_server, first):  # noqa: F811
     loop = EventLoop()
     try:
-        client = RedisClient(loop, redis_server.url())
-        run_until(loop, lambda: client.connected)
-        events = []
-        client._conn.transport = RecordingWrites(client._conn.transport, events)
+        client, events = recording_client(loop, redis_server.url())
         replies = []
 
         def one_pass():
@@ -53,10 +59,7 @@ def test_commands_called_after_flush_first_leave_before_later_hooks(redis_server
 def test_flush_first_without_a_command_writes_nothing(redis_server):  # noqa: F811
     loop = EventLoop()
     try:
-        client = RedisClient(loop, redis_server.url())
-        run_until(loop, lambda: client.connected)
-        events = []
-        client._conn.transport = RecordingWrites(client._conn.transport, events)
+        client, events = recording_client(loop, redis_server.url())
         done = []
         loop.call_soon(lambda: (client.flush_first(), client.flush_first(),
                                 loop.at_end_of_pass(lambda: done.append(True))))

@@ -90,8 +90,9 @@ class Counter(_Family):
         return super().header(self.name + "_total")   # the text format names the sample
 
     def inc(self, amount=1, *label_values):
-        """On the hot path (several per request): a known key costs one
-        dict update; the labels are checked when a key is new."""
+        """A known key costs one dict update; the labels are checked when a
+        key is new. (Counts made on every request are kept by their owner
+        and read with ``collect`` instead.)"""
         values = self.values
         if label_values in values:
             values[label_values] += amount

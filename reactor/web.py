@@ -234,12 +234,11 @@ class WebSocketLayer:
                 self._fail(event.code, event.message)
 
     def _fail(self, code, reason):
+        self._send_close(code, reason)
         if reason:
             log.debug("%s: WebSocket closed with %d: %s", self.lower.peername, code, reason)
-            self._send_close(code, reason)
             self._linger_then_close()
         else:   # answering the peer's close: it has nothing more to send
-            self._send_close(code, reason)
             self.lower.close()
 
     def _linger_then_close(self):
@@ -291,10 +290,11 @@ class WebSocketLayer:
     def share(self, queue):
         """Share ``queue`` (``reactor.tcp.Transport.share``) as frames: the
         lower transport shares its framed encoding, made once for every
-        WebSocket sharing it. The transport that shares, or None."""
+        WebSocket sharing it (and only once one does: TLS never shares).
+        The transport that shares, or None."""
         if self._closing:
             return None
-        return self.lower.share(queue.encoded(text_frames))   # (None over TLS)
+        return self.lower.share(queue, text_frames)
 
     def close(self):
         self._send_close(websocket.NORMAL)

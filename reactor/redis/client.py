@@ -115,8 +115,8 @@ class RedisClient:
 
     def clone(self, **overrides):
         """A new client to the same server with the same options (but no
-        callbacks unless given): the separate connection that blocking
-        commands need."""
+        ``on_connected``/``on_disconnected`` unless given; ``on_round_trip``
+        is kept): the separate connection that blocking commands need."""
         return RedisClient(self.loop, self.url, **{**self._options, **overrides})
 
     # -- calls ------------------------------------------------------------

@@ -213,13 +213,18 @@ class Transport:
         if self.buffered > self._sizes[_HIGH] and not self._writing_paused:
             self._pause_writing()
 
-    def share(self, queue):
+    def share(self, queue, encode=None):
         """Make ``queue`` (a ``SharedChunks``) this transport's queue, by
         reference, if nothing else is queued: this transport, or None
-        (nothing done) if something is. ``buffered`` counts the queue as it
-        was when shared (and as it is at the flush, or at ``unshare``)."""
+        (nothing done) if something is. With ``encode`` (a layer above that
+        frames what it sends), the queue's encoding by it (``encoded``, made
+        once for all the transports sharing it). ``buffered`` counts the
+        queue as it was when shared (and as it is at the flush, or at
+        ``unshare``)."""
         if self._chunks is not _NO_CHUNKS or self._state != _OPEN or self._interest & _WRITE:
             return None
+        if encode is not None:
+            queue = queue.encoded(encode)
         self._chunks = queue.chunks
         self._shared = queue
         self.buffered = queue.size

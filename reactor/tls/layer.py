@@ -146,7 +146,7 @@ class TLSLayer:
     def set_write_buffer_limits(self, high, low=None):
         self.raw.set_write_buffer_limits(high, low)
 
-    def share(self, queue):
+    def share(self, queue, encode=None):
         """Never: each connection's bytes are encrypted on their own, so a
         queue shared between connections cannot be sent (the callers write
         to each one instead)."""

@@ -136,3 +136,15 @@ def test_a_closing_sharer_sends_what_was_queued_and_nothing_appended_after():
     queue.append(b"two;")
     assert drain(loop, pa, 8) == b"one;"
     assert drain(loop, pb, 8) == b"one;two;"
+
+
+def test_a_layers_encoding_is_made_only_once_a_transport_shares_it():
+    loop = Loop()
+    (busy, _pa), (free, _pb) = pair(loop), pair(loop)
+    queue = Recorder(b"one;")
+    busy.write(b"own;")                            # something queued: it cannot share
+    assert busy.share(queue, lambda chunk: chunk * 2) is None
+    queue.append(b"two;")
+    assert queue.largest == queue.size == 8        # no encoding made for nobody
+    assert free.share(queue, lambda chunk: chunk * 2) is free
+    assert queue.largest == 16

@@ -65,7 +65,19 @@ def parse_request(value):
     name = value["request"]
     if not isinstance(name, str):
         raise RequestError("'request' must be a string, not %s" % describe_type(name))
-    return Request(name.strip().lower(), value.get("content"))
+    return Request(request_name(value), value.get("content"))
+
+
+def request_name(value):
+    """The request name of a decoded JSON value as ``parse_request`` reads
+    it (no surrounding spaces, lower case), or None if it names none: the
+    server's own checks (password policy, answer budget, metrics) must see
+    the request the core will handle, however the client spelled it."""
+    if type(value) is dict:
+        name = value.get("request")
+        if type(name) is str:
+            return name.strip().lower()
+    return None
 
 
 def describe_type(value):

@@ -23,12 +23,12 @@ never a name, an address or a message.
 from reactor.metrics import CONTENT_TYPE, Registry
 
 from ..core import Broadcast, Publish
+from ..protocol import request_name
+from ..router import TABLE
 
-#: Request names counted by name; anything else counts as "other", so a
-#: client sending made-up requests cannot grow the label set.
-KNOWN_REQUESTS = frozenset(("login", "logout", "msg", "names", "help", "join", "leave",
-                            "rooms", "pm", "register", "password", "oper", "kick", "ban",
-                            "unban", "bans", "purge", "drop"))
+#: Request names counted by name (the router's table); anything else counts
+#: as "other", so a client sending made-up requests cannot grow the label set.
+KNOWN_REQUESTS = frozenset(row[0] for row in TABLE)
 
 __all__ = ["CONTENT_TYPE", "ServerMetrics"]
 
@@ -83,8 +83,8 @@ class ServerMetrics:
     def request(self, item, effects):
         """Count one request (a decoded JSON value) by its name, and a
         message the core accepted (its answer: a broadcast, or a publish)."""
-        name = item.get("request") if type(item) is dict else None
-        if type(name) is not str or name not in KNOWN_REQUESTS:
+        name = request_name(item)
+        if name not in KNOWN_REQUESTS:
             name = "other"
         counts = self.request_counts
         counts[name] = counts.get(name, 0) + 1

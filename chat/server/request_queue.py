@@ -30,6 +30,7 @@ from reactor.framing import FramingError
 
 from .. import limits
 from ..core import Send
+from ..protocol import request_name
 
 log = logging.getLogger("chat.server")
 
@@ -42,10 +43,7 @@ ANSWERED = frozenset(("join", "leave", "names", "rooms", "help"))
 def _answered(item):
     """Whether ``item`` is a request whose answer draws on the answer budget
     (any JSON may arrive here: only a string ``request`` can be one)."""
-    if type(item) is not dict:
-        return False
-    request = item.get("request")
-    return type(request) is str and request in ANSWERED
+    return request_name(item) in ANSWERED
 
 
 class _Held:

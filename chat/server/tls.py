@@ -24,6 +24,7 @@ import logging
 from reactor.tls import TLSLayer, server_context
 
 from .. import limits
+from ..protocol import request_name
 from ..ports import port_type
 
 log = logging.getLogger("chat.server")
@@ -77,9 +78,9 @@ def problems(config):
 
 def password_bearing(item):
     """Whether a request (a decoded JSON value) carries a password."""
-    if not isinstance(item, dict):
+    kind = request_name(item)
+    if kind is None:
         return False
-    kind = item.get("request")
     if kind in _PASSWORD_REQUESTS:
         return True
     content = item.get("content")

@@ -5,6 +5,7 @@ for every route and any JSON content (hypothesis)."""
 from hypothesis import given, settings, strategies as st
 
 from chat.core import Session
+from chat import protocol
 from chat.protocol import Request, RequestError
 from chat.router import TABLE, Router, build_router
 
@@ -34,3 +35,16 @@ def test_dispatch_gives_the_handler_what_the_general_check_gives(name, content):
     route = router.routes[name]
     assert outcome(lambda: router.dispatch(session, Request(name, content))) == \
         outcome(lambda: Router._argument(route, content))
+
+
+@given(st.one_of(st.dictionaries(st.sampled_from(["request", "content", "x"]),
+                                 st.one_of(st.text(), st.integers(), st.none())),
+                 st.text(), st.integers(), st.none()))
+def test_the_servers_checks_read_the_request_name_the_core_reads(value):
+    """Password policy, answer budget and metrics go by ``request_name``;
+    it must be the name ``parse_request`` hands the router, in any spelling."""
+    try:
+        expected = protocol.parse_request(value).name
+    except protocol.RequestError:
+        expected = None
+    assert protocol.request_name(value) == expected

@@ -67,6 +67,20 @@ def test_every_family_is_there_and_counters_move_with_traffic(web, tmp_path):
     assert after[("chat_received_bytes_total", ())] > 0
 
 
+def test_requests_are_counted_by_the_name_the_server_reads(web):
+    srv = web()
+    alice = Client(srv.port)
+    try:
+        alice.login("alice")
+        alice.send(" MSG ", "shouted")          # the server reads it as msg
+        alice.expect("message")
+        _, samples = scrape(srv)
+    finally:
+        alice.close()
+    assert samples[("chat_requests_total", (("request", "msg"),))] == 1
+    assert samples[("chat_messages_total", ())] == 1
+
+
 def test_connections_are_counted_by_the_way_they_came_in(web, certs):
     srv = web(*tls_args(certs))
     plain, secure = Client(srv.port), TLSClient(tls_port(srv), certs)

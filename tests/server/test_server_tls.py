@@ -155,10 +155,11 @@ def test_passwords_only_over_tls(make_server, certs):
     name = uniq("plain")
     plain.login(name)                                  # a login without password is fine
     for request, content in (("register", SECRET), ("password", SECRET + " new-password-1"),
-                             ("oper", SECRET)):
-        assert_error(plain.request(request, content), text)
+                             ("oper", SECRET), ("REGISTER", SECRET), (" Oper ", SECRET)):
+        assert_error(plain.request(request, content), text)   # names match in any case
     other = server.connect()
     assert_error(other.request("login", "someone " + SECRET), text)
+    assert_error(other.request(" LOGIN", "someone " + SECRET), text)
     secure = TLSClient(port, certs)
     owner = uniq("owner")
     secure.login(owner)

@@ -32,7 +32,9 @@ class Upkeep:
     def start(self):
         if self.config.room_ttl > 0:
             self._ttl_timer = self.loop.call_later(self._ttl_period(), self._expire_rooms)
-        if self.config.retain_messages or self.config.retain_days:
+        if self.config.db is not None and (self.config.retain_messages
+                                           or self.config.retain_days):
+            # (on a cluster the stream sweep applies them: cluster/sweep.py)
             self._retain_timer = self.loop.call_later(0, self._retain)
 
     def stop(self):

@@ -33,6 +33,8 @@ def message_of(flat, written=None):
     appends not read back yet; an entry with one of their origins and the
     very payload appended under it is taken off and not checked again (it
     was made by our core; any other entry is checked)."""
+    if type(flat) is not list:
+        return None   # not even a field list: anyone with access to Redis may write
     if (len(flat) == 8 and flat[0] == b"s" and flat[2] == b"r" and flat[4] == b"p"
             and flat[6] == b"o"):
         sender, room, payload, origin = flat[1], flat[3], flat[5], flat[7]   # as written

@@ -103,8 +103,10 @@ class RoomMessages:
 
     def _settle(self, origin, failed):
         append = self._appending.pop(origin)
-        if failed and append.session.logged_in:
-            self.unavailable(append.session)
+        if failed:
+            self.streams.not_appended(origin)
+            if append.session.logged_in:
+                self.unavailable(append.session)
 
     def deliver(self, messages):
         """Messages read back from the room streams, in order: one batch of

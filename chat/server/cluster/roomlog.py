@@ -196,6 +196,11 @@ class RoomLog:
             written.pop(origin, None)
         return reply
 
+    def not_appended(self, origin):
+        """An append judged not to have run will not be read back: forget it
+        now rather than when ``WRITTEN_LIMIT`` pushes it out."""
+        self.written.pop(origin, None)
+
     def wake(self):
         """Make the reader start a new XREAD (its set of streams changed)."""
         if self._reading is not None:

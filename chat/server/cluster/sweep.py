@@ -94,7 +94,10 @@ class StreamSweep:
         self._trimmed = self._expiring = 0   # this round's, for its log line
 
     def close(self):
-        self._timer.cancel()
+        """Stop: a reply still on its way does not schedule another step."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def occupied(self, room_key):
         """Whether the room has members anywhere, as far as this node knows."""
@@ -104,7 +107,8 @@ class StreamSweep:
         return room is not None and room.size > 0
 
     def _later(self, delay):
-        self._timer = self.loop.call_later(delay, self._step)
+        if self._timer is not None:   # (None: closed)
+            self._timer = self.loop.call_later(delay, self._step)
 
     def _step(self):
         if not self.is_available():

@@ -98,3 +98,10 @@ def test_an_append_refused_at_once_is_not_remembered_and_the_memory_is_bounded()
         client.close()
     finally:
         loop.close()
+
+
+@pytest.mark.parametrize("flat", [None, 7, b"s", "s", [b"s"], [b"s", 7, b"r"], {"s": b"x"}])
+def test_an_entry_of_any_other_shape_is_malformed_not_a_crash(flat):
+    # anyone with access to Redis may write: the reader skips it with a warning
+    assert message_of(flat) is None
+    assert message_of(flat, {b"o": b"p"}) is None

@@ -333,6 +333,7 @@ class ClientEngine(StdinLines):
         elif self.login_pending and kind in ("info", "message", "msg"):
             self._logged_in()
         elif self.login_pending and kind == "error":
+            self._name_wait = None   # refused for another reason: no name to wait for
             self._login_resolved()
         if self.session.summary() != before:
             self.session_changed(before)

@@ -102,9 +102,10 @@ class _Block:
 
     def drop(self, count):
         """Forget the first ``count`` lines kept."""
-        self.start += count
+        start, self.start = self.start, self.start + count
         if self.made:
-            self.made = {index: line for index, line in self.made.items() if index >= self.start}
+            for index in range(start, self.start):   # only the dropped ones: a
+                self.made.pop(index, None)            # line a flood, not the block
 
 
 class Scrollback:

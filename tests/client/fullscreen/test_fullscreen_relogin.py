@@ -198,3 +198,41 @@ def test_reconnection_gives_up_on_a_name_never_freed(terminal):
         assert "Username taken" in term.text            # the last refusal, as it is
     finally:
         fake.close()
+
+
+def test_a_refusal_for_another_reason_ends_the_wait_for_the_name(terminal):
+    """The reconnection's login is refused for something else (a ban): a
+    later "Username taken" for another name the user tries is that refusal,
+    shown as it is, never taken for the old session holding a name."""
+    def script(conn):
+        first = len(fake.conns) == 1
+        while True:
+            request = conn.recv()
+            if request is None:
+                return
+            if request["request"] != "login":
+                conn.send(response("error", "not logged in"))
+            elif first:
+                conn.send(response("info", "Login successful"))
+                conn.send(response("history", []))
+                return              # closed unasked: the client reconnects
+            elif request["content"] == "alice":
+                conn.send(response("error", "you are banned: spam"))
+            else:
+                conn.send(response("error", "Username taken: %s is already logged in"
+                                   % request["content"]))
+
+    fake = FakeServer(script)
+    try:
+        term = terminal(fake.port, "--reconnect-delay", "0.01", "--reconnect-max", "0.02",
+                        columns=80, lines=24)
+        term.wait_for(r"-- connected to")
+        term.type("login alice\r")
+        term.wait_for(r"you are banned: spam")
+        term.type("login carol\r")
+        term.wait_for(r"Username taken: carol is already logged in")
+        logins = [r["content"] for r in fake.requests if r["request"] == "login"]
+        assert logins == ["alice", "alice", "carol"]
+        assert WAITING not in term.text
+    finally:
+        fake.close()

@@ -53,7 +53,7 @@ from .loadgen import LoadGen, RunFailed, RunTimeout, clock
 from .scenarios.base import Metric, Scenario, connect_timeout
 from .scenarios.broadcast import BROADCAST_AGGREGATE, broadcast
 from .servers import (DEFAULT_SERVERS, HOST, ServerFailed, ServerProcess, cpu_plan, free_port,
-                      in_turn, pin_self, raise_fd_limit)
+                      in_turn, parse_server, pin_self, raise_fd_limit)
 from .stats import summarise
 
 #: (name, nodes, with Redis), in running order.
@@ -264,10 +264,13 @@ def named_servers(texts):
     bare command), a bare command is ``ours``, or ``ours-N`` after the first."""
     servers = []
     for text in texts or [DEFAULT_SERVERS["ours"]]:
-        name, sep, command = text.partition("=")
+        name, sep, _command = text.partition("=")
         if not (sep and re.fullmatch(r"[A-Za-z_][\w.-]*", name.strip())):
-            name, command = "ours" if not servers else "ours-%d" % (len(servers) + 1), text
-        servers.append((name.strip(), command.strip()))
+            text = "%s=%s" % ("ours" if not servers else "ours-%d" % (len(servers) + 1), text)
+        name, command = parse_server(text)   # ValueError: no {port}, no command
+        if any(name == taken for taken, _ in servers):
+            raise ValueError("two servers named %r: their runs would mix" % name)
+        servers.append((name, command))
     return servers
 
 
@@ -284,7 +287,10 @@ def main(argv=None):
                    help="the node's command, with {host} {port} (and {python}); several "
                         "(each NAME=CMD) take turns in every run, side by side")
     args = p.parse_args(argv)
-    servers = named_servers(args.server)
+    try:
+        servers = named_servers(args.server)
+    except ValueError as exc:
+        p.error(str(exc))
     raise_fd_limit()
     server_cpu, gen_cpu = cpu_plan()
     pin_self(gen_cpu)

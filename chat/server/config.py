@@ -162,18 +162,6 @@ def parse_args(argv=None):
                    help="with --db: days a message is kept in the file; with --redis: in "
                         "its room stream (0: for good)")
     # -- end of issue 21's block ---------------------------------------------
-    # -- issue 21 cluster: what Redis keeps (one block) ------------------------
-    p.add_argument("--stream-sweep-interval", type=float,
-                   default=limits.STREAM_SWEEP_INTERVAL,
-                   help="with --redis: seconds between sweeps of the room streams: those "
-                        "of rooms nobody is in are trimmed to the history limit, and expire "
-                        "once empty for the room TTL")
-    p.add_argument("--inbox-length", type=int, default=limits.INBOX_LENGTH,
-                   help="with --redis: private messages a node's inbox stream keeps, about")
-    p.add_argument("--inbox-ttl", type=float, default=limits.INBOX_TTL,
-                   help="with --redis: seconds a node's inbox stream outlives the node "
-                        "(longer than --lease)")
-    # -- end of issue 21 cluster's block ---------------------------------------
     cluster_options.add_arguments(p)
     tls_options.add_arguments(p)  # issue 18: TLS (chat/server/tls.py)
     # the web face (issue 19): the web client, /healthz and WebSockets on /chat
@@ -345,10 +333,6 @@ class ServerConfig:
         self.retain_messages = limits.RETAIN_MESSAGES
         self.retain_days = limits.RETAIN_DAYS
         self.retain_interval = limits.RETAIN_INTERVAL
-        # issue 21 cluster: what Redis keeps
-        self.stream_sweep_interval = limits.STREAM_SWEEP_INTERVAL
-        self.inbox_length = limits.INBOX_LENGTH
-        self.inbox_ttl = limits.INBOX_TTL
         # the web face: no HTTP unless asked
         self.http_port = None
         self.https_port = None
@@ -393,11 +377,6 @@ class ServerConfig:
         if self.db is None and self.redis is None and (self.retain_messages or
                                                         self.retain_days):
             problems.append("--retain-messages and --retain-days need --db PATH or --redis")
-        if self.redis is not None:   # issue 21 cluster
-            if not (self.stream_sweep_interval > 0 and self.inbox_length > 0):
-                problems.append("--stream-sweep-interval and --inbox-length must be positive")
-            if not self.inbox_ttl > self.lease:
-                problems.append("--inbox-ttl must be longer than --lease")
         problems += cluster_options.problems(self)
         problems += tls_options.problems(self)  # issue 18
         if self.https_port is not None and self.tls_port is None:

@@ -17,6 +17,10 @@ DEFAULTS = {
     "redis_backoff_max": limits.REDIS_BACKOFF_MAX,
     "redis_block": limits.REDIS_BLOCK,
     "stream_retain": limits.STREAM_RETAIN,
+    # issue 21: what Redis keeps
+    "stream_sweep_interval": limits.STREAM_SWEEP_INTERVAL,
+    "inbox_length": limits.INBOX_LENGTH,
+    "inbox_ttl": limits.INBOX_TTL,
     # issue 20: the key that signs what nodes write (the secret itself: never logged)
     "cluster_key": None,
     "cluster_key_file": None,
@@ -61,6 +65,16 @@ def add_arguments(p):
                    help="with --redis: entries each room's stream keeps at least (or the "
                         "history limit if larger): how far a node may fall behind without "
                         "missing messages")
+    p.add_argument("--stream-sweep-interval", type=float,
+                   default=limits.STREAM_SWEEP_INTERVAL,
+                   help="with --redis: seconds between sweeps of the room streams: those "
+                        "of rooms nobody is in are trimmed to the history limit, and expire "
+                        "once empty for the room TTL")
+    p.add_argument("--inbox-length", type=int, default=limits.INBOX_LENGTH,
+                   help="with --redis: private messages a node's inbox stream keeps, about")
+    p.add_argument("--inbox-ttl", type=float, default=limits.INBOX_TTL,
+                   help="with --redis: seconds a node's inbox stream outlives the node "
+                        "(longer than --lease)")
     # -- issue 20: Redis as a trust boundary --
     p.add_argument("--cluster-key-file", metavar="FILE",
                    help="with --redis: a file (0600) holding the key, at least %d bytes, "
@@ -119,9 +133,12 @@ def problems(config):
         found.append("--redis: %s" % exc)   # the URL in it is masked
     if config.redis_tls_ca is not None and not uses_tls(config.redis):
         found.append("--redis-tls-ca needs a rediss:// URL (%s)" % mask(config.redis))
-    for name in ("lease", "redis_timeout", "redis_backoff_max", "redis_block", "stream_retain"):
+    for name in ("lease", "redis_timeout", "redis_backoff_max", "redis_block", "stream_retain",
+                 "stream_sweep_interval", "inbox_length"):
         if not getattr(config, name) > 0:
             found.append("--%s must be positive" % name.replace("_", "-"))
+    if not config.inbox_ttl > config.lease:
+        found.append("--inbox-ttl must be longer than --lease")
     if config.cluster_key_file is not None and config.cluster_key is None:
         try:
             config.cluster_key = read_key(config.cluster_key_file)

@@ -46,6 +46,10 @@ QUIET = 1.0
 
 Metric = collections.namedtuple("Metric", "key label fmt lower_better")
 
+#: The two CPU rows every scenario that runs a server reports.
+SERVER_CPU = Metric("server_cpu", "server CPU (share of one core)", "share", True)
+GEN_CPU = Metric("gen_cpu", "generator CPU (share of one core)", "share", True)
+
 
 _tls_dir = []   # the run's certificate directory, once made
 

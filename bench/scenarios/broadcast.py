@@ -17,7 +17,8 @@ from ..behaviours import (TAGS, closed_by_server, freeze, join_rooms, make_sampl
                           make_sampling_sender, make_sender, send_messages)
 from ..loadgen import clock
 from ..stats import percentiles
-from .base import Metric, ms, rates, settle, settle_total, snapshot, start_senders
+from .base import (GEN_CPU, SERVER_CPU, Metric, ms, rates, settle, settle_total, snapshot,
+                   start_senders)
 
 # -- broadcast-N -------------------------------------------------------------------
 
@@ -30,9 +31,9 @@ BROADCAST_METRICS = [
     Metric("max_ms", "latency max (ms)", "ms", True),
     Metric("received_pct", "min received, % of sent (worst run)", "pct", False),
     Metric("all_received", "every receiver got every message", "bool", False),
-    Metric("server_cpu", "server CPU (share of one core)", "share", True),
+    SERVER_CPU,
     Metric("deliveries_per_cpu_s", "deliveries per server CPU-second", "rate", False),
-    Metric("gen_cpu", "generator CPU (share of one core)", "share", True),
+    GEN_CPU,
 ]
 
 BROADCAST_AGGREGATE = {"received_pct": "min", "min_received": "min", "all_received": "all",
@@ -132,7 +133,7 @@ SLOW_METRICS = [
     Metric("with_per_s", "others' deliveries/s, 2nd half, slow client", "rate", False),
     Metric("with_vs_without_pct", "with / without slow client (%)", "pct", False),
     Metric("slow_disconnected", "slow client disconnected by the server", "bool", None),
-    Metric("gen_cpu", "generator CPU (share of one core)", "share", True),
+    GEN_CPU,
 ]
 
 

@@ -11,7 +11,7 @@ each receive all of it.
 
 from ..behaviours import TAGS, make_sender, send_messages
 from ..loadgen import RunFailed, clock
-from .base import Metric
+from .base import GEN_CPU, Metric, SERVER_CPU
 
 # -- connect-N ------------------------------------------------------------------
 
@@ -20,8 +20,8 @@ CONNECT_METRICS = [
     Metric("last_history_s", "time to last history (s)", "s", True),
     Metric("rss_per_conn_kib", "server RSS per connection (KiB)", "kib", True),
     Metric("server_rss_mib", "server RSS (MiB)", "mib", True),
-    Metric("server_cpu", "server CPU (share of one core)", "share", True),
-    Metric("gen_cpu", "generator CPU (share of one core)", "share", True),
+    SERVER_CPU,
+    GEN_CPU,
 ]
 
 
@@ -57,8 +57,8 @@ HISTORY_METRICS = [
     Metric("mb_per_s", "history MB/s", "rate", False),
     Metric("history_mib", "one history (MiB)", "mib", None),
     Metric("entries_min", "entries in the shortest history", "int", False),
-    Metric("server_cpu", "server CPU (share of one core)", "share", True),
-    Metric("gen_cpu", "generator CPU (share of one core)", "share", True),
+    SERVER_CPU,
+    GEN_CPU,
 ]
 
 

@@ -15,7 +15,7 @@ from ..behaviours import (TAGS, NaiveTally, ask_names, make_naive_reader, make_s
                           send_messages)
 from ..loadgen import clock
 from ..stats import percentiles
-from .base import QUIET, Metric, Scenario, connect_timeout, ms, settle
+from .base import GEN_CPU, QUIET, SERVER_CPU, Metric, Scenario, connect_timeout, ms, settle
 
 # -- naive-room ------------------------------------------------------------------------
 
@@ -31,8 +31,8 @@ NAIVE_METRICS = [
            False),
     Metric("unclean_reads_pct", "naive reads not one whole payload (worst run)", "pct", True),
     Metric("sent_per_s", "room messages sent/s", "rate", None),
-    Metric("server_cpu", "server CPU (share of one core)", "share", True),
-    Metric("gen_cpu", "generator CPU (share of one core)", "share", True),
+    SERVER_CPU,
+    GEN_CPU,
 ]
 
 NAIVE_AGGREGATE = {"received_pct": "min", "min_received": "min", "all_received": "all",

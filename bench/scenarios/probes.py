@@ -33,7 +33,7 @@ from ..loadgen import clock
 from ..probing import (HISTORY_MARKER, NAMES_MARKER, Tally, make_pipeliner, make_probe,
                        unanswered)
 from ..stats import percentiles
-from .base import Metric, Scenario, connect_timeout, ms
+from .base import GEN_CPU, Metric, SERVER_CPU, Scenario, connect_timeout, ms
 from .broadcast import NO_ROOMS
 
 PROBE_METRICS = [
@@ -45,8 +45,8 @@ PROBE_METRICS = [
 ]
 COMMON_METRICS = [
     Metric("disconnected", "clients disconnected by the server (worst run)", "int", True),
-    Metric("server_cpu", "server CPU (share of one core)", "share", True),
-    Metric("gen_cpu", "generator CPU (share of one core)", "share", True),
+    SERVER_CPU,
+    GEN_CPU,
 ]
 NAMES_FLOOD_METRICS = PROBE_METRICS + [
     Metric("answers_per_s", "names answers/s (all users)", "rate", None),

@@ -104,10 +104,6 @@ for i, key in ipairs(KEYS) do
 end
 return found
 """
-#: A node's own stream keeps about this many entries (its private messages;
-#: ``--inbox-length``).
-NODE_STREAM_LENGTH = limits.INBOX_LENGTH
-
 
 def node_stream(node_id):
     return NODE_PREFIX + node_id
@@ -118,7 +114,7 @@ class RoomLog:
 
     def __init__(self, redis, reader, node_id, history_limit, deliver, load_room, side_streams,
                  trimmed, on_caught_up, block=5.0, batch=1000, retain=10_000, max_entry=32 * 1024,
-                 retry=1.0, verify=None, cap=0, inbox_length=NODE_STREAM_LENGTH):
+                 retry=1.0, verify=None, cap=0, inbox_length=limits.INBOX_LENGTH):
         self.redis = redis                  # pipelined client: XADD, XREVRANGE
         # fn(stream key, flat fields) -> the fields without their signature,
         # or None: not written by a node (``signing``); None: nothing signed

@@ -105,6 +105,7 @@ end
 return found
 """
 
+
 def node_stream(node_id):
     return NODE_PREFIX + node_id
 

@@ -143,6 +143,14 @@ REDIS_TIMEOUT = 5.0
 REDIS_BACKOFF_MAX = 2.0
 REDIS_BLOCK = 5.0
 
+#: Cluster: seconds the reader of the room streams waits after handing out
+#: a read before it starts the next (``RoomLog``, "Reading in rounds"), so
+#: the messages appended meanwhile come back together: under load, every
+#: member gets them in one write instead of two or three. A message to a
+#: quiet room is read at once (the blocked read answers); under load one
+#: waits at most this long. 0: no wait.
+REDIS_READ_PAUSE = 0.0005
+
 #: Cluster: entries a room's stream keeps at least (XADD MAXLEN ~), however
 #: short the history: a node that falls further behind than this (cut off
 #: from Redis, stalled) may miss messages, and its users are told. Trimming

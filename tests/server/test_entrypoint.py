@@ -254,6 +254,19 @@ def test_bad_options_exit_2_with_a_message(args, complaint):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("args", [
+    ["--redis-read-pause", "-0.1"],
+    ["--redis-read-pause", "2", "--redis-block", "1"],
+])
+def test_a_bad_read_pause_is_refused_before_connecting(args):
+    # (port 1: nothing listens there; the node must not get as far as trying)
+    result = run_server("--redis", "redis://127.0.0.1:1", *args)
+    assert result.returncode == 1, result
+    assert ("--redis-read-pause must be at least 0 and shorter than --redis-block"
+            in result.stderr), result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_port_in_use_exits_1_with_a_clear_message():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

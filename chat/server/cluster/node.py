@@ -109,6 +109,7 @@ class Cluster:
                                {node_stream(node_id): self.direct.node_entry,
                                 EVENTS_STREAM: self.events.received},
                                self._trimmed, self._caught_up, block=config.redis_block,
+                               pause=config.redis_read_pause,
                                retain=config.stream_retain, cap=config.retain_messages,
                                inbox_length=config.inbox_length,
                                max_entry=config.max_message_bytes + ENTRY_OVERHEAD,

@@ -16,6 +16,7 @@ DEFAULTS = {
     "redis_timeout": limits.REDIS_TIMEOUT,
     "redis_backoff_max": limits.REDIS_BACKOFF_MAX,
     "redis_block": limits.REDIS_BLOCK,
+    "redis_read_pause": limits.REDIS_READ_PAUSE,   # issue 22
     "stream_retain": limits.STREAM_RETAIN,
     # issue 21: what Redis keeps
     "stream_sweep_interval": limits.STREAM_SWEEP_INTERVAL,
@@ -61,6 +62,11 @@ def add_arguments(p):
                         "change must be sent again")
     p.add_argument("--redis-block", type=float, default=limits.REDIS_BLOCK,
                    help="with --redis: seconds one XREAD of the room streams blocks")
+    p.add_argument("--redis-read-pause", type=float, default=limits.REDIS_READ_PAUSE,
+                   help="with --redis: seconds the reader of the room streams waits after "
+                        "handing out a read before the next, so that messages appended "
+                        "meanwhile come back together (fewer, larger writes to each member "
+                        "under load; a message to a quiet room is read at once; 0: no wait)")
     p.add_argument("--stream-retain", type=int, default=limits.STREAM_RETAIN,
                    help="with --redis: entries each room's stream keeps at least (or the "
                         "history limit if larger): how far a node may fall behind without "
@@ -137,6 +143,8 @@ def problems(config):
                  "stream_sweep_interval", "inbox_length"):
         if not getattr(config, name) > 0:
             found.append("--%s must be positive" % name.replace("_", "-"))
+    if not 0 <= config.redis_read_pause < config.redis_block:
+        found.append("--redis-read-pause must be at least 0 and shorter than --redis-block")
     if not config.inbox_ttl > config.lease:
         found.append("--inbox-ttl must be longer than --lease")
     if config.cluster_key_file is not None and config.cluster_key is None:

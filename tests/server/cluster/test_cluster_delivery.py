@@ -1,10 +1,13 @@
 """A cluster node delivers what one read of the room streams brings back as
 one send per member (issue 13, bench figures): streamed readers get the
 same bytes in the same order, and a paced (naive) reader still gets every
-message in a read of its own (PROTOCOL.md section 3)."""
+message in a read of its own (PROTOCOL.md section 3). After a read the
+reader pauses (``--redis-read-pause``, issue 22), so that what is appended
+meanwhile comes back in one read."""
 
 import json
 import socket
+import time
 
 import pytest
 
@@ -50,5 +53,31 @@ def test_a_burst_reaches_streamed_readers_whole_and_a_paced_one_read_by_read(
                 if payload["response"] == "message":
                     received.append(payload["content"])
             assert received == burst
+    finally:
+        node.stop()
+
+
+def test_messages_appended_while_the_reader_pauses_come_back_together(
+        redis_server):  # noqa: F811
+    pause = 1.0   # long, so that the lower bound below holds on a slow machine
+    node = ServerProcess("--redis", redis_server.url(), "--rate", "0",
+                         "--redis-read-pause", str(pause))
+    try:
+        node.wait_for_log("cluster node .* ready")
+        reader, writer = node.connect(), node.connect()
+        reader.login("reader")
+        writer.login("writer")
+        writer.send("msg", "first")
+        assert reader.expect("message")["content"] == "first"
+        first_seen = time.monotonic()
+        # Appended at once, but read only once the pause after "first"'s read is over.
+        writer.send("msg", "second")
+        writer.send("msg", "third")
+        assert reader.expect("message")["content"] == "second"
+        waited = time.monotonic() - first_seen
+        assert waited >= pause / 2, waited
+        # ... in the same read, so in the same write to each member
+        assert reader.buffer.count(b"\n") == 1 and b'"third"' in reader.buffer, reader.buffer
+        assert reader.expect("message")["content"] == "third"
     finally:
         node.stop()

@@ -2,8 +2,9 @@
 messages through Redis (``--redis URL``).
 
 * ``roomlog``: a Redis Stream per room, the one order every node delivers
-  (and the rooms' history); ``entries``: a room entry's XADD and the
-  message read back from one;
+  (and the rooms' history), read back; ``appends``: this node's messages
+  into them; ``entries``: a room entry's XADD and the message read back
+  from one;
 * ``names``: one lease per logged-in name, unique across the cluster;
 * ``presence``: who is in which room on the other nodes;
 * ``shared``: other nodes' accounts, bans and purges applied here (the

@@ -13,7 +13,7 @@ XREAD gives it. Anyone with access to Redis may have written an entry, so
 its payload is checked to be one ``message`` response
 (``is_message_payload``) unless it is one this process appended itself,
 recognised by its origin and its very bytes (``written``: what
-``RoomLog.publish`` appended and the reader has not given back yet).
+``RoomAppends.publish`` appended and the reader has not given back yet).
 """
 
 from reactor.resp import encode_command

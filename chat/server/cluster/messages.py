@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 ``publish`` appends a ``msg`` (the core's ``Publish``) to its room's stream
-and nobody is sent it then; ``deliver`` gets what the reader
+(``appends``) and nobody is sent it then; ``deliver`` gets what the reader
 (``roomlog``) read back from the streams, every node's messages in the
 stream's one order, and sends it to the members here.
 
@@ -53,10 +53,10 @@ class _Append:
 class RoomMessages:
     """Publishes this node's messages and delivers every node's."""
 
-    def __init__(self, server, streams, node_id, unavailable, verdict_wait):
+    def __init__(self, server, appends, node_id, unavailable, verdict_wait):
         self.server = server
         self.core = server.core
-        self.streams = streams              # the RoomLog
+        self.appends = appends              # the RoomAppends
         self.unavailable = unavailable      # fn(session): "try again"
         self.verdict_wait = verdict_wait    # seconds an append may stay in doubt
         self._origin = ("%s/%s/" % (node_id, os.urandom(4).hex())).encode()
@@ -75,7 +75,7 @@ class RoomMessages:
         session = effect.session
         origin = self._origin + b"%d" % next(self._count)
         append = self._appending[origin] = _Append(session)
-        reply = self.streams.publish(effect.room, session.key, effect.payload, origin)
+        reply = self.appends.publish(effect.room, session.key, effect.payload, origin)
 
         def appended(reply):
             if reply.error is None or append.read_back:
@@ -104,7 +104,7 @@ class RoomMessages:
     def _settle(self, origin, failed):
         append = self._appending.pop(origin)
         if failed:
-            self.streams.not_appended(origin)
+            self.appends.not_appended(origin)
             if append.session.logged_in:
                 self.unavailable(append.session)
 

@@ -48,6 +48,7 @@ from . import options as cluster_options
 from .messages import RoomMessages
 from .names import NameLeases
 from .presence import EVENTS_STREAM, ClusterPresence
+from .appends import RoomAppends, stream_length
 from .roomlog import RoomLog, node_stream
 from .shared import SharedState
 from .signing import SignedRedis, unsigned_warning
@@ -103,25 +104,26 @@ class Cluster:
         self.direct = DirectMessages(self, config.redis_timeout)
         self.events = Events(self.redis, node_id, core, self.presence, self.shared,
                              self.direct.kicked)
+        self.appends = RoomAppends(self.redis, stream_length(
+            config.history_limit, config.stream_retain, config.retain_messages))
         self.streams = RoomLog(self.redis, self.reader, node_id, config.history_limit,
                                lambda messages: self.messages.deliver(messages),  # below
                                core.mirror_room,
                                {node_stream(node_id): self.direct.node_entry,
                                 EVENTS_STREAM: self.events.received},
-                               self._trimmed, self._caught_up, block=config.redis_block,
-                               pause=config.redis_read_pause,
-                               retain=config.stream_retain, cap=config.retain_messages,
+                               self._trimmed, self._caught_up, self.appends.written,
+                               block=config.redis_block, pause=config.redis_read_pause,
                                inbox_length=config.inbox_length,
                                max_entry=config.max_message_bytes + ENTRY_OVERHEAD,
                                retry=retry, verify=self.redis.verify_entry)
-        self.messages = RoomMessages(server, self.streams, node_id, self.unavailable,
+        self.messages = RoomMessages(server, self.appends, node_id, self.unavailable,
                                      config.redis_timeout)
         # the server carries out Publish, RemotePm and RemoteKick through these
         self.publish = self.messages.publish
         self.remote_pm = self.direct.remote_pm
         self.remote_kick = self.direct.remote_kick
         core.store.attach(self.redis, self.events.publish,
-                          scan=self.streams.stream_length * 2,  # MAXLEN ~ keeps more
+                          scan=self.appends.stream_length * 2,  # MAXLEN ~ keeps more
                           verify=self.redis.verify_record)
         self.ready = False
         self.startup = StartUp(loop, self.redis, self.streams, self.presence, self.shared,

@@ -5,20 +5,14 @@ Theory of operation
 A room's messages live in the stream ``ktn:room:<key>``; each entry holds
 the sender's case-folded name (``s``), the room's spelling (``r``), the
 ``message`` payload exactly as clients receive it (``p``, newline
-included) and the append's origin (``o``: node id and number).
-``publish`` appends with ``XADD ... MAXLEN ~ N`` (the calls
-of one loop pass leave in one pipelined write, as one ``MULTI``/``EXEC``
-block: a reader blocked on the stream, this node's or another's, is then
-answered with all of them at once, not with the first alone, which would
-cost one more write per recipient for the rest); nobody is sent the
-message then. N is the larger of the history limit and ``--stream-retain``
-(10 000): trimming at the history limit itself would delete entries the
-readers have not read yet whenever a burst outruns them. A single
-*reader* (a ``XREAD BLOCK`` loop on its own connection, since a blocking command holds up everything behind it) reads
-every stream this node *mirrors* from the last id it saw in each, and hands
-the entries of each reply, in order, to ``deliver``: the core appends each
-to its room's history and sends it to the room's members here. Every node, the sender's included,
-therefore shows a room's messages in the stream's one order, and a node's
+included) and the append's origin (``o``: node id and number). This
+node's users' messages go in through ``appends``, and nobody is sent one
+then. A single *reader* (a ``XREAD BLOCK`` loop on its own connection,
+since a blocking command holds up everything behind it) reads every
+stream this node *mirrors* from the last id it saw in each, and hands the
+entries of each reply, in order, to ``deliver``: the core appends each to
+its room's history and sends it to the room's members here. Every node,
+the sender's included, therefore shows a room's messages in the stream's one order, and a node's
 history of a room is exactly the stream up to the last id it has read.
 
 Mirrors and the join race. A node mirrors the lobby from start-up and
@@ -76,16 +70,11 @@ from reactor.resp import ProtocolError
 
 from ... import limits
 from ...store.redis import ROOM_PREFIX, room_stream
-from .entries import append_fields, append_prefix, entry_fields, message_of
+from .entries import entry_fields, message_of
 
 log = logging.getLogger("chat.cluster")
 
 NODE_PREFIX = "ktn:node:"
-
-#: Appends remembered until read back (``RoomLog.written``), and rooms whose
-#: XADD start is kept encoded: past this, the oldest is forgotten (it is then
-#: checked like anyone's entry).
-WRITTEN_LIMIT = 4096
 
 #: For each stream KEYS[i], 1 if it still holds an entry at or before
 #: ARGV[i] (then nothing after it was trimmed: trimming takes the oldest
@@ -123,20 +112,17 @@ def node_stream(node_id):
 
 
 class RoomLog:
-    """Publishes messages to the room streams and reads every mirrored one."""
+    """Reads every mirrored room stream and hands out what it reads."""
 
     def __init__(self, redis, reader, node_id, history_limit, deliver, load_room, side_streams,
-                 trimmed, on_caught_up, block=5.0, batch=1000, retain=10_000, max_entry=32 * 1024,
-                 retry=1.0, verify=None, cap=0, inbox_length=limits.INBOX_LENGTH, pause=0.0):
-        self.redis = redis                  # pipelined client: XADD, XREVRANGE
+                 trimmed, on_caught_up, written, block=5.0, batch=1000, max_entry=32 * 1024,
+                 retry=1.0, verify=None, inbox_length=limits.INBOX_LENGTH, pause=0.0):
+        self.redis = redis                  # pipelined client: XREVRANGE, PERSIST, wake-ups
         # fn(stream key, flat fields) -> the fields without their signature,
         # or None: not written by a node (``signing``); None: nothing signed
         self.verify = verify or (lambda _stream, flat: flat)
         self.reader = reader                # its own connection: XREAD BLOCK
         self.history_limit = history_limit
-        self.stream_length = max(1, history_limit, retain)   # MAXLEN ~
-        if cap:   # --retain-messages: about that many (the sweep trims exactly)
-            self.stream_length = max(1, min(self.stream_length, cap))
         self.inbox_length = inbox_length    # MAXLEN ~ of this node's own stream
         self.deliver = deliver              # fn([(room key, room name, sender key, payload)])
         self.side_streams = side_streams    # stream key -> fn(fields): not a room
@@ -161,56 +147,18 @@ class RoomLog:
         # stream key -> last id read; the side streams' ids are set at start
         self.last_ids = {key: b"0-0" for key in side_streams}
         self.loading = {}                   # room key -> [callbacks] while mirroring
-        self.written = {}                   # origin -> payload: appended, not read back yet
-        self._prefixes = {}                 # room key -> its XADD's encoded start
+        # origin -> payload: this node's appends not read back yet (``RoomAppends``)
+        self.written = written
+        self._reading = None                # the XREAD (or check) Reply in flight
 
     def start_from(self, stream, entry_id):
         """Read the side stream ``stream`` on from ``entry_id`` (at start-up)."""
         self.last_ids[stream] = entry_id
-        self._reading = None                # the XREAD Reply in flight
 
     def mirrored(self, room_key):
         return room_stream(room_key) in self.last_ids
 
-    # -- writing ------------------------------------------------------------
-
-    def publish(self, room, sender_key, payload, origin):
-        """Append one message to the room's stream; return the Reply.
-        ``origin`` names this append (node and number) in the entry, so the
-        publisher knows its own entry when the reader gives it back.
-
-        Every message is one of these: unsigned, the command's constant
-        start is kept encoded per room (``append_prefix``) and only the
-        fields are encoded (``append_fields``), the same bytes as
-        ``encode_command``. The payload is remembered under its origin
-        (``written``) until the reader gives it back, to spare checking it
-        again then."""
-        written = self.written
-        if len(written) >= WRITTEN_LIMIT:   # appends never read back (failed, forgotten)
-            del written[next(iter(written))]
-        written[origin] = payload
-        if self.redis.signing:   # the signature is added by the generic call
-            reply = self.redis.call("XADD", room_stream(room.key), "MAXLEN", "~",
-                                    self.stream_length, "*", "s", sender_key,
-                                    "r", room.name, "p", payload, "o", origin, atomic=True)
-        else:
-            prefix = self._prefixes.get(room.key)
-            if prefix is None:
-                if len(self._prefixes) >= WRITTEN_LIMIT:
-                    self._prefixes.clear()
-                prefix = self._prefixes[room.key] = append_prefix(room_stream(room.key),
-                                                                  self.stream_length)
-            reply = self.redis.call_encoded(
-                "XADD", prefix + append_fields(sender_key, room.name, payload, origin),
-                atomic=True)
-        if reply.done:   # refused at once (Redis down, a queue full): never read back
-            written.pop(origin, None)
-        return reply
-
-    def not_appended(self, origin):
-        """An append judged not to have run will not be read back: forget it
-        now rather than when ``WRITTEN_LIMIT`` pushes it out."""
-        self.written.pop(origin, None)
+    # -- the set of streams -----------------------------------------------
 
     def wake(self):
         """Make the reader start a new XREAD (its set of streams changed)."""

@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 from chat.protocol import encode_response
 from chat.server.cluster.entries import append_fields, append_prefix, message_of
 from chat.core.rooms import Room
-from chat.server.cluster.roomlog import WRITTEN_LIMIT, RoomLog
+from chat.server.cluster.appends import WRITTEN_LIMIT, RoomAppends
 from chat.server.cluster.signing import SignedRedis
 from reactor.loop import EventLoop
 from reactor.redis import RedisClient
@@ -75,7 +75,7 @@ def test_an_encoded_command_is_refused_when_writes_are_signed():
 
 
 def test_an_append_refused_at_once_is_not_remembered_and_the_memory_is_bounded():
-    """``RoomLog.written`` holds an append until the reader gives it back:
+    """``RoomAppends.written`` holds an append until the reader gives it back:
     one Redis refused at once (not connected) is never read back, so it is
     not kept; appends never read back are forgotten oldest first."""
     loop = EventLoop()
@@ -84,9 +84,7 @@ def test_an_append_refused_at_once_is_not_remembered_and_the_memory_is_bounded()
             unused.bind(("127.0.0.1", 0))
             url = "redis://127.0.0.1:%d" % unused.getsockname()[1]
         client = RedisClient(loop, url)
-        log = RoomLog(SignedRedis(client, None, loop.time), client, "n1", 10,
-                      deliver=print, load_room=print, side_streams={}, trimmed=print,
-                      on_caught_up=print)
+        log = RoomAppends(SignedRedis(client, None, loop.time), 10)
         reply = log.publish(Room("Lobby", 10), "ann", PAYLOAD, b"n1/x/1")
         assert reply.done and reply.error is not None
         assert log.written == {}

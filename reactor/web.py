@@ -27,12 +27,14 @@ a newline after it, and what the protocol writes is cut at newlines into
 one text frame per line. Binary frames close with 1003, a frame over
 ``max_message`` with 1009, invalid UTF-8 with 1007, any other violation
 with 1002 (``reactor.websocket``); pings are answered; a close is answered
-and the connection closed. After closing for a violation the layer lingers:
-it reads and discards what the peer still sends until the peer hangs up or
-``linger`` seconds pass, and only then closes. Closing at once, with the
-rest of (say) an oversized frame unread, makes the kernel answer with a
-reset that can destroy our close frame before the peer reads it, so the
-peer would never learn the code (RFC 6455 section 7.1.1 has the server
+and the connection closed. After closing for a violation, and after
+refusing a request, the connection lingers (``Transport.close(linger)``):
+it sends the close frame or the refusal, shuts down its side, and reads
+and discards what the peer still sends until the peer hangs up or
+``linger`` seconds pass. Closing at once, with the rest of (say) an
+oversized frame or request unread, makes the kernel answer with a reset
+that can destroy our close frame or refusal before the peer reads it, so
+the peer would never learn why (RFC 6455 section 7.1.1 has the server
 close the TCP connection after the close handshake, not before). Nothing
 here knows chat.
 """
@@ -49,8 +51,8 @@ HEAD_TIMEOUT = 10.0
 #: Seconds a kept-alive connection may wait for its next request.
 IDLE_TIMEOUT = 30.0
 
-#: Seconds a connection closed for a violation reads and discards the
-#: peer's input before hanging up (see the module docstring).
+#: Seconds a connection closed for a violation, or refused, reads and
+#: discards the peer's input at most (see the module docstring).
 LINGER = 2.0
 
 def text_frames(data):
@@ -161,11 +163,13 @@ class HttpConnection:
             self.websocket.feed(rest)
 
     def _refuse(self, status, text):
+        """Answer ``status`` and close, lingering: the request may not have
+        been read whole, and the peer may still be sending it."""
         log.debug("%s: HTTP %d: %s", self.transport.peername, status, text)
         body = (text + "\n").encode("utf-8")
         self.transport.write(http.response(status, [("Content-Type", "text/plain; charset=utf-8"),
                                                     ("Connection", "close")], body))
-        self.transport.close()
+        self.transport.close(self.linger)
 
     # -- deadlines -------------------------------------------------------------
 
@@ -196,13 +200,12 @@ class WebSocketLayer:
     kind = "websocket"   # the way in, as the application counts its connections
 
     def __init__(self, loop, lower, protocol, max_message, linger=LINGER):
-        self.loop = loop
+        self.loop = loop                # the transport's (its protocol's timers use it)
         self.lower = lower              # the TCP or TLS transport
         self.protocol = protocol
         self.decoder = websocket.FrameDecoder(max_message)
         self.linger = linger
         self._closing = False
-        self._linger_timer = None
 
     def start(self):
         self.lower.call_guarded(self.protocol.connection_made, self)
@@ -235,19 +238,11 @@ class WebSocketLayer:
 
     def _fail(self, code, reason):
         self._send_close(code, reason)
-        if reason:
+        if reason:   # a violation: the peer may be sending still (module docstring)
             log.debug("%s: WebSocket closed with %d: %s", self.lower.peername, code, reason)
-            self._linger_then_close()
+            self.lower.close(self.linger)
         else:   # answering the peer's close: it has nothing more to send
             self.lower.close()
-
-    def _linger_then_close(self):
-        """Hang up when the peer does, or after ``linger`` seconds; what it
-        sends meanwhile is discarded (``feed`` while closing)."""
-        self.lower.resume_reading()
-        if self._linger_timer is None and not self.lower.closed:
-            self._linger_timer = self.loop.call_later(self.linger, self.lower.call_guarded,
-                                                      self.lower.close)
 
     def _send_close(self, code, reason=""):
         if not self._closing and not self.lower.closed:
@@ -256,14 +251,11 @@ class WebSocketLayer:
 
     def eof_received(self):
         if self._closing:
-            return False   # lingering: the peer has hung up, so do we
+            return False   # after our close frame: the peer has hung up, so do we
         eof = getattr(self.protocol, "eof_received", None)
         return bool(eof and eof())
 
     def connection_lost(self, exc):
-        if self._linger_timer is not None:
-            self._linger_timer.cancel()
-            self._linger_timer = None
         self.protocol.connection_lost(exc)
 
     def pause_writing(self):

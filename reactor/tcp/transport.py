@@ -23,6 +23,14 @@ the first write of the transport's own copies the queue (copy on write),
 so order is kept. ``close()`` flushes, then closes (discarding input meanwhile);
 ``abort()`` closes at once and drops the queue. Both are idempotent.
 
+``close(linger=seconds)`` is for closing on a peer that may still be
+sending (a request refused before it was read whole): closing a socket
+with unread input makes the kernel answer with a reset, which can destroy
+the answer just sent before the peer reads it. So once the queue is sent
+the transport shuts down its sending side (the peer reads the answer, then
+end of file) and reads and discards until the peer hangs up too, or
+``linger`` seconds after the ``close`` call, whichever comes first.
+
 Every callback into the protocol is guarded: an exception there is logged
 and aborts this connection only.
 
@@ -69,8 +77,10 @@ def _shared_sizes(read_size, high, low):
 
 
 # Where a transport is in its life: open; closing (close() called: flush,
-# then close; input is discarded); closed (the socket is closed).
-_OPEN, _CLOSING, _CLOSED = 0, 1, 2
+# then close; input is discarded); closing, then lingering (close(linger)
+# called: flush, shut down our side, discard input until the peer's end of
+# file or the deadline); closed (the socket is closed).
+_OPEN, _CLOSING, _CLOSED, _CLOSING_TO_LINGER, _LINGERING = 0, 1, 2, 3, 4
 
 
 #: SO_LINGER on, 0 seconds: close() resets the connection and frees its buffers.
@@ -187,6 +197,10 @@ class Transport:
         # End of file: the peer will send nothing more.
         self.pause_reading()
         if self._state != _OPEN:
+            if self._state == _LINGERING:
+                self._force_close(None)   # what we sent was read: both sides are done
+            elif self._state == _CLOSING_TO_LINGER:
+                self._state = _CLOSING    # nothing more will come: no need to linger
             return
         eof_received = getattr(self.protocol, "eof_received", None)
         keep_open = eof_received is not None and self._guard(eof_received) is True
@@ -308,7 +322,7 @@ class Transport:
             if self._interest & _WRITE:
                 self._watch(self._interest & _READ)
             if self._state != _OPEN:
-                self._force_close(None)
+                self._sent_before_close()
                 return
         if self._writing_paused and self.buffered <= self._sizes[_LOW]:
             self._writing_paused = False
@@ -336,23 +350,41 @@ class Transport:
 
     # -- closing --------------------------------------------------------
 
-    def close(self):
+    def close(self, linger=0.0):
         """Send what is queued, then close. Idempotent.
 
         Input that arrives meanwhile is read and discarded, never delivered:
         closing a socket with unread input makes the kernel send a reset,
         which can destroy the very output we are flushing before the peer
-        reads it (a client that wrote again after its ``logout``).
+        reads it (a client that wrote again after its ``logout``). With
+        ``linger`` (seconds), once the output is sent, shut down our side
+        and go on discarding until the peer hangs up, at most that long
+        from now (see the module docstring).
         """
         if self._state != _OPEN:
             return
         self.resume_reading()  # to discard, see above
         if self._shared is not None:
             self.unshare()     # what is appended to a shared queue from now on is not ours
-        self._state = _CLOSING
+        if linger > 0:
+            self._state = _CLOSING_TO_LINGER
+            self.loop.call_later(linger, self._force_close, None)   # a no-op once closed
+        else:
+            self._state = _CLOSING
         if not self._chunks:
+            self._sent_before_close()
+        # else: the pending flush (end of pass or on_writable) gets there.
+
+    def _sent_before_close(self):
+        """Everything queued before ``close`` is sent: close, or linger."""
+        if self._state != _CLOSING_TO_LINGER:
             self._force_close(None)
-        # else: the pending flush (end of pass or on_writable) closes it.
+            return
+        self._state = _LINGERING
+        try:
+            self.sock.shutdown(socket.SHUT_WR)   # the peer reads our answer, then end of file
+        except OSError as exc:
+            self._force_close(exc)
 
     def abort(self):
         """Close now and drop queued output, the kernel's too: a reset, not

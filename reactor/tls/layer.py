@@ -106,6 +106,7 @@ class TLSLayer:
         self._flush_armed = False
         self._app_reading = True
         self._closing = False
+        self._linger = 0.0           # seconds the TCP side lingers (close)
         self._lost = False
         self._eof = False
         self._drain_wanted = False   # report_drain asked while plaintext waited
@@ -177,12 +178,14 @@ class TLSLayer:
             self._flush_armed = True
             self.loop.at_end_of_pass(self._encrypt)
 
-    def close(self):
+    def close(self, linger=0.0):
         """Encrypt what is queued, say close_notify, then close the TCP side
-        (which flushes). Before the handshake is done: once it is."""
+        (which flushes; ``linger`` as for ``Transport.close``). Before the
+        handshake is done: once it is."""
         if self._closing:
             return
         self._closing = True
+        self._linger = linger
         if not self._handshaking:
             self._finish_close()
 
@@ -362,7 +365,7 @@ class TLSLayer:
         except (ssl.SSLError, OSError, ValueError):
             pass   # we said close_notify; the peer's answer is not awaited
         self._send_outgoing()
-        self.raw.close()
+        self.raw.close(self._linger)
 
     def _handshake_expired(self):
         self._timer = None

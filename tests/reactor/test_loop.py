@@ -185,6 +185,63 @@ def test_close_flushes_then_closes_and_discards_input_meanwhile():
     assert not any(isinstance(e, tuple) for e in protocol.events)
 
 
+def test_a_lingering_close_sends_then_shuts_down_and_discards_until_the_peer_hangs_up():
+    loop, _ = make_loop()
+    transport, protocol, theirs = pair(loop)
+    transport.write(b"refused\n")
+    transport.close(linger=5.0)
+    for _ in range(3):
+        loop.run_once()
+    assert theirs.recv(100) == b"refused\n"
+    assert theirs.recv(100) == b""          # our side is shut: the answer is whole
+    assert not transport.closed             # ... but we still read what the peer sends
+    theirs.sendall(b"the rest of a request we refused")
+    loop.run_once()
+    assert not transport.closed
+    theirs.shutdown(socket.SHUT_WR)         # the peer is done too
+    loop.run_once()
+    loop.run_once()
+    assert transport.closed and "lost" in protocol.events
+    assert not any(isinstance(e, tuple) for e in protocol.events)   # nothing delivered
+
+
+def test_a_lingering_close_ends_at_its_deadline_if_the_peer_never_hangs_up():
+    loop, clock = make_loop()
+    transport, protocol, theirs = pair(loop)
+    transport.close(linger=2.0)
+    loop.run_once()
+    assert theirs.recv(100) == b"" and not transport.closed
+    clock.now += 1.9
+    loop.run_once()
+    assert not transport.closed
+    clock.now += 0.1
+    loop.run_once()
+    loop.run_once()
+    assert transport.closed and "lost" in protocol.events
+
+
+class KeepsOpen(Recorder):
+    """Stays open after the peer's end of file (to answer it, say)."""
+
+    def eof_received(self):
+        super().eof_received()
+        return True
+
+
+def test_a_peer_that_hung_up_first_is_not_lingered_on():
+    loop, _ = make_loop()
+    transport, protocol, theirs = pair(loop, KeepsOpen())
+    theirs.shutdown(socket.SHUT_WR)
+    loop.run_once()
+    assert "eof" in protocol.events and not transport.closed
+    transport.write(b"answer\n")
+    transport.close(linger=60.0)
+    loop.run_once()
+    loop.run_once()
+    assert transport.closed and "lost" in protocol.events   # at once, not after 60 s
+    assert theirs.recv(100) == b"answer\n"
+
+
 def test_report_drain_calls_resume_writing_once_below_the_low_mark():
     loop, _ = make_loop()
     transport, protocol, theirs = pair(loop)

@@ -248,3 +248,22 @@ def test_wss_on_the_https_port_and_passwords_only_there(web, certs):
         assert refusal["response"] == "error" and "passwords only over TLS" in refusal["content"]
     finally:
         ws.close()
+
+
+@pytest.mark.parametrize("size", [1 << 20, 16 << 20])   # the second: more than socket buffers hold
+def test_a_refused_request_still_sent_in_full_gets_its_answer(web, size):
+    """A request head over the bound is refused (431) before the client has
+    sent it all: the server must read and discard the rest before hanging
+    up, or the kernel answers the unread bytes with a reset that can
+    destroy the refusal before the client reads it (and break its send)."""
+    srv = web()
+    with socket.create_connection(("127.0.0.1", srv.http_port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"x" * size)
+        sock.shutdown(socket.SHUT_WR)   # all sent: now read the answer
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 431 "), data[:200]

@@ -41,6 +41,16 @@ def request_bytes(request, content=None, newline=True, **extra):
     return json.dumps(payload).encode() + (b"\n" if newline else b"")
 
 
+def read_to_end(sock):
+    """Every byte ``sock`` receives until the peer hangs up."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 _names = itertools.count(1)
 
 

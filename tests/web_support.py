@@ -12,7 +12,7 @@ import socket
 import time
 
 from reactor import websocket
-from support import TIMEOUT, ServerProcess
+from support import TIMEOUT, ServerProcess, read_to_end
 
 
 class WebServer(ServerProcess):
@@ -36,12 +36,7 @@ def http_get(port, path, headers=(), method="GET"):
         lines = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1:%d" % port,
                  "Connection: close", *("%s: %s" % h for h in headers)]
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-        data = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_end(sock)
     head, _, body = data.partition(b"\r\n\r\n")
     status_line, *header_lines = head.decode("latin-1").split("\r\n")
     found = dict(line.split(": ", 1) for line in header_lines)

@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from support import (HELP_MARK, PRESENCE, TIMEOUT, Client, ServerProcess, assert_error,
-                     is_presence, request_bytes, uniq)
+                     is_presence, read_to_end, request_bytes, uniq)
 
 pytestmark = pytest.mark.slow   # server processes
 
@@ -1173,12 +1173,7 @@ def test_every_payload_is_ascii_and_ends_with_newline(server, connect):
         sock.sendall(request_bytes("login", name) + request_bytes("msg", "\u00e6\u00f8\u00e5 \U0001F600")
                      + request_bytes("bogus") + request_bytes("names") + request_bytes("help")
                      + request_bytes("logout"))
-        data = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_end(sock)
     assert data.isascii()
     assert data.endswith(b"\n")
     lines = data.split(b"\n")[:-1]

@@ -13,7 +13,7 @@ import pytest
 import websockets
 
 from reactor import websocket
-from support import TIMEOUT, Client, started, uniq
+from support import TIMEOUT, Client, read_to_end, started, uniq
 from tls_support import certs, client_context, tls_args  # noqa: F401 (fixture)
 from web_support import WebServer, WebSocketClient, http_get
 
@@ -260,10 +260,5 @@ def test_a_refused_request_still_sent_in_full_gets_its_answer(web, size):
     with socket.create_connection(("127.0.0.1", srv.http_port), timeout=TIMEOUT) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Long: " + b"x" * size)
         sock.shutdown(socket.SHUT_WR)   # all sent: now read the answer
-        data = b""
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
+        data = read_to_end(sock)
     assert data.startswith(b"HTTP/1.1 431 "), data[:200]

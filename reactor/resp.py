@@ -21,16 +21,18 @@ string is taken in one slice once all its bytes are there. Input
 accumulates in a bytearray; a feed that cannot complete a line or the
 awaited bulk string returns at once, and one that can parses one
 immutable copy of the buffer in a single loop (every slice of it is a
-value as it stands: this loop runs for every element of every reply, ten
-per stream entry), then drops what it consumed from the front. Work is
-therefore linear in the input, however it is split. Runs of bulk strings
-inside an array (the fields of an XREAD entry, EXEC's ids: most of what a
-cluster node reads) take a shorter loop that appends them straight to the
-array, or, when 4 to 16 are left to fill it, one regular expression match
-for all of them (kept only if every length agrees with its header);
-anything else in such a run (a null, an incomplete string) is left to the
-general loop, and both judge every input alike (``fast=False`` turns the
-short paths off, for tests to compare).
+value as it stands), then drops what it consumed from the front. Work is
+therefore linear in the input, however it is split. Most of what a
+cluster node reads is XREAD's stream entries ([id, [field, value, ...]])
+and EXEC's ids, so inside an array three shorter paths come first: a
+whole entry with 2 to 16 fields (an even count) is one regular
+expression match, a run of bulk strings is appended straight to the
+array, and the last 4 to 16 bulk strings that fill it are one match. A
+match is kept only if every length agrees with its header and the size
+and depth caps allow it whole; anything else (a null, another shape, an
+incomplete string) is left to the general loop, and both judge every
+input alike (``fast=False`` turns the short paths off, for tests to
+compare).
 
 Every reply is bounded: its total size (``max_reply_size``), its nesting
 (``max_depth``) and the length of any line (``MAX_LINE``). A declared size
@@ -67,6 +69,15 @@ _COPY_LIMIT = 4096
 # same values (the first CRLF after a header's digits ends it, and the
 # value ends where a CRLF follows); anything else is read one by one.
 _RUNS = {n: re.compile(rb"\$([0-9]{1,19})\r\n([^\r]*)\r\n" * n) for n in range(4, 17)}
+
+# The whole-entry path's patterns: one stream entry, [id, [field, value,
+# ...]] ("*2", the id, "*K", K bulk strings: what XREAD returns per
+# entry), keyed by K as its header writes it (an even count, 2 to 16).
+# The same rule as the runs': each length must be the one declared.
+_ENTRY_HEAD = re.compile(rb"\*2\r\n\$[0-9]{1,19}\r\n[^\r]*\r\n\*([0-9]{1,2})\r\n")
+_ENTRIES = {b"%d" % k: re.compile(rb"\*2\r\n\$([0-9]{1,19})\r\n([^\r]*)\r\n\*%d\r\n" % k
+                                  + rb"\$([0-9]{1,19})\r\n([^\r]*)\r\n" * k)
+            for k in range(2, 17, 2)}
 
 # Strict decimal numbers: int() alone would accept " 1", "1_0" and "+1".
 _INTEGER = re.compile(rb"-?[0-9]{1,19}\Z")
@@ -157,7 +168,7 @@ class ReplyParser:
                  fast=True):
         self.max_reply_size = max_reply_size
         self.max_depth = max_depth
-        self.fast = fast        # the run of bulk strings path (off: tests compare)
+        self.fast = fast        # the entry and bulk string run paths (off: tests compare)
         self._buf = bytearray()
         self._scan = 0          # where the CRLF search resumes
         self._bulk = -1         # length of the bulk string being waited for
@@ -205,13 +216,17 @@ class ReplyParser:
         pos = 0
         while True:
             if fast and top is not None and bulk < 0:
-                # The fast path: a run of bulk strings inside an array (an
-                # XREAD entry's fields, EXEC's ids) goes straight into it,
-                # without the dispatch and the stack below. Whatever is not
-                # a complete, non-null bulk string is left to the general
+                # The fast paths: whole stream entries, then a run of bulk
+                # strings (an entry's fields, EXEC's ids) go straight into
+                # the array, without the dispatch and the stack below.
+                # Whatever is not complete and plain is left to the general
                 # path, which judges it exactly as it always did.
                 items, count = top
                 left = count - len(items)
+                if data.startswith(b"*2\r\n$", pos) and len(stack) + 2 <= self.max_depth:
+                    # Stream entries, whole (the general path would push
+                    # two arrays for each: here it must have room for them).
+                    pos, used, left = self._entries(data, pos, items, left, used)
                 if left in _RUNS:   # all in one match, if each is a short plain one
                     match = _RUNS[left].match(data, pos)
                     if match is not None:
@@ -332,6 +347,42 @@ class ReplyParser:
         self._bulk = bulk
         self._scan = max(0, size - pos - 1)   # no line end in the rest
         return replies, pos
+
+    def _entries(self, data, pos, items, left, used):
+        """Append to ``items`` the complete stream entries at ``pos``, one
+        pattern match each, while ``left`` are wanted: (pos, used, left).
+
+        An entry is taken only if every length agrees with its header and
+        it fits under the size cap: the general path would then read the
+        very same values (and no array header of it could fail the early
+        size check: its elements are all there, each 3 bytes or more).
+        Anything else (another shape, a null, a CR inside a value, an
+        entry not all arrived, one that breaks the cap) stops the loop and
+        is left to the general path, which says where and how it fails.
+        The field count is read from the first entry's header, and again
+        whenever an entry does not match the pattern chosen."""
+        limit = self.max_reply_size
+        pattern = None
+        while left:
+            match = pattern.match(data, pos) if pattern is not None else None
+            if match is None:
+                head = _ENTRY_HEAD.match(data, pos)
+                fresh = _ENTRIES.get(head[1]) if head is not None else None
+                if fresh is None or fresh is pattern:
+                    break
+                pattern = fresh
+                continue
+            found = match.groups()
+            values = found[1::2]
+            end = match.end()
+            if (list(map(int, found[0::2])) != list(map(len, values))
+                    or used + end - pos > limit):
+                break
+            items.append([values[0], list(values[1:])])
+            used += end - pos
+            pos = end
+            left -= 1
+        return pos, used, left
 
 
 def _integer(line):

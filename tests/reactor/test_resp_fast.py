@@ -5,8 +5,8 @@ errors, for any replies, any corruption, any cap and any split."""
 
 from hypothesis import given, settings, strategies as st
 
-from reactor.resp import ProtocolError, ReplyError, ReplyParser, encode_reply
-from resp_support import comparable, reply_trees
+from reactor.resp import ReplyError, encode_reply
+from resp_support import both, comparable, reply_trees
 
 
 # XREAD's shape: [[stream, [[id, [field, value, ...]], ...]], ...]
@@ -22,25 +22,6 @@ mixed_runs = st.lists(st.one_of(st.binary(max_size=30), st.none(), st.integers(-
 short_runs = st.lists(st.binary(max_size=8), min_size=4, max_size=16)
 trees = st.one_of(reply_trees, xread_replies, mixed_runs, short_runs, st.binary(max_size=8),
                   st.lists(st.one_of(short_runs, st.binary(max_size=8)), max_size=4))
-
-
-def outcome(parser, data, cuts):
-    """What each feed returned, then the error that ended the stream."""
-    seen = []
-    start = 0
-    for cut in sorted(set(cuts)) + [len(data)]:
-        try:
-            seen.append(comparable(parser.feed(data[start:cut])))
-        except ProtocolError as exc:
-            seen.append(("ProtocolError", str(exc)))
-            break
-        start = cut
-    return seen
-
-
-def both(data, cuts, **caps):
-    return (outcome(ReplyParser(fast=True, **caps), data, cuts),
-            outcome(ReplyParser(fast=False, **caps), data, cuts))
 
 
 @settings(max_examples=300)

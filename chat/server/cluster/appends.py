@@ -3,7 +3,7 @@
 Theory of operation
 -------------------
 Each ``msg`` of a user here is one entry of its room's stream
-``ktn:room:<key>`` (the fields are ``entries``'): ``publish`` appends it
+``ktn:room:<key>`` (its fields: ``entries``): ``publish`` appends it
 with ``XADD ... MAXLEN ~ N`` and nobody is sent it then; the reader
 (``roomlog``) delivers it, on every node, once it reads it back. The
 appends of one loop pass leave in one pipelined write, as one

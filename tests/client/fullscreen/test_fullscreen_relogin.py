@@ -167,9 +167,10 @@ def test_reconnection_waits_for_its_name_and_gets_back_in(terminal, login_timeou
         srv.stop()
 
 
-def test_reconnection_gives_up_on_a_name_never_freed(terminal):
-    """A server that never lets the name go: a bounded number of tries,
-    then the server's error and a way out, never another name."""
+def fake_that_logs_in_once(refusal):
+    """A fake server whose first connection's login succeeds and is then
+    closed unasked (the client reconnects); every later login gets
+    ``error`` ``refusal(name)``."""
     def script(conn):
         first = len(fake.conns) == 1
         while True:
@@ -183,9 +184,20 @@ def test_reconnection_gives_up_on_a_name_never_freed(terminal):
                 conn.send(response("history", []))
                 return              # closed unasked: the client reconnects
             else:
-                conn.send(response("error", "Username taken: alice is already logged in"))
+                conn.send(response("error", refusal(request["content"])))
 
     fake = FakeServer(script)
+    return fake
+
+
+def taken(name):
+    return "Username taken: %s is already logged in" % name
+
+
+def test_reconnection_gives_up_on_a_name_never_freed(terminal):
+    """A server that never lets the name go: a bounded number of tries,
+    then the server's error and a way out, never another name."""
+    fake = fake_that_logs_in_once(taken)
     try:
         term = terminal(fake.port, "--reconnect-delay", "0.01", "--reconnect-max", "0.02",
                         columns=80, lines=24)
@@ -204,25 +216,8 @@ def test_a_refusal_for_another_reason_ends_the_wait_for_the_name(terminal):
     """The reconnection's login is refused for something else (a ban): a
     later "Username taken" for another name the user tries is that refusal,
     shown as it is, never taken for the old session holding a name."""
-    def script(conn):
-        first = len(fake.conns) == 1
-        while True:
-            request = conn.recv()
-            if request is None:
-                return
-            if request["request"] != "login":
-                conn.send(response("error", "not logged in"))
-            elif first:
-                conn.send(response("info", "Login successful"))
-                conn.send(response("history", []))
-                return              # closed unasked: the client reconnects
-            elif request["content"] == "alice":
-                conn.send(response("error", "you are banned: spam"))
-            else:
-                conn.send(response("error", "Username taken: %s is already logged in"
-                                   % request["content"]))
-
-    fake = FakeServer(script)
+    fake = fake_that_logs_in_once(
+        lambda name: "you are banned: spam" if name == "alice" else taken(name))
     try:
         term = terminal(fake.port, "--reconnect-delay", "0.01", "--reconnect-max", "0.02",
                         columns=80, lines=24)

@@ -12,8 +12,9 @@ since a blocking command holds up everything behind it) reads every
 stream this node *mirrors* from the last id it saw in each, and hands the
 entries of each reply, in order, to ``deliver``: the core appends each to
 its room's history and sends it to the room's members here. Every node,
-the sender's included, therefore shows a room's messages in the stream's one order, and a node's
-history of a room is exactly the stream up to the last id it has read.
+the sender's included, therefore shows a room's messages in the stream's
+one order, and a node's history of a room is exactly the stream up to the
+last id it has read.
 
 Mirrors and the join race. A node mirrors the lobby from start-up and
 every room one of its users is in (``forget`` when the last one leaves:

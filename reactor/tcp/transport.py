@@ -95,6 +95,11 @@ class Transport:
 
     kind = "tcp"   # the way in, as the application counts its connections (TLS: "tls"...)
 
+    # The deadline timers of lingering transports (close(linger)), cancelled
+    # when they close: few at a time, where a slot would cost every
+    # connection 16 bytes.
+    _linger_deadlines = {}
+
     __slots__ = ("loop", "sock", "protocol", "_chunks", "buffered", "_interest", "_state",
                  "_sizes", "_writing_paused", "_shared")
 
@@ -368,15 +373,21 @@ class Transport:
             self.unshare()     # what is appended to a shared queue from now on is not ours
         if linger > 0:
             self._state = _CLOSING_TO_LINGER
-            self.loop.call_later(linger, self._force_close, None)   # a no-op once closed
+            self._linger_deadlines[self] = self.loop.call_later(linger, self._linger_over)
         else:
             self._state = _CLOSING
         if not self._chunks:
             self._sent_before_close()
         # else: the pending flush (end of pass or on_writable) gets there.
 
+    def _linger_over(self):
+        del self._linger_deadlines[self]
+        self._force_close(None)
+
     def _sent_before_close(self):
         """Everything queued before ``close`` is sent: close, or linger."""
+        if self._state == _LINGERING:
+            return   # sent, shut down, and waiting for the peer already
         if self._state != _CLOSING_TO_LINGER:
             self._force_close(None)
             return
@@ -401,6 +412,10 @@ class Transport:
         if self._state == _CLOSED:
             return
         self._state = _CLOSED
+        if self._linger_deadlines:
+            deadline = self._linger_deadlines.pop(self, None)
+            if deadline is not None:
+                deadline.cancel()
         if self._shared is not None:
             self._shared.left(self)
             self._shared = None

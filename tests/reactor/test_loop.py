@@ -203,6 +203,7 @@ def test_a_lingering_close_sends_then_shuts_down_and_discards_until_the_peer_han
     loop.run_once()
     assert transport.closed and "lost" in protocol.events
     assert not any(isinstance(e, tuple) for e in protocol.events)   # nothing delivered
+    assert transport not in Transport._linger_deadlines   # its deadline is cancelled, not kept
 
 
 def test_a_lingering_close_ends_at_its_deadline_if_the_peer_never_hangs_up():

@@ -250,8 +250,6 @@ class WebSocketLayer:
             self.lower.write(websocket.close_frame(code, reason))
 
     def eof_received(self):
-        if self._closing:
-            return False   # after our close frame: the peer has hung up, so do we
         eof = getattr(self.protocol, "eof_received", None)
         return bool(eof and eof())
 

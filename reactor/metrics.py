@@ -74,17 +74,29 @@ class _Family:
                 "# TYPE %s %s" % (name, self.kind)]
 
 
-class Counter(_Family):
-    """A number that only goes up (``_total`` is added to its name): counted
-    with ``inc``, or kept by its owner and read by ``collect()`` (a number,
-    or {label values tuple: number}) when someone scrapes."""
-
-    kind = "counter"
+class _Kept(_Family):
+    """Values kept here, or read at scrape time by ``collect()`` (a number,
+    or {label values tuple: number})."""
 
     def __init__(self, name, help_text, labels=(), collect=None):
         super().__init__(name, help_text, labels)
         self.collect = collect
         self.values = {} if labels else {(): 0}
+
+    def current(self):
+        """{label values tuple: number}, as of now."""
+        if self.collect is None:
+            return self.values
+        got = self.collect()
+        return got if isinstance(got, dict) else {(): got}
+
+
+class Counter(_Kept):
+    """A number that only goes up (``_total`` is added to its name): counted
+    with ``inc``, or kept by its owner and read by ``collect()`` (a number,
+    or {label values tuple: number}) when someone scrapes."""
+
+    kind = "counter"
 
     def header(self, name=None):
         return super().header(self.name + "_total")   # the text format names the sample
@@ -101,36 +113,23 @@ class Counter(_Family):
             values[label_values] = amount
 
     def samples(self):
-        values = self.values
-        if self.collect is not None:
-            got = self.collect()
-            values = got if isinstance(got, dict) else {(): got}
         return ["%s_total%s %s" % (self.name, _labels(self.labels, key), _number(value))
-                for key, value in values.items()]
+                for key, value in self.current().items()]
 
 
-class Gauge(_Family):
+class Gauge(_Kept):
     """A number that goes up and down: set, or collected at scrape time by
     ``collect()`` (a number, or {label values tuple: number})."""
 
     kind = "gauge"
-
-    def __init__(self, name, help_text, labels=(), collect=None):
-        super().__init__(name, help_text, labels)
-        self.collect = collect
-        self.values = {} if labels else {(): 0}
 
     def set(self, value, *label_values):
         self._check(label_values)
         self.values[label_values] = value
 
     def samples(self):
-        values = self.values
-        if self.collect is not None:
-            got = self.collect()
-            values = got if isinstance(got, dict) else {(): got}
         return ["%s%s %s" % (self.name, _labels(self.labels, key), _number(value))
-                for key, value in values.items()]
+                for key, value in self.current().items()]
 
 
 class Histogram(_Family):

@@ -23,7 +23,6 @@ never a name, an address or a message.
 from reactor.metrics import CONTENT_TYPE, Registry
 
 from ..core import Broadcast, Publish
-from ..protocol import request_name
 from ..router import TABLE
 
 #: Request names counted by name (the router's table); anything else counts
@@ -80,10 +79,9 @@ class ServerMetrics:
             "Round trip of one Redis command, from its write to its reply (cluster; the "
             "blocking reads of the streams are not counted).").observe
 
-    def request(self, item, effects):
-        """Count one request (a decoded JSON value) by its name, and a
+    def request(self, name, effects):
+        """Count one request by its name (``protocol.request_name``), and a
         message the core accepted (its answer: a broadcast, or a publish)."""
-        name = request_name(item)
         if name not in KNOWN_REQUESTS:
             name = "other"
         counts = self.request_counts

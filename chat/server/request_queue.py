@@ -36,14 +36,10 @@ log = logging.getLogger("chat.server")
 
 _NOTHING = object()  # _peek found no request (None is a request: JSON null)
 
-#: Requests whose answers draw on the connection's answer budget.
+#: Requests whose answers draw on the connection's answer budget, by
+#: ``request_name`` (any JSON may arrive here: only a string ``request``
+#: names one).
 ANSWERED = frozenset(("join", "leave", "names", "rooms", "help"))
-
-
-def _answered(item):
-    """Whether ``item`` is a request whose answer draws on the answer budget
-    (any JSON may arrive here: only a string ``request`` can be one)."""
-    return request_name(item) in ANSWERED
 
 
 class _Held:
@@ -81,7 +77,8 @@ class RequestQueue:
             if not budget:  # this pass's batch is done: the rest next pass
                 self._wake = server.loop.call_soon(self.transport.call_guarded, self._woken)
                 break
-            answered = _answered(item)
+            name = request_name(item)   # worked out once, for every check below
+            answered = name in ANSWERED
             if (answered or self._bucket is not None) and self._held_back(answered):
                 break
             budget -= 1
@@ -91,7 +88,7 @@ class RequestQueue:
                 self._batch = None
             if server.tracks_idle:
                 self.last_activity = server.loop.time()
-            self._take(item, answered)
+            self._take(item, name)
         self._update_reading()
 
     def _held_back(self, answered):
@@ -129,10 +126,10 @@ class RequestQueue:
                 return batch[0]
         return _NOTHING
 
-    def _take(self, item, answered):
+    def _take(self, item, name):
         """One request off the queue: a framing error is answered here; the
         cluster's gate may take charge of a request; the core handles the rest.
-        ``answered``: whether it draws on the answer budget (``_answered``)."""
+        ``name``: its ``request_name``."""
         server = self.server
         if isinstance(item, FramingError):
             log.debug("%s sent bad input: %s", self, item.message)
@@ -146,17 +143,15 @@ class RequestQueue:
             return
         if server.cluster is not None and server.cluster.gate.check(self, item):
             return
-        self.handle(item, answered)
+        self.handle(item, name)
 
-    def handle(self, item, answered=None):
-        """Hand one request to the core and carry out its effects
-        (``answered`` as for ``_take``; found out if not given)."""
+    def handle(self, item, name):
+        """Hand one request to the core and carry out its effects (``name``
+        as for ``_take``)."""
         server = self.server
         effects = server.core.handle(self, item)
-        server.metrics.request(item, effects)
-        if answered is None:
-            answered = _answered(item)
-        if answered:
+        server.metrics.request(name, effects)
+        if name in ANSWERED:
             cost = sum(len(e.data) for e in effects if type(e) is Send and e.session is self)
             server.count_answer(cost)
             if self._answers is not None:
@@ -193,7 +188,7 @@ class RequestQueue:
         if self._wake is _HELD:
             self._wake = None
         if self.is_open:
-            self._take(item, _answered(item))
+            self._take(item, request_name(item))
         if self._wake is None:
             self._process()
 

@@ -133,7 +133,7 @@ class Gate:
                 if error is not None:
                     self.refuse(conn, UNAVAILABLE)
                 else:
-                    conn.handle(item)
+                    conn.handle(item, protocol.request_name(item))
             if core.unmirror_room(key):   # nobody here went in after all
                 self.streams.forget(key)
             conn.release()

@@ -26,10 +26,16 @@ which spares checking it again then (``entries.message_of``).
 from ...store.redis import room_stream
 from .entries import append_fields, append_prefix
 
-#: Appends remembered until read back (``RoomAppends.written``), and rooms
-#: whose XADD start is kept encoded: past this, the oldest is forgotten (it
-#: is then checked like anyone's entry).
+#: Appends remembered until read back (``RoomAppends.written``) at most:
+#: past this, the oldest is forgotten (it is then checked like anyone's
+#: entry). One whose room this node stopped reading before it came back is
+#: never read back, so the bound is also one of memory: about
+#: ``WRITTEN_BYTES`` of payloads (``written_limit``).
 WRITTEN_LIMIT = 4096
+WRITTEN_BYTES = 4 * 1024 * 1024
+
+#: Rooms whose XADD start is kept encoded.
+PREFIXES_LIMIT = 4096
 
 
 def stream_length(history_limit, retain, cap=0):
@@ -40,12 +46,21 @@ def stream_length(history_limit, retain, cap=0):
     return length
 
 
+def written_limit(max_payload):
+    """How many appends to remember when a payload may be ``max_payload``
+    bytes: ``WRITTEN_BYTES`` of them, however large (at least 64; one
+    forgotten while still on its way is only checked again when it comes
+    back)."""
+    return max(64, min(WRITTEN_LIMIT, WRITTEN_BYTES // max(1, max_payload)))
+
+
 class RoomAppends:
     """Appends this node's messages to their rooms' streams."""
 
-    def __init__(self, redis, length):
+    def __init__(self, redis, length, limit=WRITTEN_LIMIT):
         self.redis = redis                  # pipelined client (``signing.SignedRedis``)
         self.stream_length = length         # MAXLEN ~ (``stream_length``)
+        self.limit = limit                  # appends ``written`` keeps (``written_limit``)
         self.written = {}                   # origin -> payload: appended, not read back yet
         self._prefixes = {}                 # room key -> its XADD's encoded start
 
@@ -54,7 +69,7 @@ class RoomAppends:
         ``origin`` names this append (node and number) in the entry, so the
         publisher knows its own entry when the reader gives it back."""
         written = self.written
-        if len(written) >= WRITTEN_LIMIT:   # appends never read back (failed, forgotten)
+        if len(written) >= self.limit:   # appends never read back (failed, forgotten)
             del written[next(iter(written))]
         written[origin] = payload
         if self.redis.signing:   # the signature is added by the generic call
@@ -64,7 +79,7 @@ class RoomAppends:
         else:
             prefix = self._prefixes.get(room.key)
             if prefix is None:
-                if len(self._prefixes) >= WRITTEN_LIMIT:
+                if len(self._prefixes) >= PREFIXES_LIMIT:
                     self._prefixes.clear()
                 prefix = self._prefixes[room.key] = append_prefix(room_stream(room.key),
                                                                   self.stream_length)
@@ -77,5 +92,5 @@ class RoomAppends:
 
     def not_appended(self, origin):
         """An append judged not to have run will not be read back: forget it
-        now rather than when ``WRITTEN_LIMIT`` pushes it out."""
+        now rather than when newer ones push it out."""
         self.written.pop(origin, None)

@@ -41,6 +41,7 @@ from reactor.redis import RedisClient, mask
 from ... import protocol
 from ...core import Broadcast
 from ...store.redis import ROOM_PREFIX
+from .appends import RoomAppends, stream_length, written_limit
 from .direct import DirectMessages
 from .events import Events
 from .gate import UNAVAILABLE, Gate
@@ -48,7 +49,6 @@ from . import options as cluster_options
 from .messages import RoomMessages
 from .names import NameLeases
 from .presence import EVENTS_STREAM, ClusterPresence
-from .appends import RoomAppends, stream_length
 from .roomlog import RoomLog, node_stream
 from .shared import SharedState
 from .signing import SignedRedis, unsigned_warning
@@ -104,8 +104,10 @@ class Cluster:
         self.direct = DirectMessages(self, config.redis_timeout)
         self.events = Events(self.redis, node_id, core, self.presence, self.shared,
                              self.direct.kicked)
-        self.appends = RoomAppends(self.redis, stream_length(
-            config.history_limit, config.stream_retain, config.retain_messages))
+        self.appends = RoomAppends(
+            self.redis,
+            stream_length(config.history_limit, config.stream_retain, config.retain_messages),
+            written_limit(config.max_message_bytes + ENTRY_OVERHEAD))
         self.streams = RoomLog(self.redis, self.reader, node_id, config.history_limit,
                                lambda messages: self.messages.deliver(messages),  # below
                                core.mirror_room,

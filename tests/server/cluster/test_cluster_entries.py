@@ -11,7 +11,7 @@ from hypothesis import given, strategies as st
 from chat.protocol import encode_response
 from chat.server.cluster.entries import append_fields, append_prefix, message_of
 from chat.core.rooms import Room
-from chat.server.cluster.appends import WRITTEN_LIMIT, RoomAppends
+from chat.server.cluster.appends import WRITTEN_BYTES, WRITTEN_LIMIT, RoomAppends, written_limit
 from chat.server.cluster.signing import SignedRedis
 from reactor.loop import EventLoop
 from reactor.redis import RedisClient
@@ -93,6 +93,29 @@ def test_an_append_refused_at_once_is_not_remembered_and_the_memory_is_bounded()
             log.publish(Room("Lobby", 10), "ann", PAYLOAD, b"refused")
         assert len(log.written) <= WRITTEN_LIMIT
         assert b"n1/x/0" not in log.written and b"n1/x/%d" % (WRITTEN_LIMIT + 4) in log.written
+        client.close()
+    finally:
+        loop.close()
+
+
+def test_appends_never_read_back_hold_a_bounded_number_of_bytes():
+    """An append whose room this node stopped reading before it came back
+    (join, a large msg, leave in one read) is never read back: however
+    large the messages may be, what ``written`` holds stays about
+    ``WRITTEN_BYTES``."""
+    loop = EventLoop()
+    try:
+        with socket.socket() as unused:   # a port nothing listens on
+            unused.bind(("127.0.0.1", 0))
+            url = "redis://127.0.0.1:%d" % unused.getsockname()[1]
+        client = RedisClient(loop, url)
+        large = b"x" * (64 * 1024)
+        log = RoomAppends(SignedRedis(client, None, loop.time), 10, written_limit(len(large)))
+        for i in range(WRITTEN_LIMIT):   # as if each had been accepted, never read back
+            log.written[b"n1/x/%d" % i] = large
+            log.publish(Room("Lobby", 10), "ann", large, b"refused")
+        assert sum(map(len, log.written.values())) <= WRITTEN_BYTES
+        assert written_limit(200) == WRITTEN_LIMIT   # small messages: the count is the bound
         client.close()
     finally:
         loop.close()

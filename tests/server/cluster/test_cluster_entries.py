@@ -74,51 +74,47 @@ def test_an_encoded_command_is_refused_when_writes_are_signed():
         SignedRedis(Wire(), b"k" * 32, lambda: 0.0).call_encoded("XADD", b"x")
 
 
-def test_an_append_refused_at_once_is_not_remembered_and_the_memory_is_bounded():
+@pytest.fixture
+def unreachable():
+    """A Redis client whose server is not there (a port nothing listens
+    on): every call is refused at once."""
+    loop = EventLoop()
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        url = "redis://127.0.0.1:%d" % unused.getsockname()[1]
+    client = RedisClient(loop, url)
+    yield SignedRedis(client, None, loop.time)
+    client.close()
+    loop.close()
+
+
+def test_an_append_refused_at_once_is_not_remembered_and_the_memory_is_bounded(unreachable):
     """``RoomAppends.written`` holds an append until the reader gives it back:
     one Redis refused at once (not connected) is never read back, so it is
     not kept; appends never read back are forgotten oldest first."""
-    loop = EventLoop()
-    try:
-        with socket.socket() as unused:   # a port nothing listens on
-            unused.bind(("127.0.0.1", 0))
-            url = "redis://127.0.0.1:%d" % unused.getsockname()[1]
-        client = RedisClient(loop, url)
-        log = RoomAppends(SignedRedis(client, None, loop.time), 10)
-        reply = log.publish(Room("Lobby", 10), "ann", PAYLOAD, b"n1/x/1")
-        assert reply.done and reply.error is not None
-        assert log.written == {}
-        for i in range(WRITTEN_LIMIT + 5):   # as if each had been accepted
-            log.written[b"n1/x/%d" % i] = PAYLOAD
-            log.publish(Room("Lobby", 10), "ann", PAYLOAD, b"refused")
-        assert len(log.written) <= WRITTEN_LIMIT
-        assert b"n1/x/0" not in log.written and b"n1/x/%d" % (WRITTEN_LIMIT + 4) in log.written
-        client.close()
-    finally:
-        loop.close()
+    log = RoomAppends(unreachable, 10)
+    reply = log.publish(Room("Lobby", 10), "ann", PAYLOAD, b"n1/x/1")
+    assert reply.done and reply.error is not None
+    assert log.written == {}
+    for i in range(WRITTEN_LIMIT + 5):   # as if each had been accepted
+        log.written[b"n1/x/%d" % i] = PAYLOAD
+        log.publish(Room("Lobby", 10), "ann", PAYLOAD, b"refused")
+    assert len(log.written) <= WRITTEN_LIMIT
+    assert b"n1/x/0" not in log.written and b"n1/x/%d" % (WRITTEN_LIMIT + 4) in log.written
 
 
-def test_appends_never_read_back_hold_a_bounded_number_of_bytes():
+def test_appends_never_read_back_hold_a_bounded_number_of_bytes(unreachable):
     """An append whose room this node stopped reading before it came back
     (join, a large msg, leave in one read) is never read back: however
     large the messages may be, what ``written`` holds stays about
     ``WRITTEN_BYTES``."""
-    loop = EventLoop()
-    try:
-        with socket.socket() as unused:   # a port nothing listens on
-            unused.bind(("127.0.0.1", 0))
-            url = "redis://127.0.0.1:%d" % unused.getsockname()[1]
-        client = RedisClient(loop, url)
-        large = b"x" * (64 * 1024)
-        log = RoomAppends(SignedRedis(client, None, loop.time), 10, written_limit(len(large)))
-        for i in range(WRITTEN_LIMIT):   # as if each had been accepted, never read back
-            log.written[b"n1/x/%d" % i] = large
-            log.publish(Room("Lobby", 10), "ann", large, b"refused")
-        assert sum(map(len, log.written.values())) <= WRITTEN_BYTES
-        assert written_limit(200) == WRITTEN_LIMIT   # small messages: the count is the bound
-        client.close()
-    finally:
-        loop.close()
+    large = b"x" * (64 * 1024)
+    log = RoomAppends(unreachable, 10, written_limit(len(large)))
+    for i in range(WRITTEN_LIMIT):   # as if each had been accepted, never read back
+        log.written[b"n1/x/%d" % i] = large
+        log.publish(Room("Lobby", 10), "ann", large, b"refused")
+    assert sum(map(len, log.written.values())) <= WRITTEN_BYTES
+    assert written_limit(200) == WRITTEN_LIMIT   # small messages: the count is the bound
 
 
 @pytest.mark.parametrize("flat", [None, 7, b"s", "s", [b"s"], [b"s", 7, b"r"], {"s": b"x"}])
